@@ -1,0 +1,129 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func sample() []Record {
+	return []Record{
+		{Op: OpUpsert, Table: "incident", SysID: "0123456789abcdef0123456789abcdef", SysUpdatedOn: "2026-11-01 10:00:00", SysModCount: 3,
+			Fields: map[string]json.RawMessage{"number": json.RawMessage(`"INC0010001"`), "caller_id": json.RawMessage(`{"link":"https://x/api/now/table/sys_user/1","value":"1"}`)}},
+		{Op: OpDelete, Table: "incident", SysID: "fedcba9876543210fedcba9876543210", SysUpdatedOn: "2026-11-01 10:00:01", SysModCount: 0},
+	}
+}
+
+func TestEncodeDecodeRoundTrip(t *testing.T) {
+	in := sample()
+	body, err := Encode(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Decode(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(in, out); diff != "" {
+		t.Errorf("round trip (-in +out):\n%s", diff)
+	}
+	raw, _ := EncodeNDJSON(in)
+	if n := bytes.Count(raw, []byte("\n")); n != len(in) {
+		t.Errorf("NDJSON has %d lines, want %d", n, len(in))
+	}
+	if !bytes.Contains(raw, []byte(`"op":"upsert","table":"incident","sys_id":`)) {
+		t.Errorf("NDJSON does not follow the contract's field order:\n%s", raw)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	for _, tc := range []struct{ name, line, want string }{
+		{"bad op", `{"op":"merge","table":"incident","sys_id":"a","sys_updated_on":"2026-11-01 10:00:00","sys_mod_count":0}`, "op must be"},
+		{"bad table", `{"op":"upsert","table":"Inc.ident","sys_id":"a","sys_updated_on":"2026-11-01 10:00:00","sys_mod_count":0}`, "invalid table"},
+		{"bad time", `{"op":"upsert","table":"incident","sys_id":"a","sys_updated_on":"01/11/2026","sys_mod_count":0}`, "sys_updated_on"},
+		{"unknown field", `{"op":"upsert","table":"incident","sys_id":"a","sys_updated_on":"2026-11-01 10:00:00","sys_mod_count":0,"x":1}`, "unknown field"},
+		{"not json", `{"op":`, "line 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeNDJSON([]byte(tc.line + "\n"))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := Decode([]byte("not zstd")); err == nil {
+		t.Error("Decode accepted a body that is not zstd")
+	}
+}
+
+func TestVersionOrder(t *testing.T) {
+	a := Version{"2026-11-01 10:00:00", 5}
+	b := Version{"2026-11-01 10:00:00", 6}
+	c := Version{"2026-11-01 10:00:01", 0}
+	if !b.Newer(a) || !c.Newer(b) || a.Newer(a) || a.Compare(a) != 0 || a.Newer(c) {
+		t.Error("version order wrong")
+	}
+}
+
+func TestSubjects(t *testing.T) {
+	s := IngestSubject("acme", "sn-prod", "incident")
+	tn, in, tb, err := ParseIngestSubject(s)
+	if err != nil || tn != "acme" || in != "sn-prod" || tb != "incident" {
+		t.Errorf("ParseIngestSubject(%q) = %q %q %q %v", s, tn, in, tb, err)
+	}
+	for _, bad := range []string{"sei.ingest.acme.incident", "sei.ingest.Acme.x.incident", "x.ingest.a.b.c", "sei.ingest.a.b.c.d"} {
+		if _, _, _, err := ParseIngestSubject(bad); err == nil {
+			t.Errorf("ParseIngestSubject(%q) accepted", bad)
+		}
+	}
+	if tn, ag, err := ParseHeartbeatSubject(HeartbeatSubject("acme", "edge-1")); err != nil || tn != "acme" || ag != "edge-1" {
+		t.Errorf("heartbeat subject round trip: %q %q %v", tn, ag, err)
+	}
+	for _, n := range []string{"", "-a", "A", strings.Repeat("a", 64), "a.b", "a*"} {
+		if ValidName(n) {
+			t.Errorf("ValidName(%q) = true", n)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	body, _ := Encode(sample())
+	f.Add(body)
+	raw, _ := EncodeNDJSON(sample())
+	f.Add(raw)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		recs, err := Decode(b)
+		if err != nil {
+			return
+		}
+		for i := range recs {
+			if err := recs[i].Validate(); err != nil {
+				t.Fatalf("Decode returned an invalid record: %v", err)
+			}
+		}
+	})
+}
+
+func FuzzDecodeNDJSON(f *testing.F) {
+	raw, _ := EncodeNDJSON(sample())
+	f.Add(raw)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		recs, err := DecodeNDJSON(b)
+		if err != nil {
+			return
+		}
+		again, err := EncodeNDJSON(recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := DecodeNDJSON(again); err != nil {
+			t.Fatalf("re-encoded records do not decode: %v", err)
+		}
+	})
+}
