@@ -27,7 +27,9 @@ type Record struct {
 }
 
 // Version returns the record's version.
-func (r *Record) Version() wire.Version { return wire.Version{UpdatedOn: r.SysUpdatedOn, ModCount: r.SysModCount} }
+func (r *Record) Version() wire.Version {
+	return wire.Version{UpdatedOn: r.SysUpdatedOn, ModCount: r.SysModCount}
+}
 
 // Result counts what Apply did.
 type Result struct {

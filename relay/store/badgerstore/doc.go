@@ -1,0 +1,22 @@
+// Package badgerstore is the relay's embedded record store on Badger: the
+// default for a single machine, needing no database server.
+//
+// Durability: the store opens Badger with SyncWrites, so Apply returns only
+// after its records are fsynced. The relay acks a JetStream message only
+// after Apply, so an acked batch survives power loss, not just a crash. The
+// cost is one fsync per transaction, which the relay amortises by applying
+// many records per call.
+//
+// Memory: a low-memory profile (32 MiB memtables, 16 MiB caches, 64 MiB
+// value log files) keeps the relay small; it bounds one Badger transaction
+// to about 5 MB, so Apply splits a large batch into several transactions
+// (see Store.Apply).
+//
+// Keys (every part is a checked name, so 0x00 separates them and byte order
+// is tuple order):
+//
+//	'r' tenant 0 integration 0 table 0 sys_id  -> record value (see value.go)
+//	'a' tenant 0 agent                         -> JSON agent heartbeat
+//	'q' id                                     -> JSON quarantined batch
+//	'm' "schema"                               -> layout version
+package badgerstore

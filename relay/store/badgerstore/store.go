@@ -1,0 +1,186 @@
+package badgerstore
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/rs/zerolog"
+
+	"github.com/sei-edge/servicenow-edge/relay/store"
+)
+
+// DefaultGCInterval is how often Run collects the value log.
+const DefaultGCInterval = 10 * time.Minute
+
+// errClosed is returned by every method called after Close.
+var errClosed = errors.New("badger store closed")
+
+// Store is the Badger implementation of store.Store. Create it with Open;
+// run Run beside it to reclaim disk; Close it once done.
+type Store struct {
+	db  *badger.DB
+	log zerolog.Logger
+
+	// GCInterval is how often Run collects the value log. Set it before
+	// calling Run; Open sets DefaultGCInterval.
+	GCInterval time.Duration
+
+	// applyMu serialises Apply: the version check and the write of a key
+	// must not interleave with another Apply's. Badger's own conflict
+	// detection would catch it too, but as retries; one writer is simpler
+	// and, with fsync per transaction, no slower.
+	applyMu sync.Mutex
+
+	// closeMu guards the fields below; every method holds it shared, Close
+	// exclusively, so Close waits for calls in flight.
+	closeMu  sync.RWMutex
+	closed   bool
+	closeErr error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store in dir. Badger holds a lock on
+// dir: a second Open of the same dir fails until Close, even in one process.
+func Open(dir string, log zerolog.Logger) (*Store, error) {
+	opts := badger.DefaultOptions(dir).
+		WithLogger(badgerLogger{log: log}).
+		WithSyncWrites(true).
+		WithMemTableSize(32 << 20).
+		WithNumMemtables(2).
+		WithBlockCacheSize(16 << 20).
+		WithIndexCacheSize(16 << 20).
+		WithValueLogFileSize(64 << 20).
+		WithNumCompactors(2)
+	db, err := badger.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open badger store %s: %w", dir, err)
+	}
+	s := &Store{db: db, log: log, GCInterval: DefaultGCInterval}
+	if err := s.migrate(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open badger store %s: %w", dir, err)
+	}
+	return s, nil
+}
+
+// migrate records the layout version in a new store and refuses a store
+// written by a newer relay. Version 1 is the only layout so far.
+func (s *Store) migrate() error {
+	return s.db.Update(func(txn *badger.Txn) error {
+		item, err := txn.Get(schemaKey)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return txn.Set(schemaKey, binary.AppendUvarint(nil, schemaVersion))
+		}
+		if err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		got, n := binary.Uvarint(v)
+		switch {
+		case n <= 0:
+			return fmt.Errorf("read schema version: corrupt value %x", v)
+		case got > schemaVersion:
+			return fmt.Errorf("check schema version: store has layout %d, this relay knows up to %d (upgrade the relay)", got, schemaVersion)
+		}
+		return nil
+	})
+}
+
+// acquire holds off Close until release is called; it fails after Close.
+func (s *Store) acquire() (release func(), err error) {
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return nil, errClosed
+	}
+	return s.closeMu.RUnlock, nil
+}
+
+// Ping reports whether the store is open and readable.
+func (s *Store) Ping(ctx context.Context) error {
+	release, err := s.acquire()
+	if err != nil {
+		return fmt.Errorf("ping badger store: %w", err)
+	}
+	defer release()
+	err = s.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get(schemaKey)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ping badger store: %w", err)
+	}
+	return nil
+}
+
+// Close waits for calls in flight and closes Badger. It is idempotent: later
+// calls return the first call's result.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return s.closeErr
+	}
+	s.closed = true
+	if err := s.db.Close(); err != nil {
+		s.closeErr = fmt.Errorf("close badger store: %w", err)
+	}
+	return s.closeErr
+}
+
+// Run collects Badger's value log every GCInterval until ctx ends, then
+// returns nil. It starts no goroutines. Close the store only after Run
+// returned (Close waits for a collection in progress anyway).
+func (s *Store) Run(ctx context.Context) error {
+	interval := s.GCInterval
+	if interval <= 0 {
+		interval = DefaultGCInterval
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := s.CollectGarbage(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// CollectGarbage rewrites value log files until none is worth rewriting (at
+// least half garbage) or ctx ends. Run calls it; it returns an error only
+// when the store is closed.
+func (s *Store) CollectGarbage(ctx context.Context) error {
+	release, err := s.acquire()
+	if err != nil {
+		return fmt.Errorf("collect badger value log: %w", err)
+	}
+	defer release()
+	for n := 0; ctx.Err() == nil; n++ {
+		err := s.db.RunValueLogGC(0.5)
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, badger.ErrNoRewrite), errors.Is(err, badger.ErrRejected):
+			if n > 0 {
+				s.log.Info().Int("files", n).Msg("badger value log collected")
+			}
+		default:
+			s.log.Warn().Err(err).Msg("collect badger value log")
+		}
+		return nil
+	}
+	return nil
+}

@@ -1,0 +1,16 @@
+// Package pgstore is the relay's record store on PostgreSQL, for scale: any
+// number of relay processes share one database.
+//
+// Apply copies a batch into a per-connection temporary table (COPY), then
+// upserts it with one INSERT … SELECT … ON CONFLICT … DO UPDATE … WHERE the
+// incoming version is newer, in one transaction. The batch is deduplicated
+// and sorted by key first: PostgreSQL refuses an upsert naming a key twice,
+// and writers that lock keys in the same order cannot deadlock.
+//
+// Keys and versions are text with the "C" collation, so they order bytewise,
+// exactly like wire.Version.Compare and the Badger store. Fields are kept in
+// a json column, byte for byte as received.
+//
+// Open applies the schema migrations (see migrations.go) under a PostgreSQL
+// advisory lock, so relays starting together do not race.
+package pgstore

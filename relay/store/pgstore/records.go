@@ -1,0 +1,126 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sei-edge/servicenow-edge/relay/store"
+)
+
+var incomingColumns = []string{"tenant", "integration", "table_name", "sys_id", "sys_updated_on", "sys_mod_count", "deleted", "fields"}
+
+// upsertSQL moves the staged batch into records. The WHERE on DO UPDATE
+// makes an older or equal version a no-op, and such rows are not counted
+// in the command's row count: that count is Result.Applied.
+const upsertSQL = `INSERT INTO records AS r
+	(tenant, integration, table_name, sys_id, sys_updated_on, sys_mod_count, deleted, fields)
+SELECT tenant, integration, table_name, sys_id, sys_updated_on, sys_mod_count, deleted, fields
+FROM pg_temp.sei_incoming
+ORDER BY tenant, integration, table_name, sys_id
+ON CONFLICT (tenant, integration, table_name, sys_id) DO UPDATE SET
+	sys_updated_on = EXCLUDED.sys_updated_on,
+	sys_mod_count  = EXCLUDED.sys_mod_count,
+	deleted        = EXCLUDED.deleted,
+	fields         = EXCLUDED.fields,
+	stored_at      = now()
+WHERE (EXCLUDED.sys_updated_on, EXCLUDED.sys_mod_count) > (r.sys_updated_on, r.sys_mod_count)`
+
+// Apply writes recs in one transaction, newest version wins (see
+// store.Store). Concurrent Applies, from this or other processes, wait for
+// each other key by key, in key order.
+func (s *Store) Apply(ctx context.Context, recs []store.Record) (store.Result, error) {
+	batch, dropped, err := store.Prepare(recs)
+	if err != nil {
+		return store.Result{}, fmt.Errorf("apply batch: %w", err)
+	}
+	if len(batch) == 0 {
+		return store.Result{}, nil
+	}
+	var applied int64
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		src := pgx.CopyFromSlice(len(batch), func(i int) ([]any, error) {
+			r := &batch[i]
+			var fields any // untyped nil is NULL
+			if r.Fields != nil {
+				fields = []byte(r.Fields)
+			}
+			return []any{r.Tenant, r.Integration, r.Table, r.SysID, r.SysUpdatedOn, r.SysModCount, r.Deleted, fields}, nil
+		})
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "sei_incoming"}, incomingColumns, src); err != nil {
+			return fmt.Errorf("copy %d records: %w", len(batch), err)
+		}
+		tag, err := tx.Exec(ctx, upsertSQL)
+		if err != nil {
+			return fmt.Errorf("upsert %d records: %w", len(batch), err)
+		}
+		applied = tag.RowsAffected()
+		return nil
+	})
+	if err != nil {
+		return store.Result{}, fmt.Errorf("apply batch: %w", err)
+	}
+	return store.Result{Applied: int(applied), Ignored: len(batch) - int(applied) + dropped}, nil
+}
+
+// List returns a page of records in key order (see store.Store). The cursor
+// names a key, and the primary key index serves the range, so pages are
+// stable and cheap however deep.
+func (s *Store) List(ctx context.Context, q store.Query) ([]store.Record, string, error) {
+	p, err := store.PlanQuery(q)
+	if err != nil {
+		return nil, "", fmt.Errorf("list records: %w", err)
+	}
+	sql, args := listSQL(p)
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list records of tenant %s: %w", p.Tenant, err)
+	}
+	recs := make([]store.Record, 0, min(p.Limit, 256))
+	for rows.Next() {
+		r := store.Record{Tenant: p.Tenant}
+		var fields []byte
+		if err := rows.Scan(&r.Integration, &r.Table, &r.SysID, &r.SysUpdatedOn, &r.SysModCount, &r.Deleted, &fields); err != nil {
+			rows.Close()
+			return nil, "", fmt.Errorf("list records of tenant %s: %w", p.Tenant, err)
+		}
+		r.Fields = fields
+		recs = append(recs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list records of tenant %s: %w", p.Tenant, err)
+	}
+	next := ""
+	if len(recs) > p.Limit {
+		recs = recs[:p.Limit]
+		last := recs[len(recs)-1]
+		next = store.EncodeCursor(store.Cursor{Tenant: last.Tenant, Integration: last.Integration, Table: last.Table, SysID: last.SysID})
+	}
+	return recs, next, nil
+}
+
+// listSQL builds the page query; it asks for one record more than the limit
+// to learn whether another page follows.
+func listSQL(p store.Plan) (string, []any) {
+	where := []string{"tenant = $1"}
+	args := []any{p.Tenant}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if p.Integration != "" {
+		where = append(where, "integration = "+arg(p.Integration))
+	}
+	if p.Table != "" {
+		where = append(where, "table_name = "+arg(p.Table))
+	}
+	if a := p.After; a != nil {
+		where = append(where, fmt.Sprintf("(integration, table_name, sys_id) > (%s, %s, %s)", arg(a.Integration), arg(a.Table), arg(a.SysID)))
+	}
+	sql := `SELECT integration, table_name, sys_id, sys_updated_on, sys_mod_count, deleted, fields
+FROM records WHERE ` + strings.Join(where, " AND ") + `
+ORDER BY integration, table_name, sys_id LIMIT ` + arg(p.Limit+1)
+	return sql, args
+}
