@@ -1,0 +1,248 @@
+package buffer
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"github.com/rs/zerolog"
+)
+
+// Defaults for the zero values of Options.
+const (
+	DefaultMaxBytes     int64  = 1 << 30
+	DefaultMinFreeBytes uint64 = 256 << 20
+	DefaultGCInterval          = 5 * time.Minute
+)
+
+// MaxBatchBytes is the largest Data one batch may carry.
+const MaxBatchBytes = 4 << 20
+
+// maxKeyBytes bounds state keys and batch labels.
+const maxKeyBytes = 1024
+
+// Errors returned by Buffer. They are permanent for the call that got them;
+// ErrFull and ErrDiskFull clear once batches are acked or disk is freed.
+var (
+	// ErrFull means the batch would take pending data past Options.MaxBytes.
+	// Nothing was written: the caller pauses and keeps its cursor.
+	ErrFull = errors.New("buffer full")
+	// ErrDiskFull means the filesystem holding the buffer has less free space
+	// than Options.MinFreeBytes. Nothing was written.
+	ErrDiskFull = errors.New("disk almost full")
+	// ErrNotFound is returned by Get for an absent key.
+	ErrNotFound = errors.New("not found")
+	// ErrClosed is returned by every method called after Close.
+	ErrClosed = errors.New("buffer closed")
+	// ErrTooBig means a batch (with its state updates) does not fit one
+	// transaction; see MaxBatchBytes. Nothing was written.
+	ErrTooBig = errors.New("batch too big")
+)
+
+// Options configures Open. Only Dir is required.
+type Options struct {
+	Dir          string           // badger directory, created 0700 when missing
+	MaxBytes     int64            // bound on pending batch bytes; 0 means DefaultMaxBytes
+	MinFreeBytes uint64           // Append fails with ErrDiskFull below this much free disk; 0 means DefaultMinFreeBytes
+	Logger       zerolog.Logger   // Badger logs here: errors and warnings as such, the rest at debug level
+	GCInterval   time.Duration    // value-log GC period for Run; 0 means DefaultGCInterval
+	Now          func() time.Time // clock for Created and LastGC; nil means time.Now
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = DefaultMinFreeBytes
+	}
+	if o.GCInterval <= 0 {
+		o.GCInterval = DefaultGCInterval
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Buffer is an open outbox. All methods are safe for concurrent use.
+type Buffer struct {
+	db       *badger.DB
+	opts     Options
+	log      zerolog.Logger
+	instance string
+	statfs   func(dir string) (uint64, error) // free bytes for Append's guard; a field so tests can fake it
+	done     chan struct{}                    // closed by Close
+
+	appendMu sync.Mutex // serialises Append: seq assignment and the MaxBytes check
+
+	// life guards db against Close: every use of db holds it for reading.
+	life   sync.RWMutex
+	closed bool // guarded by life
+
+	// mu guards the fields below.
+	mu             sync.Mutex
+	queue          []*entry // pending (unacked) batches in seq order
+	lastSeq        uint64   // highest seq ever assigned
+	pendingBytes   int64
+	pendingRecords int64
+	leased         int
+	lastGC         time.Time
+	wake           chan struct{} // closed and replaced when a batch becomes leasable
+}
+
+// Open opens (creating it if needed) the buffer in opts.Dir and rebuilds the
+// in-memory index of pending batches. Every batch not acked is pending, leased
+// or not before. The directory is locked: a second Open of it fails until
+// Close.
+func Open(opts Options) (*Buffer, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("open buffer: no directory given")
+	}
+	opts = opts.withDefaults()
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open buffer %s: %w", opts.Dir, err)
+	}
+	db, err := badger.Open(badgerOptions(opts))
+	if err != nil {
+		return nil, fmt.Errorf("open buffer %s: %w", opts.Dir, err)
+	}
+	b := &Buffer{
+		db:     db,
+		opts:   opts,
+		log:    opts.Logger,
+		statfs: diskFree,
+		done:   make(chan struct{}),
+		wake:   make(chan struct{}),
+	}
+	if err := b.load(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open buffer %s: %w", opts.Dir, err)
+	}
+	return b, nil
+}
+
+// badgerOptions is the low-memory, fsync-every-commit profile described in
+// the package documentation.
+func badgerOptions(o Options) badger.Options {
+	return badger.DefaultOptions(o.Dir).
+		WithLogger(badgerLogger{log: o.Logger}).
+		WithSyncWrites(true).
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(2).
+		WithBlockCacheSize(8 << 20).
+		WithIndexCacheSize(8 << 20).
+		WithValueLogFileSize(64 << 20).
+		WithValueThreshold(1 << 20).
+		WithNumCompactors(2).
+		WithCompression(options.None).
+		WithDetectConflicts(false).
+		WithMetricsEnabled(false)
+}
+
+// load reads (or makes) the instance id and last seq and indexes the pending
+// batches.
+func (b *Buffer) load() error {
+	err := b.db.Update(func(txn *badger.Txn) error {
+		id, err := getValue(txn, keyInstance)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			if id, err = newInstanceID(); err != nil {
+				return err
+			}
+			err = txn.Set(keyInstance, id)
+		}
+		b.instance = string(id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("load instance id: %w", err)
+	}
+	return b.db.View(b.loadQueue)
+}
+
+func (b *Buffer) loadQueue(txn *badger.Txn) error {
+	v, err := getValue(txn, keyLastSeq)
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound):
+	case err != nil:
+		return fmt.Errorf("load last seq: %w", err)
+	case len(v) != 8:
+		return fmt.Errorf("load last seq: bad length %d", len(v))
+	default:
+		b.lastSeq = binary.BigEndian.Uint64(v)
+	}
+	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 100, Prefix: prefixMeta})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		seq, ok := seqFromKey(prefixMeta, item.Key())
+		if !ok {
+			return fmt.Errorf("load batch index: bad key %q", item.Key())
+		}
+		var e *entry
+		if err := item.Value(func(v []byte) error {
+			e, err = decodeMeta(seq, v)
+			return err
+		}); err != nil {
+			return fmt.Errorf("load batch %d: %w", seq, err)
+		}
+		b.queue = append(b.queue, e)
+		b.pendingBytes += e.size
+		b.pendingRecords += int64(e.records)
+		// Never reuse a seq, even if the last-seq key were somehow behind.
+		b.lastSeq = max(b.lastSeq, seq)
+	}
+	return nil
+}
+
+// Close closes the database. It is idempotent and safe on a nil Buffer (what
+// a failed Open returns). Blocked Lease calls return ErrClosed.
+func (b *Buffer) Close() error {
+	if b == nil {
+		return nil
+	}
+	b.life.Lock()
+	defer b.life.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	close(b.done)
+	if err := b.db.Close(); err != nil {
+		return fmt.Errorf("close buffer %s: %w", b.opts.Dir, err)
+	}
+	return nil
+}
+
+// Instance returns the random id made when the directory was first opened.
+// It prefixes every batch ID.
+func (b *Buffer) Instance() string { return b.instance }
+
+// batchID is the stable, globally unique id of the batch with this seq.
+func (b *Buffer) batchID(seq uint64) string {
+	return fmt.Sprintf("%s-%016x", b.instance, seq)
+}
+
+func newInstanceID() ([]byte, error) {
+	var r [8]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return nil, fmt.Errorf("make instance id: %w", err)
+	}
+	return []byte(hex.EncodeToString(r[:])), nil
+}
+
+// getValue returns a copy of key's value.
+func getValue(txn *badger.Txn, key []byte) ([]byte, error) {
+	item, err := txn.Get(key)
+	if err != nil {
+		return nil, err
+	}
+	return item.ValueCopy(nil)
+}

@@ -1,0 +1,59 @@
+// Package buffer is the agent's durable outbox: a FIFO of opaque batches and a
+// small key/value state (cursors, tokens, counters) in one Badger database.
+//
+// It knows nothing of ServiceNow or NATS. The poller commits a batch together
+// with its new cursor in one transaction (Append), the forwarder leases the
+// oldest batches, publishes them and deletes them only after the remote side
+// acknowledged them (Ack). A crash at any instant therefore loses nothing: a
+// batch is either committed with its cursor or neither is, and a batch that
+// was leased but not acked is pending again after a restart.
+//
+// # Durability
+//
+// The database is opened with SyncWrites=true: every Append, Ack and Set
+// commit is fsynced before it returns. One batch is a whole page of records
+// (typically 64 KiB to 1 MiB), appended at most a few times a second, so one
+// fsync per commit costs little next to the HTTP round trip that produced the
+// page, and it makes "Append returned" mean "on disk", even across a power
+// loss. A group commit with db.Sync() would only pay off for many tiny writes,
+// which the agent does not make.
+//
+// # Layout
+//
+// Keys live in separate spaces: "q/m/<seq>" holds a batch's metadata, "q/d/<seq>"
+// its data (seq big-endian, so iteration is FIFO), "s/<key>" the state,
+// "x/instance" the random instance id made when the directory is first used and
+// "x/seq" the last seq assigned (written in every Append, so a seq is never
+// reused, even when every batch was acked). An in-memory index of the pending
+// batches, rebuilt at Open by one scan of the metadata keys, is the read cursor:
+// Lease reads each batch by its key and never iterates over the tombstones that
+// acked batches leave at the head of the queue. Stats come from the same index.
+//
+// # Limits
+//
+// A batch's Data may be at most MaxBatchBytes (4 MiB). Badger keeps values under
+// 1 MiB inline in its LSM tree, and a transaction may hold about 2.4 MiB of
+// inline values (15% of the 16 MiB memtable): an Append whose data and state
+// values together pass that fails with ErrTooBig and writes nothing. The
+// agent's batches are at most about 1 MiB (the NATS payload limit), far inside
+// both bounds. Pending data is bounded by Options.MaxBytes (ErrFull), and
+// Append refuses to write when the write would leave less than
+// Options.MinFreeBytes free (ErrDiskFull), because Badger can crash the process
+// on a full disk. Ack and Set are not guarded: an Ack is what frees space, and
+// state writes are a few bytes (a refreshed token must still be saved).
+//
+// # Leases
+//
+// Leases live in memory only. Lease hands out the oldest batches not leased;
+// Release puts them back, and since the FIFO order is the seq order they are
+// handed out again before any later batch. A process that dies with batches
+// leased gets them all back as pending at the next Open, so a batch is
+// delivered at least once; the receiver deduplicates by Batch.ID.
+//
+// # Memory
+//
+// Badger runs with a low-memory profile: two 16 MiB memtables, 8 MiB block and
+// index caches, 64 MiB value-log files, two compactors and no compression (the
+// payloads are zstd-compressed already). Values of 1 MiB or more go to the value
+// log, whose space Run reclaims with RunValueLogGC.
+package buffer

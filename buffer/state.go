@@ -1,0 +1,99 @@
+package buffer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Get returns a copy of the state value of key, or an error wrapping
+// ErrNotFound when it is absent.
+func (b *Buffer) Get(key string) ([]byte, error) {
+	b.life.RLock()
+	defer b.life.RUnlock()
+	if b.closed {
+		return nil, ErrClosed
+	}
+	var v []byte
+	err := b.db.View(func(txn *badger.Txn) error {
+		var err error
+		v, err = getValue(txn, stateKey(key))
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("get state %q: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get state %q: %w", key, err)
+	}
+	return v, nil
+}
+
+// Set stores val under key in its own fsynced transaction; a nil val deletes
+// the key (an empty non-nil val is stored). State shares the database with
+// the batches but not their key space, and is not bound by MaxBytes.
+func (b *Buffer) Set(ctx context.Context, key string, val []byte) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("set state %q: %w", key, err)
+	}
+	if err := checkStateKey(key); err != nil {
+		return fmt.Errorf("set state: %w", err)
+	}
+	b.life.RLock()
+	defer b.life.RUnlock()
+	if b.closed {
+		return ErrClosed
+	}
+	err := b.db.Update(func(txn *badger.Txn) error { return writeState(txn, key, val) })
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		err = fmt.Errorf("%w: %d bytes", ErrTooBig, len(val))
+	}
+	if err != nil {
+		return fmt.Errorf("set state %q: %w", key, err)
+	}
+	return nil
+}
+
+// Scan returns every state key starting with prefix ("" for all) with a copy
+// of its value.
+func (b *Buffer) Scan(prefix string) (map[string][]byte, error) {
+	b.life.RLock()
+	defer b.life.RUnlock()
+	if b.closed {
+		return nil, ErrClosed
+	}
+	out := make(map[string][]byte)
+	err := b.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 16, Prefix: stateKey(prefix)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			out[string(item.Key()[len(prefixState):])] = v
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan state %q: %w", prefix, err)
+	}
+	return out, nil
+}
+
+func writeState(txn *badger.Txn, key string, val []byte) error {
+	if val == nil {
+		return txn.Delete(stateKey(key))
+	}
+	return txn.Set(stateKey(key), val)
+}
+
+func checkStateKey(key string) error {
+	if key == "" || len(key) > maxKeyBytes {
+		return fmt.Errorf("state key %q: must be 1..%d bytes", key, maxKeyBytes)
+	}
+	return nil
+}

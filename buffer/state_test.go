@@ -1,0 +1,91 @@
+package buffer
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestGetSetScan(t *testing.T) {
+	ctx := t.Context()
+	b := openTest(t, Options{})
+	if _, err := b.Get("cursor/incident"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get of absent key: err = %v, want ErrNotFound", err)
+	}
+	for k, v := range map[string]string{
+		"cursor/incident":       "2026-01-01 00:00:00|abc",
+		"cursor/change_request": "2026-01-02 00:00:00|def",
+		"token":                 "t0",
+		"cursorless":            "x",
+	} {
+		if err := b.Set(ctx, k, []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Set(ctx, "token", []byte("t1")); err != nil { // overwrite
+		t.Fatal(err)
+	}
+	if err := b.Set(ctx, "empty", []byte{}); err != nil { // empty is a value, not a delete
+		t.Fatal(err)
+	}
+	if v, err := b.Get("token"); err != nil || string(v) != "t1" {
+		t.Errorf("Get(token) = %q, %v", v, err)
+	}
+	if v, err := b.Get("empty"); err != nil || len(v) != 0 {
+		t.Errorf("Get(empty) = %q, %v", v, err)
+	}
+	got, err := b.Scan("cursor/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{
+		"cursor/incident":       []byte("2026-01-01 00:00:00|abc"),
+		"cursor/change_request": []byte("2026-01-02 00:00:00|def"),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Scan(cursor/) (-want +got):\n%s", diff)
+	}
+	if err := b.Set(ctx, "cursor/incident", nil); err != nil { // nil deletes
+		t.Fatal(err)
+	}
+	if _, err := b.Get("cursor/incident"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get after delete: err = %v, want ErrNotFound", err)
+	}
+	all, err := b.Scan("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 4 {
+		t.Errorf("Scan(\"\") = %d keys, want 4: %v", len(all), all)
+	}
+	if err := b.Set(ctx, "", []byte("v")); err == nil {
+		t.Error("Set with empty key: no error")
+	}
+}
+
+// TestAppendStateAtomic checks a batch and its state commit together, that a
+// nil value deletes, and that state keys never show up as batches.
+func TestAppendStateAtomic(t *testing.T) {
+	ctx := t.Context()
+	b := openTest(t, Options{})
+	if err := b.Set(ctx, "old", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := b.Append(ctx, Batch{Label: "incident", Data: []byte("d")},
+		map[string][]byte{"cursor/incident": []byte("c1"), "old": nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Scan("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string][]byte{"cursor/incident": []byte("c1")}, got); diff != "" {
+		t.Errorf("state after Append (-want +got):\n%s", diff)
+	}
+	leased, err := b.TryLease(10)
+	if err != nil || len(leased) != 1 || leased[0].Seq != out.Seq {
+		t.Errorf("TryLease = %v, %v; want only batch %d", seqs(leased), err, out.Seq)
+	}
+}
