@@ -1,0 +1,112 @@
+// Package status is the agent's status model and its local admin endpoint:
+// the Snapshot data model, the verdict rules (Evaluate), the admin server
+// (/status, /healthz, /metrics), the client the `sei-agent status` command
+// uses (Query), and the human and JSON renderings.
+//
+// It is a leaf: it imports no other agent package and not the buffer. The
+// composition root converts the live components' figures into a Snapshot.
+//
+// # Admin endpoint
+//
+// On Linux and other Unixes the server listens on <data_dir>/sei-agent.sock
+// with mode 0600 (bound under a temporary name, restricted, then renamed,
+// so the path never exists with wider permissions). On Windows it listens
+// on a random 127.0.0.1 port and requires "Authorization: Bearer <token>"
+// with a random token. Either way it writes <data_dir>/admin.json (0600):
+//
+//	{"network": "unix"|"tcp", "address": "<socket path or host:port>", "token": "<Windows only>", "pid": 1234}
+//
+// At start a stale socket or admin.json (nothing answers) is removed; if a
+// live agent answers, Run fails with ErrAlreadyRunning. Endpoints:
+//
+//	GET /status   the finalized Snapshot as JSON (below)
+//	GET /healthz  200 unless the verdict is FAILING (then 503); body: the level, then one reason a line
+//	GET /metrics  Prometheus text format from the configured Gatherer
+//
+// # Status JSON (schema 1)
+//
+// `sei-agent status --json`, GET /status and the heartbeat's "status" field
+// carry the same document. It is a contract: fields are only added, never
+// renamed or removed; readers must ignore unknown fields. Times are RFC 3339
+// strings in UTC or with an offset; durations are numbers of seconds
+// (fractions to the millisecond). Fields marked "omitted when unknown" are
+// absent rather than zero; counters are always present.
+//
+//	{
+//	  "schema": 1,
+//	  "time": "2026-11-28T16:00:00Z",           // when the snapshot was taken
+//	  "agent": {
+//	    "id": "agent01", "version": "1.2.3",       // omitted when unknown
+//	    "running": true,                           // false: an offline snapshot read from disk by the CLI
+//	    "pid": 1234, "started": "…",               // omitted when unknown
+//	    "uptime_seconds": 3600,                    // omitted when not running
+//	    "config_file": "/etc/sei-agent/agent.yaml", "data_dir": "/var/lib/sei-agent",
+//	    "service_state": "running"|"stopped"|"not installed"|"unknown",
+//	    "note": "…"                                // why figures are missing, if they are
+//	  },
+//	  "servicenow": {
+//	    "url": "https://acme.service-now.com", "auth_method": "basic"|"oauth",
+//	    "token_expiry": "…",                       // OAuth refresh token; omitted when none
+//	    "access_token_expiry": "…", "cert_expiry": "…",
+//	    "tables": [{
+//	      "name": "incident",
+//	      "cursor": "2026-11-28 15:59:58", "cursor_sys_id": "…",  // ServiceNow UTC time; omitted before the first commit
+//	      "cursor_advanced": "…",                  // when the cursor last moved
+//	      "source_newest": "2026-11-28 15:59:58",  // newest row ServiceNow reported, same column as cursor; omitted when not probed
+//	      "last_poll_start": "…", "last_poll_end": "…",
+//	      "last_result": "ok"|"running"|"error"|"auth_error"|"paused",
+//	      "last_error": "…", "last_success": "…",
+//	      "fetched_last_run": 120, "fetched_total": 45012,
+//	      "excluded_fields": ["description", "work_notes"],    // names only, never values
+//	      "http_errors": {"429": 1, "503": 2},     // by status code, since start
+//	      "rate_limit_waits": 1, "rate_limit_wait_seconds": 12.5,
+//	      "next_poll": "…"
+//	    }]
+//	  },
+//	  "buffer": {
+//	    "pending_batches": 12, "pending_records": 3400, "pending_bytes": 1234567,
+//	    "max_bytes": 1073741824, "free_disk_bytes": 42949672960,
+//	    "oldest_pending": "…", "oldest_pending_age_seconds": 180,   // omitted when nothing is pending
+//	    "last_gc": "…",
+//	    "polling_paused": false,                   // true: buffer full, polls wait
+//	    "error": "…"                               // why the figures could not be read
+//	  },
+//	  "relay": {
+//	    "url": "tls://relay.example.com:4222", "connected": true,
+//	    "since": "…",                              // when "connected" last changed
+//	    "rtt_seconds": 0.023, "last_ack": "…", "last_ack_batch": "…",
+//	    "publish_errors": 0, "reconnects": 2, "last_error": "…",
+//	    "cert_expiry": "…", "credentials_expiry": "…",
+//	    "confirmed": {"incident": {"sys_updated_on": "2026-11-28 15:59:58", "sys_mod_count": 3, "time": "…"}}
+//	  },
+//	  "verdict": {"level": "OK"|"DEGRADED"|"FAILING", "reasons": ["relay tls://… unreachable for 14m (since …)"]}
+//	}
+//
+// # Verdict rules
+//
+// Evaluate applies these, with Thresholds (defaults in brackets):
+//
+//   - agent not running (offline snapshot): FAILING. The relay and schedule
+//     rules below are skipped, as their figures are stale.
+//   - relay disconnected (counted from relay.since, else agent.started) for
+//     RelayDegraded [10m]: DEGRADED; for RelayFailing [2h]: FAILING.
+//   - a table's last poll ended in auth_error: FAILING, one reason naming
+//     every such table.
+//   - a table's last poll ended in error (after the client's own retries):
+//     DEGRADED.
+//   - a table is stalled: its cursor has not advanced for Stall [3h] while
+//     ServiceNow reported newer rows (source_newest > cursor). Without
+//     source_newest the rule cannot fire; while polling is paused it does not.
+//   - a table's next poll is late by PollOverdue [15m] and no poll runs:
+//     DEGRADED.
+//   - polling paused because the buffer is full, or pending bytes at the
+//     bound: DEGRADED.
+//   - oldest pending record older than BacklogAge [2h]: DEGRADED.
+//   - free disk of the data directory below MinFreeDisk [1 GiB]: DEGRADED.
+//   - ServiceNow token, ServiceNow certificate, relay certificate or relay
+//     user JWT expiring within ExpiryWarning [14 days]: DEGRADED;
+//     expired: FAILING.
+//
+// FAILING reasons are listed before DEGRADED ones. `sei-agent status` exits
+// with ExitCode: 0 OK, 1 DEGRADED or FAILING, 3 agent not running.
+package status

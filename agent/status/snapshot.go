@@ -1,0 +1,214 @@
+package status
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+)
+
+// SchemaVersion is the value of Snapshot.Schema this package writes. It
+// changes only when a reader must know about a change; fields are only ever
+// added.
+const SchemaVersion = 1
+
+// Verdict levels, from best to worst.
+const (
+	LevelOK       = "OK"
+	LevelDegraded = "DEGRADED"
+	LevelFailing  = "FAILING"
+)
+
+// Poll results of TableStatus.LastResult.
+const (
+	ResultOK        = "ok"         // the last poll finished and committed every page
+	ResultRunning   = "running"    // a poll is in progress
+	ResultError     = "error"      // the last poll failed; it is retried at the next poll
+	ResultAuthError = "auth_error" // ServiceNow rejected the credentials; retrying will not help
+	ResultPaused    = "paused"     // the poll was skipped because the buffer is full
+)
+
+// Snapshot is the agent's status at one instant: what `sei-agent status`
+// shows, what /status serves and what the heartbeat carries. The
+// composition root fills it from the live components; Finalize computes the
+// derived figures and the verdict. Its JSON form is a contract: see the
+// package documentation.
+type Snapshot struct {
+	Schema     int        `json:"schema"`
+	Time       time.Time  `json:"time"`
+	Agent      Agent      `json:"agent"`
+	ServiceNow ServiceNow `json:"servicenow"`
+	Buffer     Buffer     `json:"buffer"`
+	Relay      Relay      `json:"relay"`
+	Verdict    Verdict    `json:"verdict"`
+}
+
+// Agent describes the agent process itself.
+type Agent struct {
+	ID      string `json:"id,omitempty"`
+	Version string `json:"version,omitempty"`
+	// Running is true when the snapshot came from the running agent and
+	// false for an offline snapshot built by the CLI from what it can read.
+	Running    bool      `json:"running"`
+	PID        int       `json:"pid,omitempty"`
+	Started    time.Time `json:"started,omitzero"`
+	Uptime     Duration  `json:"uptime_seconds,omitzero"` // set by Finalize from Started
+	ConfigFile string    `json:"config_file,omitempty"`
+	DataDir    string    `json:"data_dir,omitempty"`
+	// ServiceState is the system service's state as the service manager
+	// reports it: "running", "stopped", "not installed" or "unknown".
+	ServiceState string `json:"service_state,omitempty"`
+	// Note explains a partial snapshot, such as why figures are missing.
+	Note string `json:"note,omitempty"`
+}
+
+// ServiceNow describes the connection to the ServiceNow instance and every
+// polled table.
+type ServiceNow struct {
+	URL        string `json:"url,omitempty"`
+	AuthMethod string `json:"auth_method,omitempty"` // basic or oauth
+	// TokenExpiry is when the stored OAuth credential stops working without
+	// an admin's help (the refresh token), not the short-lived access token.
+	TokenExpiry time.Time `json:"token_expiry,omitzero"`
+	// AccessTokenExpiry is the current access token's expiry; informative.
+	AccessTokenExpiry time.Time `json:"access_token_expiry,omitzero"`
+	// CertExpiry is the earliest NotAfter of the instance's TLS chain or
+	// the configured CA; zero when unknown.
+	CertExpiry time.Time     `json:"cert_expiry,omitzero"`
+	Tables     []TableStatus `json:"tables"`
+}
+
+// TableStatus is the poll state of one ServiceNow table.
+type TableStatus struct {
+	Name string `json:"name"`
+	// Cursor is the table's high-water mark: the sys_updated_on (or
+	// sys_created_on) of the newest committed record, ServiceNow's UTC
+	// "YYYY-MM-DD HH:MM:SS", and CursorSysID its sys_id.
+	Cursor      string `json:"cursor,omitempty"`
+	CursorSysID string `json:"cursor_sys_id,omitempty"`
+	// CursorAdvanced is when Cursor last moved forward.
+	CursorAdvanced time.Time `json:"cursor_advanced,omitzero"`
+	// SourceNewest is the newest value of the table's incremental column
+	// (the one Cursor holds) that ServiceNow reported at the last poll,
+	// in the same format; empty when not probed. The stall check needs it.
+	SourceNewest  string    `json:"source_newest,omitempty"`
+	LastPollStart time.Time `json:"last_poll_start,omitzero"`
+	LastPollEnd   time.Time `json:"last_poll_end,omitzero"`
+	LastResult    string    `json:"last_result,omitempty"` // one of the Result constants
+	LastError     string    `json:"last_error,omitempty"`
+	LastSuccess   time.Time `json:"last_success,omitzero"`
+	FetchedLast   int64     `json:"fetched_last_run"`
+	FetchedTotal  int64     `json:"fetched_total"`
+	// ExcludedFields lists the field names (never values) removed from
+	// every record of the table, global exclusions included.
+	ExcludedFields []string `json:"excluded_fields,omitempty"`
+	// HTTPErrors counts failed responses by HTTP status code since start.
+	HTTPErrors      map[int]int64 `json:"http_errors,omitempty"`
+	RateLimitWaits  int64         `json:"rate_limit_waits"`
+	RateLimitWaited Duration      `json:"rate_limit_wait_seconds,omitzero"`
+	NextPoll        time.Time     `json:"next_poll,omitzero"`
+}
+
+// Buffer describes the durable outbox.
+type Buffer struct {
+	PendingBatches int64     `json:"pending_batches"`
+	PendingRecords int64     `json:"pending_records"`
+	PendingBytes   int64     `json:"pending_bytes"`
+	MaxBytes       int64     `json:"max_bytes"`
+	FreeDisk       int64     `json:"free_disk_bytes"`
+	Oldest         time.Time `json:"oldest_pending,omitzero"`
+	OldestAge      Duration  `json:"oldest_pending_age_seconds,omitzero"` // set by Finalize from Oldest
+	LastGC         time.Time `json:"last_gc,omitzero"`
+	// PollingPaused is true while the poller holds off because the buffer
+	// reached MaxBytes.
+	PollingPaused bool `json:"polling_paused"`
+	// Error says why the figures could not be read (offline, say, while
+	// the running agent holds the lock).
+	Error string `json:"error,omitempty"`
+}
+
+// Relay describes the NATS connection to the cloud and what the relay
+// confirmed as persisted.
+type Relay struct {
+	URL       string `json:"url,omitempty"`
+	Connected bool   `json:"connected"`
+	// Since is when Connected last changed; when the agent never
+	// connected, Evaluate counts from Agent.Started.
+	Since         time.Time `json:"since,omitzero"`
+	RTT           Duration  `json:"rtt_seconds,omitzero"`
+	LastAck       time.Time `json:"last_ack,omitzero"`
+	LastAckBatch  string    `json:"last_ack_batch,omitempty"`
+	PublishErrors int64     `json:"publish_errors"`
+	Reconnects    int64     `json:"reconnects"`
+	LastError     string    `json:"last_error,omitempty"`
+	// CertExpiry is the earliest NotAfter of the relay's TLS chain or the
+	// configured CA; CredentialsExpiry the expiry of the agent's NATS user
+	// JWT. Zero when unknown or never.
+	CertExpiry        time.Time `json:"cert_expiry,omitzero"`
+	CredentialsExpiry time.Time `json:"credentials_expiry,omitzero"`
+	// Confirmed holds, per table, the newest record version the relay
+	// confirmed as persisted: the cloud holds everything up to it.
+	Confirmed map[string]ConfirmedCursor `json:"confirmed,omitempty"`
+}
+
+// ConfirmedCursor is the newest record version of one table the relay
+// confirmed on sei.agent.<tenant>.<agent>.confirm.
+type ConfirmedCursor struct {
+	UpdatedOn string    `json:"sys_updated_on"`
+	ModCount  int64     `json:"sys_mod_count"`
+	Time      time.Time `json:"time,omitzero"` // when the confirmation arrived
+}
+
+// Verdict is the overall health with the reasons, in words, for anything
+// other than OK.
+type Verdict struct {
+	Level   string   `json:"level"`
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+// Duration is a time.Duration that reads and writes JSON as a number of
+// seconds (fractions to the millisecond).
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalJSON writes d as seconds.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	s := math.Round(time.Duration(d).Seconds()*1000) / 1000
+	return strconv.AppendFloat(nil, s, 'f', -1, 64), nil
+}
+
+// UnmarshalJSON reads a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s float64
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("decode duration in seconds: %w", err)
+	}
+	if math.IsNaN(s) || math.Abs(s) > math.MaxInt64/float64(time.Second) {
+		return fmt.Errorf("decode duration in seconds: %v out of range", s)
+	}
+	*d = Duration(time.Duration(s * float64(time.Second)))
+	return nil
+}
+
+// Finalize stamps s with now (unless s.Time is set), fills the figures
+// derived from others (uptime, age of the oldest pending record) and
+// evaluates the verdict with th.
+func (s *Snapshot) Finalize(th Thresholds, now time.Time) {
+	s.Schema = SchemaVersion
+	if s.ServiceNow.Tables == nil {
+		s.ServiceNow.Tables = []TableStatus{} // "tables": [] rather than null
+	}
+	if s.Time.IsZero() {
+		s.Time = now
+	}
+	if !s.Agent.Started.IsZero() && s.Agent.Running {
+		s.Agent.Uptime = Duration(s.Time.Sub(s.Agent.Started))
+	}
+	if !s.Buffer.Oldest.IsZero() {
+		s.Buffer.OldestAge = Duration(max(0, s.Time.Sub(s.Buffer.Oldest)))
+	}
+	s.Verdict = Evaluate(s, th, s.Time)
+}
