@@ -1,0 +1,17 @@
+// Package forward moves buffered batches to the relay over NATS JetStream.
+//
+// The Forwarder leases the oldest batches, publishes each to
+// sei.ingest.<tenant>.<integration>.<table> with Nats-Msg-Id set to the
+// batch's stable id, and deletes a batch from the buffer only after
+// JetStream acknowledged it (a duplicate ack counts: the stream already holds
+// it). A publish that fails or times out leaves the batch in the buffer; it
+// is sent again with the same id, so JetStream drops the copy within its
+// duplicate window and the relay's version guard does after it.
+//
+// The connection is outbound only and retried forever (nats.go gives up after
+// 60 reconnects and after two identical auth errors unless told otherwise).
+// The agent uses its own inbox prefix, so the relay can allow it to receive
+// only on _INBOX.<tenant>.<agent>.> and sei.agent.<tenant>.<agent>.>.
+// It also publishes a heartbeat (the agent's status snapshot) every minute
+// and records the relay's delivery confirmations.
+package forward

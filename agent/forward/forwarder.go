@@ -1,0 +1,363 @@
+package forward
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
+)
+
+// Buffer is what the forwarder needs of the durable buffer.
+type Buffer interface {
+	// Lease blocks until batches are pending or ctx ends.
+	Lease(ctx context.Context, max int) ([]buffer.Batch, error)
+	// Release returns leased batches that were not delivered.
+	Release(seqs ...uint64)
+	// Ack deletes delivered batches.
+	Ack(ctx context.Context, seqs ...uint64) error
+	// Set persists a state value (the relay's confirmations).
+	Set(ctx context.Context, key string, val []byte) error
+}
+
+// Config configures a Forwarder.
+type Config struct {
+	URL         string // nats:// or tls:// URL of the relay
+	Credentials string // file with the agent's NKEY seed (or a .creds JWT file)
+	CAFile      string // PEM roots the relay's certificate must chain to
+	Tenant      string
+	Integration string
+	Agent       string
+	Version     string
+
+	Window         int           // batches published before waiting for their acks; default 8
+	PublishTimeout time.Duration // per window, and the grace for in-flight publishes at shutdown; default 30s
+	RetryWait      time.Duration // pause after a failed window; default 2s
+
+	HeartbeatInterval time.Duration         // default 1m
+	Heartbeat         func() wire.Heartbeat // the status snapshot to publish; nil sends none
+
+	Now    func() time.Time
+	Logger zerolog.Logger
+}
+
+// Forwarder publishes buffered batches. Create it with New and start it with Run.
+type Forwarder struct {
+	cfg Config
+	buf Buffer
+	log zerolog.Logger
+
+	mu sync.Mutex // guards the fields below
+	st Stats
+}
+
+// New checks cfg and returns a Forwarder; it does not connect yet.
+func New(cfg Config, buf Buffer) (*Forwarder, error) {
+	if cfg.Window <= 0 {
+		cfg.Window = 8
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = 30 * time.Second
+	}
+	if cfg.RetryWait <= 0 {
+		cfg.RetryWait = 2 * time.Second
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	for key, v := range map[string]string{"relay.tenant": cfg.Tenant, "relay.integration": cfg.Integration, "agent.id": cfg.Agent} {
+		if err := wire.CheckName(key, v); err != nil {
+			return nil, err
+		}
+	}
+	f := &Forwarder{cfg: cfg, buf: buf, log: cfg.Logger}
+	f.st.URL = cfg.URL
+	f.st.Confirmed = map[string]wire.Version{}
+	return f, nil
+}
+
+// Run connects to the relay (retrying forever) and forwards batches until
+// ctx ends. Batches in flight when ctx ends get PublishTimeout to be
+// acknowledged. Run returns after every goroutine it started has ended.
+func (f *Forwarder) Run(ctx context.Context) error {
+	nc, err := f.connect()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4*f.cfg.Window))
+	if err != nil {
+		return fmt.Errorf("jetstream on %s: %w", f.cfg.URL, err)
+	}
+	sub, err := nc.Subscribe(wire.ConfirmSubject(f.cfg.Tenant, f.cfg.Agent), f.onConfirm(ctx))
+	if err != nil {
+		return fmt.Errorf("subscribe to confirmations: %w", err)
+	}
+	defer sub.Unsubscribe()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return f.forward(gctx, nc, js) })
+	g.Go(func() error { return f.heartbeats(gctx, nc) })
+	err = g.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// connect dials the relay; with RetryOnFailedConnect the first attempt may
+// fail and nats.go keeps trying in the background.
+func (f *Forwarder) connect() (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name("sei-agent " + f.cfg.Agent),
+		nats.CustomInboxPrefix(wire.InboxPrefix(f.cfg.Tenant, f.cfg.Agent)),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.IgnoreAuthErrorAbort(),
+		nats.ReconnectWait(2 * time.Second),
+		nats.ReconnectJitter(500*time.Millisecond, 2*time.Second),
+		nats.Timeout(10 * time.Second),
+		nats.PingInterval(30 * time.Second),
+		nats.ConnectHandler(func(*nats.Conn) { f.setConnected(true, nil) }),
+		nats.ReconnectHandler(func(*nats.Conn) { f.setConnected(true, nil); f.count(func(s *Stats) { s.Reconnects++ }) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { f.setConnected(false, err) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { f.setError(err) }),
+	}
+	if f.cfg.CAFile != "" {
+		opts = append(opts, nats.RootCAs(f.cfg.CAFile))
+	}
+	cred, err := CredentialOption(f.cfg.Credentials)
+	if err != nil {
+		return nil, err
+	}
+	if cred != nil {
+		opts = append(opts, cred)
+	}
+	nc, err := nats.Connect(f.cfg.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to relay %s: %w", f.cfg.URL, err)
+	}
+	if nc.IsConnected() {
+		f.setConnected(true, nil)
+	}
+	return nc, nil
+}
+
+// CredentialOption reads relay.credentials: an NKEY seed, or a JWT .creds file.
+func CredentialOption(file string) (nats.Option, error) {
+	if file == "" {
+		return nil, nil
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("relay.credentials: %w", err)
+	}
+	if strings.Contains(string(raw), "BEGIN NATS USER JWT") {
+		return nats.UserCredentials(file), nil
+	}
+	opt, err := nats.NkeyOptionFromSeed(file)
+	if err != nil {
+		return nil, fmt.Errorf("relay.credentials %s: not an NKEY seed or .creds file: %w", file, err)
+	}
+	return opt, nil
+}
+
+// forward leases and publishes windows of batches until ctx ends.
+func (f *Forwarder) forward(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
+	for {
+		if err := f.waitConnected(ctx, nc); err != nil {
+			return err
+		}
+		batches, err := f.buf.Lease(ctx, f.cfg.Window)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("lease batches: %w", err)
+		}
+		// In-flight publishes finish even when ctx ends, within PublishTimeout.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.PublishTimeout)
+		failed := f.publishWindow(pctx, js, batches)
+		cancel()
+		if failed > 0 {
+			f.wait(ctx, f.cfg.RetryWait)
+		}
+	}
+}
+
+// publishWindow publishes batches asynchronously, waits for their acks,
+// acks the delivered ones in the buffer and releases the rest. It returns
+// how many failed.
+func (f *Forwarder) publishWindow(ctx context.Context, js jetstream.JetStream, batches []buffer.Batch) int {
+	futures := make([]jetstream.PubAckFuture, len(batches))
+	errs := make([]error, len(batches))
+	for i, b := range batches {
+		futures[i], errs[i] = js.PublishMsgAsync(f.message(b))
+	}
+	var done, failed []uint64
+	for i, b := range batches {
+		if errs[i] == nil {
+			errs[i] = awaitAck(ctx, futures[i])
+		}
+		if errs[i] != nil {
+			failed = append(failed, b.Seq)
+			f.publishFailed(b, errs[i])
+			continue
+		}
+		done = append(done, b.Seq)
+	}
+	if len(done) > 0 {
+		if err := f.buf.Ack(ctx, done...); err != nil {
+			// Not acked locally: they will be sent again and deduplicated.
+			f.log.Error().Err(err).Msg("ack batches in buffer")
+			failed = append(failed, done...)
+			done = nil
+		}
+	}
+	if len(failed) > 0 {
+		f.buf.Release(failed...)
+	}
+	if len(done) > 0 {
+		last := batches[len(batches)-1]
+		recs := 0
+		for _, b := range batches {
+			recs += b.Records
+		}
+		f.count(func(s *Stats) {
+			s.Published += int64(len(done))
+			s.LastAck = f.cfg.Now()
+			s.LastAckBatch = last.ID
+			s.LastError = ""
+		})
+		f.log.Debug().Int("batch", len(done)).Int("records", recs).Msg("forwarded")
+	}
+	return len(failed)
+}
+
+func awaitAck(ctx context.Context, fut jetstream.PubAckFuture) error {
+	select {
+	case <-fut.Ok():
+		return nil // a duplicate ack also means the stream holds it
+	case err := <-fut.Err():
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("wait for ack: %w", ctx.Err())
+	}
+}
+
+func (f *Forwarder) message(b buffer.Batch) *nats.Msg {
+	m := nats.NewMsg(wire.IngestSubject(f.cfg.Tenant, f.cfg.Integration, b.Label))
+	m.Header.Set(wire.HeaderMsgID, b.ID)
+	m.Header.Set(wire.HeaderSchema, wire.SchemaVersion)
+	m.Header.Set(wire.HeaderAgent, f.cfg.Agent)
+	m.Header.Set(wire.HeaderRecords, strconv.Itoa(b.Records))
+	m.Header.Set(wire.HeaderEncoding, wire.Encoding)
+	m.Data = b.Data
+	return m
+}
+
+func (f *Forwarder) publishFailed(b buffer.Batch, err error) {
+	f.count(func(s *Stats) {
+		s.PublishErrors++
+		s.LastError = err.Error()
+		s.LastErrorAt = f.cfg.Now()
+	})
+	f.log.Warn().Err(err).Str("batch", b.ID).Str("table", b.Label).Msg("publish failed; will retry")
+}
+
+// waitConnected returns when nc is connected or ctx ends.
+func (f *Forwarder) waitConnected(ctx context.Context, nc *nats.Conn) error {
+	for !nc.IsConnected() {
+		if nc.IsClosed() {
+			return errors.New("relay connection closed")
+		}
+		if err := f.wait(ctx, 250*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wait pauses for d or until ctx ends.
+func (f *Forwarder) wait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// heartbeats publishes the status snapshot every HeartbeatInterval, and
+// measures the round-trip time to the relay.
+func (f *Forwarder) heartbeats(ctx context.Context, nc *nats.Conn) error {
+	tick := time.NewTicker(f.cfg.HeartbeatInterval)
+	defer tick.Stop()
+	for {
+		if nc.IsConnected() {
+			if rtt, err := nc.RTT(); err == nil {
+				f.count(func(s *Stats) { s.RTT = rtt })
+			}
+			if f.cfg.Heartbeat != nil {
+				hb := f.cfg.Heartbeat()
+				if raw, err := json.Marshal(hb); err == nil {
+					if err := nc.Publish(wire.HeartbeatSubject(f.cfg.Tenant, f.cfg.Agent), raw); err != nil {
+						f.log.Debug().Err(err).Msg("publish heartbeat")
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// onConfirm records the relay's delivery confirmations: per table, the
+// newest version it holds. Versions only move forward.
+func (f *Forwarder) onConfirm(ctx context.Context) nats.MsgHandler {
+	return func(m *nats.Msg) {
+		var c wire.Confirmation
+		if err := json.Unmarshal(m.Data, &c); err != nil {
+			f.log.Warn().Err(err).Msg("undecodable delivery confirmation")
+			return
+		}
+		for table, v := range c.Tables {
+			f.mu.Lock()
+			moved := v.Newer(f.st.Confirmed[table])
+			if moved {
+				f.st.Confirmed[table] = v
+				f.st.ConfirmedAt = f.cfg.Now()
+			}
+			f.mu.Unlock()
+			if moved {
+				raw, _ := json.Marshal(v)
+				if err := f.buf.Set(ctx, ConfirmedKey(table), raw); err != nil && ctx.Err() == nil {
+					f.log.Debug().Err(err).Str("table", table).Msg("save confirmation")
+				}
+			}
+		}
+	}
+}
+
+// ConfirmedKey is the buffer state key holding a table's confirmed version.
+func ConfirmedKey(table string) string { return "confirmed/" + table }
