@@ -1,0 +1,240 @@
+package servicenow
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/sei-edge/servicenow-edge/relay/wire"
+)
+
+// Page is one page of a Scan.
+type Page struct {
+	Table   string
+	Rows    []Row         // rows as returned, after exclusions (dropped copies removed)
+	Records []wire.Record // the rows as records: upserts, and deletes for sys_audit_delete and DELETED audit rows
+	Cursor  Cursor        // keyset position after the last row returned (before exclusions dropped any)
+	Number  int           // 1-based within the Scan
+	Skipped int           // rows that could not form a valid record (logged, not sent)
+}
+
+// scan is the state of one Scan.
+type scan struct {
+	c        *Client
+	t        Table
+	upto     string
+	fields   string
+	cur      Cursor
+	number   int
+	limit    int // current page size; halves after a cut-off answer
+	maxLimit int // ceiling of grown pages: halves after a cut-off answer, regrows like limit
+	okStreak int // pages answered in full since the last shrink
+}
+
+// growAfter is the number of whole pages after which a shrunk page size
+// doubles again, so one cut-off answer does not slow a long backfill for good.
+const growAfter = 8
+
+// Scan reads t from `from` (exclusive keyset position; a zero SysID means
+// the field >= Time; a zero Cursor means from the beginning) up to `upto`
+// (exclusive, truncated to the second), page by page in keyset order, and
+// calls fn for each page that has rows. The caller persists page.Cursor with
+// the page's records in one transaction, which makes a scan resumable after
+// a crash: restart it from the last persisted cursor. fn's error stops the
+// scan and is returned as is. Errors from ServiceNow are *Error; see
+// IsPermanent. See the package comment for the paging rule.
+func (c *Client) Scan(ctx context.Context, t Table, from Cursor, upto time.Time, fn func(Page) error) error {
+	if err := t.Check(); err != nil {
+		return err
+	}
+	if err := from.check(); err != nil {
+		return fmt.Errorf("scan %s: %w", t.Name, err)
+	}
+	s := &scan{c: c, t: t, upto: formatUpto(upto), fields: t.sysparmFields(c.cfg.Exclude), cur: from,
+		limit: c.cfg.PageSize, maxLimit: MaxPageSize}
+	for {
+		rows, err := s.next(ctx)
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		p, err := s.page(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+}
+
+// page turns the rows of a page into a Page and advances the cursor.
+func (s *scan) page(rows []Row) (Page, error) {
+	last := rows[len(rows)-1]
+	next := Cursor{Time: last.String(s.t.Field), SysID: last.String("sys_id")}
+	if next.check() != nil || next.SysID == "" {
+		return Page{}, &Error{Op: fmt.Sprintf("fetch %s page %d", s.t.Name, s.number), Table: s.t.Name,
+			URL: s.c.cfg.URL + tablePath(s.t.Name), Permanent: true,
+			Message: "the last row has no readable " + s.t.Field + " or sys_id",
+			Hint:    "the API user needs read access to " + s.t.Field + " and sys_id of " + s.t.Name + " (field ACL)"}
+	}
+	if !s.cur.Less(next) || (s.cur.SysID == "" && next.Time < s.cur.Time) {
+		return Page{}, &Error{Op: fmt.Sprintf("fetch %s page %d", s.t.Name, s.number), Table: s.t.Name,
+			URL: s.c.cfg.URL + tablePath(s.t.Name), Permanent: true,
+			Message: fmt.Sprintf("page did not advance the cursor (%s %s -> %s %s)", s.cur.Time, s.cur.SysID, next.Time, next.SysID),
+			Hint:    "the instance ignored ORDERBY; check servicenow.tables." + s.t.Name + ".filter"}
+	}
+	for i := 1; i < len(rows); i++ {
+		a := Cursor{Time: rows[i-1].String(s.t.Field), SysID: rows[i-1].String("sys_id")}
+		b := Cursor{Time: rows[i].String(s.t.Field), SysID: rows[i].String("sys_id")}
+		if !a.Less(b) {
+			return Page{}, &Error{Op: fmt.Sprintf("fetch %s page %d", s.t.Name, s.number), Table: s.t.Name,
+				URL: s.c.cfg.URL + tablePath(s.t.Name), Permanent: true,
+				Message: "rows are not in " + s.t.Field + ", sys_id order",
+				Hint:    "the instance ignored ORDERBY; check servicenow.tables." + s.t.Name + ".filter"}
+		}
+	}
+	s.cur = next
+	kept := rows[:0]
+	for _, r := range rows {
+		if filterRow(s.t, s.c.cfg.Exclude, r) {
+			kept = append(kept, r)
+		}
+	}
+	recs, bad := toRecords(s.t, kept)
+	if bad > 0 {
+		s.c.log.Warn().Str("table", s.t.Name).Int("page", s.number).Int("records", bad).Msg("servicenow: rows without a valid sys_id or time skipped")
+	}
+	return Page{Table: s.t.Name, Rows: kept, Records: recs, Cursor: next, Number: s.number, Skipped: bad}, nil
+}
+
+// next returns the rows of the next non-empty page, or none at the end.
+// Empty pages are handled as the package comment describes.
+func (s *scan) next(ctx context.Context) ([]Row, error) {
+	s.number++
+	l, err := s.fetch(ctx, s.limit, 0, false)
+	if err != nil || len(l.rows) > 0 {
+		return l.rows, err
+	}
+	lim := s.limit
+	for {
+		l, err := s.fetch(ctx, lim, 0, true)
+		if err != nil || len(l.rows) > 0 {
+			return l.rows, err
+		}
+		if !l.more(0) {
+			return nil, nil
+		}
+		if l.limit >= s.maxLimit {
+			lim = l.limit
+			break
+		}
+		lim = min(l.limit*4, s.maxLimit)
+		s.c.log.Debug().Str("table", s.t.Name).Int("page", s.number).Int("records", lim).Msg("servicenow: empty page with more rows after it (row ACLs); asking for a larger page")
+	}
+	s.c.log.Warn().Str("table", s.t.Name).Int("page", s.number).Msg("servicenow: more consecutive rows hidden by ACLs than the largest page; stepping with sysparm_offset")
+	for off := lim; ; off += lim {
+		lim = s.maxLimit
+		s.c.stats.update(func(st *ClientStats) { st.OffsetFallback++ })
+		l, err := s.fetch(ctx, lim, off, true)
+		if err != nil || len(l.rows) > 0 {
+			return l.rows, err
+		}
+		if !l.more(off) {
+			return nil, nil
+		}
+		lim = l.limit // the step is the page actually read, never more
+	}
+}
+
+// listing is one decoded list answer.
+type listing struct {
+	rows    []Row
+	limit   int  // the limit actually used (after shrinking)
+	total   int  // X-Total-Count, -1 when absent
+	hasNext bool // Link rel="next"
+}
+
+// more reports whether rows may follow this empty page at offset off.
+func (l listing) more(off int) bool {
+	if l.total >= 0 {
+		return off+l.limit < l.total
+	}
+	return l.hasNext
+}
+
+var linkNextRE = regexp.MustCompile(`rel="?next"?`)
+
+// fetch reads one page with retries. A cut-off or HTML answer halves the
+// page (and caps later pages at that size).
+func (s *scan) fetch(ctx context.Context, limit, offset int, counts bool) (listing, error) {
+	out := listing{limit: limit, total: -1}
+	q := pageQuery{table: s.t, from: s.cur, upto: s.upto, offset: offset, counts: counts, fields: s.fields}
+	var qerr error
+	req := request{
+		op:    fmt.Sprintf("fetch %s page %d", s.t.Name, s.number),
+		table: s.t.Name,
+		path:  tablePath(s.t.Name),
+		query: func() url.Values {
+			q.limit = out.limit
+			v, err := q.values()
+			qerr = err
+			return v
+		},
+		check: func(r *response) error {
+			rows, err := decodeList(r.header.Get("Content-Type"), r.body)
+			if err != nil {
+				return err
+			}
+			out.rows = rows
+			if n, err := strconv.Atoi(r.header.Get("X-Total-Count")); err == nil {
+				out.total = n
+			}
+			out.hasNext = linkHasNext(r.header.Values("Link"))
+			return nil
+		},
+		shrink: func() {
+			out.limit = max(out.limit/2, 1)
+			s.limit = min(s.limit, out.limit)
+			s.maxLimit = min(s.maxLimit, out.limit)
+			s.okStreak = 0
+			s.c.stats.update(func(st *ClientStats) { st.PageShrinks++ })
+		},
+	}
+	if _, err := q.values(); err != nil {
+		return out, fmt.Errorf("fetch %s page %d: %w", s.t.Name, s.number, err)
+	}
+	err := s.c.do(ctx, req)
+	if qerr != nil {
+		return out, qerr
+	}
+	if err == nil && out.limit == limit {
+		s.grow()
+	}
+	return out, err
+}
+
+func linkHasNext(links []string) bool {
+	for _, l := range links {
+		if linkNextRE.MatchString(l) {
+			return true
+		}
+	}
+	return false
+}
+
+// grow doubles a shrunk page size after growAfter whole pages.
+func (s *scan) grow() {
+	s.okStreak++
+	if s.okStreak < growAfter {
+		return
+	}
+	s.okStreak = 0
+	s.limit = min(s.limit*2, s.c.cfg.PageSize)
+	s.maxLimit = min(s.maxLimit*2, MaxPageSize)
+}

@@ -1,0 +1,59 @@
+package servicenow
+
+import (
+	"maps"
+	"sync"
+	"time"
+)
+
+// ClientStats are the client's counters since New, for `sei-agent status`.
+type ClientStats struct {
+	Requests       int64         // Table API and token requests sent
+	Retries        int64         // requests repeated after a transient error
+	Errors         map[int]int64 // HTTP error responses by status code (0 = network or body error)
+	RateLimited    int64         // 429 answers
+	RateLimitWaits int64         // waits imposed by Config.RateLimit
+	RateLimitWait  time.Duration // total time spent in those waits
+	TokenRequests  int64         // OAuth token requests
+	TokenExpiry    time.Time     // expiry of the current access token (zero: none or basic auth)
+	PageShrinks    int64         // pages retried smaller after a cut-off or HTML answer
+	OffsetFallback int64         // empty pages stepped over with sysparm_offset
+}
+
+// stats accumulates ClientStats; safe for concurrent use.
+type stats struct {
+	mu sync.Mutex // guards s
+	s  ClientStats
+}
+
+func (st *stats) update(f func(s *ClientStats)) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	f(&st.s)
+}
+
+func (st *stats) request()      { st.update(func(s *ClientStats) { s.Requests++ }) }
+func (st *stats) retry()        { st.update(func(s *ClientStats) { s.Retries++ }) }
+func (st *stats) tokenRequest() { st.update(func(s *ClientStats) { s.TokenRequests++; s.Requests++ }) }
+func (st *stats) setToken(exp time.Time) {
+	st.update(func(s *ClientStats) { s.TokenExpiry = exp })
+}
+func (st *stats) httpError(code int) {
+	st.update(func(s *ClientStats) {
+		if s.Errors == nil {
+			s.Errors = map[int]int64{}
+		}
+		s.Errors[code]++
+		if code == 429 {
+			s.RateLimited++
+		}
+	})
+}
+
+func (st *stats) snapshot() ClientStats {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := st.s
+	out.Errors = maps.Clone(st.s.Errors)
+	return out
+}

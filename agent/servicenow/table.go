@@ -1,0 +1,161 @@
+package servicenow
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Incremental fields a Table can page on.
+const (
+	FieldUpdatedOn = "sys_updated_on"
+	FieldCreatedOn = "sys_created_on"
+)
+
+// Table is one table's sync spec.
+type Table struct {
+	Name    string   // e.g. "incident"
+	Field   string   // incremental field: sys_updated_on, or sys_created_on for insert-only tables
+	Filter  string   // extra encoded-query condition ANDed to every page, e.g. "tablenameINincident,change_request"
+	Fields  []string // include list (sysparm_fields); nil reads every field
+	Exclude []string // fields of this table removed before anything is encoded, on top of Config.Exclude
+}
+
+// Tables with special row handling.
+const (
+	tableAudit       = "sys_audit"
+	tableJournal     = "sys_journal_field"
+	tableAuditDelete = "sys_audit_delete"
+)
+
+// DefaultTables returns the tables the agent syncs unless configured
+// otherwise: the five record tables, their field history (sys_audit),
+// journal entries (sys_journal_field) and deletions (sys_audit_delete).
+func DefaultTables() []Table {
+	recs := []string{"incident", "change_request", "sys_user", "sys_user_group", "sysapproval_approver"}
+	var out []Table
+	for _, n := range recs {
+		out = append(out, Table{Name: n, Field: FieldUpdatedOn})
+	}
+	return append(out,
+		Table{Name: tableAudit, Field: FieldCreatedOn, Filter: "tablenameINincident,change_request"},
+		Table{Name: tableJournal, Field: FieldCreatedOn, Filter: "nameINincident,change_request^elementINcomments,work_notes"},
+		Table{Name: tableAuditDelete, Field: FieldCreatedOn, Filter: "tablenameIN" + strings.Join(recs, ",")},
+	)
+}
+
+var fieldRE = regexp.MustCompile(`^[a-z0-9_]{1,80}$`)
+
+// Check reports a problem with t, naming its config key.
+func (t Table) Check() error {
+	key := "servicenow.tables." + t.Name
+	switch {
+	case !fieldRE.MatchString(t.Name):
+		return fmt.Errorf("servicenow.tables: invalid table name %q", t.Name)
+	case t.Field != FieldUpdatedOn && t.Field != FieldCreatedOn:
+		return fmt.Errorf("%s.field: must be sys_updated_on or sys_created_on (got %q)", key, t.Field)
+	case strings.ContainsAny(t.Filter, "\n\r") || strings.Contains(t.Filter, "^NQ") || strings.Contains(t.Filter, "ORDERBY"):
+		return fmt.Errorf("%s.filter: must be one line without ^NQ or ORDERBY (got %q)", key, t.Filter)
+	}
+	for _, f := range slices.Concat(t.Fields, t.Exclude) {
+		if !fieldRE.MatchString(f) {
+			return fmt.Errorf("%s: invalid field name %q", key, f)
+		}
+	}
+	return nil
+}
+
+// insertOnly reports whether t's rows never change after insert, so its
+// records carry sys_created_on as their version and mod count 0.
+func (t Table) insertOnly() bool { return t.Field == FieldCreatedOn }
+
+// requiredFields are the fields the client needs from every row of t, added
+// to an include list.
+func (t Table) requiredFields() []string {
+	req := []string{"sys_id", t.Field, FieldUpdatedOn, "sys_mod_count"}
+	switch t.Name {
+	case tableAudit:
+		req = append(req, "tablename", "documentkey", "fieldname")
+	case tableJournal:
+		req = append(req, "name", "element", "element_id")
+	case tableAuditDelete:
+		req = append(req, "tablename", "documentkey")
+	}
+	return req
+}
+
+// sysparmFields is the sysparm_fields value for t: its include list plus the
+// required fields, minus excluded ones; "" when t reads every field.
+func (t Table) sysparmFields(ex Exclusions) string {
+	if len(t.Fields) == 0 {
+		return ""
+	}
+	var fs []string
+	for _, f := range slices.Concat(t.requiredFields(), t.Fields) {
+		if !slices.Contains(fs, f) && !ex.excluded(t, t.Name, f) {
+			fs = append(fs, f)
+		}
+	}
+	return strings.Join(fs, ",")
+}
+
+// Exclusions are the fields that must never leave the client: in a record
+// of their table, or as a copy in sys_audit, sys_journal_field or
+// sys_audit_delete.
+type Exclusions struct {
+	Global []string            // servicenow.exclude_fields: every table
+	Tables map[string][]string // servicenow.tables.<table>.exclude_fields
+}
+
+// Excluded reports whether field of table must be removed.
+func (e Exclusions) Excluded(table, field string) bool {
+	return slices.Contains(e.Global, field) || slices.Contains(e.Tables[table], field)
+}
+
+// excluded also honours the Exclude list of the table being scanned.
+func (e Exclusions) excluded(t Table, table, field string) bool {
+	if table == t.Name && slices.Contains(t.Exclude, field) {
+		return true
+	}
+	return e.Excluded(table, field)
+}
+
+// Skip reports whether t needs no scan at all: sys_journal_field when both
+// comments and work_notes are excluded from incident and change_request.
+func (e Exclusions) Skip(t Table) bool {
+	if t.Name != tableJournal {
+		return false
+	}
+	for _, tbl := range []string{"incident", "change_request"} {
+		for _, f := range []string{"comments", "work_notes"} {
+			if !e.Excluded(tbl, f) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Plan returns the tables worth scanning under ex: sys_journal_field is
+// dropped when comments and work_notes are both excluded, and its default
+// element filter narrowed when one of them is. Rows are filtered anyway;
+// this only saves requests.
+func Plan(tables []Table, ex Exclusions) []Table {
+	var out []Table
+	for _, t := range tables {
+		if ex.Skip(t) {
+			continue
+		}
+		if t.Name == tableJournal && strings.Contains(t.Filter, "elementINcomments,work_notes") {
+			for _, f := range []string{"comments", "work_notes"} {
+				if ex.Excluded("incident", f) && ex.Excluded("change_request", f) {
+					keep := map[string]string{"comments": "work_notes", "work_notes": "comments"}[f]
+					t.Filter = strings.Replace(t.Filter, "elementINcomments,work_notes", "element="+keep, 1)
+				}
+			}
+		}
+		out = append(out, t)
+	}
+	return out
+}
