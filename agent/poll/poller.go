@@ -1,0 +1,203 @@
+package poll
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sei-edge/servicenow-edge/agent/servicenow"
+	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
+)
+
+// Buffer is what the poller needs of the durable buffer.
+type Buffer interface {
+	// Append commits a batch and state updates atomically; buffer.ErrFull
+	// and buffer.ErrDiskFull mean "wait and try again".
+	Append(ctx context.Context, b buffer.Batch, state map[string][]byte) (buffer.Batch, error)
+	// Get returns a state value or buffer.ErrNotFound.
+	Get(key string) ([]byte, error)
+	// Set writes one state value.
+	Set(ctx context.Context, key string, val []byte) error
+}
+
+// Source reads a table page by page: the servicenow client.
+type Source interface {
+	Scan(ctx context.Context, t servicenow.Table, from servicenow.Cursor, upto time.Time, fn func(servicenow.Page) error) error
+}
+
+// Config configures a Poller.
+type Config struct {
+	Tables   []servicenow.Table
+	Lookback time.Duration // first run reads this far back
+	Overlap  time.Duration // each run re-reads this much before the cursor
+	Lag      time.Duration // each run reads up to its start minus this
+	Interval time.Duration // Run polls every Interval
+	// RetryFull is how long to wait before retrying an Append that found
+	// the buffer full or the disk too full; default 2s.
+	RetryFull time.Duration
+	Now       func() time.Time
+	Logger    zerolog.Logger
+}
+
+// Poller polls every configured table into the buffer. Its methods are safe
+// for concurrent use; PollOnce and Run must not overlap.
+type Poller struct {
+	cfg Config
+	src Source
+	buf Buffer
+	log zerolog.Logger
+
+	mu          sync.Mutex // guards the fields below
+	tables      map[string]*TableStats
+	paused      bool
+	pauseReason string
+	next        time.Time
+}
+
+// New returns a Poller reading from src into buf.
+func New(cfg Config, src Source, buf Buffer) *Poller {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.RetryFull <= 0 {
+		cfg.RetryFull = 2 * time.Second
+	}
+	p := &Poller{cfg: cfg, src: src, buf: buf, log: cfg.Logger, tables: map[string]*TableStats{}}
+	for _, t := range cfg.Tables {
+		st := &TableStats{Table: t.Name, Field: t.Field, Excluded: t.Exclude}
+		if raw, err := buf.Get(statsKey(t.Name)); err == nil {
+			_ = json.Unmarshal(raw, st) // figures of earlier runs; best effort
+		}
+		if c, err := p.cursor(t.Name); err == nil && c != nil {
+			st.Cursor = *c
+		}
+		p.tables[t.Name] = st
+	}
+	return p
+}
+
+// Run polls once at start, then every Interval, until ctx ends. A failed
+// run is logged and retried at the next interval; Run returns only ctx's
+// error.
+func (p *Poller) Run(ctx context.Context) error {
+	for {
+		if err := p.PollOnce(ctx); err != nil && ctx.Err() == nil {
+			p.log.Error().Err(err).Msg("poll failed; retrying at the next interval")
+		}
+		next := p.cfg.Now().Add(p.cfg.Interval)
+		p.mu.Lock()
+		p.next = next
+		p.mu.Unlock()
+		t := time.NewTimer(p.cfg.Interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// PollOnce reads every table once, up to now minus Lag. It goes on with the
+// other tables when one fails and returns every table's error joined.
+func (p *Poller) PollOnce(ctx context.Context) error {
+	upto := p.cfg.Now().Add(-p.cfg.Lag).UTC().Truncate(time.Second)
+	var errs []error
+	for _, t := range p.cfg.Tables {
+		if err := p.pollTable(ctx, t, upto); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Poller) pollTable(ctx context.Context, t servicenow.Table, upto time.Time) error {
+	from, err := p.startCursor(t.Name, upto)
+	if err != nil {
+		return err
+	}
+	start := p.cfg.Now()
+	p.update(t.Name, func(s *TableStats) { s.LastStart, s.LastEnd, s.LastRecords, s.LastError = start, time.Time{}, 0, "" })
+	log := p.log.With().Str("table", t.Name).Logger()
+	log.Debug().Str("from", from.Time).Time("upto", upto).Msg("poll table")
+
+	err = p.src.Scan(ctx, t, from, upto, func(pg servicenow.Page) error {
+		return p.commitPage(ctx, t, pg)
+	})
+	end := p.cfg.Now()
+	p.update(t.Name, func(s *TableStats) {
+		s.LastEnd = end
+		s.LastError = ""
+		if err != nil {
+			s.LastError = err.Error()
+			s.AuthFailed = authFailed(err)
+			s.Failures++
+		} else {
+			s.LastSuccess = end
+		}
+	})
+	p.saveStats(ctx, t.Name)
+	if err != nil {
+		return fmt.Errorf("poll %s: %w", t.Name, err)
+	}
+	st := p.TableStats(t.Name)
+	log.Info().Int("records", st.LastRecords).Str("cursor", st.Cursor.Time).Dur("took", end.Sub(start)).Msg("polled")
+	return nil
+}
+
+// startCursor is where a run of table begins: Overlap before the stored
+// cursor, or Lookback before upto on the first run.
+func (p *Poller) startCursor(table string, upto time.Time) (servicenow.Cursor, error) {
+	c, err := p.cursor(table)
+	if err != nil {
+		return servicenow.Cursor{}, err
+	}
+	if c == nil {
+		return servicenow.Cursor{Time: upto.Add(-p.cfg.Lookback).Format(wire.TimeLayout)}, nil
+	}
+	at, err := time.Parse(wire.TimeLayout, c.Time)
+	if err != nil {
+		return servicenow.Cursor{}, fmt.Errorf("read cursor of %s: %w", table, err)
+	}
+	return servicenow.Cursor{Time: at.Add(-p.cfg.Overlap).Format(wire.TimeLayout)}, nil
+}
+
+// cursor returns the table's stored cursor, or nil before its first page.
+func (p *Poller) cursor(table string) (*servicenow.Cursor, error) {
+	raw, err := p.buf.Get(cursorKey(table))
+	if errors.Is(err, buffer.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read cursor of %s: %w", table, err)
+	}
+	var c servicenow.Cursor
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("read cursor of %s: %w", table, err)
+	}
+	return &c, nil
+}
+
+// CursorKey is the buffer state key of a table's cursor (JSON
+// servicenow.Cursor), for offline status.
+func CursorKey(table string) string { return cursorKey(table) }
+
+func cursorKey(table string) string { return "cursor/" + table }
+func statsKey(table string) string  { return "poll/" + table }
+
+// authFailed reports whether ServiceNow refused the credentials: retrying
+// will not help until an admin acts.
+func authFailed(err error) bool {
+	var e *servicenow.Error
+	return errors.As(err, &e) && e.Permanent && e.Status == http.StatusUnauthorized
+}
