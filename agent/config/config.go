@@ -62,6 +62,9 @@ type Auth struct {
 	ClientID         string `yaml:"client_id"`
 	ClientSecret     Secret `yaml:"client_secret"`
 	ClientSecretFile string `yaml:"client_secret_file"`
+	// RedirectURL is the loopback URL registered in the ServiceNow OAuth
+	// application for `sei-agent login` (authorization_code grant).
+	RedirectURL string `yaml:"redirect_url"`
 }
 
 // TableConfig adjusts one table. Tables named here are added to the
@@ -91,7 +94,12 @@ type Log struct {
 
 // Status holds the thresholds of the status verdict.
 type Status struct {
+	// BacklogAge: the oldest unsent batch may be this old before DEGRADED.
 	BacklogAge Duration `yaml:"backlog_age"`
+	// RelayDegraded and RelayFailing: how long the relay may be
+	// unreachable before DEGRADED, then FAILING.
+	RelayDegraded Duration `yaml:"relay_degraded"`
+	RelayFailing  Duration `yaml:"relay_failing"`
 }
 
 // Defaults returns the configuration before a file is read.
@@ -108,8 +116,12 @@ func Defaults() Config {
 			Timeout:  Duration(60 * time.Second),
 			PageSize: 1000,
 		},
-		Log:    Log{Level: "info"},
-		Status: Status{BacklogAge: Duration(3 * time.Hour)},
+		Log: Log{Level: "info"},
+		Status: Status{
+			BacklogAge:    Duration(3 * time.Hour),
+			RelayDegraded: Duration(time.Minute),
+			RelayFailing:  Duration(2 * time.Hour),
+		},
 	}
 }
 

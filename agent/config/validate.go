@@ -121,6 +121,12 @@ func (c *Config) problems() []string {
 	if d := time.Duration(c.Status.BacklogAge); d < time.Minute {
 		add("status.backlog_age: must be at least 1m (got %s)", d)
 	}
+	if d := time.Duration(c.Status.RelayDegraded); d <= 0 {
+		add("status.relay_degraded: must be positive (got %s)", d)
+	}
+	if d, f := time.Duration(c.Status.RelayDegraded), time.Duration(c.Status.RelayFailing); f < d {
+		add("status.relay_failing: must be at least status.relay_degraded (got %s < %s)", f, d)
+	}
 	return p
 }
 

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sei-edge/servicenow-edge/agent/config"
+	"github.com/sei-edge/servicenow-edge/agent/forward"
+	"github.com/sei-edge/servicenow-edge/agent/poll"
+	"github.com/sei-edge/servicenow-edge/agent/servicenow"
+	"github.com/sei-edge/servicenow-edge/agent/status"
+	"github.com/sei-edge/servicenow-edge/buffer"
+)
+
+// Agent is the composition root: the buffer, the ServiceNow client, the
+// poller, the forwarder and the admin endpoint, built from one
+// configuration. Close releases what Open acquired.
+type Agent struct {
+	cfg     *config.Config
+	log     zerolog.Logger
+	buf     *buffer.Buffer
+	sn      *servicenow.Client
+	poller  *poll.Poller
+	fwd     *forward.Forwarder
+	started time.Time
+	// serviceState is the service manager's view, for status; "" when
+	// run by hand.
+	serviceState string
+}
+
+// shutdownGrace bounds how long in-flight publishes may take after a stop.
+const shutdownGrace = 20 * time.Second
+
+// openAgent builds every component; nothing connects or polls yet.
+func openAgent(cfg *config.Config, log zerolog.Logger) (*Agent, error) {
+	buf, err := buffer.Open(buffer.Options{
+		Dir:          bufferDir(cfg),
+		MaxBytes:     cfg.Agent.BufferMaxBytes,
+		MinFreeBytes: uint64(cfg.Agent.MinFreeBytes),
+		Logger:       log.With().Str("component", "badger").Logger(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open buffer in %s: %w", bufferDir(cfg), err)
+	}
+	a := &Agent{cfg: cfg, log: log, buf: buf, started: time.Now()}
+	if err := a.build(); err != nil {
+		buf.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *Agent) build() error {
+	sn, err := newServiceNowClient(a.cfg, a.log, &tokenStore{buf: a.buf})
+	if err != nil {
+		return err
+	}
+	a.sn = sn
+	a.poller = poll.New(poll.Config{
+		Tables:   syncTables(a.cfg),
+		Lookback: time.Duration(a.cfg.ServiceNow.Lookback),
+		Overlap:  time.Duration(a.cfg.ServiceNow.Overlap),
+		Lag:      time.Duration(a.cfg.ServiceNow.Lag),
+		Interval: time.Duration(a.cfg.ServiceNow.Interval),
+		Logger:   a.log.With().Str("component", "poll").Logger(),
+	}, sn, a.buf)
+	a.fwd, err = forward.New(forward.Config{
+		URL:            a.cfg.Relay.URL,
+		Credentials:    a.cfg.Relay.Credentials,
+		CAFile:         a.cfg.Relay.CAFile,
+		Tenant:         a.cfg.Relay.Tenant,
+		Integration:    a.cfg.Relay.Integration,
+		Agent:          a.cfg.Agent.ID,
+		Version:        version,
+		PublishTimeout: shutdownGrace,
+		Heartbeat:      a.heartbeat,
+		Logger:         a.log.With().Str("component", "forward").Logger(),
+	}, a.buf)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, t := range syncTables(a.cfg) {
+		names = append(names, t.Name)
+	}
+	a.fwd.LoadConfirmed(names)
+	return nil
+}
+
+// Close releases the buffer (and with it Badger's directory lock).
+func (a *Agent) Close() error { return a.buf.Close() }
+
+// Run polls and forwards until ctx ends, serving the admin endpoint
+// meanwhile. In-flight publishes get shutdownGrace to finish.
+func (a *Agent) Run(ctx context.Context) error {
+	if a.cfg.ServiceNow.InsecureSkipVerify {
+		a.log.Warn().Str("url", a.cfg.ServiceNow.URL).Msg("servicenow.insecure_skip_verify is set: the instance's certificate is NOT verified")
+	}
+	admin := status.NewServer(status.ServerConfig{
+		DataDir:    a.cfg.Agent.DataDir,
+		Snapshot:   a.Snapshot,
+		Thresholds: a.thresholds(),
+		Gatherer:   a.metrics(),
+		Logger:     a.log.With().Str("component", "admin").Logger(),
+	})
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.buf.Run(gctx) })
+	g.Go(func() error { return a.poller.Run(gctx) })
+	g.Go(func() error { return a.fwd.Run(gctx) })
+	g.Go(func() error { return admin.Run(gctx) })
+	a.log.Info().Str("version", version).Str("config", a.cfg.File).Msg("agent started")
+	err := g.Wait()
+	a.log.Info().Msg("agent stopped")
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// Sync polls every table once and forwards until the buffer is empty: it
+// returns nil only when everything polled was acknowledged by JetStream.
+func (a *Agent) Sync(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	fctx, stopForward := context.WithCancel(ctx)
+	defer stopForward()
+	g, gctx := errgroup.WithContext(fctx)
+	g.Go(func() error { return a.fwd.Run(gctx) })
+
+	pollErr := a.poller.PollOnce(ctx)
+	drainErr := a.waitEmpty(ctx)
+	stopForward()
+	fwdErr := g.Wait()
+	switch {
+	case pollErr != nil:
+		return fmt.Errorf("sync: %w", pollErr)
+	case drainErr != nil:
+		st := a.buf.Stats()
+		return fmt.Errorf("sync: %d batches (%d records) not acknowledged by the relay at %s: %w; last relay error: %s",
+			st.PendingBatches, st.PendingRecords, a.cfg.Relay.URL, drainErr, orNone(a.fwd.Stats().LastError))
+	case fwdErr != nil:
+		return fmt.Errorf("sync: %w", fwdErr)
+	}
+	return nil
+}
+
+// waitEmpty returns when the buffer holds no batch, or ctx ends.
+func (a *Agent) waitEmpty(ctx context.Context) error {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for !a.buf.Empty() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func bufferDir(cfg *config.Config) string {
+	return cfg.Agent.DataDir + string(os.PathSeparator) + "buffer"
+}

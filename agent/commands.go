@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sei-edge/servicenow-edge/agent/config"
+	"github.com/sei-edge/servicenow-edge/agent/logging"
+	"github.com/sei-edge/servicenow-edge/agent/service"
+)
+
+// defaultConfigPath is where the service looks without -c.
+func defaultConfigPath() string {
+	if p := os.Getenv("SEI_AGENT_CONFIG"); p != "" {
+		return p
+	}
+	if runtime.GOOS == "windows" {
+		return filepath.Join(os.Getenv("ProgramData"), "sei-agent", "agent.yaml")
+	}
+	return "/etc/sei-agent/agent.yaml"
+}
+
+// flags returns a FlagSet with -c for cmd.
+func flags(cmd string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("sei-agent "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", defaultConfigPath(), "configuration file")
+	return fs, path
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitError{exitOK}
+		}
+		return usageError{err}
+	}
+	return nil
+}
+
+// loadConfig loads and validates; an invalid file is a usage error (exit 2).
+func loadConfig(path string) (*config.Config, error) {
+	c, err := config.Load(path)
+	if err != nil {
+		return c, usageError{err}
+	}
+	return c, nil
+}
+
+// newLogger builds the process's one logger: JSON to the rotated file, the
+// console writer on a terminal, journald priorities under systemd.
+func newLogger(cfg *config.Config, stderr io.Writer, asService bool) (zerolog.Logger, io.Closer, error) {
+	opts := logging.Options{
+		Level:    cfg.Log.Level,
+		File:     cfg.Log.File,
+		DataDir:  cfg.Agent.DataDir,
+		Service:  asService,
+		Journald: asService && logging.UnderJournald(),
+	}
+	if f, ok := stderr.(*os.File); ok && logging.Terminal(f) {
+		opts.Console = f
+	}
+	log, closer, err := logging.New(opts)
+	if err != nil {
+		return zerolog.Nop(), nil, usageError{fmt.Errorf("log.file: %w", err)}
+	}
+	return log, closer, nil
+}
+
+func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
+	fs, path := flags("run", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, cfgErr := loadConfig(*path)
+	if cfg == nil || cfg.Agent.DataDir == "" {
+		return cfgErr
+	}
+	if err := os.MkdirAll(cfg.Agent.DataDir, 0o700); err != nil {
+		return fmt.Errorf("agent.data_dir: %w", err)
+	}
+	svc := serviceConfig(cfg)
+	log, closer, err := newLogger(cfg, stderr, !service.Interactive())
+	if err != nil {
+		return errors.Join(cfgErr, err)
+	}
+	defer closer.Close()
+	svc.Logger = log
+	return service.Run(svc, func(sctx context.Context) error {
+		if cfgErr != nil {
+			// Reported through the service manager too (exit code 2
+			// stops systemd's restarts; Windows logs it).
+			log.Error().Err(cfgErr).Msg("invalid configuration")
+			return cfgErr
+		}
+		// Stop on the parent's signals as well as the service manager's.
+		sctx, cancel := context.WithCancel(sctx)
+		defer cancel()
+		stop := context.AfterFunc(ctx, cancel)
+		defer stop()
+		a, err := openAgent(cfg, log)
+		if err != nil {
+			log.Error().Err(err).Msg("start agent")
+			return err
+		}
+		defer a.Close()
+		a.serviceState = "running"
+		return a.Run(sctx)
+	})
+}
+
+func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, path := flags("sync", stderr)
+	timeout := fs.Duration("timeout", time.Hour, "give up (exit 1) when not everything is acknowledged by then")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.Agent.DataDir, 0o700); err != nil {
+		return fmt.Errorf("agent.data_dir: %w", err)
+	}
+	log, closer, err := newLogger(cfg, stderr, false)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	a, err := openAgent(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	start := time.Now()
+	if err := a.Sync(ctx, *timeout); err != nil {
+		return err
+	}
+	var fetched int64
+	for _, t := range a.poller.Stats().Tables {
+		fetched += int64(t.LastRecords)
+	}
+	fs2 := a.fwd.Stats()
+	fmt.Fprintf(stdout, "sync complete in %s: %d records fetched, %d batches acknowledged by the relay, buffer empty\n",
+		time.Since(start).Round(time.Millisecond), fetched, fs2.Published)
+	return nil
+}
+
+// writeJSON prints v indented.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

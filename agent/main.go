@@ -1,0 +1,127 @@
+// Command sei-agent polls ServiceNow's Table API, buffers what changed in a
+// local Badger outbox and forwards it to the SEI relay over NATS JetStream.
+//
+// Usage:
+//
+//	sei-agent run      -c FILE          poll and forward until stopped (what the service runs)
+//	sei-agent sync     -c FILE          one poll now; forward until everything is acknowledged
+//	sei-agent validate -c FILE [--json] preflight checks, one line each
+//	sei-agent status  [-c FILE] [--json] what is working and what is not
+//	sei-agent preview  -c FILE TABLE    a few records exactly as they would leave
+//	sei-agent login    -c FILE          OAuth authorization-code sign-in
+//	sei-agent bundle   -c FILE -o FILE  support bundle (no secrets)
+//	sei-agent install|uninstall|start|stop|restart -c FILE
+//	sei-agent version
+//
+// Exit codes: 0 success, 1 runtime failure, 2 usage or invalid configuration,
+// 3 (status only) the agent is not running.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK         = 0
+	exitFailure    = 1
+	exitUsage      = 2
+	exitNotRunning = 3
+)
+
+// usageError marks a mistake on the command line or in the configuration:
+// exit code 2, which also stops systemd from restarting in a loop.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// exitError carries a specific exit code (status uses 1 and 3).
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command and maps its error to an exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := dispatch(ctx, args, stdout, stderr)
+	var ue usageError
+	var ee exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "sei-agent: %v\n", err)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "sei-agent: %v\n", err)
+		return exitFailure
+	}
+}
+
+const usage = `usage: sei-agent <command> [flags]
+
+commands:
+  run       -c FILE            poll and forward until stopped (what the service runs)
+  sync      -c FILE            poll once now and forward until the relay acknowledged everything
+  validate  -c FILE [--json]   check configuration, ServiceNow, relay and disk
+  status   [-c FILE] [--json]  show what is working and what is not
+  preview   -c FILE TABLE      print a few records exactly as they would leave
+  login     -c FILE            sign in to ServiceNow (OAuth authorization code)
+  bundle    -c FILE -o FILE    write a support bundle (no secrets)
+  install | uninstall | start | stop | restart  -c FILE   manage the system service
+  version                      print the version
+`
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{errors.New("no command given")}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(ctx, rest, stderr)
+	case "sync":
+		return cmdSync(ctx, rest, stdout, stderr)
+	case "validate":
+		return cmdValidate(ctx, rest, stdout, stderr)
+	case "status":
+		return cmdStatus(ctx, rest, stdout, stderr)
+	case "preview":
+		return cmdPreview(ctx, rest, stdout, stderr)
+	case "login":
+		return cmdLogin(ctx, rest, stdout, stderr)
+	case "bundle":
+		return cmdBundle(ctx, rest, stdout, stderr)
+	case "install", "uninstall", "start", "stop", "restart":
+		return cmdService(ctx, cmd, rest, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "sei-agent %s\n", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usagef("unknown command %q", cmd)
+}

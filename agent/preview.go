@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sei-edge/servicenow-edge/agent/servicenow"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
+)
+
+// cmdPreview fetches a few of TABLE's newest records and prints them exactly
+// as they would be sent: NDJSON wire records, after exclusions.
+func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, path := flags("preview", stderr)
+	n := fs.Int("n", 3, "how many records to show")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("usage: sei-agent preview -c FILE TABLE")
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	name := fs.Arg(0)
+	tables := syncTables(cfg)
+	i := slices.IndexFunc(tables, func(t servicenow.Table) bool { return t.Name == name })
+	if i < 0 {
+		var names []string
+		for _, t := range tables {
+			names = append(names, t.Name)
+		}
+		return usagef("table %q is not synced by this configuration (synced: %v)", name, names)
+	}
+	client, err := servicenow.New(clientConfig(cfg, zerolog.Nop(), validateTokens(cfg)))
+	if err != nil {
+		return usageError{err}
+	}
+	// The first records of the lookback window, read exactly as a poll
+	// reads them (same client, same exclusions); stop once we have n.
+	t := tables[i]
+	upto := time.Now().UTC()
+	from := servicenow.Cursor{Time: upto.Add(-time.Duration(cfg.ServiceNow.Lookback)).Format(wire.TimeLayout)}
+	var recs []wire.Record
+	err = client.Scan(ctx, t, from, upto, func(p servicenow.Page) error {
+		recs = append(recs, p.Records...)
+		if len(recs) >= *n {
+			recs = recs[:*n]
+			return errEnough
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return err
+	}
+	raw, err := wire.EncodeNDJSON(recs)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "# %s: %s newest record(s) exactly as they would leave (excluded: %v)\n", name, strconv.Itoa(len(recs)), t.Exclude)
+	_, err = stdout.Write(raw)
+	return err
+}
+
+var errEnough = errors.New("enough records")

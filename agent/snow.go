@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/oauth2"
+
+	"github.com/sei-edge/servicenow-edge/agent/config"
+	"github.com/sei-edge/servicenow-edge/agent/servicenow"
+	"github.com/sei-edge/servicenow-edge/buffer"
+)
+
+// clientConfig maps the agent configuration onto the ServiceNow client's.
+func clientConfig(cfg *config.Config, log zerolog.Logger, tokens servicenow.TokenStore) servicenow.Config {
+	sn := cfg.ServiceNow
+	ex := servicenow.Exclusions{Global: sn.ExcludeFields, Tables: map[string][]string{}}
+	for name, t := range sn.Tables {
+		ex.Tables[name] = t.ExcludeFields
+	}
+	return servicenow.Config{
+		URL: sn.URL,
+		Auth: servicenow.Auth{
+			Method:       sn.Auth.Method,
+			Username:     sn.Auth.Username,
+			Password:     sn.Auth.Password.Reveal(),
+			ClientID:     sn.Auth.ClientID,
+			ClientSecret: sn.Auth.ClientSecret.Reveal(),
+			Grant:        sn.Auth.Grant,
+			RedirectURL:  sn.Auth.RedirectURL,
+			Tokens:       tokens,
+		},
+		CAFile:             sn.CAFile,
+		Proxy:              sn.Proxy,
+		InsecureSkipVerify: sn.InsecureSkipVerify,
+		Timeout:            time.Duration(sn.Timeout),
+		PageSize:           sn.PageSize,
+		RateLimit:          sn.RateLimit,
+		Exclude:            ex,
+		Logger:             log.With().Str("component", "servicenow").Logger(),
+		UserAgent:          "sei-agent/" + version,
+	}
+}
+
+func newServiceNowClient(cfg *config.Config, log zerolog.Logger, tokens servicenow.TokenStore) (*servicenow.Client, error) {
+	c, err := servicenow.New(clientConfig(cfg, log, tokens))
+	if err != nil {
+		return nil, usageError{fmt.Errorf("servicenow: %w", err)}
+	}
+	return c, nil
+}
+
+// syncTables is the default table list adjusted by servicenow.tables:
+// named tables are added or changed, enabled: false removes one, and a
+// table whose every field of interest is excluded (sys_journal_field when
+// comments and work notes are) is skipped.
+func syncTables(cfg *config.Config) []servicenow.Table {
+	tables := servicenow.DefaultTables()
+	names := make([]string, 0, len(cfg.ServiceNow.Tables))
+	for name := range cfg.ServiceNow.Tables {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		tc := cfg.ServiceNow.Tables[name]
+		i := slices.IndexFunc(tables, func(t servicenow.Table) bool { return t.Name == name })
+		if i < 0 {
+			tables = append(tables, servicenow.Table{Name: name, Field: servicenow.FieldUpdatedOn})
+			i = len(tables) - 1
+		}
+		t := &tables[i]
+		if tc.Field != "" {
+			t.Field = tc.Field
+		}
+		if tc.Filter != "" {
+			t.Filter = tc.Filter
+		}
+		if len(tc.Fields) > 0 {
+			t.Fields = tc.Fields
+		}
+	}
+	ex := clientConfig(cfg, zerolog.Nop(), nil).Exclude
+	out := tables[:0]
+	for _, t := range tables {
+		if tc, ok := cfg.ServiceNow.Tables[t.Name]; ok && tc.Enabled != nil && !*tc.Enabled {
+			continue
+		}
+		if ex.Skip(t) {
+			continue
+		}
+		t.Exclude = excludedFields(ex, t.Name)
+		out = append(out, t)
+	}
+	return out
+}
+
+// excludedFields lists the fields removed from table's records, for status.
+func excludedFields(ex servicenow.Exclusions, table string) []string {
+	out := slices.Concat(ex.Global, ex.Tables[table])
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+// tokenStore keeps OAuth tokens in the buffer's state: in the agent's
+// 0700 data directory, never in a log line.
+type tokenStore struct{ buf *buffer.Buffer }
+
+const tokenKey = "oauth/token"
+
+func (s *tokenStore) LoadToken(ctx context.Context) (*oauth2.Token, error) {
+	raw, err := s.buf.Get(tokenKey)
+	if errors.Is(err, buffer.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load oauth token: %w", err)
+	}
+	var t oauth2.Token
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return nil, fmt.Errorf("load oauth token: %w", err)
+	}
+	return &t, nil
+}
+
+func (s *tokenStore) SaveToken(ctx context.Context, t *oauth2.Token) error {
+	raw, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	return s.buf.Set(ctx, tokenKey, raw)
+}

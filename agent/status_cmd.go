@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sei-edge/servicenow-edge/agent/config"
+	"github.com/sei-edge/servicenow-edge/agent/forward"
+	"github.com/sei-edge/servicenow-edge/agent/poll"
+	"github.com/sei-edge/servicenow-edge/agent/service"
+	"github.com/sei-edge/servicenow-edge/agent/status"
+	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
+)
+
+func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, path := flags("status", stderr)
+	asJSON := fs.Bool("json", false, "print the status as JSON (a stable, documented format)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if cfg == nil || cfg.Agent.DataDir == "" {
+		return usageError{fmt.Errorf("status needs agent.data_dir from the configuration: %w", err)}
+	}
+	snap, running, err := agentStatus(ctx, cfg)
+	if err != nil {
+		// Something answers but not properly, or we may not ask it:
+		// not "not running", so not exit 3.
+		fmt.Fprintf(stderr, "sei-agent: %v\n", err)
+	}
+	if *asJSON {
+		if err := status.RenderJSON(stdout, snap); err != nil {
+			return err
+		}
+	} else {
+		colour := false
+		if f, ok := stdout.(*os.File); ok {
+			colour = status.ColourFor(f)
+		}
+		if err := status.Render(stdout, snap, colour); err != nil {
+			return err
+		}
+	}
+	if err != nil {
+		return exitError{exitFailure}
+	}
+	if code := status.ExitCode(snap, running); code != 0 {
+		return exitError{code}
+	}
+	return nil
+}
+
+// agentStatus asks the running agent, or builds what it can offline. The
+// error is set when an agent seems to run but could not be asked.
+func agentStatus(ctx context.Context, cfg *config.Config) (*status.Snapshot, bool, error) {
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	snap, err := status.Query(qctx, cfg.Agent.DataDir)
+	if err == nil {
+		snap.Agent.ServiceState = serviceState(cfg)
+		return snap, true, nil
+	}
+	snap = offlineSnapshot(cfg)
+	if !errors.Is(err, status.ErrNotRunning) {
+		snap.Agent.Note = fmt.Sprintf("could not ask the agent: %v", err)
+	} else {
+		err = nil
+	}
+	snap.Finalize(thresholds(cfg), time.Now())
+	return snap, false, err
+}
+
+// offlineSnapshot reads what the buffer holds: backlog, cursors, the last
+// poll figures and the relay's confirmations.
+func offlineSnapshot(cfg *config.Config) *status.Snapshot {
+	s := &status.Snapshot{
+		Agent: status.Agent{
+			ID: cfg.Agent.ID, Version: version, ConfigFile: cfg.File, DataDir: cfg.Agent.DataDir,
+			ServiceState: serviceState(cfg), Note: "agent not running: figures read from its data directory",
+		},
+		ServiceNow: status.ServiceNow{URL: cfg.ServiceNow.URL, AuthMethod: cfg.ServiceNow.Auth.Method},
+		Relay:      status.Relay{URL: cfg.Relay.URL},
+	}
+	if _, err := os.Stat(bufferDir(cfg)); err != nil {
+		s.Buffer.Error = fmt.Sprintf("no buffer yet at %s", bufferDir(cfg))
+		return s
+	}
+	buf, err := buffer.Open(buffer.Options{Dir: bufferDir(cfg), MaxBytes: cfg.Agent.BufferMaxBytes, Logger: zerolog.Nop()})
+	if err != nil {
+		s.Buffer.Error = fmt.Sprintf("read buffer: %v", err)
+		return s
+	}
+	defer buf.Close()
+	s.Buffer = bufferSection(buf.Stats())
+	var names []string
+	for _, t := range syncTables(cfg) {
+		names = append(names, t.Name)
+	}
+	for _, t := range poll.LoadStats(buf.Get, names) {
+		s.ServiceNow.Tables = append(s.ServiceNow.Tables, tableSection(t))
+		if raw, err := buf.Get(forward.ConfirmedKey(t.Table)); err == nil {
+			var v wire.Version
+			if json.Unmarshal(raw, &v) == nil {
+				if s.Relay.Confirmed == nil {
+					s.Relay.Confirmed = map[string]status.ConfirmedCursor{}
+				}
+				s.Relay.Confirmed[t.Table] = status.ConfirmedCursor{UpdatedOn: v.UpdatedOn, ModCount: v.ModCount}
+			}
+		}
+	}
+	return s
+}
+
+// serviceState is the service manager's view of the agent service.
+func serviceState(cfg *config.Config) string {
+	st, err := service.Status(serviceConfig(cfg))
+	if err != nil {
+		return "unknown"
+	}
+	return st
+}
+
+// serviceConfig describes the system service for cfg.
+func serviceConfig(cfg *config.Config) service.Config {
+	logDir := ""
+	if cfg.Log.File != "" {
+		logDir = filepath.Dir(cfg.Log.File)
+	}
+	return service.Config{
+		ConfigFile: cfg.File,
+		DataDir:    cfg.Agent.DataDir,
+		LogDir:     logDir,
+		Validate:   func() error { _, err := config.Load(cfg.File); return err },
+		ExitCode:   exitCodeOf,
+	}
+}
+
+// exitCodeOf maps an error to the process exit code.
+func exitCodeOf(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	}
+	return exitFailure
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/sei-edge/servicenow-edge/agent/config"
+	"github.com/sei-edge/servicenow-edge/agent/forward"
+	"github.com/sei-edge/servicenow-edge/agent/servicenow"
+	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
+)
+
+// check is one line of `sei-agent validate`.
+type check struct {
+	Name   string `json:"check"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, path := flags("validate", stderr)
+	asJSON := fs.Bool("json", false, "print the checks as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	checks := validateAll(ctx, *path)
+	if *asJSON {
+		if err := writeJSON(stdout, checks); err != nil {
+			return err
+		}
+	} else {
+		for _, c := range checks {
+			mark := "ok  "
+			if !c.OK {
+				mark = "FAIL"
+			}
+			fmt.Fprintf(stdout, "%s %-22s %s\n", mark, c.Name, c.Detail)
+		}
+	}
+	for _, c := range checks {
+		if !c.OK {
+			return exitError{exitFailure}
+		}
+	}
+	return nil
+}
+
+// validateAll runs every preflight check it can: a broken configuration
+// stops before the network checks.
+func validateAll(ctx context.Context, path string) []check {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return []check{{"config", false, err.Error()}}
+	}
+	checks := []check{{"config", true, cfg.File}}
+	checks = append(checks, checkDataDir(cfg)...)
+	checks = append(checks, checkServiceNow(ctx, cfg)...)
+	checks = append(checks, checkRelay(ctx, cfg))
+	return checks
+}
+
+func checkDataDir(cfg *config.Config) []check {
+	dir := cfg.Agent.DataDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return []check{{"data_dir", false, fmt.Sprintf("agent.data_dir %s: %v", dir, err)}}
+	}
+	f, err := os.CreateTemp(dir, ".validate-*")
+	if err != nil {
+		return []check{{"data_dir", false, fmt.Sprintf("agent.data_dir %s is not writable: %v", dir, err)}}
+	}
+	f.Close()
+	os.Remove(f.Name())
+	free, err := buffer.FreeDisk(dir)
+	if err != nil {
+		return []check{{"data_dir", false, fmt.Sprintf("free space of %s: %v", dir, err)}}
+	}
+	c := check{"data_dir", true, fmt.Sprintf("%s writable, %s free", dir, humanBytes(int64(free)))}
+	if int64(free) < cfg.Agent.MinFreeBytes {
+		c.OK = false
+		c.Detail = fmt.Sprintf("%s has %s free, less than agent.min_free_bytes (%s): the buffer would refuse writes",
+			dir, humanBytes(int64(free)), humanBytes(cfg.Agent.MinFreeBytes))
+	}
+	return []check{c}
+}
+
+func checkServiceNow(ctx context.Context, cfg *config.Config) []check {
+	client, err := servicenow.New(clientConfig(cfg, zerolog.Nop(), validateTokens(cfg)))
+	if err != nil {
+		return []check{{"servicenow", false, err.Error()}}
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var out []check
+	probe := client.Probe(pctx)
+	for _, c := range probe.Checks {
+		out = append(out, check{"servicenow " + c.Name, c.OK, c.Detail})
+	}
+	if !probe.OK() {
+		return out
+	}
+	for _, t := range syncTables(cfg) {
+		fields, err := client.CheckTable(pctx, t)
+		if err != nil {
+			out = append(out, check{"table " + t.Name, false, err.Error()})
+			continue
+		}
+		detail := fmt.Sprintf("readable; fields that leave: %s", strings.Join(fields, ","))
+		if len(t.Exclude) > 0 {
+			detail += fmt.Sprintf(" (excluded: %s)", strings.Join(t.Exclude, ","))
+		}
+		out = append(out, check{"table " + t.Name, true, detail})
+	}
+	return out
+}
+
+// validateTokens lends validate the stored OAuth tokens when the agent is
+// not running; when it is (the buffer is locked), a fresh grant is used.
+func validateTokens(cfg *config.Config) servicenow.TokenStore {
+	if cfg.ServiceNow.Auth.Method != "oauth" {
+		return nil
+	}
+	buf, err := buffer.Open(buffer.Options{Dir: bufferDir(cfg), MaxBytes: cfg.Agent.BufferMaxBytes, Logger: zerolog.Nop()})
+	if err != nil {
+		return nil
+	}
+	// validate is a short-lived process: the buffer closes at exit.
+	return &tokenStore{buf: buf}
+}
+
+// checkRelay connects with the agent's credentials and measures a round trip.
+func checkRelay(ctx context.Context, cfg *config.Config) check {
+	opts := []nats.Option{
+		nats.Name("sei-agent validate " + cfg.Agent.ID),
+		nats.CustomInboxPrefix(wire.InboxPrefix(cfg.Relay.Tenant, cfg.Agent.ID)),
+		nats.Timeout(10 * time.Second),
+		nats.NoReconnect(),
+	}
+	if cfg.Relay.CAFile != "" {
+		opts = append(opts, nats.RootCAs(cfg.Relay.CAFile))
+	}
+	cred, err := forward.CredentialOption(cfg.Relay.Credentials)
+	if err != nil {
+		return check{"relay", false, err.Error()}
+	}
+	opts = append(opts, cred)
+	nc, err := nats.Connect(cfg.Relay.URL, opts...)
+	if err != nil {
+		return check{"relay", false, fmt.Sprintf("connect to relay.url %s with relay.credentials %s: %v", cfg.Relay.URL, filepath.Base(cfg.Relay.Credentials), err)}
+	}
+	defer nc.Close()
+	rtt, err := nc.RTT()
+	if err != nil {
+		return check{"relay", false, fmt.Sprintf("relay %s: %v", cfg.Relay.URL, err)}
+	}
+	return check{"relay", true, fmt.Sprintf("%s reachable, credentials accepted, round trip %s", cfg.Relay.URL, rtt.Round(time.Microsecond))}
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
