@@ -1,0 +1,71 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/sei-edge/servicenow-edge/relay/wire"
+)
+
+// agentView is one agent in the /v1/agents answer.
+type agentView struct {
+	Tenant        string          `json:"tenant"`
+	Agent         string          `json:"agent"`
+	LastHeartbeat time.Time       `json:"last_heartbeat"` // when the relay received it
+	SilentSeconds float64         `json:"silent_seconds"` // since LastHeartbeat
+	Stale         bool            `json:"stale"`          // silent longer than StaleAfter
+	Version       string          `json:"version"`
+	Verdict       string          `json:"verdict"` // OK, DEGRADED or FAILING, as the agent reported it
+	Reasons       []string        `json:"reasons,omitempty"`
+	Backlog       int64           `json:"backlog_records"`
+	AgentTime     time.Time       `json:"agent_time"` // the agent's clock when it sent the heartbeat
+	Status        json.RawMessage `json:"status,omitempty"`
+}
+
+// agentsAnswer is the body of /v1/agents.
+type agentsAnswer struct {
+	StaleAfterSeconds float64     `json:"stale_after_seconds"`
+	Agents            []agentView `json:"agents"`
+}
+
+// agents lists the agents, of one tenant when ?tenant= is given.
+func (s *Server) agents(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	for k := range v {
+		if k != "tenant" {
+			if k == "" {
+				k = "(empty name)"
+			}
+			writeError(w, http.StatusBadRequest, k, k+": unknown parameter (want tenant)")
+			return
+		}
+	}
+	tenant := v.Get("tenant")
+	if v.Has("tenant") && !wire.ValidName(tenant) {
+		writeError(w, http.StatusBadRequest, "tenant", fmt.Sprintf("tenant: must match [a-z0-9][a-z0-9_-]{0,62} (got %q)", tenant))
+		return
+	}
+	list, err := s.cfg.Store.Agents(r.Context(), tenant)
+	if err != nil {
+		s.log.Error().Err(err).Msg("list agents")
+		writeError(w, http.StatusInternalServerError, "", "list agents: store unavailable")
+		return
+	}
+	now := s.cfg.Now()
+	ans := agentsAnswer{StaleAfterSeconds: s.cfg.StaleAfter.Seconds(), Agents: make([]agentView, 0, len(list))}
+	for _, a := range list {
+		av := agentView{Tenant: a.Tenant, Agent: a.Agent, LastHeartbeat: a.Seen}
+		silent := now.Sub(a.Seen)
+		av.SilentSeconds = max(silent, 0).Seconds()
+		av.Stale = silent > s.cfg.StaleAfter
+		var hb wire.Heartbeat
+		if err := json.Unmarshal(a.Heartbeat, &hb); err == nil {
+			av.Version, av.Verdict, av.Reasons, av.Backlog, av.AgentTime = hb.Version, hb.Verdict, hb.Reasons, hb.Backlog, hb.Time
+			av.Status = hb.Status
+		}
+		ans.Agents = append(ans.Agents, av)
+	}
+	writeJSON(w, http.StatusOK, ans)
+}

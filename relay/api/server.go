@@ -1,0 +1,152 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/sei-edge/servicenow-edge/relay/store"
+)
+
+// Defaults of Config.
+const (
+	DefaultListen     = "127.0.0.1:8080"
+	DefaultStaleAfter = 3 * time.Minute
+	// checkTimeout bounds each health check.
+	checkTimeout = 3 * time.Second
+	// shutdownTimeout bounds the graceful shutdown in Serve.
+	shutdownTimeout = 10 * time.Second
+)
+
+// Check is one named health check for /healthz. Func returns nil when
+// healthy; it must respect ctx, which carries a deadline of a few seconds.
+type Check struct {
+	Name string
+	Func func(ctx context.Context) error
+}
+
+// Config configures a Server. Token and Store are required.
+type Config struct {
+	// Listen is the TCP address Run listens on; default 127.0.0.1:8080.
+	Listen string
+	// Token is the bearer token every endpoint but /healthz requires.
+	Token string
+	// Store serves records and agents. Its Ping is always a health check,
+	// named "store".
+	Store store.Store
+	// Health are further checks for /healthz (say "nats"), run in order
+	// after the store's.
+	Health []Check
+	// Gatherer serves /metrics; nil serves an empty registry.
+	Gatherer prometheus.Gatherer
+	// StaleAfter is how long an agent may stay silent before it is listed
+	// as stale; default 3 minutes (agents send a heartbeat every minute).
+	StaleAfter time.Duration
+	// Logger receives the server's log.
+	Logger zerolog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Server is the relay's HTTP API. Create it with New; serve it with Run or
+// Serve, or mount Handler.
+type Server struct {
+	cfg     Config
+	log     zerolog.Logger
+	handler http.Handler
+	health  healthState
+}
+
+// New checks cfg and builds the server. It does no I/O.
+func New(cfg Config) (*Server, error) {
+	var errs []error
+	if cfg.Token == "" {
+		errs = append(errs, errors.New("api: Token is required (http.token)"))
+	}
+	if cfg.Store == nil {
+		errs = append(errs, errors.New("api: Store is required"))
+	}
+	for i, c := range cfg.Health {
+		if c.Name == "" || c.Func == nil {
+			errs = append(errs, fmt.Errorf("api: Health[%d] needs a Name and a Func", i))
+		}
+	}
+	if cfg.StaleAfter < 0 {
+		errs = append(errs, fmt.Errorf("api: StaleAfter must not be negative (got %s)", cfg.StaleAfter))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.StaleAfter == 0 {
+		cfg.StaleAfter = DefaultStaleAfter
+	}
+	if cfg.Gatherer == nil {
+		cfg.Gatherer = prometheus.NewRegistry()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.Health = append([]Check{{Name: "store", Func: cfg.Store.Ping}}, cfg.Health...)
+	s := &Server{cfg: cfg, log: cfg.Logger.With().Str("component", "api").Logger()}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the API's handler, for tests or another server.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run listens on Config.Listen and serves until ctx ends (see Serve).
+func (s *Server) Run(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (http.listen): %w", s.cfg.Listen, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully: it stops
+// accepting, lets running requests finish for up to 10 seconds, and returns
+// nil once every connection is closed. It closes ln. Serve is for callers
+// that listen themselves, say on port 0 to learn the address.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      5 * time.Minute, // a page of 10000 records to a slow client
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          newStdLogger(s.log),
+		// Requests outlive ctx by the shutdown grace, so they are not cut short.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	s.log.Info().Str("listen", ln.Addr().String()).Msg("serving HTTP API")
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve HTTP on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if err != nil {
+		_ = srv.Close()
+	}
+	<-errc // http.ErrServerClosed
+	if err != nil {
+		return fmt.Errorf("shut down HTTP server: %w", err)
+	}
+	return nil
+}

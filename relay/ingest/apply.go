@@ -1,0 +1,204 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sei-edge/servicenow-edge/relay/store"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
+)
+
+// process checks, applies and acknowledges one group of messages. It finishes
+// the group's work when ctx ends meanwhile, for at most AckWait more, so a
+// shutdown does not waste a write that is under way.
+func (c *Consumer) process(ctx context.Context, group []jetstream.Msg) {
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(c.cfg.AckWait, cancel) })
+	defer stop()
+	var good []*pending
+	for _, m := range group {
+		p := &pending{msg: m}
+		if md, err := m.Metadata(); err == nil {
+			p.meta = md
+		}
+		b, err := checkBatch(m.Subject(), m.Headers(), m.Data())
+		if err != nil {
+			c.quarantine(pctx, p, rejectReason(err), err)
+			continue
+		}
+		p.batch = b
+		good = append(good, p)
+	}
+	for _, part := range split(good, c.cfg.MaxGroupRecords) {
+		c.apply(pctx, part)
+	}
+}
+
+// pending is a fetched message on its way to the store.
+type pending struct {
+	msg   jetstream.Msg
+	meta  *jetstream.MsgMetadata // nil when the reply subject is not a JetStream ack subject
+	batch *batch
+}
+
+// split cuts ps into groups of at most max records (a larger batch alone).
+func split(ps []*pending, max int) [][]*pending {
+	var out [][]*pending
+	var cur []*pending
+	n := 0
+	for _, p := range ps {
+		if len(cur) > 0 && n+len(p.batch.records) > max {
+			out = append(out, cur)
+			cur, n = nil, 0
+		}
+		cur = append(cur, p)
+		n += len(p.batch.records)
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// apply writes the records of ps in one transaction and acks each message.
+// When the transaction fails for a group, each batch is retried alone, so one
+// batch the store refuses does not hold the others back.
+func (c *Consumer) apply(ctx context.Context, ps []*pending) {
+	var recs []store.Record
+	for _, p := range ps {
+		recs = append(recs, p.batch.records...)
+	}
+	res, err := c.applyWithProgress(ctx, ps, recs)
+	if err != nil {
+		if len(ps) > 1 {
+			for _, p := range ps {
+				c.apply(ctx, []*pending{p})
+			}
+			return
+		}
+		c.retry(ctx, ps[0], err)
+		return
+	}
+	c.m.batchesApplied.Add(float64(len(ps)))
+	c.m.recordsApplied.Add(float64(res.Applied))
+	c.m.recordsIgnored.Add(float64(res.Ignored))
+	for _, p := range ps {
+		if err := p.msg.DoubleAck(ctx); err != nil {
+			// Committed already: a redelivery is a no-op for the store.
+			c.log.Warn().Err(err).Str("batch", msgID(p)).Msg("ack batch")
+		}
+		b := p.batch
+		if len(b.records) > 0 {
+			c.confirms.add(b.tenant, b.agent, b.table, b.newest)
+		}
+	}
+	c.confirms.flush()
+}
+
+// applyWithProgress calls Store.Apply, telling the server every AckWait/3
+// that the messages are still being worked on.
+func (c *Consumer) applyWithProgress(ctx context.Context, ps []*pending, recs []store.Record) (store.Result, error) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(c.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				for _, p := range ps {
+					_ = p.msg.InProgress()
+				}
+			}
+		}
+	})
+	start := time.Now()
+	res, err := c.cfg.Store.Apply(ctx, recs)
+	c.m.applySeconds.Observe(time.Since(start).Seconds())
+	close(done)
+	wg.Wait()
+	if err != nil {
+		return res, fmt.Errorf("apply %d records: %w", len(recs), err)
+	}
+	return res, nil
+}
+
+// retry naks a batch the store refused, with a delay growing per delivery,
+// or quarantines it once it was delivered MaxDeliver times.
+func (c *Consumer) retry(ctx context.Context, p *pending, err error) {
+	delivered := 1
+	if p.meta != nil {
+		delivered = int(p.meta.NumDelivered)
+	}
+	if delivered >= c.cfg.MaxDeliver {
+		c.quarantine(ctx, p, ReasonMaxDeliver, fmt.Errorf("delivered %d times, last: %w", delivered, err))
+		return
+	}
+	c.m.retried.Inc()
+	c.log.Warn().Err(err).Str("batch", msgID(p)).Int("delivered", delivered).Msg("store batch; will retry")
+	if err := p.msg.NakWithDelay(backoff(c.cfg.NakDelay, c.cfg.MaxNakDelay, delivered)); err != nil {
+		c.log.Warn().Err(err).Str("batch", msgID(p)).Msg("nak batch")
+	}
+}
+
+// quarantine keeps a batch that cannot be applied in the store and
+// terminates it. When the store cannot take it either, the message is naked
+// and comes back later: nothing is dropped.
+func (c *Consumer) quarantine(ctx context.Context, p *pending, reason string, cause error) {
+	q := store.Quarantined{
+		ID:      msgID(p),
+		Subject: p.msg.Subject(),
+		Header:  flatten(p.msg.Headers()),
+		Data:    p.msg.Data(),
+		Reason:  cause.Error(),
+		Time:    c.cfg.Now().UTC(),
+	}
+	if err := c.cfg.Store.Quarantine(ctx, q); err != nil {
+		c.log.Error().Err(err).Str("batch", q.ID).Msg("quarantine batch; will retry")
+		delivered := 1
+		if p.meta != nil {
+			delivered = int(p.meta.NumDelivered)
+		}
+		_ = p.msg.NakWithDelay(backoff(c.cfg.NakDelay, c.cfg.MaxNakDelay, delivered))
+		return
+	}
+	if err := p.msg.TermWithReason(reason); err != nil {
+		c.log.Warn().Err(err).Str("batch", q.ID).Msg("terminate quarantined batch")
+	}
+	if reason != ReasonMaxDeliver {
+		c.m.rejected.WithLabelValues(reason).Inc()
+	}
+	c.m.quarantined.WithLabelValues(reason).Inc()
+	c.log.Error().Str("batch", q.ID).Str("subject", q.Subject).Str("reason", reason).Err(cause).Msg("batch quarantined")
+}
+
+// msgID is the batch's Nats-Msg-Id, or "seq-<stream sequence>" without one.
+func msgID(p *pending) string {
+	if id := p.msg.Headers().Get(wire.HeaderMsgID); id != "" {
+		return id
+	}
+	if p.meta != nil {
+		return "seq-" + strconv.FormatUint(p.meta.Sequence.Stream, 10)
+	}
+	return "unknown"
+}
+
+// flatten keeps the first value of each header.
+func flatten(h nats.Header) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		if len(v) > 0 {
+			out[k] = v[0]
+		}
+	}
+	return out
+}

@@ -1,0 +1,135 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/sei-edge/servicenow-edge/relay/store"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
+)
+
+// Defaults of Config.
+const (
+	DefaultDurable         = "sei-relay"
+	DefaultMaxDeliver      = 10
+	DefaultAckWait         = 30 * time.Second
+	DefaultBatch           = 32
+	DefaultMaxGroupRecords = 10000
+	DefaultNakDelay        = time.Second
+	DefaultMaxNakDelay     = time.Minute
+	DefaultConfirmInterval = time.Second
+	DefaultLagInterval     = 15 * time.Second
+)
+
+// Config configures a Consumer. JS, Conn and Store are required; every zero
+// duration or count takes its default.
+type Config struct {
+	// JS is the JetStream context the consumer fetches from.
+	JS jetstream.JetStream
+	// Conn publishes delivery confirmations and receives heartbeats.
+	Conn *nats.Conn
+	// Store receives the records, heartbeats and quarantined batches.
+	Store store.Store
+	// Logger receives the consumer's log; the zero Logger logs nothing.
+	Logger zerolog.Logger
+
+	// Stream, when set, is created or updated by Run before consuming (see
+	// EnsureStream). When nil the stream is managed elsewhere and Run waits
+	// for it to exist.
+	Stream *StreamConfig
+	// StreamName is the stream consumed when Stream is nil; default
+	// wire.StreamName.
+	StreamName string
+
+	// Durable is the consumer name every relay shares; default "sei-relay".
+	// It also names the heartbeat queue group.
+	Durable string
+	// MaxDeliver is how many deliveries a batch gets before it is
+	// quarantined; default 10.
+	MaxDeliver int
+	// AckWait is how long the server waits for an ack before redelivering;
+	// default 30s. InProgress is sent every AckWait/3 during a slow write.
+	AckWait time.Duration
+	// Batch is how many messages one fetch asks for; default 32. Messages
+	// that are ready together are applied in one store transaction.
+	Batch int
+	// MaxGroupRecords caps the records of one store transaction; default
+	// 10000. A single batch larger than it is still applied whole.
+	MaxGroupRecords int
+	// NakDelay is the redelivery delay after the first failed write, doubled
+	// per delivery up to MaxNakDelay; defaults 1s and 1m.
+	NakDelay    time.Duration
+	MaxNakDelay time.Duration
+	// ConfirmInterval is the least time between two confirmations to one
+	// agent; default 1s.
+	ConfirmInterval time.Duration
+	// LagInterval is how often the consumer's backlog gauge is refreshed;
+	// default 15s.
+	LagInterval time.Duration
+
+	// Metrics, when set, registers the consumer's metrics (names start with
+	// sei_relay_ingest_).
+	Metrics prometheus.Registerer
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+var durableRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// withDefaults returns cfg with every zero field set to its default, or an
+// error naming each invalid field.
+func (cfg Config) withDefaults() (Config, error) {
+	var errs []error
+	if cfg.JS == nil {
+		errs = append(errs, errors.New("ingest: JS is required"))
+	}
+	if cfg.Conn == nil {
+		errs = append(errs, errors.New("ingest: Conn is required"))
+	}
+	if cfg.Store == nil {
+		errs = append(errs, errors.New("ingest: Store is required"))
+	}
+	if cfg.StreamName == "" {
+		cfg.StreamName = wire.StreamName
+	}
+	if cfg.Stream != nil {
+		cfg.StreamName = cfg.Stream.JetStreamConfig().Name
+	}
+	setDefault(&cfg.Durable, DefaultDurable)
+	if !durableRE.MatchString(cfg.Durable) {
+		errs = append(errs, fmt.Errorf("ingest: Durable must match %s (got %q)", durableRE, cfg.Durable))
+	}
+	setDefault(&cfg.MaxDeliver, DefaultMaxDeliver)
+	setDefault(&cfg.AckWait, DefaultAckWait)
+	setDefault(&cfg.Batch, DefaultBatch)
+	setDefault(&cfg.MaxGroupRecords, DefaultMaxGroupRecords)
+	setDefault(&cfg.NakDelay, DefaultNakDelay)
+	setDefault(&cfg.MaxNakDelay, DefaultMaxNakDelay)
+	setDefault(&cfg.ConfirmInterval, DefaultConfirmInterval)
+	setDefault(&cfg.LagInterval, DefaultLagInterval)
+	if cfg.MaxDeliver < 1 {
+		errs = append(errs, fmt.Errorf("ingest: MaxDeliver must be at least 1 (got %d)", cfg.MaxDeliver))
+	}
+	if cfg.Batch < 1 {
+		errs = append(errs, fmt.Errorf("ingest: Batch must be at least 1 (got %d)", cfg.Batch))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// setDefault sets *v to def when it is zero.
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}

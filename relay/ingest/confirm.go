@@ -1,0 +1,103 @@
+package ingest
+
+import (
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/sei-edge/servicenow-edge/relay/wire"
+)
+
+// agentKey names one agent.
+type agentKey struct{ tenant, agent string }
+
+// agentConfirm is what has been committed from one agent.
+type agentConfirm struct {
+	tables map[string]wire.Version // newest committed version per table
+	dirty  bool                    // tables changed since the last send
+	sent   time.Time               // when the last confirmation went out
+}
+
+// confirmer keeps, per agent, the newest version committed per table and
+// publishes it as a wire.Confirmation at most once per interval. The state
+// lives in memory only: after a restart the next commit starts it afresh,
+// and the agent keeps the maximum of what it was told.
+type confirmer struct {
+	conn     *nats.Conn
+	now      func() time.Time
+	interval time.Duration
+	log      zerolog.Logger
+	m        *metrics
+
+	// mu guards the fields below.
+	mu     sync.Mutex
+	agents map[agentKey]*agentConfirm
+}
+
+func newConfirmer(conn *nats.Conn, now func() time.Time, interval time.Duration, log zerolog.Logger, m *metrics) *confirmer {
+	return &confirmer{conn: conn, now: now, interval: interval, log: log, m: m, agents: map[agentKey]*agentConfirm{}}
+}
+
+// add records that v of table, sent by agent, is committed.
+func (c *confirmer) add(tenant, agent, table string, v wire.Version) {
+	if agent == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := agentKey{tenant, agent}
+	a := c.agents[k]
+	if a == nil {
+		a = &agentConfirm{tables: map[string]wire.Version{}}
+		c.agents[k] = a
+	}
+	if v.Newer(a.tables[table]) {
+		a.tables[table] = v
+		a.dirty = true
+	}
+}
+
+// confirmation is one message to send.
+type confirmation struct {
+	subject string
+	body    []byte
+}
+
+// flush publishes a confirmation to every agent with news whose last one is
+// at least interval old.
+func (c *confirmer) flush() {
+	for _, m := range c.due() {
+		if err := c.conn.Publish(m.subject, m.body); err != nil {
+			c.log.Warn().Err(err).Str("subject", m.subject).Msg("publish delivery confirmation")
+			continue
+		}
+		c.m.confirmations.Inc()
+	}
+}
+
+// due collects the confirmations to send now and marks them sent.
+func (c *confirmer) due() []confirmation {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	var out []confirmation
+	for k, a := range c.agents {
+		if !a.dirty || (!a.sent.IsZero() && now.Sub(a.sent) < c.interval) {
+			continue
+		}
+		tables := make(map[string]wire.Version, len(a.tables))
+		for t, v := range a.tables {
+			tables[t] = v
+		}
+		body, err := json.Marshal(wire.Confirmation{Time: now.UTC(), Tables: tables})
+		if err != nil { // cannot happen: strings and integers only
+			continue
+		}
+		a.dirty, a.sent = false, now
+		out = append(out, confirmation{subject: wire.ConfirmSubject(k.tenant, k.agent), body: body})
+	}
+	return out
+}

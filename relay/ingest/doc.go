@@ -1,0 +1,33 @@
+// Package ingest is the relay's consumer: it drains the SEI_INGEST JetStream
+// stream through one durable pull consumer and upserts every batch into the
+// relay's store.
+//
+// Any number of relay processes may run a Consumer on the same durable; each
+// batch goes to one of them at a time. A batch is acknowledged only after the
+// store committed it, so together with the store's "newest version wins"
+// upsert every record ends up stored exactly once, whatever crashes or
+// redeliveries happen in between.
+//
+// Per message the Consumer:
+//
+//   - checks the headers (Sei-Schema 1, Content-Encoding zstd), the subject
+//     (sei.ingest.<tenant>.<integration>.<table>), decodes the body with
+//     wire.Decode and checks that every record belongs to the subject's table.
+//     A batch failing any check can never succeed: it is quarantined in the
+//     store, terminated and counted under its reason.
+//   - converts the records to store.Record, taking tenant and integration from
+//     the subject (what the agent's credentials allowed it to publish on),
+//     never from the payload;
+//   - applies the records of several fetched messages in one store.Apply,
+//     sending InProgress while a slow write runs, then acknowledges each
+//     message with a confirmed (double) ack;
+//   - on a store error naks the message with a growing delay; once a message
+//     was delivered MaxDeliver times it is quarantined and terminated instead.
+//     The limit is enforced here rather than by the server, so a batch whose
+//     quarantine fails stays in the stream instead of being dropped.
+//
+// Beside the batches it stores agent heartbeats (sei.heartbeat.<tenant>.<agent>,
+// shared by the relays through a queue group) and sends each agent delivery
+// confirmations (wire.Confirmation on wire.ConfirmSubject) with the newest
+// version per table it committed from that agent.
+package ingest

@@ -1,0 +1,64 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sei-edge/servicenow-edge/relay/store"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
+)
+
+// heartbeatSubjects matches every agent's heartbeats.
+const heartbeatSubjects = wire.HeartbeatPrefix + ".*.*"
+
+// runHeartbeats stores the agents' heartbeats until ctx ends. The relays
+// share the subscription through a queue group, so each heartbeat is stored
+// once.
+func (c *Consumer) runHeartbeats(ctx context.Context) error {
+	ch := make(chan *nats.Msg, 256)
+	sub, err := c.cfg.Conn.ChanQueueSubscribe(heartbeatSubjects, c.cfg.Durable, ch)
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", heartbeatSubjects, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-ch:
+			a, err := parseHeartbeat(m.Subject, m.Data)
+			if err != nil {
+				c.log.Warn().Err(err).Msg("drop heartbeat")
+				continue
+			}
+			a.Seen = c.cfg.Now().UTC()
+			if err := c.cfg.Store.PutAgent(ctx, a); err != nil {
+				c.log.Warn().Err(err).Str("tenant", a.Tenant).Str("agent", a.Agent).Msg("store heartbeat")
+				continue
+			}
+			c.m.heartbeats.Inc()
+		}
+	}
+}
+
+// parseHeartbeat checks a heartbeat message. The tenant and agent come from
+// the subject, which the agent's permissions restrict; the payload's agent
+// field is not trusted.
+func parseHeartbeat(subject string, data []byte) (store.Agent, error) {
+	tenant, agent, err := wire.ParseHeartbeatSubject(subject)
+	if err != nil {
+		return store.Agent{}, err
+	}
+	var hb wire.Heartbeat
+	if t := bytes.TrimSpace(data); len(t) == 0 || t[0] != '{' {
+		return store.Agent{}, fmt.Errorf("decode heartbeat of %s/%s: not a JSON object", tenant, agent)
+	}
+	if err := json.Unmarshal(data, &hb); err != nil {
+		return store.Agent{}, fmt.Errorf("decode heartbeat of %s/%s: %w", tenant, agent, err)
+	}
+	return store.Agent{Tenant: tenant, Agent: agent, Heartbeat: json.RawMessage(data)}, nil
+}

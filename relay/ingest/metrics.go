@@ -1,0 +1,67 @@
+package ingest
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the consumer's Prometheus collectors.
+type metrics struct {
+	batchesApplied prometheus.Counter
+	recordsApplied prometheus.Counter
+	recordsIgnored prometheus.Counter
+	rejected       *prometheus.CounterVec
+	quarantined    *prometheus.CounterVec
+	retried        prometheus.Counter
+	heartbeats     prometheus.Counter
+	confirmations  prometheus.Counter
+	pending        prometheus.Gauge
+	ackPending     prometheus.Gauge
+	applySeconds   prometheus.Histogram
+}
+
+const ns = "sei_relay_ingest"
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		batchesApplied: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "batches_applied_total",
+			Help: "Batches committed to the store and acknowledged."}),
+		recordsApplied: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_applied_total",
+			Help: "Records written: new, or newer than the stored version."}),
+		recordsIgnored: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_ignored_total",
+			Help: "Records not newer than the stored version (duplicates, late redeliveries)."}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "batches_rejected_total",
+			Help: "Batches that can never be applied (bad subject, headers or body), by reason."}, []string{"reason"}),
+		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "batches_quarantined_total",
+			Help: "Batches put in quarantine, by reason (a rejection reason, or max_deliver)."}, []string{"reason"}),
+		retried: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "batches_retried_total",
+			Help: "Batches negatively acknowledged for redelivery after a store error."}),
+		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "heartbeats_total",
+			Help: "Agent heartbeats stored."}),
+		confirmations: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "confirmations_sent_total",
+			Help: "Delivery confirmations published to agents."}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "consumer_pending_messages",
+			Help: "Batches in the stream not yet delivered to any relay (consumer lag)."}),
+		ackPending: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "consumer_ack_pending_messages",
+			Help: "Batches delivered to a relay and not yet acknowledged."}),
+		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "store_apply_seconds",
+			Help:    "Latency of one store transaction applying a group of batches.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
+	}
+	for _, r := range []string{ReasonSubject, ReasonSchema, ReasonEncoding, ReasonDecode, ReasonTableMismatch, ReasonRecordCount} {
+		m.rejected.WithLabelValues(r)
+		m.quarantined.WithLabelValues(r)
+	}
+	m.quarantined.WithLabelValues(ReasonMaxDeliver)
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.batchesApplied, m.recordsApplied, m.recordsIgnored, m.rejected,
+		m.quarantined, m.retried, m.heartbeats, m.confirmations, m.pending, m.ackPending, m.applySeconds} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register ingest metrics: %w", err)
+		}
+	}
+	return m, nil
+}
