@@ -1,0 +1,153 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	neturl "net/url"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sei-edge/servicenow-edge/relay/config"
+	"github.com/sei-edge/servicenow-edge/relay/enroll"
+	"github.com/sei-edge/servicenow-edge/relay/natsbox"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
+)
+
+// cmdEnroll creates an agent's NKEY, writes its credentials file and prints
+// the agent's relay: block on stdout. The running relay picks the agent up
+// within a second.
+func cmdEnroll(args []string, stdout, stderr io.Writer) error {
+	fs, path := newFlags("enroll")
+	tenant := fs.String("tenant", "", "tenant of the agent")
+	integration := fs.String("integration", "", "integration the agent publishes for")
+	agent := fs.String("agent", "", "agent id (the agent's agent.id)")
+	out := fs.String("out", "", "credentials file to write (default data_dir/credentials/TENANT.AGENT.nk)")
+	replace := fs.Bool("replace", false, "replace the key of an agent already enrolled")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := errors.Join(wire.CheckName("--tenant", *tenant), wire.CheckName("--integration", *integration), wire.CheckName("--agent", *agent)); err != nil {
+		return usageError{err}
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	if !cfg.NATS.Embedded() {
+		return usagef("enroll manages the embedded NATS server's agents; with nats.url (external cluster) issue agent credentials with the cluster's own tooling")
+	}
+	credsPath := *out
+	if credsPath == "" {
+		credsPath = filepath.Join(cfg.DataDir, "credentials", *tenant+"."+*agent+".nk")
+	}
+	if credsPath, err = filepath.Abs(credsPath); err != nil {
+		return fmt.Errorf("resolve credentials path: %w", err)
+	}
+	a, seed, err := enroll.NewRegistry(cfg.DataDir).Enroll(*tenant, *integration, *agent, *replace)
+	if errors.Is(err, enroll.ErrEnrolled) {
+		return usageError{fmt.Errorf("%w (use --replace to issue a new key)", err)}
+	}
+	if err != nil {
+		return err
+	}
+	if err := enroll.WriteCredentials(credsPath, a, seed); err != nil {
+		return err
+	}
+	block := enroll.RelayBlock{Credentials: credsPath, Tenant: *tenant, Integration: *integration}
+	block.URL, block.CAFile = agentURL(cfg, stderr)
+	text, err := block.Marshal(*agent)
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(text)
+	return err
+}
+
+// agentURL returns the URL and CA file agents should use: nats.public_url
+// when set, else the running relay's actual URL from relay.json, else one
+// derived from nats.listen.
+func agentURL(cfg config.Config, stderr io.Writer) (url, caFile string) {
+	if cfg.NATS.TLS.CertFile == "" && !cfg.NATS.TLS.Disable {
+		caFile, _ = filepath.Abs(filepath.Join(cfg.DataDir, natsbox.TLSDir, natsbox.CAFile))
+	}
+	if cfg.NATS.PublicURL != "" {
+		return cfg.NATS.PublicURL, caFile
+	}
+	if ri, err := readRunInfo(cfg.DataDir); err == nil && ri.NATSURL != "" {
+		url = ri.NATSURL
+	} else {
+		scheme := "tls"
+		if cfg.NATS.TLS.Disable {
+			scheme = "nats"
+		}
+		url = scheme + "://" + cfg.NATS.Listen
+	}
+	if u, err := neturl.Parse(url); err == nil {
+		host := u.Hostname()
+		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && (ip.IsLoopback() || ip.IsUnspecified())) {
+			fmt.Fprintf(stderr, "note: %s is a local address; set nats.public_url to the address agents dial\n", url)
+		}
+	}
+	return url, caFile
+}
+
+// cmdRevoke removes an agent; the running relay disconnects it within a
+// second.
+func cmdRevoke(args []string, stdout io.Writer) error {
+	fs, path := newFlags("revoke")
+	tenant := fs.String("tenant", "", "tenant of the agent")
+	agent := fs.String("agent", "", "agent id")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *tenant == "" || *agent == "" {
+		return usagef("--tenant and --agent are required")
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	if err := enroll.NewRegistry(cfg.DataDir).Revoke(*tenant, *agent); err != nil {
+		if errors.Is(err, enroll.ErrNotEnrolled) {
+			return usageError{err}
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "revoked %s/%s\n", *tenant, *agent)
+	return nil
+}
+
+// cmdAgents lists the enrolled agents.
+func cmdAgents(args []string, stdout io.Writer) error {
+	fs, path := newFlags("agents")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	agents, err := enroll.NewRegistry(cfg.DataDir).List()
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if agents == nil {
+			agents = []enroll.Agent{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(agents)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TENANT\tINTEGRATION\tAGENT\tENROLLED\tPUBLIC KEY")
+	for _, a := range agents {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Tenant, a.Integration, a.Agent, a.Created.Format(time.RFC3339), a.PublicKey)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,312 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sei-edge/servicenow-edge/relay/api"
+	"github.com/sei-edge/servicenow-edge/relay/config"
+	"github.com/sei-edge/servicenow-edge/relay/enroll"
+	"github.com/sei-edge/servicenow-edge/relay/ingest"
+	"github.com/sei-edge/servicenow-edge/relay/natsbox"
+	"github.com/sei-edge/servicenow-edge/relay/store"
+	"github.com/sei-edge/servicenow-edge/relay/store/badgerstore"
+	"github.com/sei-edge/servicenow-edge/relay/store/pgstore"
+)
+
+// tokenFile, in data_dir, holds the generated HTTP token.
+const tokenFile = "http.token"
+
+func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
+	fs, path := newFlags("run")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	log, closer, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		return usageError{err}
+	}
+	defer closer.Close()
+	if err := runRelay(ctx, cfg, log, stderr); err != nil {
+		log.Error().Err(err).Msg("relay stopped")
+		return err
+	}
+	log.Info().Msg("relay stopped")
+	return nil
+}
+
+// relay is the running relay's parts, built by open and run by run.
+type relay struct {
+	cfg      config.Config
+	log      zerolog.Logger
+	store    store.Store
+	storeRun func(context.Context) error // nil when the store has no loop
+	srv      *natsbox.Server             // nil in external mode
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	consumer *ingest.Consumer
+	api      *api.Server
+	ln       net.Listener // the API's listener; Serve closes it
+	// announced is set once relay.json is written (close removes it then).
+	announced bool
+}
+
+// runRelay builds the relay's components and runs them until ctx ends or
+// one fails.
+func runRelay(ctx context.Context, cfg config.Config, log zerolog.Logger, stderr io.Writer) error {
+	r := &relay{cfg: cfg, log: log}
+	defer r.close()
+	if err := r.open(ctx, stderr); err != nil {
+		return err
+	}
+	return r.run(ctx)
+}
+
+// open prepares data_dir, opens the store, starts or connects to NATS,
+// builds the consumer and the API, listens and writes relay.json.
+func (r *relay) open(ctx context.Context, stderr io.Writer) error {
+	dir, err := filepath.Abs(r.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("resolve data_dir: %w", err)
+	}
+	r.cfg.DataDir = dir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data_dir: %w", err)
+	}
+	token, err := httpToken(r.cfg, stderr)
+	if err != nil {
+		return err
+	}
+	if r.store, r.storeRun, err = openStore(ctx, r.cfg, r.log); err != nil {
+		return err
+	}
+	if err := r.connectNATS(ctx); err != nil {
+		return err
+	}
+	if err := r.build(token); err != nil {
+		return err
+	}
+	if r.ln, err = net.Listen("tcp", r.cfg.HTTP.Listen); err != nil {
+		return fmt.Errorf("listen http.listen %s: %w", r.cfg.HTTP.Listen, err)
+	}
+	if err := announce(r.cfg, r.srv, r.ln.Addr(), r.log); err != nil {
+		return err
+	}
+	r.announced = true
+	return nil
+}
+
+// connectNATS starts the embedded server and connects in-process, or dials
+// the external cluster.
+func (r *relay) connectNATS(ctx context.Context) error {
+	var err error
+	if r.cfg.NATS.Embedded() {
+		if r.srv, err = startEmbedded(ctx, r.cfg, r.log); err != nil {
+			return err
+		}
+		r.nc, err = r.srv.Connect("sei-relay")
+	} else {
+		r.nc, err = natsbox.Dial(ctx, natsbox.DialConfig{URL: r.cfg.NATS.URL, Credentials: r.cfg.NATS.Credentials,
+			CAFile: r.cfg.NATS.CAFile, Name: "sei-relay", Log: r.log.With().Str("component", "nats").Logger()})
+	}
+	if err != nil {
+		return err
+	}
+	if r.js, err = jetstream.New(r.nc); err != nil {
+		return fmt.Errorf("open jetstream: %w", err)
+	}
+	return nil
+}
+
+// build creates the consumer and the HTTP API with a shared metrics registry.
+func (r *relay) build(token string) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var err error
+	r.consumer, err = ingest.New(ingest.Config{
+		JS: r.js, Conn: r.nc, Store: r.store, Logger: r.log,
+		Stream: &ingest.StreamConfig{
+			Replicas:   r.cfg.StreamReplicas(),
+			MaxBytes:   int64(r.cfg.Stream.MaxBytes),
+			MaxAge:     r.cfg.Stream.MaxAge,
+			Duplicates: r.cfg.Stream.DuplicateWindow,
+		},
+		MaxDeliver: r.cfg.Consumer.MaxDeliver,
+		AckWait:    r.cfg.Consumer.AckWait,
+		Metrics:    reg,
+	})
+	if err != nil {
+		return fmt.Errorf("configure ingest: %w", err)
+	}
+	r.api, err = api.New(api.Config{
+		Listen: r.cfg.HTTP.Listen, Token: token, Store: r.store, Gatherer: reg,
+		Health:     []api.Check{{Name: "nats", Func: natsbox.HealthCheck(r.nc, r.js)}},
+		StaleAfter: r.cfg.Heartbeat.StaleAfter,
+		Logger:     r.log,
+	})
+	if err != nil {
+		return fmt.Errorf("configure http api: %w", err)
+	}
+	return nil
+}
+
+// run runs the components until ctx ends or one fails. The embedded
+// server's registry watch runs beside them; the server itself stops in
+// close, after the relay's connection closed.
+func (r *relay) run(ctx context.Context) error {
+	ln := r.ln
+	r.ln = nil // Serve owns it now
+	g, gctx := errgroup.WithContext(ctx)
+	if r.srv != nil {
+		g.Go(func() error { return r.srv.Watch(gctx) })
+	}
+	g.Go(func() error { return r.consumer.Run(gctx) })
+	g.Go(func() error { return r.api.Serve(gctx, ln) })
+	g.Go(func() error {
+		qs := &quarantineService{nc: r.nc, js: r.js, store: r.store, log: r.log.With().Str("component", "quarantine").Logger()}
+		return qs.Run(gctx)
+	})
+	if r.storeRun != nil {
+		g.Go(func() error { return r.storeRun(gctx) })
+	}
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// close releases what open acquired, in order: the listener (if Serve never
+// ran), the NATS connection, the embedded server, the store; and removes
+// relay.json, so no one dials a stopped relay's random port.
+func (r *relay) close() {
+	if r.ln != nil {
+		r.ln.Close()
+	}
+	if r.nc != nil {
+		r.nc.Close()
+	}
+	if r.srv != nil {
+		r.srv.Shutdown()
+	}
+	if r.store != nil {
+		if err := r.store.Close(); err != nil {
+			r.log.Error().Err(err).Msg("close store")
+		}
+	}
+	if !r.announced {
+		return // relay.json, if any, belongs to another relay on this data_dir
+	}
+	if err := os.Remove(filepath.Join(r.cfg.DataDir, runInfoFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		r.log.Warn().Err(err).Msg("remove " + runInfoFile)
+	}
+}
+
+// startEmbedded starts the embedded NATS server.
+func startEmbedded(ctx context.Context, cfg config.Config, log zerolog.Logger) (*natsbox.Server, error) {
+	var hosts []string
+	if cfg.NATS.PublicURL != "" {
+		if u, err := url.Parse(cfg.NATS.PublicURL); err == nil {
+			hosts = append(hosts, u.Hostname())
+		}
+	}
+	return natsbox.Start(ctx, natsbox.Config{
+		DataDir:    cfg.DataDir,
+		Listen:     cfg.NATS.Listen,
+		CertFile:   cfg.NATS.TLS.CertFile,
+		KeyFile:    cfg.NATS.TLS.KeyFile,
+		Hosts:      hosts,
+		DisableTLS: cfg.NATS.TLS.Disable,
+		SyncAlways: cfg.NATS.SyncAlways,
+		MaxStore:   int64(cfg.NATS.MaxStore),
+		MaxMemory:  int64(cfg.NATS.MaxMemory),
+		Log:        log.With().Str("component", "nats-server").Logger(),
+	})
+}
+
+// openStore opens the configured store and returns its background loop, if
+// it has one.
+func openStore(ctx context.Context, cfg config.Config, log zerolog.Logger) (store.Store, func(context.Context) error, error) {
+	slog := log.With().Str("component", "store").Logger()
+	if cfg.Store.Kind == config.StorePostgres {
+		st, err := pgstore.Open(ctx, cfg.Store.DSN.Reveal(), slog)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open postgres store: %w", err)
+		}
+		return st, nil, nil
+	}
+	dir := filepath.Join(cfg.DataDir, "store")
+	st, err := badgerstore.Open(dir, slog)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open badger store %s: %w", dir, err)
+	}
+	return st, st.Run, nil
+}
+
+// httpToken returns http.token, or the token generated on first start into
+// data_dir/http.token, which it prints once on stderr.
+func httpToken(cfg config.Config, stderr io.Writer) (string, error) {
+	if cfg.HTTP.Token != "" {
+		return cfg.HTTP.Token.Reveal(), nil
+	}
+	path := filepath.Join(cfg.DataDir, tokenFile)
+	raw, err := os.ReadFile(path)
+	if err == nil {
+		if tok := strings.TrimSpace(string(raw)); tok != "" {
+			return tok, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read http token: %w", err)
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate http token: %w", err)
+	}
+	tok := hex.EncodeToString(b)
+	if err := enroll.WriteFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write http token: %w", err)
+	}
+	fmt.Fprintf(stderr, "sei-relay: generated HTTP API token (kept in %s; shown only once):\n%s\n", path, tok)
+	return tok, nil
+}
+
+// announce writes data_dir/relay.json with the actual URLs (ports may have
+// been 0) and logs them.
+func announce(cfg config.Config, srv *natsbox.Server, httpAddr net.Addr, log zerolog.Logger) error {
+	ri := runInfo{PID: os.Getpid(), Started: time.Now().UTC(), HTTPURL: "http://" + httpAddr.String()}
+	if srv != nil {
+		ri.NATSURL = srv.ClientURL()
+		if ca := srv.CAFile(); ca != "" {
+			ri.CAFile, _ = filepath.Abs(ca)
+		}
+	}
+	if err := writeRunInfo(cfg.DataDir, ri); err != nil {
+		return err
+	}
+	log.Info().Str("http", ri.HTTPURL).Str("nats", ri.NATSURL).Str("data_dir", cfg.DataDir).Msg("relay running")
+	return nil
+}

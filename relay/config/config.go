@@ -1,0 +1,151 @@
+package config
+
+import (
+	"time"
+)
+
+// Config is sei-relay's whole configuration. The zero value is not useful:
+// start from Default or Load.
+type Config struct {
+	// DataDir holds everything the relay keeps on disk: the embedded
+	// JetStream store (jetstream/), the Badger store (store/), the agent
+	// registry (agents.json), generated TLS files (tls/), http.token,
+	// relay-admin.nk and relay.json.
+	DataDir   string    `yaml:"data_dir"`
+	HTTP      HTTP      `yaml:"http"`
+	NATS      NATS      `yaml:"nats"`
+	Store     Store     `yaml:"store"`
+	Stream    Stream    `yaml:"stream"`
+	Consumer  Consumer  `yaml:"consumer"`
+	Heartbeat Heartbeat `yaml:"heartbeat"`
+	Log       Log       `yaml:"log"`
+
+	// conflicts are problems found while loading, reported by Validate.
+	conflicts []string
+}
+
+// HTTP configures the relay's HTTP API.
+type HTTP struct {
+	// Listen is the API's host:port; port 0 picks a free one.
+	Listen string `yaml:"listen"`
+	// Token is the bearer token; when empty (and no TokenFile) the relay
+	// generates one on first start into data_dir/http.token.
+	Token     Secret `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+}
+
+// NATS configures the embedded server, or the external cluster when URL is
+// set.
+type NATS struct {
+	// Listen is the embedded server's client listener (host:port).
+	Listen string `yaml:"listen"`
+	// PublicURL is the URL agents dial, printed by enroll; default: the
+	// listener's actual URL, from data_dir/relay.json.
+	PublicURL string `yaml:"public_url"`
+	// AllowPlaintext permits tls.disable on a non-loopback listener.
+	AllowPlaintext bool `yaml:"allow_plaintext"`
+	TLS            TLS  `yaml:"tls"`
+	// SyncAlways makes the embedded JetStream fsync every message before
+	// acking it (agents delete their buffer on the ack).
+	SyncAlways bool `yaml:"sync_always"`
+	// MaxStore and MaxMemory bound the embedded JetStream.
+	MaxStore  ByteSize `yaml:"max_store"`
+	MaxMemory ByteSize `yaml:"max_memory"`
+
+	// URL selects an external NATS cluster instead of the embedded server.
+	URL string `yaml:"url"`
+	// Credentials is the relay's credentials for URL: a .creds file (user
+	// JWT) or a file holding an NKEY seed.
+	Credentials string `yaml:"credentials"`
+	// CAFile is the CA that signed the external cluster's certificate.
+	CAFile string `yaml:"ca_file"`
+}
+
+// Embedded reports whether the relay runs its own NATS server.
+func (n NATS) Embedded() bool { return n.URL == "" }
+
+// TLS configures the embedded listener's certificate. With neither file set
+// the relay generates a development CA and certificate under data_dir/tls.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// Disable serves plaintext; allowed only on a loopback listener unless
+	// nats.allow_plaintext is set.
+	Disable bool `yaml:"disable"`
+}
+
+// Store selects the record store.
+type Store struct {
+	Kind    string `yaml:"kind"` // badger | postgres
+	DSN     Secret `yaml:"dsn"`
+	DSNFile string `yaml:"dsn_file"`
+}
+
+// Store kinds.
+const (
+	StoreBadger   = "badger"
+	StorePostgres = "postgres"
+)
+
+// Stream sets the SEI_INGEST stream's limits.
+type Stream struct {
+	MaxBytes        ByteSize      `yaml:"max_bytes"`
+	MaxAge          time.Duration `yaml:"max_age"`  // 0: keep until consumed
+	Replicas        int           `yaml:"replicas"` // 0: 1 embedded, 3 external
+	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+}
+
+// Consumer sets the durable consumer's redelivery.
+type Consumer struct {
+	MaxDeliver int           `yaml:"max_deliver"`
+	AckWait    time.Duration `yaml:"ack_wait"`
+}
+
+// Heartbeat says when an agent counts as stale.
+type Heartbeat struct {
+	StaleAfter time.Duration `yaml:"stale_after"`
+}
+
+// Log configures the relay's logger.
+type Log struct {
+	Level string `yaml:"level"` // trace, debug, info, warn, error
+	File  string `yaml:"file"`  // empty: stderr
+}
+
+// Default returns the configuration used with no file: everything under
+// ./sei-relay-data, embedded NATS with JetStream on 127.0.0.1:4222 (TLS with
+// a generated development certificate), a Badger store, HTTP on
+// 127.0.0.1:8080.
+func Default() Config {
+	return Config{
+		DataDir: "./sei-relay-data",
+		HTTP:    HTTP{Listen: "127.0.0.1:8080"},
+		NATS: NATS{
+			Listen:     "127.0.0.1:4222",
+			SyncAlways: true,
+			MaxStore:   16 << 30,
+			MaxMemory:  256 << 20,
+		},
+		Store: Store{Kind: StoreBadger},
+		Stream: Stream{
+			MaxBytes:        8 << 30,
+			DuplicateWindow: 10 * time.Minute,
+		},
+		Consumer:  Consumer{MaxDeliver: 10, AckWait: 30 * time.Second},
+		Heartbeat: Heartbeat{StaleAfter: 5 * time.Minute},
+		Log:       Log{Level: "info"},
+	}
+}
+
+// StreamReplicas is the effective replica count: stream.replicas, or 1
+// embedded and 3 on an external cluster.
+func (c *Config) StreamReplicas() int {
+	switch {
+	case c.Stream.Replicas > 0:
+		return c.Stream.Replicas
+	case c.NATS.Embedded():
+		return 1
+	default:
+		return 3
+	}
+}

@@ -1,0 +1,183 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// ValidationError lists every problem of a configuration, one per line,
+// each starting with its key path.
+type ValidationError struct {
+	Problems []string
+}
+
+// Error joins the problems, one a line.
+func (e *ValidationError) Error() string {
+	return "invalid configuration:\n  " + strings.Join(e.Problems, "\n  ")
+}
+
+// Validate checks the whole configuration and returns a *ValidationError
+// naming every problem, or nil.
+func (c *Config) Validate() error {
+	v := &validator{}
+	v.problems = append(v.problems, c.conflicts...)
+	if c.DataDir == "" {
+		v.add("data_dir", "required")
+	}
+	v.hostPort("http.listen", c.HTTP.Listen)
+	c.validateNATS(v)
+	c.validateStore(v)
+	c.validateLimits(v)
+	if _, err := ParseLevel(c.Log.Level); err != nil {
+		v.add("log.level", "must be trace, debug, info, warn or error (got %q)", c.Log.Level)
+	}
+	if len(v.problems) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: v.problems}
+}
+
+func (c *Config) validateNATS(v *validator) {
+	n := c.NATS
+	if !n.Embedded() {
+		for _, one := range strings.Split(n.URL, ",") {
+			if u, err := url.Parse(strings.TrimSpace(one)); err != nil || u.Host == "" || !oneOf(u.Scheme, "nats", "tls") {
+				v.add("nats.url", "must be nats://host:port or tls://host:port, comma-separated (got %q)", n.URL)
+				break
+			}
+		}
+		if n.TLS.CertFile != "" || n.TLS.KeyFile != "" {
+			v.add("nats.tls", "applies only to the embedded server; remove it or nats.url")
+		}
+		return
+	}
+	if n.Credentials != "" {
+		v.add("nats.credentials", "applies only with nats.url (external cluster)")
+	}
+	if n.CAFile != "" {
+		v.add("nats.ca_file", "applies only with nats.url (external cluster); the embedded server uses nats.tls")
+	}
+	host := v.hostPort("nats.listen", n.Listen)
+	if (n.TLS.CertFile == "") != (n.TLS.KeyFile == "") {
+		v.add("nats.tls", "set both cert_file and key_file, or neither (a development certificate is generated)")
+	}
+	if n.TLS.Disable && (n.TLS.CertFile != "" || n.TLS.KeyFile != "") {
+		v.add("nats.tls.disable", "conflicts with nats.tls.cert_file/key_file")
+	}
+	if n.TLS.Disable && host != "" && !isLoopback(host) && !n.AllowPlaintext {
+		v.add("nats.tls.disable", "plaintext on non-loopback %q needs nats.allow_plaintext: true", n.Listen)
+	}
+	if n.PublicURL != "" {
+		u, err := url.Parse(n.PublicURL)
+		if err != nil || u.Host == "" || !oneOf(u.Scheme, "nats", "tls") {
+			v.add("nats.public_url", "must be nats://host:port or tls://host:port (got %q)", n.PublicURL)
+		}
+	}
+	if n.MaxMemory <= 0 {
+		v.add("nats.max_memory", "must be > 0 (got %d)", n.MaxMemory)
+	}
+	if n.MaxStore < c.Stream.MaxBytes {
+		v.add("nats.max_store", "must be at least stream.max_bytes (%s) (got %s)", c.Stream.MaxBytes, n.MaxStore)
+	}
+}
+
+func (c *Config) validateStore(v *validator) {
+	switch c.Store.Kind {
+	case StoreBadger:
+		if c.Store.DSN != "" || c.Store.DSNFile != "" {
+			v.add("store.dsn", "applies only when store.kind is postgres")
+		}
+	case StorePostgres:
+		if c.Store.DSN == "" {
+			v.add("store.dsn", "required when store.kind is postgres")
+		}
+	default:
+		v.add("store.kind", "must be badger or postgres (got %q)", c.Store.Kind)
+	}
+}
+
+func (c *Config) validateLimits(v *validator) {
+	s := c.Stream
+	if s.MaxBytes <= 0 {
+		v.add("stream.max_bytes", "must be > 0 (got %d)", s.MaxBytes)
+	}
+	if s.MaxAge < 0 {
+		v.add("stream.max_age", "must be >= 0, 0 for no limit (got %s)", s.MaxAge)
+	}
+	if s.Replicas < 0 || s.Replicas > 5 {
+		v.add("stream.replicas", "must be 0..5, 0 for 1 embedded and 3 external (got %d)", s.Replicas)
+	}
+	if c.NATS.Embedded() && s.Replicas > 1 {
+		v.add("stream.replicas", "must be 1 with the embedded single-node server (got %d)", s.Replicas)
+	}
+	if s.DuplicateWindow <= 0 {
+		v.add("stream.duplicate_window", "must be > 0 (got %s)", s.DuplicateWindow)
+	} else if s.MaxAge > 0 && s.DuplicateWindow > s.MaxAge {
+		v.add("stream.duplicate_window", "must not exceed stream.max_age %s (got %s)", s.MaxAge, s.DuplicateWindow)
+	}
+	if c.Consumer.MaxDeliver < 1 {
+		v.add("consumer.max_deliver", "must be >= 1 (got %d)", c.Consumer.MaxDeliver)
+	}
+	if c.Consumer.AckWait < time.Second {
+		v.add("consumer.ack_wait", "must be >= 1s (got %s)", c.Consumer.AckWait)
+	}
+	if c.Heartbeat.StaleAfter <= 0 {
+		v.add("heartbeat.stale_after", "must be > 0 (got %s)", c.Heartbeat.StaleAfter)
+	}
+}
+
+// ParseLevel parses log.level; "" means info (zerolog's own ParseLevel
+// returns NoLevel for "", which hides everything).
+func ParseLevel(s string) (zerolog.Level, error) {
+	switch strings.ToLower(s) {
+	case "", "info":
+		return zerolog.InfoLevel, nil
+	case "trace", "debug", "warn", "error":
+		return zerolog.ParseLevel(strings.ToLower(s))
+	}
+	return zerolog.NoLevel, errors.New("unknown level")
+}
+
+type validator struct{ problems []string }
+
+func (v *validator) add(key, format string, args ...any) {
+	v.problems = append(v.problems, key+": "+fmt.Sprintf(format, args...))
+}
+
+// hostPort checks a host:port listen address and returns its host.
+func (v *validator) hostPort(key, addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.add(key, "must be host:port (got %q)", addr)
+		return ""
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		v.add(key, "port must be 0..65535 (got %q)", port)
+	}
+	return host
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+func oneOf(s string, options ...string) bool {
+	for _, o := range options {
+		if s == o {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,180 @@
+package natsbox
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sei-edge/servicenow-edge/relay/ingest"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
+)
+
+// freePorts reserves n TCP ports by listening on :0 (routes need their
+// peers' ports up front, so Port -1 does not work for cluster listeners).
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+func startCluster(t *testing.T) []*server.Server {
+	t.Helper()
+	ports := freePorts(t, 3)
+	var routes []string
+	for _, p := range ports {
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
+	}
+	var nodes []*server.Server
+	for i, p := range ports {
+		ns, err := server.NewServer(&server.Options{
+			ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: -1, NoSigs: true,
+			JetStream: true, StoreDir: t.TempDir(), JetStreamMaxStore: 256 << 20, JetStreamMaxMemory: 32 << 20,
+			Cluster: server.ClusterOpts{Name: "sei", Host: "127.0.0.1", Port: p},
+			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns.SetLoggerV2(serverLogger{testLogger(t)}, false, false, false)
+		ns.Start()
+		nodes = append(nodes, ns)
+	}
+	t.Cleanup(func() {
+		for _, ns := range nodes {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+		}
+	})
+	for _, ns := range nodes {
+		if !ns.ReadyForConnections(10 * time.Second) {
+			t.Fatalf("%s not ready", ns.Name())
+		}
+	}
+	return nodes
+}
+
+// TestClusterR3NoAckedMessageLost publishes to an R3 SEI_INGEST on a
+// three-node cluster (the stream exactly as ingest.EnsureStream makes it)
+// through Dial, shuts the stream leader
+// down mid-publish, and reads every acknowledged message back by msg id.
+func TestClusterR3NoAckedMessageLost(t *testing.T) {
+	nodes := startCluster(t)
+	var urls []string
+	for _, ns := range nodes {
+		urls = append(urls, ns.ClientURL())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nc, err := Dial(ctx, DialConfig{URL: strings.Join(urls, ","), Name: "cluster-test", Log: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st jetstream.Stream
+	checkFor(t, 30*time.Second, 100*time.Millisecond, func() (err error) {
+		sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
+		defer scancel()
+		st, err = ingest.EnsureStream(sctx, js, ingest.StreamConfig{MaxBytes: 64 << 20, Replicas: 3, Duplicates: 5 * time.Minute})
+		return err
+	})
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.Replicas != 3 {
+		t.Fatalf("replicas = %d", info.Config.Replicas)
+	}
+
+	const total = 300
+	acked := map[string]bool{}
+	retries := 0
+	shutDown := make(chan struct{})
+	for i := range total {
+		id := fmt.Sprintf("batch-%03d", i)
+		if i == total/3 {
+			// Shut the leader down while the next publishes are in flight.
+			leader := streamLeader(ctx, t, st, nodes)
+			go func() {
+				defer close(shutDown)
+				leader.Shutdown()
+			}()
+		}
+		checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+			pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+			defer pcancel()
+			_, err := js.Publish(pctx, wire.IngestSubject("ta", "snow", "incident"), []byte(id), jetstream.WithMsgID(id))
+			if err != nil {
+				retries++
+			}
+			return err
+		})
+		acked[id] = true
+	}
+	<-shutDown
+	t.Logf("published %d, %d retried attempts", len(acked), retries)
+
+	// Read every stored message back by sequence from the surviving nodes.
+	got := map[string]int{}
+	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		got = map[string]int{}
+		info, err := st.Info(ctx)
+		if err != nil {
+			return err
+		}
+		for seq := info.State.FirstSeq; seq <= info.State.LastSeq && seq > 0; seq++ {
+			m, err := st.GetMsg(ctx, seq)
+			if err != nil {
+				return fmt.Errorf("get %d: %w", seq, err)
+			}
+			got[m.Header.Get(nats.MsgIdHdr)]++
+		}
+		if len(got) < len(acked) {
+			return fmt.Errorf("read %d distinct ids, want %d", len(got), len(acked))
+		}
+		return nil
+	})
+	for id := range acked {
+		if got[id] != 1 {
+			t.Errorf("%s stored %d times", id, got[id])
+		}
+	}
+}
+
+func streamLeader(ctx context.Context, t *testing.T, st jetstream.Stream, nodes []*server.Server) *server.Server {
+	t.Helper()
+	info, err := st.Info(ctx)
+	if err != nil || info.Cluster == nil {
+		t.Fatalf("stream info: %v", err)
+	}
+	for _, ns := range nodes {
+		if ns.Name() == info.Cluster.Leader {
+			t.Logf("shutting down stream leader %s", ns.Name())
+			return ns
+		}
+	}
+	t.Fatalf("leader %q not found", info.Cluster.Leader)
+	return nil
+}
