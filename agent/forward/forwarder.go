@@ -28,7 +28,8 @@ type Buffer interface {
 	Release(seqs ...uint64)
 	// Ack deletes delivered batches.
 	Ack(ctx context.Context, seqs ...uint64) error
-	// Set persists a state value (the relay's confirmations).
+	// Get and Set persist state values (the relay's confirmations).
+	Get(key string) ([]byte, error)
 	Set(ctx context.Context, key string, val []byte) error
 }
 
@@ -89,6 +90,23 @@ func New(cfg Config, buf Buffer) (*Forwarder, error) {
 	f.st.URL = cfg.URL
 	f.st.Confirmed = map[string]wire.Version{}
 	return f, nil
+}
+
+// LoadConfirmed restores the confirmations persisted by an earlier run for
+// tables, so status shows them before the relay confirms anything new.
+func (f *Forwarder) LoadConfirmed(tables []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, t := range tables {
+		raw, err := f.buf.Get(ConfirmedKey(t))
+		if err != nil {
+			continue
+		}
+		var v wire.Version
+		if json.Unmarshal(raw, &v) == nil && v.Newer(f.st.Confirmed[t]) {
+			f.st.Confirmed[t] = v
+		}
+	}
 }
 
 // Run connects to the relay (retrying forever) and forwards batches until
