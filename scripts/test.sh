@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# test.sh runs every test of the repository, as CI does: vet, then
+# `go test ./...` with PostgreSQL started for the store tests.
+#
+# PostgreSQL 15 (Debian's package) is started with scripts/ci-postgres.sh
+# when it is installed; without it the PostgreSQL tests skip with a message,
+# except under CI=true, where they fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${SEI_TEST_POSTGRES_URL:-}" ]; then
+	if command -v pg_ctlcluster >/dev/null 2>&1 && url=$(scripts/ci-postgres.sh); then
+		export SEI_TEST_POSTGRES_URL="$url"
+	else
+		echo "test.sh: PostgreSQL not available; its tests will skip (and fail under CI=true)" >&2
+	fi
+fi
+
+echo "test.sh: go vet ./..." >&2
+go vet ./...
+echo "test.sh: go test ./..." >&2
+go test -count=1 -timeout 20m "$@" ./...
