@@ -60,6 +60,16 @@ func (c *confirmer) add(tenant, agent, table string, v wire.Version) {
 	}
 }
 
+// resend marks what is known of agent as news, so the next flush sends it
+// again; a no-op for an agent this relay committed nothing for.
+func (c *confirmer) resend(tenant, agent string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a := c.agents[agentKey{tenant, agent}]; a != nil && len(a.tables) > 0 {
+		a.dirty, a.sent = true, time.Time{}
+	}
+}
+
 // confirmation is one message to send.
 type confirmation struct {
 	subject string

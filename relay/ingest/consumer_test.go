@@ -484,6 +484,19 @@ func TestConsumerConfirmsDeliveries(t *testing.T) {
 	if d := cmp.Diff(map[string]wire.Version{"incident": {UpdatedOn: "2026-01-01 10:01:00"}}, c.Tables); d != "" {
 		t.Errorf("agent a2 confirmation (-want +got):\n%s", d)
 	}
+	// An agent that restarts missed what was sent: its next heartbeat
+	// brings the confirmation again.
+	if err := e.nc.Publish(wire.HeartbeatSubject("t1", "a2"), []byte(`{"agent":"a2"}`)); err != nil {
+		t.Fatal(err)
+	}
+	m, err = other.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatalf("agent a2, after its heartbeat: %v", err)
+	}
+	c = wire.Confirmation{}
+	if err := json.Unmarshal(m.Data, &c); err != nil || c.Tables["incident"].UpdatedOn != "2026-01-01 10:01:00" {
+		t.Errorf("confirmation after heartbeat: %s (%v)", m.Data, err)
+	}
 }
 
 func TestConsumerReportsLagAndSendsInProgress(t *testing.T) {

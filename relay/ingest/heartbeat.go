@@ -41,6 +41,9 @@ func (c *Consumer) runHeartbeats(ctx context.Context) error {
 				continue
 			}
 			c.m.heartbeats.Inc()
+			// A heartbeat shows the agent is listening (after its own
+			// restart, say): tell it again what this relay committed.
+			c.confirms.resend(a.Tenant, a.Agent)
 		}
 	}
 }
