@@ -38,8 +38,18 @@ func (a *Agent) metrics() *prometheus.Registry {
 	counter("servicenow_requests_total", "Requests sent to ServiceNow.", func() float64 { return float64(a.sn.Stats().Requests) })
 	counter("servicenow_retries_total", "Requests repeated after a transient error.", func() float64 { return float64(a.sn.Stats().Retries) })
 	counter("servicenow_rate_limited_total", "429 answers from ServiceNow.", func() float64 { return float64(a.sn.Stats().RateLimited) })
+	counter("servicenow_rate_limit_waits_total", "Waits imposed by servicenow.rate_limit.", func() float64 { return float64(a.sn.Stats().RateLimitWaits) })
+	gauge("servicenow_cert_expiry_timestamp_seconds", "When the instance's TLS certificate expires (0: plain HTTP).", func() float64 { return unix(a.sn.Stats().CertExpiry) })
+	gauge("relay_cert_expiry_timestamp_seconds", "When the relay's TLS certificate expires (0: plaintext).", func() float64 { return unix(a.fwd.Stats().CertExpiry) })
 	reg.MustRegister(tableCollector{a})
 	return reg
+}
+
+func unix(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.Unix())
 }
 
 func b2f(b bool) float64 {

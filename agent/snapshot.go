@@ -51,15 +51,14 @@ func (a *Agent) serviceNowSection(tables []poll.TableStats, next time.Time) stat
 		URL:               a.cfg.ServiceNow.URL,
 		AuthMethod:        a.cfg.ServiceNow.Auth.Method,
 		AccessTokenExpiry: cs.TokenExpiry,
+		CertExpiry:        cs.CertExpiry,
 	}
 	for _, t := range tables {
 		ts := tableSection(t)
 		ts.NextPoll = next
-		// The client counts per instance, not per table: every table
-		// shows the instance's figures.
-		ts.HTTPErrors = cs.Errors
-		ts.RateLimitWaits = cs.RateLimitWaits + cs.RateLimited
-		ts.RateLimitWaited = status.Duration(cs.RateLimitWait)
+		tc := cs.Tables[t.Table]
+		ts.HTTPErrors = tc.Errors
+		ts.RateLimitWaits = tc.RateLimited
 		sn.Tables = append(sn.Tables, ts)
 	}
 	return sn
@@ -116,6 +115,7 @@ func relaySection(url string, fs forward.Stats) status.Relay {
 		PublishErrors: fs.PublishErrors,
 		Reconnects:    fs.Reconnects,
 		LastError:     fs.LastError,
+		CertExpiry:    fs.CertExpiry,
 	}
 	if len(fs.Confirmed) > 0 {
 		r.Confirmed = map[string]status.ConfirmedCursor{}

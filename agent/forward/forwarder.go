@@ -151,8 +151,12 @@ func (f *Forwarder) connect() (*nats.Conn, error) {
 		nats.ReconnectJitter(500*time.Millisecond, 2*time.Second),
 		nats.Timeout(10 * time.Second),
 		nats.PingInterval(30 * time.Second),
-		nats.ConnectHandler(func(*nats.Conn) { f.setConnected(true, nil) }),
-		nats.ReconnectHandler(func(*nats.Conn) { f.setConnected(true, nil); f.count(func(s *Stats) { s.Reconnects++ }) }),
+		nats.ConnectHandler(func(nc *nats.Conn) { f.setConnected(true, nil); f.noteTLS(nc) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			f.setConnected(true, nil)
+			f.noteTLS(nc)
+			f.count(func(s *Stats) { s.Reconnects++ })
+		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { f.setConnected(false, err) }),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { f.setError(err) }),
 	}
@@ -172,8 +176,20 @@ func (f *Forwarder) connect() (*nats.Conn, error) {
 	}
 	if nc.IsConnected() {
 		f.setConnected(true, nil)
+		f.noteTLS(nc)
 	}
 	return nc, nil
+}
+
+// noteTLS records when the relay's certificate expires (its leaf), for
+// status's "certificate expiring" warning.
+func (f *Forwarder) noteTLS(nc *nats.Conn) {
+	st, err := nc.TLSConnectionState()
+	if err != nil || len(st.PeerCertificates) == 0 {
+		return
+	}
+	exp := st.PeerCertificates[0].NotAfter
+	f.count(func(s *Stats) { s.CertExpiry = exp })
 }
 
 // CredentialOption reads relay.credentials: an NKEY seed, or a JWT .creds file.

@@ -20,6 +20,7 @@ type Stats struct {
 	Reconnects    int64
 	LastError     string
 	LastErrorAt   time.Time
+	CertExpiry    time.Time // the relay's TLS certificate; zero over plaintext
 	// Confirmed is, per table, the newest record version the relay said it
 	// persisted: "the cloud holds everything up to X".
 	Confirmed   map[string]wire.Version

@@ -134,10 +134,10 @@ func (c *Client) do(ctx context.Context, req request) error {
 				fail = &Error{Status: e.Status, Message: e.Error(), Err: e}
 				break
 			}
-			c.stats.httpError(0)
+			c.stats.httpError(req.table, 0)
 			fail = &Error{Message: "request failed: " + err.Error(), Err: err}
 		case r.status == http.StatusUnauthorized && c.cfg.Auth.Method == MethodOAuth && !authRetried:
-			c.stats.httpError(r.status)
+			c.stats.httpError(req.table, r.status)
 			authRetried = true
 			c.auth.invalidate(used)
 			c.log.Info().Str("table", req.table).Msg("servicenow: access token refused, renewing it")
@@ -152,13 +152,13 @@ func (c *Client) do(ctx context.Context, req request) error {
 			if !isBadBody(err) {
 				return &Error{Op: req.op, Table: req.table, URL: c.cfg.URL + req.path, Status: r.status, Message: err.Error(), Permanent: true, Err: err}
 			}
-			c.stats.httpError(0)
+			c.stats.httpError(req.table, 0)
 			fail = &Error{Status: r.status, Message: err.Error(), Err: err}
 			if req.shrink != nil && isCutOff(err) {
 				req.shrink()
 			}
 		default:
-			c.stats.httpError(r.status)
+			c.stats.httpError(req.table, r.status)
 			fail, wait = statusError(r, req.table)
 		}
 		fail.Op, fail.Table, fail.URL = req.op, req.table, c.cfg.URL+req.path
@@ -226,6 +226,10 @@ func (c *Client) once(ctx context.Context, path string, q url.Values) (*response
 		return nil, used, err
 	}
 	defer resp.Body.Close()
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		exp := resp.TLS.PeerCertificates[0].NotAfter
+		c.stats.update(func(s *ClientStats) { s.CertExpiry = exp })
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		return nil, used, fmt.Errorf("read response: %w", err)

@@ -58,6 +58,9 @@ func TestPermanentErrors(t *testing.T) {
 			if n := len(s.Requests()); n != 1 || len(sl.all()) != 0 {
 				t.Errorf("%d requests, %d waits: a permanent error was retried", n, len(sl.all()))
 			}
+			if got := c.Stats().Tables[tt.table.Name].Errors[tt.status]; got != 1 {
+				t.Errorf("Stats().Tables[%q].Errors[%d] = %d, want 1", tt.table.Name, tt.status, got)
+			}
 		})
 	}
 }
@@ -135,6 +138,9 @@ func TestCAFileAndInsecure(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "insecure") {
 		t.Errorf("insecure warning without insecure_skip_verify: %s", logs)
+	}
+	if got, want := c.Stats().CertExpiry, hs.Certificate().NotAfter; !got.Equal(want) {
+		t.Errorf("Stats().CertExpiry = %v, want the server certificate's %v", got, want)
 	}
 	defer c.hc.CloseIdleConnections()
 

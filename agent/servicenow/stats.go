@@ -18,6 +18,18 @@ type ClientStats struct {
 	TokenExpiry    time.Time     // expiry of the current access token (zero: none or basic auth)
 	PageShrinks    int64         // pages retried smaller after a cut-off or HTML answer
 	OffsetFallback int64         // empty pages stepped over with sysparm_offset
+	// Tables breaks Errors and RateLimited down by table ("" for requests
+	// that belong to none, such as token requests).
+	Tables map[string]TableCounters
+	// CertExpiry is the NotAfter of the instance's TLS certificate (the
+	// leaf) seen on the last HTTPS answer; zero over plain HTTP.
+	CertExpiry time.Time
+}
+
+// TableCounters are the error figures of one table.
+type TableCounters struct {
+	Errors      map[int]int64 // HTTP error responses by status code (0 = network or body error)
+	RateLimited int64         // 429 answers
 }
 
 // stats accumulates ClientStats; safe for concurrent use.
@@ -38,15 +50,25 @@ func (st *stats) tokenRequest() { st.update(func(s *ClientStats) { s.TokenReques
 func (st *stats) setToken(exp time.Time) {
 	st.update(func(s *ClientStats) { s.TokenExpiry = exp })
 }
-func (st *stats) httpError(code int) {
+func (st *stats) httpError(table string, code int) {
 	st.update(func(s *ClientStats) {
 		if s.Errors == nil {
 			s.Errors = map[int]int64{}
 		}
+		if s.Tables == nil {
+			s.Tables = map[string]TableCounters{}
+		}
+		tc := s.Tables[table]
+		if tc.Errors == nil {
+			tc.Errors = map[int]int64{}
+		}
 		s.Errors[code]++
+		tc.Errors[code]++
 		if code == 429 {
 			s.RateLimited++
+			tc.RateLimited++
 		}
+		s.Tables[table] = tc
 	})
 }
 
@@ -55,5 +77,11 @@ func (st *stats) snapshot() ClientStats {
 	defer st.mu.Unlock()
 	out := st.s
 	out.Errors = maps.Clone(st.s.Errors)
+	if st.s.Tables != nil {
+		out.Tables = make(map[string]TableCounters, len(st.s.Tables))
+		for t, tc := range st.s.Tables {
+			out.Tables[t] = TableCounters{Errors: maps.Clone(tc.Errors), RateLimited: tc.RateLimited}
+		}
+	}
 	return out
 }
