@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -135,6 +136,21 @@ func TestPollAgainstSimulator(t *testing.T) {
 	latest(got, recs)
 	checkAgainst(t, sim, got, "incident", "change_request")
 	checkNoExcluded(t, raw, sim)
+	audits := 0
+	for _, r := range recs {
+		if r.Table != "sys_audit" {
+			continue
+		}
+		audits++
+		var f string
+		json.Unmarshal(r.Fields["fieldname"], &f)
+		if !slices.Contains(servicenow.AuditedFields, f) {
+			t.Errorf("sys_audit row about %q read: the default filter reads only %v", f, servicenow.AuditedFields)
+		}
+	}
+	if audits == 0 {
+		t.Error("no sys_audit row read")
+	}
 
 	// Same-second bulk update of more rows than a page holds, then poll again.
 	clk.Add(time.Minute)

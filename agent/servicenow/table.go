@@ -39,10 +39,20 @@ func DefaultTables() []Table {
 		out = append(out, Table{Name: n, Field: FieldUpdatedOn})
 	}
 	return append(out,
-		Table{Name: tableAudit, Field: FieldCreatedOn, Filter: "tablenameINincident,change_request"},
+		Table{Name: tableAudit, Field: FieldCreatedOn, Filter: "tablenameINincident,change_request^fieldnameIN" + strings.Join(AuditedFields, ",")},
 		Table{Name: tableJournal, Field: FieldCreatedOn, Filter: "nameINincident,change_request^elementINcomments,work_notes"},
 		Table{Name: tableAuditDelete, Field: FieldCreatedOn, Filter: "tablenameIN" + strings.Join(recs, ",")},
 	)
+}
+
+// AuditedFields are the field changes the default sys_audit table reads:
+// the history SEI analyses (state, assignment, priority and their kin) and
+// the DELETED rows that record deletions. sys_audit is huge; reading only
+// these keeps it affordable. servicenow.tables.sys_audit.filter replaces
+// the whole filter for admins who want more.
+var AuditedFields = []string{
+	"state", "priority", "impact", "urgency", "assigned_to", "assignment_group",
+	"approval", "risk", "type", "category", "close_code", "reassignment_count", "DELETED",
 }
 
 var fieldRE = regexp.MustCompile(`^[a-z0-9_]{1,80}$`)
