@@ -60,6 +60,10 @@ type Forwarder struct {
 	buf Buffer
 	log zerolog.Logger
 
+	// connected is signalled at each (re)connection, so a heartbeat goes
+	// out at once.
+	connected chan struct{}
+
 	mu sync.Mutex // guards the fields below
 	st Stats
 }
@@ -86,7 +90,7 @@ func New(cfg Config, buf Buffer) (*Forwarder, error) {
 			return nil, err
 		}
 	}
-	f := &Forwarder{cfg: cfg, buf: buf, log: cfg.Logger}
+	f := &Forwarder{cfg: cfg, buf: buf, log: cfg.Logger, connected: make(chan struct{}, 1)}
 	f.st.URL = cfg.URL
 	f.st.Confirmed = map[string]wire.Version{}
 	return f, nil
@@ -339,8 +343,8 @@ func (f *Forwarder) wait(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// heartbeats publishes the status snapshot every HeartbeatInterval, and
-// measures the round-trip time to the relay.
+// heartbeats publishes the status snapshot every HeartbeatInterval and
+// at each (re)connection, and measures the round-trip time to the relay.
 func (f *Forwarder) heartbeats(ctx context.Context, nc *nats.Conn) error {
 	tick := time.NewTicker(f.cfg.HeartbeatInterval)
 	defer tick.Stop()
@@ -362,6 +366,7 @@ func (f *Forwarder) heartbeats(ctx context.Context, nc *nats.Conn) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
+		case <-f.connected:
 		}
 	}
 }

@@ -54,6 +54,12 @@ func (f *Forwarder) setConnected(up bool, err error) {
 		f.st.LastErrorAt = f.cfg.Now()
 	}
 	f.mu.Unlock()
+	if up {
+		select {
+		case f.connected <- struct{}{}:
+		default:
+		}
+	}
 	switch {
 	case changed && up:
 		f.log.Info().Str("url", f.cfg.URL).Msg("connected to relay")

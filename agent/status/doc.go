@@ -29,7 +29,7 @@
 // carry the same document. It is a contract: fields are only added, never
 // renamed or removed; readers must ignore unknown fields. Times are RFC 3339
 // strings in UTC or with an offset; durations are numbers of seconds
-// (fractions to the millisecond). Fields marked "omitted when unknown" are
+// (fractions to the microsecond). Fields marked "omitted when unknown" are
 // absent rather than zero; counters are always present.
 //
 //	{

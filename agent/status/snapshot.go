@@ -168,7 +168,8 @@ type Verdict struct {
 }
 
 // Duration is a time.Duration that reads and writes JSON as a number of
-// seconds (fractions to the millisecond).
+// seconds (fractions to the microsecond: a loopback round trip is less
+// than a millisecond).
 type Duration time.Duration
 
 // D returns d as a time.Duration.
@@ -176,7 +177,7 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // MarshalJSON writes d as seconds.
 func (d Duration) MarshalJSON() ([]byte, error) {
-	s := math.Round(time.Duration(d).Seconds()*1000) / 1000
+	s := math.Round(time.Duration(d).Seconds()*1e6) / 1e6
 	return strconv.AppendFloat(nil, s, 'f', -1, 64), nil
 }
 
