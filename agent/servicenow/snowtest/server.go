@@ -213,6 +213,14 @@ func (s *Server) HideRows(table string, fraction float64) {
 	s.hidden[table] = fraction
 }
 
+// Hidden reports whether row id of table is invisible to the API user
+// (HideRows): ground truth for tests that check what a client could see.
+func (s *Server) Hidden(table, id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hiddenLocked(table, id)
+}
+
 // hiddenLocked reports whether row id of table is invisible to the API user.
 func (s *Server) hiddenLocked(table, id string) bool {
 	f := s.hidden[table]
