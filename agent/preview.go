@@ -15,22 +15,33 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
-// cmdPreview fetches a few of TABLE's newest records and prints them exactly
-// as they would be sent: NDJSON wire records, after exclusions.
+// cmdPreview fetches a few of TABLE's records (the first of the lookback
+// window, in poll order) and prints them exactly as they would be sent:
+// NDJSON wire records, after exclusions.
 func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, path := flags("preview", stderr)
 	n := fs.Int("n", 3, "how many records to show")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usagef("usage: sei-agent preview -c FILE TABLE")
+	// Flags may follow the table too: preview -c FILE incident -n 2.
+	var name string
+	if fs.NArg() > 0 {
+		name = fs.Arg(0)
+		if err := parse(fs, fs.Args()[1:]); err != nil {
+			return err
+		}
+	}
+	if name == "" || fs.NArg() != 0 {
+		return usagef("usage: sei-agent preview -c FILE TABLE [-n N]")
+	}
+	if *n < 1 {
+		return usagef("preview: -n must be at least 1 (got %d)", *n)
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		return err
 	}
-	name := fs.Arg(0)
 	tables := syncTables(cfg)
 	i := slices.IndexFunc(tables, func(t servicenow.Table) bool { return t.Name == name })
 	if i < 0 {
@@ -40,7 +51,9 @@ func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		return usagef("table %q is not synced by this configuration (synced: %v)", name, names)
 	}
-	client, err := servicenow.New(clientConfig(cfg, zerolog.Nop(), validateTokens(cfg)))
+	cc := clientConfig(cfg, zerolog.Nop(), validateTokens(cfg))
+	cc.PageSize = min(cc.PageSize, *n) // a preview needs no page of 1000 rows
+	client, err := servicenow.New(cc)
 	if err != nil {
 		return usageError{err}
 	}
@@ -65,7 +78,7 @@ func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "# %s: %s newest record(s) exactly as they would leave (excluded: %v)\n", name, strconv.Itoa(len(recs)), t.Exclude)
+	fmt.Fprintf(stderr, "# %s: %s record(s) exactly as they would leave (excluded: %v)\n", name, strconv.Itoa(len(recs)), t.Exclude)
 	_, err = stdout.Write(raw)
 	return err
 }

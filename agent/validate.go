@@ -46,6 +46,10 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			fmt.Fprintf(stdout, "%s %-22s %s\n", mark, c.Name, c.Detail)
 		}
 	}
+	if !checks[0].OK && checks[0].Name == "config" {
+		// An invalid configuration is exit 2, as for every command.
+		return exitError{exitUsage}
+	}
 	for _, c := range checks {
 		if !c.OK {
 			return exitError{exitFailure}
@@ -101,10 +105,17 @@ func checkServiceNow(ctx context.Context, cfg *config.Config) []check {
 	defer cancel()
 	var out []check
 	probe := client.Probe(pctx)
+	authOK := false
 	for _, c := range probe.Checks {
+		if !c.OK && (c.Name == "dns" || c.Name == "tcp") {
+			c.Detail = fmt.Sprintf("servicenow.url %s: %s", cfg.ServiceNow.URL, c.Detail)
+		}
+		authOK = authOK || (c.Name == "auth" && c.OK)
 		out = append(out, check{"servicenow " + c.Name, c.OK, c.Detail})
 	}
-	if !probe.OK() {
+	// A skewed clock does not stop the table checks; a failed connection
+	// or authentication does (every table would fail the same way).
+	if !authOK {
 		return out
 	}
 	for _, t := range syncTables(cfg) {
