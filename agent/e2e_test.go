@@ -20,6 +20,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sei-edge/servicenow-edge/agent/servicenow/snowtest"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
@@ -193,6 +194,42 @@ func (r *relayProc) records(t *testing.T, tenant string) (map[string]relayRecord
 	}
 }
 
+// waitDrained waits until the relay's durable consumer has nothing pending
+// and nothing unacknowledged: every published batch is in the store. It
+// asks JetStream with the relay's admin credentials.
+func (r *relayProc) waitDrained(t *testing.T) {
+	t.Helper()
+	opt, err := nats.NkeyOptionFromSeed(filepath.Join(r.dataDir, "relay-admin.nk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(r.info.NATSURL, opt, nats.RootCAs(r.info.CAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 60*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := js.Consumer(ctx, wire.StreamName, "sei-relay")
+		if err != nil {
+			return err
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.NumPending > 0 || info.NumAckPending > 0 {
+			return fmt.Errorf("relay consumer: %d pending, %d unacknowledged", info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
+}
+
 type relayRecord struct {
 	Tenant, Integration, Table string
 	SysID                      string          `json:"sys_id"`
@@ -356,6 +393,7 @@ func TestEndToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("sync exited %d: %s\n%s", code, out, errOut)
 	}
+	relay.waitDrained(t)
 	first := waitRelayHolds(t, relay, env.sim, tables...)
 	if n := countTable(first, "incident"); n < 2900 {
 		t.Fatalf("relay holds %d incidents, want the simulator's ~3000", n)
@@ -366,6 +404,7 @@ func TestEndToEnd(t *testing.T) {
 	if code, out, errOut := agentCmd(ctx, "sync", "-c", env.cfgPath); code != 0 {
 		t.Fatalf("second sync exited %d: %s\n%s", code, out, errOut)
 	}
+	relay.waitDrained(t)
 	again, _ := relay.records(t, "acme")
 	if len(again) != len(first) {
 		t.Errorf("re-sync changed the relay from %d to %d records", len(first), len(again))
@@ -398,6 +437,7 @@ func TestEndToEnd(t *testing.T) {
 	if code, out, errOut := agentCmd(ctx, "sync", "-c", env.cfgPath); code != 0 {
 		t.Fatalf("third sync exited %d: %s\n%s", code, out, errOut)
 	}
+	relay.waitDrained(t)
 	final := waitRelayHolds(t, relay, env.sim, tables...)
 	checkFor(t, 30*time.Second, func() error {
 		final, _ = relay.records(t, "acme")
