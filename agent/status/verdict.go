@@ -251,6 +251,8 @@ func Human(d time.Duration) string {
 		d = -d
 	}
 	switch {
+	case d > 0 && d < time.Millisecond:
+		return fmt.Sprintf("%dµs", d.Microseconds())
 	case d < time.Second:
 		return fmt.Sprintf("%dms", d.Milliseconds())
 	case d < time.Minute:
