@@ -471,7 +471,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal("saw no message on the stream")
 	}
 	checkNoExcluded(t, "the stream", wireRaw.Bytes(), env.sim)
-	checkDirClean(t, env.dataDir, env.sim)
+	checkDirClean(t, env.dataDir, env.sim, env.password, relaySeed(t, env.cfgPath))
 }
 
 func countTable(recs map[string]relayRecord, table string) int {
@@ -537,10 +537,15 @@ func excludedValues(sim *snowtest.Server) []string {
 	return vals
 }
 
-// checkDirClean greps every file of the agent's data directory.
-func checkDirClean(t *testing.T, dir string, sim *snowtest.Server) {
+// checkDirClean greps every file of the agent's data directory (buffer,
+// state, logs) for excluded values and for secrets.
+func checkDirClean(t *testing.T, dir string, sim *snowtest.Server, secrets ...string) {
 	t.Helper()
-	vals := excludedValues(sim)
+	vals := append(excludedValues(sim), secrets...)
+	logs, _ := filepath.Glob(filepath.Join(dir, "log", "*.log"))
+	if len(logs) == 0 {
+		t.Errorf("no log file under %s/log: the secret check would be empty", dir)
+	}
 	filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
 		if err != nil || info.IsDir() || info.Mode()&os.ModeSocket != 0 {
 			return nil
@@ -551,7 +556,7 @@ func checkDirClean(t *testing.T, dir string, sim *snowtest.Server) {
 		}
 		for _, v := range vals {
 			if bytes.Contains(raw, []byte(v)) {
-				t.Errorf("a value of an excluded field found in %s: %q", path, v)
+				t.Errorf("an excluded value or a secret found in %s: %q", path, v)
 				return nil
 			}
 		}
