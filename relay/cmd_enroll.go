@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/sei-edge/servicenow-edge/relay/config"
 	"github.com/sei-edge/servicenow-edge/relay/enroll"
 	"github.com/sei-edge/servicenow-edge/relay/natsbox"
@@ -18,8 +21,8 @@ import (
 )
 
 // cmdEnroll creates an agent's NKEY, writes its credentials file and prints
-// the agent's relay: block on stdout. The running relay picks the agent up
-// within a second.
+// the agent's relay: block on stdout. A running relay is asked to load the
+// agent at once.
 func cmdEnroll(args []string, stdout, stderr io.Writer) error {
 	fs, path := newFlags("enroll")
 	tenant := fs.String("tenant", "", "tenant of the agent")
@@ -57,6 +60,7 @@ func cmdEnroll(args []string, stdout, stderr io.Writer) error {
 	if err := enroll.WriteCredentials(credsPath, a, seed); err != nil {
 		return err
 	}
+	reloadRunning(cfg, stderr)
 	block := enroll.RelayBlock{Credentials: credsPath, Tenant: *tenant, Integration: *integration}
 	block.URL, block.CAFile = agentURL(cfg, stderr)
 	text, err := block.Marshal(*agent)
@@ -117,8 +121,35 @@ func cmdRevoke(args []string, stdout io.Writer) error {
 		}
 		return err
 	}
+	reloadRunning(cfg, stdout)
 	fmt.Fprintf(stdout, "revoked %s/%s\n", *tenant, *agent)
 	return nil
+}
+
+// reloadRunning asks a running relay to load the agent registry now, so a
+// new agent can connect (or a revoked one is cut off) as soon as the
+// command returns. Without a running relay there is nothing to do; if the
+// request fails, the relay still picks the change up within a second.
+func reloadRunning(cfg config.Config, w io.Writer) {
+	if _, err := readRunInfo(cfg.DataDir); err != nil {
+		return // not running: it loads the registry when it starts
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	nc, err := adminConn(ctx, cfg)
+	if err == nil {
+		defer nc.Close()
+		var m *nats.Msg
+		if m, err = nc.RequestWithContext(ctx, registryReloadSubject, nil); err == nil {
+			var r quarantineReply
+			if err = json.Unmarshal(m.Data, &r); err == nil && r.Error != "" {
+				err = errors.New(r.Error)
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(w, "note: could not ask the running relay to reload its agents (%v); it picks the change up within a second\n", err)
+	}
 }
 
 // cmdAgents lists the enrolled agents.

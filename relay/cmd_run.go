@@ -188,6 +188,9 @@ func (r *relay) run(ctx context.Context) error {
 	g.Go(func() error { return r.api.Serve(gctx, ln) })
 	g.Go(func() error {
 		qs := &quarantineService{nc: r.nc, js: r.js, store: r.store, log: r.log.With().Str("component", "quarantine").Logger()}
+		if r.srv != nil {
+			qs.reload = r.srv.Reload
+		}
 		return qs.Run(gctx)
 	})
 	if r.storeRun != nil {

@@ -187,13 +187,14 @@ log: {level: warn}
 		t.Fatal(err)
 	}
 	closed := make(chan struct{})
-	var nc *nats.Conn
-	checkFor(t, 5*time.Second, 50*time.Millisecond, func() (err error) {
-		nc, err = nats.Connect(block.Relay.URL, seed, nats.RootCAs(block.Relay.CAFile),
-			nats.CustomInboxPrefix(wire.InboxPrefix("acme", "a1")), nats.MaxReconnects(1),
-			nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
-		return err
-	})
+	// enroll asked the running relay to load the agent: it connects at
+	// once, without waiting for the registry poll.
+	nc, err := nats.Connect(block.Relay.URL, seed, nats.RootCAs(block.Relay.CAFile),
+		nats.CustomInboxPrefix(wire.InboxPrefix("acme", "a1")), nats.MaxReconnects(1),
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	if err != nil {
+		t.Fatalf("agent connects right after enroll: %v", err)
+	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {

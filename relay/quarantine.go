@@ -22,7 +22,10 @@ import (
 const (
 	quarantineListSubject   = "sei.relay.admin.quarantine.list"
 	quarantineReplaySubject = "sei.relay.admin.quarantine.replay"
-	adminQueue              = "sei-relay-admin"
+	// registryReloadSubject asks the embedded server to load the agent
+	// registry now, so `enroll` and `revoke` take effect before they return.
+	registryReloadSubject = "sei.relay.admin.registry.reload"
+	adminQueue            = "sei-relay-admin"
 )
 
 // quarantineReply is the answer to a quarantine request.
@@ -39,6 +42,9 @@ type quarantineService struct {
 	js    jetstream.JetStream
 	store store.Store
 	log   zerolog.Logger
+	// reload loads the agent registry into the embedded server; nil in
+	// external mode, where agents are the cluster's business.
+	reload func() error
 }
 
 // Run subscribes until ctx ends. Handlers run on the subscriptions'
@@ -62,6 +68,7 @@ func (q *quarantineService) Run(ctx context.Context) error {
 	for subj, h := range map[string]func(context.Context, *nats.Msg) quarantineReply{
 		quarantineListSubject:   q.list,
 		quarantineReplaySubject: q.replay,
+		registryReloadSubject:   q.reloadRegistry,
 	} {
 		s, err := q.nc.QueueSubscribe(subj, adminQueue, func(m *nats.Msg) {
 			mu.Lock()
@@ -86,6 +93,18 @@ func (q *quarantineService) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// reloadRegistry answers `enroll` and `revoke`: the embedded server takes
+// the registry's new and revoked agents now instead of at its next poll.
+func (q *quarantineService) reloadRegistry(context.Context, *nats.Msg) quarantineReply {
+	if q.reload == nil {
+		return quarantineReply{Error: "no embedded NATS server: agents are managed by the external cluster"}
+	}
+	if err := q.reload(); err != nil {
+		return quarantineReply{Error: err.Error()}
+	}
+	return quarantineReply{}
 }
 
 func (q *quarantineService) list(ctx context.Context, _ *nats.Msg) quarantineReply {
