@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -374,4 +375,65 @@ func containsInt(xs []int, x int) bool {
 		}
 	}
 	return false
+}
+
+// TestSyncWithOAuth: the password grant through the agent's commands;
+// tokens persist in the agent's state, so the next run (a new process)
+// refreshes instead of sending the password again, and never logs them.
+func TestSyncWithOAuth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test builds and runs sei-relay")
+	}
+	relay := startRelay(t, filepath.Join(t.TempDir(), "relay"), "127.0.0.1:0")
+	block := relay.enroll(t, "acme", "servicenow", "edge-e2e")
+	clock := func() time.Time { return time.Now().Add(-time.Minute) }
+	sim := snowtest.New(snowtest.Options{Seed: 3, Incidents: 200, Now: clock, Username: "sei.integration", Password: "any-password-e2e",
+		OAuth: &snowtest.OAuthOptions{ClientID: "sei-client", ClientSecret: "client-Secret-e2e-9f3", AccessTTL: time.Hour}})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "agent.yaml")
+	cfg := fmt.Sprintf(`agent: {id: edge-e2e, data_dir: data}
+servicenow:
+  url: %s
+  auth:
+    method: oauth
+    grant: password
+    client_id: sei-client
+    client_secret: ${E2E_CLIENT_SECRET}
+    username: sei.integration
+    password: ${E2E_SN_PASSWORD}
+  lookback: 365d
+%s`, srv.URL, block)
+	os.WriteFile(cfgPath, []byte(cfg), 0o600)
+	t.Setenv("E2E_CLIENT_SECRET", "client-Secret-e2e-9f3")
+	t.Setenv("E2E_SN_PASSWORD", "any-password-e2e")
+	grants := func(kind string) int {
+		n := 0
+		for _, r := range sim.Requests() {
+			if r.Grant == kind {
+				n++
+			}
+		}
+		return n
+	}
+	for i := range 2 {
+		if code, out, errOut := agentCmd(context.Background(), "sync", "-c", cfgPath); code != 0 {
+			t.Fatalf("sync %d exited %d: %s\n%s", i+1, code, out, errOut)
+		}
+	}
+	if n := grants("password"); n != 1 {
+		t.Errorf("%d password grants over two runs: the stored token was not reused", n)
+	}
+	for _, r := range sim.Requests() {
+		if strings.HasPrefix(r.Path, "/api/now/") && r.Auth != "bearer" {
+			t.Errorf("Table API request without a bearer token: %+v", r)
+		}
+	}
+	relay.waitDrained(t)
+	got, _ := relay.records(t, "acme")
+	if n := countTable(got, "incident"); n < 150 {
+		t.Errorf("relay holds %d incidents after an OAuth sync", n)
+	}
+	checkDirClean(t, filepath.Join(dir, "data"), sim, "client-Secret-e2e-9f3", "any-password-e2e")
 }
