@@ -96,6 +96,7 @@ func TestStatusEndToEnd(t *testing.T) {
 		return nil
 	})
 	checkLiveSnapshot(t, snap, env)
+	checkRelaySeesAgent(t, relay)
 
 	// The human form shows every section.
 	code, out, _ = agentCmd(context.Background(), "status", "-c", env.cfgPath)
@@ -154,6 +155,38 @@ func TestStatusEndToEnd(t *testing.T) {
 		t.Fatalf("bundle with the agent stopped exited %d: %s %s", code, out, errOut)
 	}
 	checkBundle(t, offline, env)
+}
+
+// checkRelaySeesAgent: the agent's heartbeats reach the relay, whose
+// /v1/agents shows its version, backlog and verdict.
+func checkRelaySeesAgent(t *testing.T, r *relayProc) {
+	t.Helper()
+	checkFor(t, 30*time.Second, func() error {
+		req, _ := http.NewRequest(http.MethodGet, r.info.HTTPURL+"/v1/agents?tenant=acme", nil)
+		req.Header.Set("Authorization", "Bearer "+r.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Agents []struct {
+				Agent   string `json:"agent"`
+				Version string `json:"version"`
+				Verdict string `json:"verdict"`
+				Stale   bool   `json:"stale"`
+			} `json:"agents"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			return err
+		}
+		for _, a := range body.Agents {
+			if a.Agent == "edge-e2e" && a.Version != "" && a.Verdict == status.LevelOK && !a.Stale {
+				return nil
+			}
+		}
+		return fmt.Errorf("relay's /v1/agents does not show edge-e2e healthy: %+v", body.Agents)
+	})
 }
 
 func checkLiveSnapshot(t *testing.T, s *status.Snapshot, env *agentEnv) {
