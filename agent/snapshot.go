@@ -51,6 +51,7 @@ func (a *Agent) serviceNowSection(tables []poll.TableStats, next time.Time) stat
 		URL:               a.cfg.ServiceNow.URL,
 		AuthMethod:        a.cfg.ServiceNow.Auth.Method,
 		AccessTokenExpiry: cs.TokenExpiry,
+		TokenExpiry:       refreshExpiry(a.cfg, a.buf.Get),
 		CertExpiry:        cs.CertExpiry,
 	}
 	for _, t := range tables {

@@ -133,5 +133,33 @@ func (s *tokenStore) SaveToken(ctx context.Context, t *oauth2.Token) error {
 	if err != nil {
 		return err
 	}
+	if old, err := s.LoadToken(ctx); err == nil && (old == nil || old.RefreshToken != t.RefreshToken) && t.RefreshToken != "" {
+		// A new refresh token: its lifetime starts now.
+		now, _ := time.Now().UTC().MarshalText()
+		if err := s.buf.Set(ctx, refreshIssuedKey, now); err != nil {
+			return err
+		}
+	}
 	return s.buf.Set(ctx, tokenKey, raw)
+}
+
+// refreshIssuedKey holds when the current refresh token was issued.
+const refreshIssuedKey = "oauth/refresh_issued"
+
+// refreshExpiry is when the stored refresh token ends, for the
+// authorization_code grant, whose renewal needs an admin (`sei-agent
+// login`); zero when unknown or irrelevant (the other grants renew alone).
+func refreshExpiry(cfg *config.Config, get func(string) ([]byte, error)) time.Time {
+	if cfg.ServiceNow.Auth.Method != "oauth" || cfg.ServiceNow.Auth.Grant != "authorization_code" {
+		return time.Time{}
+	}
+	raw, err := get(refreshIssuedKey)
+	if err != nil {
+		return time.Time{}
+	}
+	var issued time.Time
+	if issued.UnmarshalText(raw) != nil {
+		return time.Time{}
+	}
+	return issued.Add(time.Duration(cfg.ServiceNow.Auth.RefreshTokenLifetime))
 }

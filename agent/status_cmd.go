@@ -101,6 +101,7 @@ func offlineSnapshot(cfg *config.Config) *status.Snapshot {
 	}
 	defer buf.Close()
 	s.Buffer = bufferSection(buf.Stats())
+	s.ServiceNow.TokenExpiry = refreshExpiry(cfg, buf.Get)
 	var names []string
 	for _, t := range syncTables(cfg) {
 		names = append(names, t.Name)

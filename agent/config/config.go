@@ -65,6 +65,11 @@ type Auth struct {
 	// RedirectURL is the loopback URL registered in the ServiceNow OAuth
 	// application for `sei-agent login` (authorization_code grant).
 	RedirectURL string `yaml:"redirect_url"`
+	// RefreshTokenLifetime is the OAuth application's refresh token
+	// lifetime (ServiceNow's default is 100 days). With the
+	// authorization_code grant an admin must run `sei-agent login` before
+	// it ends; status warns 14 days ahead.
+	RefreshTokenLifetime Duration `yaml:"refresh_token_lifetime"`
 }
 
 // TableConfig adjusts one table. Tables named here are added to the
@@ -108,7 +113,7 @@ func Defaults() Config {
 		Agent: Agent{BufferMaxBytes: 1 << 30, MinFreeBytes: 256 << 20},
 		ServiceNow: ServiceNow{
 			Type:     "cloud",
-			Auth:     Auth{Method: "basic"},
+			Auth:     Auth{Method: "basic", RefreshTokenLifetime: Duration(100 * 24 * time.Hour)},
 			Interval: Duration(time.Hour),
 			Lookback: Duration(90 * 24 * time.Hour),
 			Overlap:  Duration(2 * time.Minute),

@@ -142,6 +142,9 @@ func (a *Auth) problems() []string {
 			add("servicenow.auth.password: required for basic auth (or password_file, or ${ENV})")
 		}
 	case "oauth":
+		if d := time.Duration(a.RefreshTokenLifetime); d < time.Hour {
+			add("servicenow.auth.refresh_token_lifetime: must be at least 1h (got %s)", d)
+		}
 		if a.ClientID == "" {
 			add("servicenow.auth.client_id: required for oauth")
 		}
