@@ -30,6 +30,21 @@ func TestDefaultValidates(t *testing.T) {
 	}
 }
 
+func TestContainerConfigValidates(t *testing.T) {
+	t.Setenv("SEI_RELAY_PUBLIC_URL", "tls://relay.example.com:4222")
+	path := filepath.Join("..", "..", "packaging", "relay", "relay.yaml")
+	c, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load(%s): %v", path, err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if c.DataDir != "/var/lib/sei-relay" || c.NATS.PublicURL != "tls://relay.example.com:4222" {
+		t.Errorf("unexpected values: data_dir %q, public_url %q", c.DataDir, c.NATS.PublicURL)
+	}
+}
+
 func TestExampleConfigValidates(t *testing.T) {
 	t.Setenv("SEI_RELAY_TOKEN", "s3cret")
 	path := filepath.Join("..", "..", "configs", "relay.example.yaml")
