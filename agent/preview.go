@@ -51,7 +51,9 @@ func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		return usagef("table %q is not synced by this configuration (synced: %v)", name, names)
 	}
-	cc := clientConfig(cfg, zerolog.Nop(), validateTokens(cfg))
+	tokens, release := borrowTokens(cfg)
+	defer release()
+	cc := clientConfig(cfg, zerolog.Nop(), tokens)
 	cc.PageSize = min(cc.PageSize, *n) // a preview needs no page of 1000 rows
 	client, err := servicenow.New(cc)
 	if err != nil {

@@ -97,7 +97,9 @@ func checkDataDir(cfg *config.Config) []check {
 }
 
 func checkServiceNow(ctx context.Context, cfg *config.Config) []check {
-	client, err := servicenow.New(clientConfig(cfg, zerolog.Nop(), validateTokens(cfg)))
+	tokens, release := borrowTokens(cfg)
+	defer release()
+	client, err := servicenow.New(clientConfig(cfg, zerolog.Nop(), tokens))
 	if err != nil {
 		return []check{{"servicenow", false, err.Error()}}
 	}
@@ -133,18 +135,18 @@ func checkServiceNow(ctx context.Context, cfg *config.Config) []check {
 	return out
 }
 
-// validateTokens lends validate the stored OAuth tokens when the agent is
-// not running; when it is (the buffer is locked), a fresh grant is used.
-func validateTokens(cfg *config.Config) servicenow.TokenStore {
+// borrowTokens lends validate and preview the agent's stored OAuth tokens
+// when the agent is not running; when it is (the buffer is locked), they
+// get nil and the client makes a fresh grant. Call release when done.
+func borrowTokens(cfg *config.Config) (tokens servicenow.TokenStore, release func()) {
 	if cfg.ServiceNow.Auth.Method != "oauth" {
-		return nil
+		return nil, func() {}
 	}
 	buf, err := buffer.Open(buffer.Options{Dir: bufferDir(cfg), MaxBytes: cfg.Agent.BufferMaxBytes, Logger: zerolog.Nop()})
 	if err != nil {
-		return nil
+		return nil, func() {}
 	}
-	// validate is a short-lived process: the buffer closes at exit.
-	return &tokenStore{buf: buf}
+	return &tokenStore{buf: buf}, func() { buf.Close() }
 }
 
 // checkRelay connects with the agent's credentials and measures a round trip.
