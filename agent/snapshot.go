@@ -71,6 +71,7 @@ func tableSection(t poll.TableStats) status.TableStatus {
 		Cursor:         t.Cursor.Time,
 		CursorSysID:    t.Cursor.SysID,
 		CursorAdvanced: t.CursorAdvanced,
+		SourceNewest:   t.SourceNewest,
 		LastPollStart:  t.LastStart,
 		LastPollEnd:    t.LastEnd,
 		LastError:      t.LastError,

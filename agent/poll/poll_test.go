@@ -171,6 +171,9 @@ func TestPollAgainstSimulator(t *testing.T) {
 	if st.LastError != "" || st.TotalRecords < 600 || st.Cursor.Time == "" {
 		t.Errorf("incident stats = %+v", st)
 	}
+	if st.SourceNewest != st.Cursor.Time {
+		t.Errorf("newest row on the instance %q, cursor %q: a complete poll ends at the newest row", st.SourceNewest, st.Cursor.Time)
+	}
 	var c servicenow.Cursor
 	rawCur, err := buf.Get(CursorKey("incident"))
 	if err != nil || json.Unmarshal(rawCur, &c) != nil || c != st.Cursor {
@@ -251,6 +254,8 @@ func (f *fakeSource) Scan(ctx context.Context, t servicenow.Table, from servicen
 	}
 	return err
 }
+
+func (f *fakeSource) Newest(context.Context, servicenow.Table) (string, error) { return "", nil }
 
 func page(n int, at string, size int) servicenow.Page {
 	p := servicenow.Page{Table: "incident", Number: n, Cursor: servicenow.Cursor{Time: at, SysID: fmt.Sprintf("%032x", n*1000+size)}}

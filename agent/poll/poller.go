@@ -30,6 +30,9 @@ type Buffer interface {
 // Source reads a table page by page: the servicenow client.
 type Source interface {
 	Scan(ctx context.Context, t servicenow.Table, from servicenow.Cursor, upto time.Time, fn func(servicenow.Page) error) error
+	// Newest returns the incremental field of the table's newest
+	// readable row, for status's "cursor not advancing" check.
+	Newest(ctx context.Context, t servicenow.Table) (string, error)
 }
 
 // Config configures a Poller.
@@ -146,6 +149,9 @@ func (p *Poller) pollTable(ctx context.Context, t servicenow.Table, upto time.Ti
 			s.LastSuccess = end
 		}
 	})
+	if err == nil {
+		p.noteNewest(ctx, t)
+	}
 	p.saveStats(ctx, t.Name)
 	if err != nil {
 		return fmt.Errorf("poll %s: %w", t.Name, err)
@@ -153,6 +159,16 @@ func (p *Poller) pollTable(ctx context.Context, t servicenow.Table, upto time.Ti
 	st := p.TableStats(t.Name)
 	log.Info().Int("records", st.LastRecords).Str("cursor", st.Cursor.Time).Dur("took", end.Sub(start)).Msg("polled")
 	return nil
+}
+
+// noteNewest records what ServiceNow's newest row of t is; best effort.
+func (p *Poller) noteNewest(ctx context.Context, t servicenow.Table) {
+	newest, err := p.src.Newest(ctx, t)
+	if err != nil {
+		p.log.Debug().Err(err).Str("table", t.Name).Msg("read newest row")
+		return
+	}
+	p.update(t.Name, func(s *TableStats) { s.SourceNewest = newest })
 }
 
 // startCursor is where a run of table begins: Overlap before the stored

@@ -22,11 +22,14 @@ type TableStats struct {
 	AuthFailed  bool              `json:"auth_failed,omitempty"` // the last error was ServiceNow refusing the credentials
 	// CursorAdvanced is when Cursor last moved forward.
 	CursorAdvanced time.Time `json:"cursor_advanced"`
-	LastRecords    int       `json:"last_records"`
-	TotalRecords   int64     `json:"total_records"`
-	Pages          int64     `json:"pages"`
-	Failures       int64     `json:"failures"`
-	Excluded       []string  `json:"excluded,omitempty"`
+	// SourceNewest is the incremental field of ServiceNow's newest
+	// readable row after the last successful poll.
+	SourceNewest string   `json:"source_newest,omitempty"`
+	LastRecords  int      `json:"last_records"`
+	TotalRecords int64    `json:"total_records"`
+	Pages        int64    `json:"pages"`
+	Failures     int64    `json:"failures"`
+	Excluded     []string `json:"excluded,omitempty"`
 }
 
 // Stats are the poller's figures.

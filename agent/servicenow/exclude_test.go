@@ -130,3 +130,21 @@ func TestProbe(t *testing.T) {
 		t.Errorf("clock skew not flagged: %+v", res.Checks)
 	}
 }
+
+func TestNewest(t *testing.T) {
+	s, hs := sim(t, snowtest.Options{Incidents: 50, Changes: 5})
+	c, _, _ := testClient(t, hs.URL, nil)
+	got, err := c.Newest(context.Background(), incidentTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ""
+	for _, r := range s.Records("incident") {
+		if v := r["sys_updated_on"].(string); v > want {
+			want = v
+		}
+	}
+	if got != want {
+		t.Errorf("Newest = %q, want %q", got, want)
+	}
+}
