@@ -119,7 +119,11 @@ func temporary(err error) bool {
 		errors.Is(err, jetstream.ErrStreamNotFound):
 		return true
 	case errors.As(err, &apiErr):
-		return apiErr.Code == 503 || apiErr.Code == 408
+		// "consumer does not exist" answers a create that raced with the
+		// durable's deletion (another relay, an operator): the next
+		// attempt creates it.
+		return apiErr.Code == 503 || apiErr.Code == 408 ||
+			apiErr.ErrorCode == jetstream.JSErrCodeConsumerDoesNotExist || apiErr.ErrorCode == jetstream.JSErrCodeConsumerNotFound
 	}
 	return false
 }
