@@ -41,6 +41,9 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
 const usage = `usage:
   sei-relay run [-c FILE]
   sei-relay enroll [-c FILE] --tenant T --integration I --agent A [--out FILE] [--replace]
@@ -48,6 +51,7 @@ const usage = `usage:
   sei-relay agents [-c FILE] [--json]
   sei-relay quarantine [-c FILE] list [--json]
   sei-relay quarantine [-c FILE] replay ID
+  sei-relay version
 `
 
 func main() {
@@ -75,6 +79,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdAgents(args[1:], stdout)
 	case "quarantine":
 		err = cmdQuarantine(ctx, args[1:], stdout)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "sei-relay %s\n", version)
+		return exitOK
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
