@@ -2,44 +2,19 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-var (
-	agentBinOnce sync.Once
-	agentBin     string
-	agentBinErr  error
-)
-
-// buildAgent compiles sei-agent once per test binary, to kill it for real.
-func buildAgent(t *testing.T) string {
-	t.Helper()
-	agentBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "sei-agent-bin")
-		if err != nil {
-			agentBinErr = err
-			return
-		}
-		agentBin = filepath.Join(dir, "sei-agent")
-		if out, err := exec.Command("go", "build", "-o", agentBin, ".").CombinedOutput(); err != nil {
-			agentBinErr = fmt.Errorf("build sei-agent: %v\n%s", err, out)
-		}
-	})
-	if agentBinErr != nil {
-		t.Fatal(agentBinErr)
-	}
-	return agentBin
-}
+// buildAgent compiles sei-agent, to kill it for real.
+func buildAgent(t *testing.T) string { return buildBinary(t, "sei-agent", ".") }
 
 // kill ends the relay with SIGKILL: no shutdown, no flush.
 func (r *relayProc) kill(t *testing.T) {

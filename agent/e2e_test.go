@@ -32,32 +32,41 @@ import (
 // main calls them. Nothing here imports the relay's packages: the relay is
 // a separate program, reached only through its CLI, NATS and HTTP API.
 
-var (
-	relayBinOnce sync.Once
-	relayBin     string
-	relayBinErr  error
-)
+// built holds the binaries the tests compiled, by name, once per test
+// binary.
+var built sync.Map // name -> *binary
 
-// buildRelay compiles sei-relay once per test binary.
-func buildRelay(t *testing.T) string {
+type binary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// buildBinary compiles the main package pkg as name, once.
+func buildBinary(t *testing.T, name, pkg string) string {
 	t.Helper()
-	relayBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "sei-relay-bin")
+	v, _ := built.LoadOrStore(name, &binary{})
+	b := v.(*binary)
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", name+"-bin")
 		if err != nil {
-			relayBinErr = err
+			b.err = err
 			return
 		}
-		relayBin = filepath.Join(dir, "sei-relay")
-		out, err := exec.Command("go", "build", "-o", relayBin, "../relay").CombinedOutput()
-		if err != nil {
-			relayBinErr = fmt.Errorf("build sei-relay: %v\n%s", err, out)
+		b.path = filepath.Join(dir, name)
+		if out, err := exec.Command("go", "build", "-o", b.path, pkg).CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("build %s: %v\n%s", name, err, out)
 		}
 	})
-	if relayBinErr != nil {
-		t.Fatal(relayBinErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return relayBin
+	return b.path
 }
+
+// buildRelay compiles sei-relay: the relay is a separate program, reached
+// only through its CLI, NATS and HTTP API.
+func buildRelay(t *testing.T) string { return buildBinary(t, "sei-relay", "../relay") }
 
 // relayProc is a running sei-relay.
 type relayProc struct {
