@@ -251,10 +251,6 @@ func checkBundle(t *testing.T, path string, env *agentEnv) {
 		t.Fatal(err)
 	}
 	defer zr.Close()
-	var cfg struct {
-		Relay struct{ Credentials string } `yaml:"relay"`
-	}
-	_ = cfg
 	seed := relaySeed(t, env.cfgPath)
 	secrets := []string{env.password, seed}
 	names := map[string]bool{}
