@@ -281,10 +281,17 @@ func TestCursorLookbackAndOverlap(t *testing.T) {
 	if fmt.Sprint(src.froms) != fmt.Sprint(want) {
 		t.Errorf("scans started at %v, want %v (lookback, then cursor minus overlap)", src.froms, want)
 	}
-	// A restarted poller resumes from the stored cursor.
-	p2 := New(p.cfg, src, buf)
-	if got := p2.TableStats("incident").Cursor; got.Time != "2026-10-31 10:00:00" {
-		t.Errorf("restarted poller's cursor = %+v", got)
+	// A restarted poller resumes from the stored cursor, keeps its
+	// figures, and shows the exclusions configured now.
+	cfg2 := p.cfg
+	cfg2.Tables = []servicenow.Table{{Name: "incident", Field: "sys_updated_on", Exclude: []string{"description"}}}
+	p2 := New(cfg2, src, buf)
+	st := p2.TableStats("incident")
+	if st.Cursor.Time != "2026-10-31 10:00:00" || st.TotalRecords != 6 {
+		t.Errorf("restarted poller's figures = %+v", st)
+	}
+	if len(st.Excluded) != 1 || st.Excluded[0] != "description" {
+		t.Errorf("restarted poller shows exclusions %v, want the configured [description]", st.Excluded)
 	}
 }
 
