@@ -64,16 +64,10 @@ type listPage struct {
 func (s *Server) serveList(w http.ResponseWriter, r *http.Request, version, name string, cut bool) {
 	q := r.URL.Query()
 	s.mu.Lock()
-	t := s.tables[name]
-	if t == nil {
+	t, parsed, fail := s.lookupLocked(name, q.Get("sysparm_query"))
+	if fail != nil {
 		s.mu.Unlock()
-		writeError(w, http.StatusBadRequest, "Invalid table "+name, nil)
-		return
-	}
-	parsed, ok := s.queryLocked(t.def, q.Get("sysparm_query"))
-	if !ok {
-		s.mu.Unlock()
-		writeForbidden(w)
+		fail(w)
 		return
 	}
 	limit := intParam(q, "sysparm_limit", defaultLimit)
@@ -115,6 +109,23 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, version, name
 	}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(page.body)
+}
+
+// lookupLocked finds table name and parses its encoded query. When either
+// fails, fail writes the answer (400 Invalid table, or 403); call it after
+// unlocking.
+func (s *Server) lookupLocked(name, raw string) (t *table, parsed query, fail func(http.ResponseWriter)) {
+	t = s.tables[name]
+	if t == nil {
+		return nil, query{}, func(w http.ResponseWriter) {
+			writeError(w, http.StatusBadRequest, "Invalid table "+name, nil)
+		}
+	}
+	parsed, ok := s.queryLocked(t.def, raw)
+	if !ok {
+		return nil, query{}, writeForbidden
+	}
+	return t, parsed, nil
 }
 
 // queryLocked parses an encoded query for def; ok is false when it names an
@@ -192,16 +203,10 @@ func (s *Server) serveRecord(w http.ResponseWriter, r *http.Request, name, id st
 func (s *Server) serveStats(w http.ResponseWriter, r *http.Request, name string) {
 	q := r.URL.Query()
 	s.mu.Lock()
-	t := s.tables[name]
-	if t == nil {
+	t, parsed, fail := s.lookupLocked(name, q.Get("sysparm_query"))
+	if fail != nil {
 		s.mu.Unlock()
-		writeError(w, http.StatusBadRequest, "Invalid table "+name, nil)
-		return
-	}
-	parsed, ok := s.queryLocked(t.def, q.Get("sysparm_query"))
-	if !ok {
-		s.mu.Unlock()
-		writeForbidden(w)
+		fail(w)
 		return
 	}
 	count := len(s.matchLocked(t, parsed))
