@@ -85,11 +85,7 @@ func (a *Agent) build() error {
 	if err != nil {
 		return err
 	}
-	var names []string
-	for _, t := range syncTables(a.cfg) {
-		names = append(names, t.Name)
-	}
-	a.fwd.LoadConfirmed(names)
+	a.fwd.LoadConfirmed(tableNames(a.cfg))
 	return nil
 }
 

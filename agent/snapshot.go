@@ -119,13 +119,20 @@ func relaySection(url string, fs forward.Stats) status.Relay {
 		LastError:     fs.LastError,
 		CertExpiry:    fs.CertExpiry,
 	}
-	if len(fs.Confirmed) > 0 {
-		r.Confirmed = map[string]status.ConfirmedCursor{}
-		for table, v := range fs.Confirmed {
-			r.Confirmed[table] = status.ConfirmedCursor{UpdatedOn: v.UpdatedOn, ModCount: v.ModCount, Time: fs.ConfirmedAt}
-		}
-	}
+	r.Confirmed = confirmedSection(fs.Confirmed, fs.ConfirmedAt)
 	return r
+}
+
+// confirmedSection is what the relay confirmed per table; nil when nothing.
+func confirmedSection(confirmed map[string]wire.Version, at time.Time) map[string]status.ConfirmedCursor {
+	if len(confirmed) == 0 {
+		return nil
+	}
+	out := make(map[string]status.ConfirmedCursor, len(confirmed))
+	for table, v := range confirmed {
+		out[table] = status.ConfirmedCursor{UpdatedOn: v.UpdatedOn, ModCount: v.ModCount, Time: at}
+	}
+	return out
 }
 
 // heartbeat is the status snapshot the forwarder publishes every minute.

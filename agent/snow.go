@@ -20,10 +20,6 @@ import (
 // clientConfig maps the agent configuration onto the ServiceNow client's.
 func clientConfig(cfg *config.Config, log zerolog.Logger, tokens servicenow.TokenStore) servicenow.Config {
 	sn := cfg.ServiceNow
-	ex := servicenow.Exclusions{Global: sn.ExcludeFields, Tables: map[string][]string{}}
-	for name, t := range sn.Tables {
-		ex.Tables[name] = t.ExcludeFields
-	}
 	return servicenow.Config{
 		URL: sn.URL,
 		Auth: servicenow.Auth{
@@ -42,7 +38,7 @@ func clientConfig(cfg *config.Config, log zerolog.Logger, tokens servicenow.Toke
 		Timeout:            time.Duration(sn.Timeout),
 		PageSize:           sn.PageSize,
 		RateLimit:          sn.RateLimit,
-		Exclude:            ex,
+		Exclude:            exclusions(cfg),
 		Logger:             log.With().Str("component", "servicenow").Logger(),
 		UserAgent:          "sei-agent/" + version,
 	}
@@ -85,7 +81,7 @@ func syncTables(cfg *config.Config) []servicenow.Table {
 			t.Fields = tc.Fields
 		}
 	}
-	ex := clientConfig(cfg, zerolog.Nop(), nil).Exclude
+	ex := exclusions(cfg)
 	out := tables[:0]
 	for _, t := range tables {
 		if tc, ok := cfg.ServiceNow.Tables[t.Name]; ok && tc.Enabled != nil && !*tc.Enabled {
@@ -98,6 +94,24 @@ func syncTables(cfg *config.Config) []servicenow.Table {
 		out = append(out, t)
 	}
 	return out
+}
+
+// exclusions are servicenow.exclude_fields and every table's exclude_fields.
+func exclusions(cfg *config.Config) servicenow.Exclusions {
+	ex := servicenow.Exclusions{Global: cfg.ServiceNow.ExcludeFields, Tables: map[string][]string{}}
+	for name, t := range cfg.ServiceNow.Tables {
+		ex.Tables[name] = t.ExcludeFields
+	}
+	return ex
+}
+
+// tableNames are the names of the tables cfg syncs.
+func tableNames(cfg *config.Config) []string {
+	var names []string
+	for _, t := range syncTables(cfg) {
+		names = append(names, t.Name)
+	}
+	return names
 }
 
 // excludedFields lists the fields removed from table's records, for status.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +17,6 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/service"
 	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/buffer"
-	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -102,22 +100,11 @@ func offlineSnapshot(cfg *config.Config) *status.Snapshot {
 	defer buf.Close()
 	s.Buffer = bufferSection(buf.Stats())
 	s.ServiceNow.TokenExpiry = refreshExpiry(cfg, buf.Get)
-	var names []string
-	for _, t := range syncTables(cfg) {
-		names = append(names, t.Name)
-	}
+	names := tableNames(cfg)
 	for _, t := range poll.LoadStats(buf.Get, names) {
 		s.ServiceNow.Tables = append(s.ServiceNow.Tables, tableSection(t))
-		if raw, err := buf.Get(forward.ConfirmedKey(t.Table)); err == nil {
-			var v wire.Version
-			if json.Unmarshal(raw, &v) == nil {
-				if s.Relay.Confirmed == nil {
-					s.Relay.Confirmed = map[string]status.ConfirmedCursor{}
-				}
-				s.Relay.Confirmed[t.Table] = status.ConfirmedCursor{UpdatedOn: v.UpdatedOn, ModCount: v.ModCount}
-			}
-		}
 	}
+	s.Relay.Confirmed = confirmedSection(forward.LoadConfirmed(buf.Get, names), time.Time{})
 	return s
 }
 

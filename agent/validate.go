@@ -15,6 +15,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/config"
 	"github.com/sei-edge/servicenow-edge/agent/forward"
 	"github.com/sei-edge/servicenow-edge/agent/servicenow"
+	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/buffer"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
@@ -87,11 +88,11 @@ func checkDataDir(cfg *config.Config) []check {
 	if err != nil {
 		return []check{{"data_dir", false, fmt.Sprintf("free space of %s: %v", dir, err)}}
 	}
-	c := check{"data_dir", true, fmt.Sprintf("%s writable, %s free", dir, humanBytes(int64(free)))}
+	c := check{"data_dir", true, fmt.Sprintf("%s writable, %s free", dir, status.Bytes(int64(free)))}
 	if int64(free) < cfg.Agent.MinFreeBytes {
 		c.OK = false
 		c.Detail = fmt.Sprintf("%s has %s free, less than agent.min_free_bytes (%s): the buffer would refuse writes",
-			dir, humanBytes(int64(free)), humanBytes(cfg.Agent.MinFreeBytes))
+			dir, status.Bytes(int64(free)), status.Bytes(cfg.Agent.MinFreeBytes))
 	}
 	return []check{c}
 }
@@ -175,17 +176,4 @@ func checkRelay(ctx context.Context, cfg *config.Config) check {
 		return check{"relay", false, fmt.Sprintf("relay %s: %v", cfg.Relay.URL, err)}
 	}
 	return check{"relay", true, fmt.Sprintf("%s reachable, credentials accepted, round trip %s", cfg.Relay.URL, rtt.Round(time.Microsecond))}
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -101,16 +101,29 @@ func New(cfg Config, buf Buffer) (*Forwarder, error) {
 func (f *Forwarder) LoadConfirmed(tables []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	for t, v := range LoadConfirmed(f.buf.Get, tables) {
+		if v.Newer(f.st.Confirmed[t]) {
+			f.st.Confirmed[t] = v
+		}
+	}
+}
+
+// LoadConfirmed reads the confirmations a forwarder persisted with get (a
+// buffer's Get), by table; for the forwarder at start and for status when
+// the agent is not running.
+func LoadConfirmed(get func(key string) ([]byte, error), tables []string) map[string]wire.Version {
+	out := map[string]wire.Version{}
 	for _, t := range tables {
-		raw, err := f.buf.Get(ConfirmedKey(t))
+		raw, err := get(ConfirmedKey(t))
 		if err != nil {
 			continue
 		}
 		var v wire.Version
-		if json.Unmarshal(raw, &v) == nil && v.Newer(f.st.Confirmed[t]) {
-			f.st.Confirmed[t] = v
+		if json.Unmarshal(raw, &v) == nil {
+			out[t] = v
 		}
 	}
+	return out
 }
 
 // Run connects to the relay (retrying forever) and forwards batches until

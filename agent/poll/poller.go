@@ -74,16 +74,10 @@ func New(cfg Config, src Source, buf Buffer) *Poller {
 	}
 	p := &Poller{cfg: cfg, src: src, buf: buf, log: cfg.Logger, tables: map[string]*TableStats{}}
 	for _, t := range cfg.Tables {
-		st := &TableStats{}
-		if raw, err := buf.Get(statsKey(t.Name)); err == nil {
-			_ = json.Unmarshal(raw, st) // figures of earlier runs; best effort
-		}
+		st := loadStats(buf.Get, t.Name) // figures of earlier runs
 		// The configuration of this run, not of the run that saved them.
-		st.Table, st.Field, st.Excluded = t.Name, t.Field, t.Exclude
-		if c, err := p.cursor(t.Name); err == nil && c != nil {
-			st.Cursor = *c
-		}
-		p.tables[t.Name] = st
+		st.Field, st.Excluded = t.Field, t.Exclude
+		p.tables[t.Name] = &st
 	}
 	return p
 }

@@ -109,14 +109,22 @@ func (p *Poller) saveStats(ctx context.Context, table string) {
 func LoadStats(get func(key string) ([]byte, error), tables []string) []TableStats {
 	var out []TableStats
 	for _, t := range tables {
-		st := TableStats{Table: t}
-		if raw, err := get(statsKey(t)); err == nil {
-			_ = json.Unmarshal(raw, &st)
-		}
-		if raw, err := get(cursorKey(t)); err == nil {
-			_ = json.Unmarshal(raw, &st.Cursor)
-		}
-		out = append(out, st)
+		out = append(out, loadStats(get, t))
 	}
 	return out
+}
+
+// loadStats reads one table's persisted figures and its cursor (which
+// commits move without rewriting the figures); best effort: what does not
+// decode is left at zero.
+func loadStats(get func(key string) ([]byte, error), table string) TableStats {
+	st := TableStats{}
+	if raw, err := get(statsKey(table)); err == nil {
+		_ = json.Unmarshal(raw, &st)
+	}
+	if raw, err := get(cursorKey(table)); err == nil {
+		_ = json.Unmarshal(raw, &st.Cursor)
+	}
+	st.Table = table
+	return st
 }
