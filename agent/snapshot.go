@@ -16,7 +16,7 @@ import (
 // admin endpoint and heartbeats. Safe for concurrent use.
 func (a *Agent) Snapshot() *status.Snapshot {
 	s := &status.Snapshot{}
-	s.Agent = a.agentSection(true)
+	s.Agent = a.agentSection()
 	ps := a.poller.Stats()
 	s.ServiceNow = a.serviceNowSection(ps.Tables, ps.NextPoll)
 	s.Buffer = bufferSection(a.buf.Stats())
@@ -32,11 +32,11 @@ func (a *Agent) Snapshot() *status.Snapshot {
 	return s
 }
 
-func (a *Agent) agentSection(running bool) status.Agent {
+func (a *Agent) agentSection() status.Agent {
 	return status.Agent{
 		ID:           a.cfg.Agent.ID,
 		Version:      version,
-		Running:      running,
+		Running:      true,
 		PID:          os.Getpid(),
 		Started:      a.started,
 		ConfigFile:   a.cfg.File,
