@@ -10,6 +10,14 @@ cd "$(dirname "$0")/.."
 
 if [ -z "${SEI_TEST_POSTGRES_URL:-}" ]; then
 	if command -v pg_ctlcluster >/dev/null 2>&1 && url=$(scripts/ci-postgres.sh); then
+		case "$url" in
+		postgres://*) ;;
+		*)
+			echo "test.sh: scripts/ci-postgres.sh printed something other than a postgres:// URL:" >&2
+			printf '%s\n' "$url" >&2
+			exit 1
+			;;
+		esac
 		export SEI_TEST_POSTGRES_URL="$url"
 	else
 		echo "test.sh: PostgreSQL not available; its tests will skip (and fail under CI=true)" >&2
