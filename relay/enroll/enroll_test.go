@@ -2,9 +2,11 @@ package enroll
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/goccy/go-yaml"
@@ -72,8 +74,58 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("bad tenant: %v", err)
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Errorf("data dir holds %d entries (temp files left?)", len(entries))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if diff := cmp.Diff([]string{RegistryFile, RegistryFile + ".lock"}, names); diff != "" {
+		t.Errorf("data dir entries (temp files left?) (-want +got):\n%s", diff)
+	}
+}
+
+// TestRegistryConcurrentChanges runs enrolls and revokes at once, as two
+// operators (or a script) running sei-relay enroll in parallel would: none
+// may be lost to another's read-modify-write.
+func TestRegistryConcurrentChanges(t *testing.T) {
+	r := NewRegistry(t.TempDir())
+	const n = 40
+	for i := range n / 2 {
+		if _, _, err := r.Enroll("t", "snow", fmt.Sprintf("old%02d", i), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for i := range n {
+		wg.Go(func() {
+			_, _, err := r.Enroll("t", "snow", fmt.Sprintf("new%02d", i), false)
+			errs <- err
+		})
+	}
+	for i := range n / 2 {
+		wg.Go(func() { errs <- r.Revoke("t", fmt.Sprintf("old%02d", i)) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	got, err := r.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, a := range got {
+		names = append(names, a.Agent)
+	}
+	var want []string
+	for i := range n {
+		want = append(want, fmt.Sprintf("new%02d", i))
+	}
+	if diff := cmp.Diff(want, names); diff != "" {
+		t.Errorf("registry after concurrent enroll/revoke (-want +got):\n%s", diff)
 	}
 }
 

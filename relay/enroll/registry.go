@@ -35,8 +35,9 @@ type Agent struct {
 }
 
 // Registry is the agent registry in one data directory. Its methods read
-// and write the file on every call; it holds no state and is safe to use
-// from several goroutines of one process.
+// and write the file on every call and hold no state; Enroll and Revoke
+// hold a file lock while they change it, so they are safe to run from
+// several goroutines and several processes at once.
 type Registry struct {
 	path string
 }
@@ -101,14 +102,6 @@ func (r *Registry) Enroll(tenant, integration, agent string, replace bool) (Agen
 	if err := a.checkNames(); err != nil {
 		return Agent{}, nil, err
 	}
-	agents, err := r.List()
-	if err != nil {
-		return Agent{}, nil, err
-	}
-	i := find(agents, tenant, agent)
-	if i >= 0 && !replace {
-		return Agent{}, nil, fmt.Errorf("enroll %s/%s: %w (revoke it first, or replace its key)", tenant, agent, ErrEnrolled)
-	}
 	kp, err := nkeys.CreateUser()
 	if err != nil {
 		return Agent{}, nil, fmt.Errorf("create nkey: %w", err)
@@ -121,12 +114,23 @@ func (r *Registry) Enroll(tenant, integration, agent string, replace bool) (Agen
 	if err != nil {
 		return Agent{}, nil, fmt.Errorf("create nkey: %w", err)
 	}
-	if i >= 0 {
-		agents[i] = a
-	} else {
-		agents = append(agents, a)
-	}
-	if err := r.write(agents); err != nil {
+	err = r.locked(func() error {
+		agents, err := r.List()
+		if err != nil {
+			return err
+		}
+		i := find(agents, tenant, agent)
+		if i >= 0 && !replace {
+			return fmt.Errorf("enroll %s/%s: %w (revoke it first, or replace its key)", tenant, agent, ErrEnrolled)
+		}
+		if i >= 0 {
+			agents[i] = a
+		} else {
+			agents = append(agents, a)
+		}
+		return r.write(agents)
+	})
+	if err != nil {
 		return Agent{}, nil, err
 	}
 	return a, append([]byte(nil), seed...), nil
@@ -135,15 +139,17 @@ func (r *Registry) Enroll(tenant, integration, agent string, replace bool) (Agen
 // Revoke removes agent of tenant; its key stops working at the relay's next
 // registry check, and the relay disconnects it.
 func (r *Registry) Revoke(tenant, agent string) error {
-	agents, err := r.List()
-	if err != nil {
-		return err
-	}
-	i := find(agents, tenant, agent)
-	if i < 0 {
-		return fmt.Errorf("revoke %s/%s: %w", tenant, agent, ErrNotEnrolled)
-	}
-	return r.write(append(agents[:i], agents[i+1:]...))
+	return r.locked(func() error {
+		agents, err := r.List()
+		if err != nil {
+			return err
+		}
+		i := find(agents, tenant, agent)
+		if i < 0 {
+			return fmt.Errorf("revoke %s/%s: %w", tenant, agent, ErrNotEnrolled)
+		}
+		return r.write(append(agents[:i], agents[i+1:]...))
+	})
 }
 
 func (r *Registry) write(agents []Agent) error {
