@@ -8,6 +8,7 @@
 // atomically (temp file + rename), so `sei-relay enroll` and `revoke` can run
 // as separate processes while the relay runs; the relay notices the change
 // (see natsbox) and reloads its users. Seeds are never stored in the
-// registry: only public keys. Two enroll/revoke commands racing on the same
-// data_dir may lose one update (last rename wins); run them one at a time.
+// registry: only public keys. Enroll and revoke hold an OS file lock
+// (data_dir/agents.json.lock) while they change the file, so commands run at
+// the same time on one data_dir never lose each other's change.
 package enroll
