@@ -458,6 +458,12 @@ func startNATSCluster(t *testing.T) []*server.Server {
 		ports = append(ports, p)
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
 	}
+	// The store directories come first: cleanups run last-in first-out, so
+	// the nodes stop before their directories are removed.
+	var dirs []string
+	for range ports {
+		dirs = append(dirs, t.TempDir())
+	}
 	var nodes []*server.Server
 	t.Cleanup(func() {
 		for _, ns := range nodes {
@@ -468,7 +474,7 @@ func startNATSCluster(t *testing.T) []*server.Server {
 	for i, p := range ports {
 		ns, err := server.NewServer(&server.Options{
 			ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true,
-			JetStream: true, StoreDir: t.TempDir(), JetStreamMaxStore: 256 << 20, JetStreamMaxMemory: 32 << 20,
+			JetStream: true, StoreDir: dirs[i], JetStreamMaxStore: 256 << 20, JetStreamMaxMemory: 32 << 20,
 			Cluster: server.ClusterOpts{Name: "sei", Host: "127.0.0.1", Port: p},
 			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
 		})
