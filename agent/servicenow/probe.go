@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"slices"
 	"time"
+
+	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
 // FetchOne reads one row of table (the first by sys_id), with the table's
@@ -19,7 +21,7 @@ func (c *Client) FetchOne(ctx context.Context, table string) (Row, error) {
 }
 
 func (c *Client) fetchOne(ctx context.Context, t Table) (Row, error) {
-	if !fieldRE.MatchString(t.Name) {
+	if !wire.ValidTable(t.Name) {
 		return nil, fmt.Errorf("fetch one %s: invalid table name", t.Name)
 	}
 	var row Row

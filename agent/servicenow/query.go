@@ -3,7 +3,6 @@ package servicenow
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -43,18 +42,13 @@ func (c Cursor) Rewind(overlap time.Duration) Cursor {
 // CursorAt returns the inclusive position at t (the start of a backfill).
 func CursorAt(t time.Time) Cursor { return Cursor{Time: t.UTC().Format(wire.TimeLayout)} }
 
-var (
-	timeRE  = regexp.MustCompile(`^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$`)
-	sysIDRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-)
-
 // check rejects cursors that could not have come from ServiceNow, which
 // also keeps them from injecting query syntax.
 func (c Cursor) check() error {
-	if c.Time != "" && !timeRE.MatchString(c.Time) {
+	if c.Time != "" && !wire.ValidTime(c.Time) {
 		return fmt.Errorf("invalid cursor time %q", c.Time)
 	}
-	if c.SysID != "" && (c.Time == "" || !sysIDRE.MatchString(c.SysID)) {
+	if c.SysID != "" && (c.Time == "" || !wire.ValidSysID(c.SysID)) {
 		return fmt.Errorf("invalid cursor sys_id %q", c.SysID)
 	}
 	return nil
@@ -76,11 +70,11 @@ func (q pageQuery) encodedQuery() (string, error) {
 	if err := q.from.check(); err != nil {
 		return "", err
 	}
-	if !timeRE.MatchString(q.upto) {
+	if !wire.ValidTime(q.upto) {
 		return "", fmt.Errorf("invalid upper bound %q", q.upto)
 	}
 	f := q.table.Field
-	if !fieldRE.MatchString(f) {
+	if !validField(f) {
 		return "", fmt.Errorf("invalid incremental field %q", f)
 	}
 	pre := ""

@@ -2,9 +2,10 @@ package servicenow
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
 // Incremental fields a Table can page on.
@@ -55,13 +56,15 @@ var AuditedFields = []string{
 	"approval", "risk", "type", "category", "close_code", "reassignment_count", "DELETED",
 }
 
-var fieldRE = regexp.MustCompile(`^[a-z0-9_]{1,80}$`)
+// validField reports whether s can be a ServiceNow field name: column
+// names follow the table-name pattern, lower case, digits and underscores.
+func validField(s string) bool { return wire.ValidTable(s) }
 
 // Check reports a problem with t, naming its config key.
 func (t Table) Check() error {
 	key := "servicenow.tables." + t.Name
 	switch {
-	case !fieldRE.MatchString(t.Name):
+	case !wire.ValidTable(t.Name):
 		return fmt.Errorf("servicenow.tables: invalid table name %q", t.Name)
 	case t.Field != FieldUpdatedOn && t.Field != FieldCreatedOn:
 		return fmt.Errorf("%s.field: must be sys_updated_on or sys_created_on (got %q)", key, t.Field)
@@ -69,7 +72,7 @@ func (t Table) Check() error {
 		return fmt.Errorf("%s.filter: must be one line without ^NQ or ORDERBY (got %q)", key, t.Filter)
 	}
 	for _, f := range slices.Concat(t.Fields, t.Exclude) {
-		if !fieldRE.MatchString(f) {
+		if !validField(f) {
 			return fmt.Errorf("%s: invalid field name %q", key, f)
 		}
 	}

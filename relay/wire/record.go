@@ -31,8 +31,18 @@ type Record struct {
 // TimeLayout is ServiceNow's date-time format (UTC, one-second resolution).
 const TimeLayout = "2006-01-02 15:04:05"
 
-var sysIDRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-var timeRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$`)
+var (
+	sysIDRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	timeRE  = regexp.MustCompile(`^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$`)
+)
+
+// ValidSysID reports whether s can be a ServiceNow sys_id: 1 to 64 letters,
+// digits, '_', '.' or '-', so it never carries query or subject syntax.
+func ValidSysID(s string) bool { return sysIDRE.MatchString(s) }
+
+// ValidTime reports whether s has ServiceNow's date-time shape,
+// "YYYY-MM-DD HH:MM:SS" (TimeLayout).
+func ValidTime(s string) bool { return timeRE.MatchString(s) }
 
 // Validate checks the record's envelope (not its fields).
 func (r *Record) Validate() error {
@@ -41,9 +51,9 @@ func (r *Record) Validate() error {
 		return fmt.Errorf("record %s: op must be upsert or delete (got %q)", r.SysID, r.Op)
 	case !ValidTable(r.Table):
 		return fmt.Errorf("record %s: invalid table %q", r.SysID, r.Table)
-	case !sysIDRE.MatchString(r.SysID):
+	case !ValidSysID(r.SysID):
 		return fmt.Errorf("record in %s: invalid sys_id %q", r.Table, r.SysID)
-	case !timeRE.MatchString(r.SysUpdatedOn):
+	case !ValidTime(r.SysUpdatedOn):
 		return fmt.Errorf("record %s/%s: sys_updated_on must be YYYY-MM-DD HH:MM:SS (got %q)", r.Table, r.SysID, r.SysUpdatedOn)
 	case r.SysModCount < 0:
 		return fmt.Errorf("record %s/%s: negative sys_mod_count", r.Table, r.SysID)

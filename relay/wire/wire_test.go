@@ -127,3 +127,25 @@ func FuzzDecodeNDJSON(f *testing.F) {
 		}
 	})
 }
+
+func TestValidSysIDAndTime(t *testing.T) {
+	for _, tc := range []struct {
+		s           string
+		sysID, time bool
+	}{
+		{"0123456789abcdef0123456789abcdef", true, false},
+		{"a.b_c-D", true, false},
+		{"2026-11-01 10:00:00", false, true},
+		{"", false, false},
+		{"a^NQb", false, false},
+		{strings.Repeat("a", 65), false, false},
+		{"2026-11-01T10:00:00", false, false},
+	} {
+		if got := ValidSysID(tc.s); got != tc.sysID {
+			t.Errorf("ValidSysID(%q) = %v, want %v", tc.s, got, tc.sysID)
+		}
+		if got := ValidTime(tc.s); got != tc.time {
+			t.Errorf("ValidTime(%q) = %v, want %v", tc.s, got, tc.time)
+		}
+	}
+}
