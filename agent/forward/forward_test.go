@@ -1,10 +1,13 @@
 package forward
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -249,4 +252,77 @@ func TestHeartbeatsAndConfirmations(t *testing.T) {
 	if err != nil || json.Unmarshal(raw, &v) != nil || v != newer {
 		t.Errorf("persisted confirmation %s (%v), want %+v", raw, err, newer)
 	}
+}
+
+// TestPartialWindowRecordsOnlyDelivered: a window whose last batch cannot be
+// stored (no stream takes its subject) acks and reports only the delivered
+// batches; the failed one stays in the buffer.
+func TestPartialWindowRecordsOnlyDelivered(t *testing.T) {
+	srv := startServer(t, t.TempDir(), -1)
+	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{
+		Name: wire.StreamName, Subjects: []string{wire.IngestSubject("acme", "sn", "incident")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	buf := openBuffer(t)
+	var sent []buffer.Batch
+	for i, label := range []string{"incident", "incident", "problem"} {
+		data, err := wire.Encode([]wire.Record{{Op: wire.OpUpsert, Table: label, SysID: fmt.Sprintf("%032x", i), SysUpdatedOn: "2026-11-01 10:00:00"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := buf.Append(context.Background(), buffer.Batch{Label: label, Records: 10 + i, Data: data}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, b)
+	}
+	var logs syncBuffer
+	f, err := New(Config{URL: srv.ClientURL(), Tenant: "acme", Integration: "sn", Agent: "edge-1",
+		RetryWait: 50 * time.Millisecond, PublishTimeout: 5 * time.Second, HeartbeatInterval: time.Hour,
+		Logger: zerolog.New(&logs).Level(zerolog.DebugLevel)}, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, f)
+	checkFor(t, 10*time.Second, func() error {
+		if s := f.Stats(); s.Published != 2 || s.PublishErrors < 1 {
+			return fmt.Errorf("published %d, %d errors; want 2 and the problem batch failing", s.Published, s.PublishErrors)
+		}
+		return nil
+	})
+	if got := f.Stats().LastAckBatch; got != sent[1].ID {
+		t.Errorf("LastAckBatch = %s, want %s (the newest delivered; %s failed)", got, sent[1].ID, sent[2].ID)
+	}
+	if !strings.Contains(logs.String(), `"records":21,"message":"forwarded"`) {
+		t.Errorf("log does not say 21 records forwarded:\n%s", logs.String())
+	}
+	if s := buf.Stats(); s.PendingBatches != 1 {
+		t.Errorf("buffer holds %d batches, want only the failed one", s.PendingBatches)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the forwarder's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -261,6 +261,8 @@ func (f *Forwarder) publishWindow(ctx context.Context, js jetstream.JetStream, b
 		futures[i], errs[i] = js.PublishMsgAsync(f.message(b))
 	}
 	var done, failed []uint64
+	var last string // the newest delivered batch's id
+	recs := 0       // records in the delivered batches
 	for i, b := range batches {
 		if errs[i] == nil {
 			errs[i] = awaitAck(ctx, futures[i])
@@ -271,6 +273,7 @@ func (f *Forwarder) publishWindow(ctx context.Context, js jetstream.JetStream, b
 			continue
 		}
 		done = append(done, b.Seq)
+		last, recs = b.ID, recs+b.Records
 	}
 	if len(done) > 0 {
 		if err := f.buf.Ack(ctx, done...); err != nil {
@@ -284,15 +287,10 @@ func (f *Forwarder) publishWindow(ctx context.Context, js jetstream.JetStream, b
 		f.buf.Release(failed...)
 	}
 	if len(done) > 0 {
-		last := batches[len(batches)-1]
-		recs := 0
-		for _, b := range batches {
-			recs += b.Records
-		}
 		f.count(func(s *Stats) {
 			s.Published += int64(len(done))
 			s.LastAck = f.cfg.Now()
-			s.LastAckBatch = last.ID
+			s.LastAckBatch = last
 			s.LastError = ""
 		})
 		f.log.Debug().Int("batch", len(done)).Int("records", recs).Msg("forwarded")
