@@ -12,8 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/sei-edge/servicenow-edge/relay/config"
 	"github.com/sei-edge/servicenow-edge/relay/enroll"
 	"github.com/sei-edge/servicenow-edge/relay/natsbox"
@@ -60,9 +58,14 @@ func cmdEnroll(args []string, stdout, stderr io.Writer) error {
 	if err := enroll.WriteCredentials(credsPath, a, seed); err != nil {
 		return err
 	}
-	reloadRunning(cfg, stderr)
+	// A relay that is not running (no relay.json) loads the registry when
+	// it starts; ri stays zero then.
+	ri, err := readRunInfo(cfg.DataDir)
+	if err == nil {
+		reloadRunning(cfg, ri, stderr)
+	}
 	block := enroll.RelayBlock{Credentials: credsPath, Tenant: *tenant, Integration: *integration}
-	block.URL, block.CAFile = agentURL(cfg, stderr)
+	block.URL, block.CAFile = agentURL(cfg, ri, stderr)
 	text, err := block.Marshal(*agent)
 	if err != nil {
 		return err
@@ -72,16 +75,16 @@ func cmdEnroll(args []string, stdout, stderr io.Writer) error {
 }
 
 // agentURL returns the URL and CA file agents should use: nats.public_url
-// when set, else the running relay's actual URL from relay.json, else one
-// derived from nats.listen.
-func agentURL(cfg config.Config, stderr io.Writer) (url, caFile string) {
+// when set, else the running relay's actual URL from its relay.json ri
+// (zero when it does not run), else one derived from nats.listen.
+func agentURL(cfg config.Config, ri runInfo, stderr io.Writer) (url, caFile string) {
 	if cfg.NATS.TLS.CertFile == "" && !cfg.NATS.TLS.Disable {
 		caFile, _ = filepath.Abs(filepath.Join(cfg.DataDir, natsbox.TLSDir, natsbox.CAFile))
 	}
 	if cfg.NATS.PublicURL != "" {
 		return cfg.NATS.PublicURL, caFile
 	}
-	if ri, err := readRunInfo(cfg.DataDir); err == nil && ri.NATSURL != "" {
+	if ri.NATSURL != "" {
 		url = ri.NATSURL
 	} else {
 		scheme := "tls"
@@ -121,31 +124,24 @@ func cmdRevoke(args []string, stdout io.Writer) error {
 		}
 		return err
 	}
-	reloadRunning(cfg, stdout)
+	if ri, err := readRunInfo(cfg.DataDir); err == nil { // else it loads the registry when it starts
+		reloadRunning(cfg, ri, stdout)
+	}
 	fmt.Fprintf(stdout, "revoked %s/%s\n", *tenant, *agent)
 	return nil
 }
 
-// reloadRunning asks a running relay to load the agent registry now, so a
-// new agent can connect (or a revoked one is cut off) as soon as the
-// command returns. Without a running relay there is nothing to do; if the
-// request fails, the relay still picks the change up within a second.
-func reloadRunning(cfg config.Config, w io.Writer) {
-	if _, err := readRunInfo(cfg.DataDir); err != nil {
-		return // not running: it loads the registry when it starts
-	}
+// reloadRunning asks the running relay, whose relay.json is ri, to load
+// the agent registry now, so a new agent can connect (or a revoked one is
+// cut off) as soon as the command returns. If the request fails, the relay
+// still picks the change up within a second.
+func reloadRunning(cfg config.Config, ri runInfo, w io.Writer) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	nc, err := adminConn(ctx, cfg)
+	nc, err := adminConn(ctx, cfg, ri)
 	if err == nil {
 		defer nc.Close()
-		var m *nats.Msg
-		if m, err = nc.RequestWithContext(ctx, registryReloadSubject, nil); err == nil {
-			var r quarantineReply
-			if err = json.Unmarshal(m.Data, &r); err == nil && r.Error != "" {
-				err = errors.New(r.Error)
-			}
-		}
+		_, err = adminRequest(ctx, nc, registryReloadSubject, nil)
 	}
 	if err != nil {
 		fmt.Fprintf(w, "note: could not ask the running relay to reload its agents (%v); it picks the change up within a second\n", err)

@@ -44,19 +44,25 @@ func cmdQuarantine(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	nc, err := adminConn(ctx, cfg)
+	var ri runInfo
+	if cfg.NATS.Embedded() {
+		if ri, err = readRunInfo(cfg.DataDir); err != nil {
+			return err
+		}
+	}
+	nc, err := adminConn(ctx, cfg, ri)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
 	if rest[0] == "replay" {
-		if _, err := requestQuarantine(ctx, nc, quarantineReplaySubject, []byte(rest[1])); err != nil {
+		if _, err := adminRequest(ctx, nc, quarantineReplaySubject, []byte(rest[1])); err != nil {
 			return err
 		}
 		_, err = fmt.Fprintf(stdout, "replayed and released %s\n", rest[1])
 		return err
 	}
-	r, err := requestQuarantine(ctx, nc, quarantineListSubject, nil)
+	r, err := adminRequest(ctx, nc, quarantineListSubject, nil)
 	if err != nil {
 		return err
 	}
@@ -74,16 +80,12 @@ func cmdQuarantine(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // adminConn connects as an operator: to the running embedded server with
-// data_dir/relay-admin.nk (URL and CA from data_dir/relay.json), or to the
-// external cluster with nats.credentials.
-func adminConn(ctx context.Context, cfg config.Config) (*nats.Conn, error) {
+// data_dir/relay-admin.nk (URL and CA from ri, the running relay's
+// relay.json), or to the external cluster with nats.credentials (ri unused).
+func adminConn(ctx context.Context, cfg config.Config, ri runInfo) (*nats.Conn, error) {
 	if !cfg.NATS.Embedded() {
 		return natsbox.Dial(ctx, natsbox.DialConfig{URL: cfg.NATS.URL, Credentials: cfg.NATS.Credentials,
 			CAFile: cfg.NATS.CAFile, Name: "sei-relay cli", Log: zerolog.Nop()})
-	}
-	ri, err := readRunInfo(cfg.DataDir)
-	if err != nil {
-		return nil, err
 	}
 	key, err := nats.NkeyOptionFromSeed(filepath.Join(cfg.DataDir, enroll.AdminKeyFile))
 	if err != nil {

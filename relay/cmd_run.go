@@ -187,11 +187,11 @@ func (r *relay) run(ctx context.Context) error {
 	g.Go(func() error { return r.consumer.Run(gctx) })
 	g.Go(func() error { return r.api.Serve(gctx, ln) })
 	g.Go(func() error {
-		qs := &quarantineService{nc: r.nc, js: r.js, store: r.store, log: r.log.With().Str("component", "quarantine").Logger()}
+		as := &adminService{nc: r.nc, js: r.js, store: r.store, log: r.log.With().Str("component", "admin").Logger()}
 		if r.srv != nil {
-			qs.reload = r.srv.Reload
+			as.reload = r.srv.Reload
 		}
-		return qs.Run(gctx)
+		return as.Run(gctx)
 	})
 	if r.storeRun != nil {
 		g.Go(func() error { return r.storeRun(gctx) })

@@ -16,8 +16,9 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/store"
 )
 
-// Subjects on which a running relay answers `sei-relay quarantine`. Agents
-// cannot reach them (their permissions allow nothing under sei.relay); in
+// Subjects on which a running relay answers the CLI: `sei-relay quarantine`,
+// and `enroll` and `revoke` asking for a registry reload. Agents cannot
+// reach them (their permissions allow nothing under sei.relay); in
 // external mode any relay replica answers (queue group).
 const (
 	quarantineListSubject   = "sei.relay.admin.quarantine.list"
@@ -28,16 +29,16 @@ const (
 	adminQueue            = "sei-relay-admin"
 )
 
-// quarantineReply is the answer to a quarantine request.
-type quarantineReply struct {
+// adminReply is the answer to an admin request.
+type adminReply struct {
 	Error   string              `json:"error,omitempty"`
 	Batches []store.Quarantined `json:"batches,omitempty"`
 }
 
-// quarantineService answers quarantine requests from the CLI: it lists the
-// store's quarantined batches, and replays one (republishes it to its
-// subject, then releases it from the quarantine).
-type quarantineService struct {
+// adminService answers the CLI's requests: it lists the store's
+// quarantined batches, replays one (republishes it to its subject, then
+// releases it from the quarantine), and reloads the agent registry.
+type adminService struct {
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	store store.Store
@@ -49,11 +50,11 @@ type quarantineService struct {
 
 // Run subscribes until ctx ends. Handlers run on the subscriptions'
 // goroutines, which end with the unsubscribe before Run returns.
-func (q *quarantineService) Run(ctx context.Context) error {
+func (a *adminService) Run(ctx context.Context) error {
 	var (
 		subs []*nats.Subscription
 		wg   sync.WaitGroup
-		mu   sync.Mutex // guards closed and wg.Add
+		mu   sync.Mutex // guards done and wg.Add
 		done bool
 	)
 	defer func() {
@@ -65,12 +66,12 @@ func (q *quarantineService) Run(ctx context.Context) error {
 		mu.Unlock()
 		wg.Wait() // a handler that already started
 	}()
-	for subj, h := range map[string]func(context.Context, *nats.Msg) quarantineReply{
-		quarantineListSubject:   q.list,
-		quarantineReplaySubject: q.replay,
-		registryReloadSubject:   q.reloadRegistry,
+	for subj, h := range map[string]func(context.Context, *nats.Msg) adminReply{
+		quarantineListSubject:   a.list,
+		quarantineReplaySubject: a.replay,
+		registryReloadSubject:   a.reloadRegistry,
 	} {
-		s, err := q.nc.QueueSubscribe(subj, adminQueue, func(m *nats.Msg) {
+		s, err := a.nc.QueueSubscribe(subj, adminQueue, func(m *nats.Msg) {
 			mu.Lock()
 			if done {
 				mu.Unlock()
@@ -83,7 +84,7 @@ func (q *quarantineService) Run(ctx context.Context) error {
 			defer cancel()
 			raw, _ := json.Marshal(h(rctx, m))
 			if err := m.Respond(raw); err != nil {
-				q.log.Warn().Err(err).Msg("answer quarantine request")
+				a.log.Warn().Err(err).Msg("answer admin request")
 			}
 		})
 		if err != nil {
@@ -97,49 +98,49 @@ func (q *quarantineService) Run(ctx context.Context) error {
 
 // reloadRegistry answers `enroll` and `revoke`: the embedded server takes
 // the registry's new and revoked agents now instead of at its next poll.
-func (q *quarantineService) reloadRegistry(context.Context, *nats.Msg) quarantineReply {
-	if q.reload == nil {
-		return quarantineReply{Error: "no embedded NATS server: agents are managed by the external cluster"}
+func (a *adminService) reloadRegistry(context.Context, *nats.Msg) adminReply {
+	if a.reload == nil {
+		return adminReply{Error: "no embedded NATS server: agents are managed by the external cluster"}
 	}
-	if err := q.reload(); err != nil {
-		return quarantineReply{Error: err.Error()}
+	if err := a.reload(); err != nil {
+		return adminReply{Error: err.Error()}
 	}
-	return quarantineReply{}
+	return adminReply{}
 }
 
-func (q *quarantineService) list(ctx context.Context, _ *nats.Msg) quarantineReply {
-	batches, err := q.store.Quarantined(ctx)
+func (a *adminService) list(ctx context.Context, _ *nats.Msg) adminReply {
+	batches, err := a.store.Quarantined(ctx)
 	if err != nil {
-		return quarantineReply{Error: fmt.Sprintf("list quarantine: %v", err)}
+		return adminReply{Error: fmt.Sprintf("list quarantine: %v", err)}
 	}
-	return quarantineReply{Batches: batches}
+	return adminReply{Batches: batches}
 }
 
-func (q *quarantineService) replay(ctx context.Context, m *nats.Msg) quarantineReply {
+func (a *adminService) replay(ctx context.Context, m *nats.Msg) adminReply {
 	id := string(m.Data)
-	batches, err := q.store.Quarantined(ctx)
+	batches, err := a.store.Quarantined(ctx)
 	if err != nil {
-		return quarantineReply{Error: fmt.Sprintf("list quarantine: %v", err)}
+		return adminReply{Error: fmt.Sprintf("list quarantine: %v", err)}
 	}
 	for _, b := range batches {
 		if b.ID != id {
 			continue
 		}
-		if err := ingest.Replay(ctx, q.js, b); err != nil {
-			return quarantineReply{Error: fmt.Sprintf("replay %s: %v", id, err)}
+		if err := ingest.Replay(ctx, a.js, b); err != nil {
+			return adminReply{Error: fmt.Sprintf("replay %s: %v", id, err)}
 		}
-		if err := q.store.Release(ctx, id); err != nil {
-			return quarantineReply{Error: fmt.Sprintf("release %s (replayed): %v", id, err)}
+		if err := a.store.Release(ctx, id); err != nil {
+			return adminReply{Error: fmt.Sprintf("release %s (replayed): %v", id, err)}
 		}
-		q.log.Info().Str("batch", id).Str("subject", b.Subject).Msg("quarantined batch replayed")
-		return quarantineReply{Batches: []store.Quarantined{b}}
+		a.log.Info().Str("batch", id).Str("subject", b.Subject).Msg("quarantined batch replayed")
+		return adminReply{Batches: []store.Quarantined{b}}
 	}
-	return quarantineReply{Error: fmt.Sprintf("replay %s: no quarantined batch with this id", id)}
+	return adminReply{Error: fmt.Sprintf("replay %s: no quarantined batch with this id", id)}
 }
 
-// requestQuarantine sends one quarantine request to the running relay.
-func requestQuarantine(ctx context.Context, nc *nats.Conn, subject string, data []byte) (quarantineReply, error) {
-	var r quarantineReply
+// adminRequest sends one admin request to the running relay.
+func adminRequest(ctx context.Context, nc *nats.Conn, subject string, data []byte) (adminReply, error) {
+	var r adminReply
 	m, err := nc.RequestWithContext(ctx, subject, data)
 	if errors.Is(err, nats.ErrNoResponders) {
 		return r, fmt.Errorf("no relay answers on %s: is sei-relay run going?", subject)
@@ -148,7 +149,7 @@ func requestQuarantine(ctx context.Context, nc *nats.Conn, subject string, data 
 		return r, fmt.Errorf("request %s: %w", subject, err)
 	}
 	if err := json.Unmarshal(m.Data, &r); err != nil {
-		return r, fmt.Errorf("decode quarantine reply: %w", err)
+		return r, fmt.Errorf("decode reply on %s: %w", subject, err)
 	}
 	if r.Error != "" {
 		return r, errors.New(r.Error)
