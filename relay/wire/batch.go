@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -33,6 +34,10 @@ const MaxPayload = 900 << 10
 // MaxDecoded bounds a batch's decompressed size, so a hostile or corrupt
 // body cannot exhaust the relay's memory.
 const MaxDecoded = 256 << 20
+
+// ErrTooLarge is wrapped by Decode's error (test it with errors.Is) for a
+// body that inflates past MaxDecoded.
+var ErrTooLarge = errors.New("batch too large")
 
 var (
 	encOnce sync.Once
@@ -83,11 +88,12 @@ func Encode(records []Record) ([]byte, error) {
 func Decode(body []byte) ([]Record, error) {
 	_, d := codecs()
 	raw, err := d.DecodeAll(body, nil)
+	if errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+		// The decoder's memory bound is MaxDecoded: it stops there.
+		return nil, fmt.Errorf("decompress batch: %w: more than %d bytes", ErrTooLarge, MaxDecoded)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("decompress batch: %w", err)
-	}
-	if len(raw) > MaxDecoded {
-		return nil, ErrTooLarge
 	}
 	return DecodeNDJSON(raw)
 }
@@ -107,9 +113,6 @@ func DecodeNDJSON(raw []byte) ([]Record, error) {
 		d.DisallowUnknownFields()
 		if err := d.Decode(&r); err != nil {
 			return nil, fmt.Errorf("decode batch line %d: %w", line, err)
-		}
-		if d.More() {
-			return nil, fmt.Errorf("decode batch line %d: trailing data", line)
 		}
 		if _, err := d.Token(); err != io.EOF {
 			return nil, fmt.Errorf("decode batch line %d: trailing data", line)

@@ -2,7 +2,6 @@ package wire
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 )
@@ -88,6 +87,3 @@ func (v Version) Compare(w Version) int {
 
 // Newer reports whether v replaces w in the store.
 func (v Version) Newer(w Version) bool { return v.Compare(w) > 0 }
-
-// ErrTooLarge is returned by Decode for a body that inflates past MaxDecoded.
-var ErrTooLarge = errors.New("batch too large")

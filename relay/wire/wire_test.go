@@ -2,11 +2,14 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/klauspost/compress/zstd"
 	"go.uber.org/goleak"
 )
 
@@ -49,6 +52,9 @@ func TestDecodeRejects(t *testing.T) {
 		{"bad time", `{"op":"upsert","table":"incident","sys_id":"a","sys_updated_on":"01/11/2026","sys_mod_count":0}`, "sys_updated_on"},
 		{"unknown field", `{"op":"upsert","table":"incident","sys_id":"a","sys_updated_on":"2026-11-01 10:00:00","sys_mod_count":0,"x":1}`, "unknown field"},
 		{"not json", `{"op":`, "line 1"},
+		{"two values", `{"op":"delete","table":"incident","sys_id":"a","sys_updated_on":"2026-11-01 10:00:00","sys_mod_count":0} {}`, "trailing data"},
+		{"stray brace", `{"op":"delete","table":"incident","sys_id":"a","sys_updated_on":"2026-11-01 10:00:00","sys_mod_count":0}}`, "trailing data"},
+		{"stray word", `{"op":"delete","table":"incident","sys_id":"a","sys_updated_on":"2026-11-01 10:00:00","sys_mod_count":0} x`, "trailing data"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := DecodeNDJSON([]byte(tc.line + "\n"))
@@ -59,6 +65,41 @@ func TestDecodeRejects(t *testing.T) {
 	}
 	if _, err := Decode([]byte("not zstd")); err == nil {
 		t.Error("Decode accepted a body that is not zstd")
+	}
+}
+
+// TestDecodeTooLarge: a body that inflates past MaxDecoded is refused with
+// ErrTooLarge, whether its frame declares the size or the decoder finds out
+// while inflating.
+func TestDecodeTooLarge(t *testing.T) {
+	// A zstd frame header declaring MaxDecoded+1 bytes (8-byte content
+	// size, 1 KiB window), then one empty last raw block.
+	declared := []byte{0x28, 0xb5, 0x2f, 0xfd, 0xc0, 0x00}
+	declared = binary.LittleEndian.AppendUint64(declared, MaxDecoded+1)
+	declared = append(declared, 0x01, 0x00, 0x00)
+	bodies := map[string][]byte{"declared size": declared}
+	if !testing.Short() {
+		// A streamed frame without a size: found while inflating (~2 s).
+		var buf bytes.Buffer
+		w, err := zstd.NewWriter(&buf, zstd.WithEncoderLevel(zstd.SpeedFastest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunk := make([]byte, 1<<20)
+		for range MaxDecoded>>20 + 1 {
+			if _, err := w.Write(chunk); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		bodies["streamed"] = buf.Bytes()
+	}
+	for name, body := range bodies {
+		if _, err := Decode(body); !errors.Is(err, ErrTooLarge) {
+			t.Errorf("%s: err = %v, want ErrTooLarge", name, err)
+		}
 	}
 }
 
