@@ -295,6 +295,27 @@ func TestCursorLookbackAndOverlap(t *testing.T) {
 	}
 }
 
+// TestUnreadableCursorFailsTheTable: a stored cursor that is not a time
+// stops that table's run with an error naming it, instead of a scan from a
+// made-up position.
+func TestUnreadableCursorFailsTheTable(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	_, client := newSim(t, clk)
+	buf := openBuffer(t, 1<<30)
+	if err := buf.Set(context.Background(), cursorKey("incident"), []byte(`{"time":"yesterday","sys_id":""}`)); err != nil {
+		t.Fatal(err)
+	}
+	p := New(Config{Tables: []servicenow.Table{{Name: "incident", Field: "sys_updated_on"}},
+		Lookback: time.Hour, Overlap: time.Minute, Now: clk.Now, Logger: zerolog.Nop()}, client, buf)
+	err := p.PollOnce(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "poll incident") || !strings.Contains(err.Error(), `invalid cursor time "yesterday"`) {
+		t.Errorf("PollOnce = %v, want the invalid cursor of incident", err)
+	}
+	if recs, _ := drain(t, buf); len(recs) != 0 {
+		t.Errorf("buffered %d records from an unreadable cursor", len(recs))
+	}
+}
+
 // TestBufferFullPausesAndResumes: with a buffer smaller than the pages, the
 // poller waits with its cursor held while a slow forwarder drains it; every
 // page arrives once, in order.

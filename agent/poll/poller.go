@@ -13,7 +13,6 @@ import (
 
 	"github.com/sei-edge/servicenow-edge/agent/servicenow"
 	"github.com/sei-edge/servicenow-edge/buffer"
-	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
 // Buffer is what the poller needs of the durable buffer.
@@ -168,20 +167,17 @@ func (p *Poller) noteNewest(ctx context.Context, t servicenow.Table) {
 }
 
 // startCursor is where a run of table begins: Overlap before the stored
-// cursor, or Lookback before upto on the first run.
+// cursor, or Lookback before upto on the first run. A stored cursor that is
+// not a time is passed on as is, for Scan to reject.
 func (p *Poller) startCursor(table string, upto time.Time) (servicenow.Cursor, error) {
 	c, err := p.cursor(table)
 	if err != nil {
 		return servicenow.Cursor{}, err
 	}
 	if c == nil {
-		return servicenow.Cursor{Time: upto.Add(-p.cfg.Lookback).Format(wire.TimeLayout)}, nil
+		return servicenow.CursorAt(upto.Add(-p.cfg.Lookback)), nil
 	}
-	at, err := time.Parse(wire.TimeLayout, c.Time)
-	if err != nil {
-		return servicenow.Cursor{}, fmt.Errorf("read cursor of %s: %w", table, err)
-	}
-	return servicenow.Cursor{Time: at.Add(-p.cfg.Overlap).Format(wire.TimeLayout)}, nil
+	return c.Rewind(p.cfg.Overlap), nil
 }
 
 // cursor returns the table's stored cursor, or nil before its first page.
