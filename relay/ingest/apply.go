@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -133,8 +134,14 @@ func (c *Consumer) applyWithProgress(ctx context.Context, ps []*pending, recs []
 }
 
 // retry naks a batch the store refused, with a delay growing per delivery,
-// or quarantines it once it was delivered MaxDeliver times.
+// or quarantines it once it was delivered MaxDeliver times. A batch the store
+// calls invalid (store.ErrInvalidRecord) is quarantined at once: retrying
+// cannot help.
 func (c *Consumer) retry(ctx context.Context, p *pending, err error) {
+	if errors.Is(err, store.ErrInvalidRecord) {
+		c.quarantine(ctx, p, ReasonDecode, &rejectError{reason: ReasonDecode, err: err})
+		return
+	}
 	delivered := 1
 	if p.meta != nil {
 		delivered = int(p.meta.NumDelivered)

@@ -76,6 +76,12 @@ func checkBatch(subject string, h nats.Header, data []byte) (*batch, error) {
 			return nil, reject(ReasonTableMismatch, "record %s: table %q on subject of table %q", r.SysID, r.Table, table)
 		}
 		sr, err := toStore(tenant, integration, r)
+		if err == nil {
+			// The store's checks are stricter than the wire's (a real date,
+			// UTF-8 fields); a record it refuses must be rejected here, not
+			// retried.
+			err = store.CheckRecord(&sr)
+		}
 		if err != nil {
 			return nil, &rejectError{reason: ReasonDecode, err: err}
 		}

@@ -1,11 +1,13 @@
 package ingest
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/sei-edge/servicenow-edge/relay/store"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -41,8 +43,39 @@ func FuzzCheckBatch(f *testing.F) {
 			if r.Deleted != (r.Fields == nil) {
 				t.Fatalf("record %+v: tombstone and fields disagree", r)
 			}
+			if err := store.CheckRecord(&r); err != nil {
+				t.Fatalf("accepted a record the store refuses: %v", err)
+			}
 		}
 	})
+}
+
+func TestCheckBatchRejectsWhatTheStoreRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		line string
+	}{
+		{"impossible date", `{"op":"upsert","table":"incident","sys_id":"x1","sys_updated_on":"2024-13-45 99:00:00","sys_mod_count":1}`},
+		{"impossible date on a delete", `{"op":"delete","table":"incident","sys_id":"x1","sys_updated_on":"2024-02-30 10:00:00","sys_mod_count":1}`},
+		{"field not UTF-8", `{"op":"upsert","table":"incident","sys_id":"x2","sys_updated_on":"2026-01-01 10:00:00","sys_mod_count":1,"fields":{"short_description":"caf` + "\xe9" + `"}}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := nats.Header{}
+			h.Set(wire.HeaderSchema, wire.SchemaVersion)
+			h.Set(wire.HeaderEncoding, wire.Encoding)
+			b, err := checkBatch(wire.IngestSubject("t1", "snow1", "incident"), h, zstdOf(t, []byte(tc.line+"\n")))
+			if err == nil {
+				t.Fatalf("checkBatch accepted %+v", b.records)
+			}
+			if got := rejectReason(err); got != ReasonDecode {
+				t.Errorf("reason %q, want %q (%v)", got, ReasonDecode, err)
+			}
+			if !errors.Is(err, store.ErrInvalidRecord) {
+				t.Errorf("error %v does not wrap store.ErrInvalidRecord", err)
+			}
+		})
+	}
 }
 
 func FuzzParseHeartbeat(f *testing.F) {

@@ -313,6 +313,41 @@ func TestConsumerQuarantinesAfterMaxDeliverAndReplays(t *testing.T) {
 	e.waitDrained(t)
 }
 
+func TestConsumerQuarantinesInvalidRecordAtOnce(t *testing.T) {
+	e := startNATS(t)
+	st := newMemStore()
+	// The store finds a record invalid that checkBatch let through.
+	st.failApply = func(_ int, recs []store.Record) error {
+		for _, r := range recs {
+			if r.SysID == "refused" {
+				return fmt.Errorf("check record %s/%s: %w", r.Table, r.SysID, store.ErrInvalidRecord)
+			}
+		}
+		return nil
+	}
+	subj := wire.IngestSubject("t1", "snow1", "incident")
+	fine := []wire.Record{rec("incident", "fine", 1, 1)}
+	// Published before the consumer starts, so they are fetched together.
+	e.publish(t, batchMsg(t, subj, "refused-batch", "a1", []wire.Record{rec("incident", "refused", 1, 1)}))
+	e.publish(t, batchMsg(t, subj, "fine-batch", "a1", fine))
+	r := start(t, e.testConfig(t, st))
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		reason, ok := st.quarantinedIDs()["refused-batch"]
+		if !ok {
+			return errors.New("refused batch not quarantined")
+		}
+		if !strings.HasPrefix(reason, ReasonDecode+":") {
+			return fmt.Errorf("reason %q, want prefix %q", reason, ReasonDecode+":")
+		}
+		return nil
+	})
+	waitRecords(t, st, expected(t, "t1", "snow1", fine))
+	e.waitDrained(t)
+	if got := metric(t, r.reg, "sei_relay_ingest_batches_retried_total"); got != 0 {
+		t.Errorf("batches_retried_total = %v, want 0", got)
+	}
+}
+
 func TestConsumerKeepsBatchWhenQuarantineFails(t *testing.T) {
 	e := startNATS(t)
 	st := newMemStore()
