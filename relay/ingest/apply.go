@@ -49,6 +49,15 @@ type pending struct {
 	batch *batch
 }
 
+// delivered is how many times the message was delivered, this time
+// included; 1 when the metadata is unknown.
+func (p *pending) delivered() int {
+	if p.meta == nil {
+		return 1
+	}
+	return int(p.meta.NumDelivered)
+}
+
 // split cuts ps into groups of at most max records (a larger batch alone).
 func split(ps []*pending, max int) [][]*pending {
 	var out [][]*pending
@@ -142,10 +151,7 @@ func (c *Consumer) retry(ctx context.Context, p *pending, err error) {
 		c.quarantine(ctx, p, ReasonDecode, &rejectError{reason: ReasonDecode, err: err})
 		return
 	}
-	delivered := 1
-	if p.meta != nil {
-		delivered = int(p.meta.NumDelivered)
-	}
+	delivered := p.delivered()
 	if delivered >= c.cfg.MaxDeliver {
 		c.quarantine(ctx, p, ReasonMaxDeliver, fmt.Errorf("delivered %d times, last: %w", delivered, err))
 		return
@@ -171,11 +177,7 @@ func (c *Consumer) quarantine(ctx context.Context, p *pending, reason string, ca
 	}
 	if err := c.cfg.Store.Quarantine(ctx, q); err != nil {
 		c.log.Error().Err(err).Str("batch", q.ID).Msg("quarantine batch; will retry")
-		delivered := 1
-		if p.meta != nil {
-			delivered = int(p.meta.NumDelivered)
-		}
-		_ = p.msg.NakWithDelay(backoff(c.cfg.NakDelay, c.cfg.MaxNakDelay, delivered))
+		_ = p.msg.NakWithDelay(backoff(c.cfg.NakDelay, c.cfg.MaxNakDelay, p.delivered()))
 		return
 	}
 	if err := p.msg.TermWithReason(reason); err != nil {
