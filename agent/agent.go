@@ -77,7 +77,6 @@ func (a *Agent) build() error {
 		Tenant:         a.cfg.Relay.Tenant,
 		Integration:    a.cfg.Relay.Integration,
 		Agent:          a.cfg.Agent.ID,
-		Version:        version,
 		PublishTimeout: shutdownGrace,
 		Heartbeat:      a.heartbeat,
 		Logger:         a.log.With().Str("component", "forward").Logger(),

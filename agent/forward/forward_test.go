@@ -86,7 +86,7 @@ func appendBatches(t *testing.T, buf *buffer.Buffer, from, n int) {
 
 func newForwarder(t *testing.T, url string, buf *buffer.Buffer, hb time.Duration) *Forwarder {
 	t.Helper()
-	f, err := New(Config{URL: url, Tenant: "acme", Integration: "sn", Agent: "edge-1", Version: "test",
+	f, err := New(Config{URL: url, Tenant: "acme", Integration: "sn", Agent: "edge-1",
 		RetryWait: 50 * time.Millisecond, PublishTimeout: 5 * time.Second, HeartbeatInterval: hb,
 		Heartbeat: func() wire.Heartbeat { return wire.Heartbeat{Agent: "edge-1", Verdict: "OK", Backlog: 3} },
 		Logger:    zerolog.Nop()}, buf)

@@ -41,7 +41,6 @@ type Config struct {
 	Tenant      string
 	Integration string
 	Agent       string
-	Version     string
 
 	Window         int           // batches published before waiting for their acks; default 8
 	PublishTimeout time.Duration // per window, and the grace for in-flight publishes at shutdown; default 30s
