@@ -58,6 +58,8 @@ type Server struct {
 	tlsCA    string // CA agents trust, "" when none applies
 	scheme   string // tls or nats
 	relayKey nkeys.KeyPair
+	relayPub string          // relayKey's public key
+	adminPub string          // public key of DataDir/relay-admin.nk
 	base     *server.Options // pristine options, copied for every reload
 	reg      *enroll.Registry
 	log      zerolog.Logger
@@ -82,13 +84,23 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("create relay nkey: %w", err)
 	}
 	s.relayKey = kp
+	if s.relayPub, err = kp.PublicKey(); err != nil {
+		return nil, fmt.Errorf("relay nkey: %w", err)
+	}
 	opts, err := s.baseOptions()
 	if err != nil {
 		return nil, err
 	}
+	if s.adminPub, err = enroll.AdminKey(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	s.base = opts.Clone()
 	s.base.TLSConfig = opts.TLSConfig
-	raw, users, err := s.users()
+	raw, err := s.readRegistry()
+	if err != nil {
+		return nil, err
+	}
+	users, err := s.users(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -172,26 +184,24 @@ func (s *Server) baseOptions() (*server.Options, error) {
 	return opts, nil
 }
 
-// users returns the registry's raw content and every NKEY user: the relay,
-// the admin and each enrolled agent.
-func (s *Server) users() ([]byte, []*server.NkeyUser, error) {
-	admin, err := enroll.AdminKey(s.cfg.DataDir)
-	if err != nil {
-		return nil, nil, err
-	}
-	relay, err := s.relayKey.PublicKey()
-	if err != nil {
-		return nil, nil, fmt.Errorf("relay nkey: %w", err)
-	}
+// readRegistry returns the registry file's content; a missing file reads
+// as empty (no agents).
+func (s *Server) readRegistry() ([]byte, error) {
 	raw, err := os.ReadFile(s.reg.Path())
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, nil, fmt.Errorf("read agent registry: %w", err)
+		return nil, fmt.Errorf("read agent registry: %w", err)
 	}
+	return raw, nil
+}
+
+// users returns every NKEY user: the relay, the admin and each agent
+// enrolled in raw, the registry file's content.
+func (s *Server) users(raw []byte) ([]*server.NkeyUser, error) {
 	agents, err := enroll.ParseRegistry(raw)
 	if err != nil {
-		return nil, nil, fmt.Errorf("agent registry %s: %w", s.reg.Path(), err)
+		return nil, fmt.Errorf("agent registry %s: %w", s.reg.Path(), err)
 	}
-	users := []*server.NkeyUser{{Nkey: relay}, {Nkey: admin}}
+	users := []*server.NkeyUser{{Nkey: s.relayPub}, {Nkey: s.adminPub}}
 	for _, a := range agents {
 		users = append(users, &server.NkeyUser{
 			Nkey: a.PublicKey,
@@ -201,7 +211,7 @@ func (s *Server) users() ([]byte, []*server.NkeyUser, error) {
 			},
 		})
 	}
-	return raw, users, nil
+	return users, nil
 }
 
 // Reload applies the registry now if it changed since the last check: new
@@ -210,14 +220,14 @@ func (s *Server) users() ([]byte, []*server.NkeyUser, error) {
 func (s *Server) Reload() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	raw, err := os.ReadFile(s.reg.Path())
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("read agent registry: %w", err)
+	raw, err := s.readRegistry()
+	if err != nil {
+		return err
 	}
 	if bytes.Equal(raw, s.lastReg) {
 		return nil
 	}
-	raw, users, err := s.users()
+	users, err := s.users(raw)
 	if err != nil {
 		return err
 	}
@@ -277,14 +287,10 @@ func (s *Server) Shutdown() {
 // Connect opens the relay's own in-process connection (full access, no
 // TCP, no TLS). The caller closes it before Run returns.
 func (s *Server) Connect(name string, opts ...nats.Option) (*nats.Conn, error) {
-	pub, err := s.relayKey.PublicKey()
-	if err != nil {
-		return nil, fmt.Errorf("relay nkey: %w", err)
-	}
 	base := []nats.Option{
 		nats.Name(name),
 		nats.InProcessServer(s.ns),
-		nats.Nkey(pub, s.relayKey.Sign),
+		nats.Nkey(s.relayPub, s.relayKey.Sign),
 		nats.MaxReconnects(-1),
 	}
 	nc, err := nats.Connect("", append(base, opts...)...)
