@@ -88,9 +88,9 @@ func TestExclusionsCoverCopies(t *testing.T) {
 func TestCheckTableFieldsLeaving(t *testing.T) {
 	_, hs := sim(t, snowtest.Options{Incidents: 3, Changes: 1})
 	c, _, _ := testClient(t, hs.URL, func(c *Config) {
-		c.Exclude = Exclusions{Global: []string{"description"}, Tables: map[string][]string{"incident": {"caller_id"}}}
+		c.Exclude = Exclusions{Global: []string{"description"}, Tables: map[string][]string{"incident": {"caller_id", "number"}}}
 	})
-	fields, err := c.CheckTable(context.Background(), Table{Name: "incident", Field: FieldUpdatedOn, Exclude: []string{"number"}})
+	fields, err := c.CheckTable(context.Background(), Table{Name: "incident", Field: FieldUpdatedOn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +103,9 @@ func TestCheckTableFieldsLeaving(t *testing.T) {
 	if !strings.Contains(got, "short_description") || !strings.Contains(got, "sys_id") {
 		t.Errorf("fields leaving %s", got)
 	}
+	c, _, _ = testClient(t, hs.URL, func(c *Config) {
+		c.Exclude = Exclusions{Global: []string{"description"}, Tables: map[string][]string{"incident": {"caller_id"}}}
+	})
 	fields, err = c.CheckTable(context.Background(), Table{Name: "incident", Field: FieldUpdatedOn, Fields: []string{"number", "state", "description"}})
 	if err != nil {
 		t.Fatal(err)

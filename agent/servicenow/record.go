@@ -35,7 +35,7 @@ func filterRow(t Table, ex Exclusions, row Row) bool {
 		keep = slices.Concat(t.requiredFields(), t.Fields)
 	}
 	for f := range row {
-		if ex.excluded(t, t.Name, f) || (keep != nil && !slices.Contains(keep, f)) {
+		if ex.Excluded(t.Name, f) || (keep != nil && !slices.Contains(keep, f)) {
 			delete(row, f)
 		}
 	}

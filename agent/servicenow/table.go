@@ -16,11 +16,14 @@ const (
 
 // Table is one table's sync spec.
 type Table struct {
-	Name    string   // e.g. "incident"
-	Field   string   // incremental field: sys_updated_on, or sys_created_on for insert-only tables
-	Filter  string   // extra encoded-query condition ANDed to every page, e.g. "tablenameINincident,change_request"
-	Fields  []string // include list (sysparm_fields); nil reads every field
-	Exclude []string // fields of this table removed before anything is encoded, on top of Config.Exclude
+	Name   string   // e.g. "incident"
+	Field  string   // incremental field: sys_updated_on, or sys_created_on for insert-only tables
+	Filter string   // extra encoded-query condition ANDed to every page, e.g. "tablenameINincident,change_request"
+	Fields []string // include list (sysparm_fields); nil reads every field
+	// Exclude lists the fields removed from this table's records, for
+	// status and validate to show. It is informational: the client filters
+	// by Config.Exclude alone (Plan fills Exclude from the same Exclusions).
+	Exclude []string
 }
 
 // Tables with special row handling.
@@ -106,7 +109,7 @@ func (t Table) sysparmFields(ex Exclusions) string {
 	}
 	var fs []string
 	for _, f := range slices.Concat(t.requiredFields(), t.Fields) {
-		if !slices.Contains(fs, f) && !ex.excluded(t, t.Name, f) {
+		if !slices.Contains(fs, f) && !ex.Excluded(t.Name, f) {
 			fs = append(fs, f)
 		}
 	}
@@ -124,14 +127,6 @@ type Exclusions struct {
 // Excluded reports whether field of table must be removed.
 func (e Exclusions) Excluded(table, field string) bool {
 	return slices.Contains(e.Global, field) || slices.Contains(e.Tables[table], field)
-}
-
-// excluded also honours the Exclude list of the table being scanned.
-func (e Exclusions) excluded(t Table, table, field string) bool {
-	if table == t.Name && slices.Contains(t.Exclude, field) {
-		return true
-	}
-	return e.Excluded(table, field)
 }
 
 // Skip reports whether t needs no scan at all: sys_journal_field when both
