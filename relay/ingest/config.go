@@ -12,7 +12,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sei-edge/servicenow-edge/relay/store"
-	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
 // Defaults of Config.
@@ -41,12 +40,9 @@ type Config struct {
 	Logger zerolog.Logger
 
 	// Stream, when set, is created or updated by Run before consuming (see
-	// EnsureStream). When nil the stream is managed elsewhere and Run waits
-	// for it to exist.
+	// EnsureStream). When nil the stream (wire.StreamName) is managed
+	// elsewhere and Run waits for it to exist.
 	Stream *StreamConfig
-	// StreamName is the stream consumed when Stream is nil; default
-	// wire.StreamName.
-	StreamName string
 
 	// Durable is the consumer name every relay shares; default "sei-relay".
 	// It also names the heartbeat queue group.
@@ -95,12 +91,6 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Store == nil {
 		errs = append(errs, errors.New("ingest: Store is required"))
-	}
-	if cfg.StreamName == "" {
-		cfg.StreamName = wire.StreamName
-	}
-	if cfg.Stream != nil {
-		cfg.StreamName = cfg.Stream.JetStreamConfig().Name
 	}
 	setDefault(&cfg.Durable, DefaultDurable)
 	if !durableRE.MatchString(cfg.Durable) {

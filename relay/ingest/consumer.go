@@ -51,7 +51,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	c.log.Info().Str("stream", c.cfg.StreamName).Str("durable", c.cfg.Durable).Msg("consuming")
+	c.log.Info().Str("stream", wire.StreamName).Str("durable", c.cfg.Durable).Msg("consuming")
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.runFetch(gctx, cons) })
 	g.Go(func() error { return c.runHeartbeats(gctx) })
@@ -85,9 +85,9 @@ func (c *Consumer) setupOnce(ctx context.Context) (jetstream.Consumer, error) {
 			return nil, err
 		}
 	}
-	cons, err := c.cfg.JS.CreateOrUpdateConsumer(ctx, c.cfg.StreamName, c.consumerConfig())
+	cons, err := c.cfg.JS.CreateOrUpdateConsumer(ctx, wire.StreamName, c.consumerConfig())
 	if err != nil {
-		return nil, fmt.Errorf("create or update consumer %s on stream %s: %w", c.cfg.Durable, c.cfg.StreamName, err)
+		return nil, fmt.Errorf("create or update consumer %s on stream %s: %w", c.cfg.Durable, wire.StreamName, err)
 	}
 	return cons, nil
 }

@@ -616,9 +616,10 @@ func TestNewRejectsBadConfig(t *testing.T) {
 
 func TestRunStopsWhileWaitingForStream(t *testing.T) {
 	e := startNATS(t)
-	cfg := e.testConfig(t, newMemStore())
-	cfg.StreamName = "NO_SUCH_STREAM"
-	c, err := New(cfg)
+	if err := e.js.DeleteStream(t.Context(), wire.StreamName); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(e.testConfig(t, newMemStore()))
 	if err != nil {
 		t.Fatal(err)
 	}

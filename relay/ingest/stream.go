@@ -11,12 +11,9 @@ import (
 )
 
 // StreamConfig holds the settings of the ingest stream that a deployment
-// chooses. Everything else is fixed by EnsureStream.
+// chooses. Everything else is fixed by EnsureStream, the name
+// (wire.StreamName) and subjects (wire.IngestWildcard) included.
 type StreamConfig struct {
-	// Name of the stream; default wire.StreamName.
-	Name string
-	// Subjects the stream captures; default [wire.IngestWildcard].
-	Subjects []string
 	// Replicas is 1 for the embedded single-node server, 3 in a cluster.
 	// Default 1.
 	Replicas int
@@ -40,9 +37,9 @@ const DefaultDuplicates = 10 * time.Minute
 // their defaults.
 func (sc StreamConfig) JetStreamConfig() jetstream.StreamConfig {
 	cfg := jetstream.StreamConfig{
-		Name:        sc.Name,
+		Name:        wire.StreamName,
 		Description: "SEI ServiceNow Edge: record batches from agents to relays",
-		Subjects:    sc.Subjects,
+		Subjects:    []string{wire.IngestWildcard},
 		Retention:   jetstream.WorkQueuePolicy,
 		Discard:     jetstream.DiscardNew,
 		Storage:     jetstream.FileStorage,
@@ -52,12 +49,6 @@ func (sc StreamConfig) JetStreamConfig() jetstream.StreamConfig {
 		MaxMsgs:     -1,
 		Duplicates:  sc.Duplicates,
 		MaxMsgSize:  wire.MaxPayload + 64<<10, // batch plus headers
-	}
-	if cfg.Name == "" {
-		cfg.Name = wire.StreamName
-	}
-	if len(cfg.Subjects) == 0 {
-		cfg.Subjects = []string{wire.IngestWildcard}
 	}
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = 1
