@@ -15,9 +15,7 @@ import (
 // Store is the PostgreSQL implementation of store.Store. Any number of
 // Stores, in any number of processes, may share one database.
 type Store struct {
-	pool *pgxpool.Pool
-	log  zerolog.Logger
-
+	pool      *pgxpool.Pool
 	closeOnce sync.Once
 }
 
@@ -60,7 +58,7 @@ func Open(ctx context.Context, dsn string, log zerolog.Logger) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres store %s/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
 	}
-	return &Store{pool: pool, log: log}, nil
+	return &Store{pool: pool}, nil
 }
 
 // Ping reports whether the database answers.
