@@ -176,7 +176,6 @@ func (b *Buffer) lease(max int) ([]Batch, <-chan struct{}, error) {
 			picked = append(picked, e)
 		}
 	}
-	b.leased += len(picked)
 	wake := b.wake
 	b.mu.Unlock()
 	if len(picked) == 0 {
@@ -248,7 +247,6 @@ func (b *Buffer) Release(seqs ...uint64) {
 	for _, s := range seqs {
 		if i, ok := b.findLocked(s); ok && b.queue[i].leased {
 			b.queue[i].leased = false
-			b.leased--
 			released = true
 		}
 	}
@@ -332,9 +330,6 @@ func (b *Buffer) removeLocked(seq uint64) {
 	e := b.queue[i]
 	b.pendingBytes -= e.size
 	b.pendingRecords -= int64(e.records)
-	if e.leased {
-		b.leased--
-	}
 	b.queue[i] = nil
 	if i == 0 {
 		b.queue = b.queue[1:] // the usual case: acks come from the head

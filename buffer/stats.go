@@ -12,7 +12,6 @@ type Stats struct {
 	Oldest         time.Time // Created of the oldest pending batch; zero when empty
 	FreeDisk       uint64    // free bytes on the buffer's filesystem; 0 when unknown
 	LastGC         time.Time // end of Run's last value-log GC pass; zero before the first
-	Leased         int       // pending batches leased now
 	LastSeq        uint64    // highest Seq ever assigned; the next Append gets a larger one
 }
 
@@ -33,7 +32,6 @@ func (b *Buffer) Stats() Stats {
 		MaxBytes:       b.opts.MaxBytes,
 		FreeDisk:       free,
 		LastGC:         b.lastGC,
-		Leased:         b.leased,
 		LastSeq:        b.lastSeq,
 	}
 	if len(b.queue) > 0 {
