@@ -53,9 +53,9 @@ func newServiceNowClient(cfg *config.Config, log zerolog.Logger, tokens servicen
 }
 
 // syncTables is the default table list adjusted by servicenow.tables:
-// named tables are added or changed, enabled: false removes one, and a
-// table whose every field of interest is excluded (sys_journal_field when
-// comments and work notes are) is skipped.
+// named tables are added or changed, enabled: false removes one, and
+// servicenow.Plan applies the exclusions (sys_journal_field skipped or
+// narrowed, each table's excluded fields listed for status).
 func syncTables(cfg *config.Config) []servicenow.Table {
 	tables := servicenow.DefaultTables()
 	names := make([]string, 0, len(cfg.ServiceNow.Tables))
@@ -81,19 +81,11 @@ func syncTables(cfg *config.Config) []servicenow.Table {
 			t.Fields = tc.Fields
 		}
 	}
-	ex := exclusions(cfg)
-	out := tables[:0]
-	for _, t := range tables {
-		if tc, ok := cfg.ServiceNow.Tables[t.Name]; ok && tc.Enabled != nil && !*tc.Enabled {
-			continue
-		}
-		if ex.Skip(t) {
-			continue
-		}
-		t.Exclude = excludedFields(ex, t.Name)
-		out = append(out, t)
-	}
-	return out
+	tables = slices.DeleteFunc(tables, func(t servicenow.Table) bool {
+		tc, ok := cfg.ServiceNow.Tables[t.Name]
+		return ok && tc.Enabled != nil && !*tc.Enabled
+	})
+	return servicenow.Plan(tables, exclusions(cfg))
 }
 
 // exclusions are servicenow.exclude_fields and every table's exclude_fields.
@@ -112,13 +104,6 @@ func tableNames(cfg *config.Config) []string {
 		names = append(names, t.Name)
 	}
 	return names
-}
-
-// excludedFields lists the fields removed from table's records, for status.
-func excludedFields(ex servicenow.Exclusions, table string) []string {
-	out := slices.Concat(ex.Global, ex.Tables[table])
-	sort.Strings(out)
-	return slices.Compact(out)
 }
 
 // tokenStore keeps OAuth tokens in the buffer's state: in the agent's

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
 	"golang.org/x/oauth2"
 
@@ -51,5 +53,44 @@ func TestRefreshTokenExpiry(t *testing.T) {
 	cfg.ServiceNow.Auth.Grant = "password" // renews itself: no expiry to warn about
 	if got := refreshExpiry(&cfg, buf.Get); !got.IsZero() {
 		t.Errorf("password grant expiry = %v, want none", got)
+	}
+}
+
+// TestSyncTables: servicenow.tables adds, changes and disables tables, and
+// the exclusions are planned once: a journal with only comments wanted reads
+// only comments, with both excluded it is not read, and every table lists
+// its excluded fields for status.
+func TestSyncTables(t *testing.T) {
+	cfg := config.Defaults()
+	off := false
+	cfg.ServiceNow.ExcludeFields = []string{"work_notes"}
+	cfg.ServiceNow.Tables = map[string]config.TableConfig{
+		"sys_user_group": {Enabled: &off},
+		"incident":       {ExcludeFields: []string{"close_notes"}},
+		"problem":        {Fields: []string{"number"}},
+	}
+	got := map[string]string{}
+	for _, tb := range syncTables(&cfg) {
+		got[tb.Name] = tb.Filter + " | " + strings.Join(tb.Exclude, ",")
+	}
+	want := map[string]string{
+		"incident":             " | close_notes,work_notes",
+		"change_request":       " | work_notes",
+		"sys_user":             " | work_notes",
+		"sysapproval_approver": " | work_notes",
+		"problem":              " | work_notes",
+		"sys_audit":            got["sys_audit"],
+		"sys_journal_field":    "nameINincident,change_request^element=comments | work_notes",
+		"sys_audit_delete":     got["sys_audit_delete"],
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("tables (-want +got):\n%s", diff)
+	}
+
+	cfg.ServiceNow.ExcludeFields = []string{"work_notes", "comments"}
+	for _, tb := range syncTables(&cfg) {
+		if tb.Name == "sys_journal_field" {
+			t.Errorf("sys_journal_field read with comments and work_notes excluded: %+v", tb)
+		}
 	}
 }

@@ -162,6 +162,16 @@ func TestPlan(t *testing.T) {
 			t.Errorf("journal filter %q not narrowed", tb.Filter)
 		}
 	}
+	shown := Plan(DefaultTables(), Exclusions{Global: []string{"work_notes", "description"}, Tables: map[string][]string{"incident": {"close_notes", "description"}}})
+	for _, tb := range shown {
+		want := []string{"description", "work_notes"}
+		if tb.Name == "incident" {
+			want = []string{"close_notes", "description", "work_notes"}
+		}
+		if diff := cmp.Diff(want, tb.Exclude); diff != "" {
+			t.Errorf("%s: Exclude (-want +got):\n%s", tb.Name, diff)
+		}
+	}
 }
 
 func FuzzStripPayload(f *testing.F) {

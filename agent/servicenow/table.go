@@ -129,6 +129,14 @@ func (e Exclusions) Excluded(table, field string) bool {
 	return slices.Contains(e.Global, field) || slices.Contains(e.Tables[table], field)
 }
 
+// fieldsOf lists the fields excluded from table's records, sorted; nil
+// when there are none.
+func (e Exclusions) fieldsOf(table string) []string {
+	out := slices.Concat(e.Global, e.Tables[table])
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // Skip reports whether t needs no scan at all: sys_journal_field when both
 // comments and work_notes are excluded from incident and change_request.
 func (e Exclusions) Skip(t Table) bool {
@@ -145,16 +153,18 @@ func (e Exclusions) Skip(t Table) bool {
 	return true
 }
 
-// Plan returns the tables worth scanning under ex: sys_journal_field is
-// dropped when comments and work_notes are both excluded, and its default
-// element filter narrowed when one of them is. Rows are filtered anyway;
-// this only saves requests.
+// Plan returns the tables worth scanning under ex, each with Exclude set to
+// the fields removed from its records: sys_journal_field is dropped when
+// comments and work_notes are both excluded, and its default element filter
+// narrowed when one of them is. Rows are filtered anyway; this only saves
+// requests.
 func Plan(tables []Table, ex Exclusions) []Table {
 	var out []Table
 	for _, t := range tables {
 		if ex.Skip(t) {
 			continue
 		}
+		t.Exclude = ex.fieldsOf(t.Name)
 		if t.Name == tableJournal && strings.Contains(t.Filter, "elementINcomments,work_notes") {
 			for _, f := range []string{"comments", "work_notes"} {
 				if ex.Excluded("incident", f) && ex.Excluded("change_request", f) {
