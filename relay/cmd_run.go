@@ -163,7 +163,7 @@ func (r *relay) build(token string) error {
 		return fmt.Errorf("configure ingest: %w", err)
 	}
 	r.api, err = api.New(api.Config{
-		Listen: r.cfg.HTTP.Listen, Token: token, Store: r.store, Gatherer: reg,
+		Token: token, Store: r.store, Gatherer: reg,
 		Health:     []api.Check{{Name: "nats", Func: natsbox.HealthCheck(r.nc, r.js)}},
 		StaleAfter: r.cfg.Heartbeat.StaleAfter,
 		Logger:     r.log,

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -119,6 +121,31 @@ func TestExitCodes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHTTPListenError checks that a busy http.listen stops the relay with a
+// runtime error naming the key, and leaves no relay.json behind.
+func TestHTTPListenError(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, dir, fmt.Sprintf(`
+data_dir: data
+http: {listen: %q}
+nats: {listen: "127.0.0.1:0", max_store: 64MiB, max_memory: 16MiB}
+stream: {max_bytes: 32MiB}
+log: {level: warn}
+`, busy.Addr().String()))
+	code, _, stderr := runCmd(t, "run", "-c", cfgPath)
+	if code != exitRuntime || !strings.Contains(stderr, "http.listen") {
+		t.Errorf("run on a busy http.listen: exit %d, stderr:\n%s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", runInfoFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("relay.json after a failed start: %v", err)
 	}
 }
 

@@ -555,18 +555,6 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	}
 }
 
-func TestRunReportsListenError(t *testing.T) {
-	f := newFixture(t)
-	srv, err := New(Config{Listen: "256.0.0.1:99999", Token: token, Store: f.st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = srv.Run(t.Context())
-	if err == nil || !strings.Contains(err.Error(), "http.listen") {
-		t.Errorf("Run = %v, want a listen error naming http.listen", err)
-	}
-}
-
 func FuzzParseRecordsQuery(f *testing.F) {
 	for _, s := range []string{"tenant=t1", "tenant=t1&limit=5&after=c1.abc", "tenant=a&integration=b&table=c", "limit=99999", "%zz", "tenant=t1&tenant=t2"} {
 		f.Add(s)

@@ -16,7 +16,6 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultListen     = "127.0.0.1:8080"
 	DefaultStaleAfter = 3 * time.Minute
 	// checkTimeout bounds each health check.
 	checkTimeout = 3 * time.Second
@@ -33,8 +32,6 @@ type Check struct {
 
 // Config configures a Server. Token and Store are required.
 type Config struct {
-	// Listen is the TCP address Run listens on; default 127.0.0.1:8080.
-	Listen string
 	// Token is the bearer token every endpoint but /healthz requires.
 	Token string
 	// Store serves records and agents. Its Ping is always a health check,
@@ -54,8 +51,8 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Server is the relay's HTTP API. Create it with New; serve it with Run or
-// Serve, or mount Handler.
+// Server is the relay's HTTP API. Create it with New; serve it with Serve,
+// or mount Handler.
 type Server struct {
 	cfg     Config
 	log     zerolog.Logger
@@ -83,9 +80,6 @@ func New(cfg Config) (*Server, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if cfg.Listen == "" {
-		cfg.Listen = DefaultListen
-	}
 	if cfg.StaleAfter == 0 {
 		cfg.StaleAfter = DefaultStaleAfter
 	}
@@ -104,20 +98,10 @@ func New(cfg Config) (*Server, error) {
 // Handler returns the API's handler, for tests or another server.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Run listens on Config.Listen and serves until ctx ends (see Serve).
-func (s *Server) Run(ctx context.Context) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s (http.listen): %w", s.cfg.Listen, err)
-	}
-	return s.Serve(ctx, ln)
-}
-
 // Serve serves on ln until ctx ends, then shuts down gracefully: it stops
 // accepting, lets running requests finish for up to 10 seconds, and returns
-// nil once every connection is closed. It closes ln. Serve is for callers
-// that listen themselves, say on port 0 to learn the address.
+// nil once every connection is closed. It closes ln, which the caller
+// opened (on port 0 it learns the address from ln before it serves).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,

@@ -46,7 +46,7 @@ type Config struct {
 	// MaxStore and MaxMemory bound JetStream (the server's defaults are 75%
 	// of the disk and RAM).
 	MaxStore, MaxMemory int64
-	// PollInterval is how often Run checks the registry; 0 means 1s.
+	// PollInterval is how often Watch checks the registry; 0 means 1s.
 	PollInterval time.Duration
 	Log          zerolog.Logger
 }
@@ -73,7 +73,7 @@ type Server struct {
 }
 
 // Start starts the embedded server and returns when it accepts connections.
-// The caller must call Shutdown (Run does when its context ends).
+// The caller must call Shutdown.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
@@ -242,16 +242,9 @@ func (s *Server) Reload() error {
 	return nil
 }
 
-// Run watches the registry (see Watch) until ctx ends, then shuts the
-// server down and returns after it stopped.
-func (s *Server) Run(ctx context.Context) error {
-	defer s.Shutdown()
-	return s.Watch(ctx)
-}
-
 // Watch checks the registry every PollInterval and reloads on change, until
-// ctx ends; it leaves the server running (for callers that must close their
-// own connections before Shutdown). A failed reload is logged once and
+// ctx ends; it leaves the server running, so callers close their own
+// connections before they call Shutdown. A failed reload is logged once and
 // retried at the next tick; the previous users stay in force meanwhile.
 func (s *Server) Watch(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.PollInterval)
@@ -285,7 +278,7 @@ func (s *Server) Shutdown() {
 }
 
 // Connect opens the relay's own in-process connection (full access, no
-// TCP, no TLS). The caller closes it before Run returns.
+// TCP, no TLS). The caller closes it before Shutdown.
 func (s *Server) Connect(name string, opts ...nats.Option) (*nats.Conn, error) {
 	base := []nats.Option{
 		nats.Name(name),
@@ -318,9 +311,6 @@ func (s *Server) ClientURL() string {
 // CAFile is the generated development CA agents must trust, or "" when the
 // certificate came from the configuration or TLS is disabled.
 func (s *Server) CAFile() string { return s.tlsCA }
-
-// NumClients is the number of client connections (tests, diagnostics).
-func (s *Server) NumClients() int { return s.ns.NumClients() }
 
 // checkListen fails fast when the listen address is taken: nats-server only
 // logs that and never becomes ready.

@@ -48,7 +48,7 @@ func testLogger(t *testing.T) zerolog.Logger {
 	return zerolog.New(io.Discard)
 }
 
-// relay is an embedded server under test with its Run loop.
+// relay is an embedded server under test with its registry Watch loop.
 type relay struct {
 	*Server
 	dir string
@@ -69,7 +69,7 @@ func startRelay(t *testing.T) *relay {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	go func() { done <- s.Watch(ctx) }()
 	nc, err := s.Connect("relay-test")
 	if err != nil {
 		t.Fatal(err)
@@ -78,8 +78,9 @@ func startRelay(t *testing.T) *relay {
 		nc.Close()
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
+			t.Errorf("Watch: %v", err)
 		}
+		s.Shutdown()
 	})
 	js, err := jetstream.New(nc)
 	if err != nil {
