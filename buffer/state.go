@@ -56,34 +56,6 @@ func (b *Buffer) Set(ctx context.Context, key string, val []byte) error {
 	return nil
 }
 
-// Scan returns every state key starting with prefix ("" for all) with a copy
-// of its value.
-func (b *Buffer) Scan(prefix string) (map[string][]byte, error) {
-	b.life.RLock()
-	defer b.life.RUnlock()
-	if b.closed {
-		return nil, ErrClosed
-	}
-	out := make(map[string][]byte)
-	err := b.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 16, Prefix: stateKey(prefix)})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			out[string(item.Key()[len(prefixState):])] = v
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("scan state %q: %w", prefix, err)
-	}
-	return out, nil
-}
-
 func writeState(txn *badger.Txn, key string, val []byte) error {
 	if val == nil {
 		return txn.Delete(stateKey(key))
