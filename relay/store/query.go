@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+
+	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
 // ErrBadQuery is returned by List for a query outside its contract: no valid
@@ -25,11 +27,11 @@ type Plan struct {
 func PlanQuery(q Query) (Plan, error) {
 	p := Plan{Tenant: q.Tenant, Integration: q.Integration, Table: q.Table, Limit: q.Limit}
 	switch {
-	case !validName(q.Tenant):
+	case !wire.ValidName(q.Tenant):
 		return Plan{}, fmt.Errorf("check query: tenant %q: %w", q.Tenant, ErrBadQuery)
-	case q.Integration != "" && !validName(q.Integration):
+	case q.Integration != "" && !wire.ValidName(q.Integration):
 		return Plan{}, fmt.Errorf("check query: integration %q: %w", q.Integration, ErrBadQuery)
-	case q.Table != "" && !validTable(q.Table):
+	case q.Table != "" && !wire.ValidTable(q.Table):
 		return Plan{}, fmt.Errorf("check query: table %q: %w", q.Table, ErrBadQuery)
 	case q.Limit < 0 || q.Limit > MaxLimit:
 		return Plan{}, fmt.Errorf("check query: limit must be 1..%d (got %d): %w", MaxLimit, q.Limit, ErrBadQuery)

@@ -21,16 +21,13 @@ var ErrInvalidRecord = errors.New("invalid record")
 // maxSysIDLen bounds a sys_id (ServiceNow's are 32 hex digits).
 const maxSysIDLen = 255
 
-func validName(s string) bool  { return wire.ValidName(s) }
-func validTable(s string) bool { return wire.ValidTable(s) }
-
 func checkKey(tenant, integration, table, sysID string) error {
 	switch {
-	case !validName(tenant):
+	case !wire.ValidName(tenant):
 		return fmt.Errorf("tenant %q", tenant)
-	case !validName(integration):
+	case !wire.ValidName(integration):
 		return fmt.Errorf("integration %q", integration)
-	case !validTable(table):
+	case !wire.ValidTable(table):
 		return fmt.Errorf("table %q", table)
 	case sysID == "" || len(sysID) > maxSysIDLen || strings.ContainsRune(sysID, 0) || !utf8.ValidString(sysID):
 		return fmt.Errorf("sys_id %q", sysID)

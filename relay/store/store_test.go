@@ -123,3 +123,33 @@ func FuzzDecodeCursor(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckAgentAndQuarantineID(t *testing.T) {
+	for _, tc := range []struct {
+		a  store.Agent
+		ok bool
+	}{
+		{store.Agent{Tenant: "acme", Agent: "dc-1"}, true},
+		{store.Agent{Tenant: "acme", Agent: "bad name"}, false},
+		{store.Agent{Tenant: "Acme", Agent: "dc1"}, false},
+		{store.Agent{Tenant: "acme"}, false},
+	} {
+		if err := store.CheckAgent(&tc.a); (err == nil) != tc.ok {
+			t.Errorf("CheckAgent(%+v) = %v, want ok %v", tc.a, err, tc.ok)
+		}
+	}
+	for _, tc := range []struct {
+		id string
+		ok bool
+	}{
+		{"batch-1", true},
+		{"seq-7", true},
+		{strings.Repeat("x", 255), true},
+		{strings.Repeat("x", 256), false},
+		{"", false},
+	} {
+		if err := store.CheckQuarantineID(tc.id); (err == nil) != tc.ok {
+			t.Errorf("CheckQuarantineID(%.20q) = %v, want ok %v", tc.id, err, tc.ok)
+		}
+	}
+}

@@ -11,15 +11,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/sei-edge/servicenow-edge/relay/store"
-	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
-
-// maxQuarantineID bounds a quarantine id (a Nats-Msg-Id or a sequence).
-const maxQuarantineID = 255
-
-// normTime is how both stores keep times: UTC, to the microsecond
-// (PostgreSQL's resolution), so they return the same values.
-func normTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 // agentValue is what the store keeps of an agent besides its key. The
 // heartbeat is bytes (base64 in JSON), so it comes back exactly as given,
@@ -35,10 +27,10 @@ func agentKey(tenant, agent string) []byte {
 
 // PutAgent stores a's heartbeat, replacing the agent's previous one.
 func (s *Store) PutAgent(ctx context.Context, a store.Agent) error {
-	if !wire.ValidName(a.Tenant) || !wire.ValidName(a.Agent) {
-		return fmt.Errorf("put agent %q of tenant %q: invalid name", a.Agent, a.Tenant)
+	if err := store.CheckAgent(&a); err != nil {
+		return fmt.Errorf("put agent: %w", err)
 	}
-	v, err := json.Marshal(agentValue{Seen: normTime(a.Seen), Heartbeat: a.Heartbeat})
+	v, err := json.Marshal(agentValue{Seen: store.NormTime(a.Seen), Heartbeat: a.Heartbeat})
 	if err != nil {
 		return fmt.Errorf("put agent %s/%s: %w", a.Tenant, a.Agent, err)
 	}
@@ -71,10 +63,10 @@ func quarantineKey(id string) []byte { return append([]byte{prefixQuarantine}, i
 
 // Quarantine keeps q, replacing an entry with the same ID.
 func (s *Store) Quarantine(ctx context.Context, q store.Quarantined) error {
-	if q.ID == "" || len(q.ID) > maxQuarantineID {
-		return fmt.Errorf("quarantine batch %q: invalid id", q.ID)
+	if err := store.CheckQuarantineID(q.ID); err != nil {
+		return fmt.Errorf("quarantine batch: %w", err)
 	}
-	q.Time = normTime(q.Time)
+	q.Time = store.NormTime(q.Time)
 	v, err := json.Marshal(q)
 	if err != nil {
 		return fmt.Errorf("quarantine batch %s: %w", q.ID, err)
@@ -109,8 +101,8 @@ func (s *Store) Quarantined(ctx context.Context) ([]store.Quarantined, error) {
 // Release removes the quarantined batch id. Releasing an id that is not
 // quarantined (say, released already) is not an error.
 func (s *Store) Release(ctx context.Context, id string) error {
-	if id == "" || len(id) > maxQuarantineID {
-		return fmt.Errorf("release batch %q: invalid id", id)
+	if err := store.CheckQuarantineID(id); err != nil {
+		return fmt.Errorf("release batch: %w", err)
 	}
 	release, err := s.acquire()
 	if err != nil {

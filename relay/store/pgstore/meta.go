@@ -4,20 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sei-edge/servicenow-edge/relay/store"
-	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
-
-// maxQuarantineID bounds a quarantine id (a Nats-Msg-Id or a sequence).
-const maxQuarantineID = 255
-
-// normTime is how both stores keep times: UTC, to the microsecond
-// (PostgreSQL's resolution; it would round, Go truncates first).
-func normTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 // nullable turns an empty byte slice into SQL NULL.
 func nullable(b []byte) any {
@@ -29,12 +20,12 @@ func nullable(b []byte) any {
 
 // PutAgent stores a's heartbeat, replacing the agent's previous one.
 func (s *Store) PutAgent(ctx context.Context, a store.Agent) error {
-	if !wire.ValidName(a.Tenant) || !wire.ValidName(a.Agent) {
-		return fmt.Errorf("put agent %q of tenant %q: invalid name", a.Agent, a.Tenant)
+	if err := store.CheckAgent(&a); err != nil {
+		return fmt.Errorf("put agent: %w", err)
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO agents (tenant, agent, seen, heartbeat) VALUES ($1, $2, $3, $4)
 ON CONFLICT (tenant, agent) DO UPDATE SET seen = EXCLUDED.seen, heartbeat = EXCLUDED.heartbeat`,
-		a.Tenant, a.Agent, normTime(a.Seen), nullable(a.Heartbeat))
+		a.Tenant, a.Agent, store.NormTime(a.Seen), nullable(a.Heartbeat))
 	if err != nil {
 		return fmt.Errorf("put agent %s/%s: %w", a.Tenant, a.Agent, err)
 	}
@@ -66,8 +57,8 @@ WHERE $1 = '' OR tenant = $1 ORDER BY tenant, agent`, tenant)
 
 // Quarantine keeps q, replacing an entry with the same ID.
 func (s *Store) Quarantine(ctx context.Context, q store.Quarantined) error {
-	if q.ID == "" || len(q.ID) > maxQuarantineID {
-		return fmt.Errorf("quarantine batch %q: invalid id", q.ID)
+	if err := store.CheckQuarantineID(q.ID); err != nil {
+		return fmt.Errorf("quarantine batch: %w", err)
 	}
 	header, err := json.Marshal(q.Header)
 	if err != nil {
@@ -77,7 +68,7 @@ func (s *Store) Quarantine(ctx context.Context, q store.Quarantined) error {
 VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (id) DO UPDATE SET subject = EXCLUDED.subject, header = EXCLUDED.header, data = EXCLUDED.data,
 	reason = EXCLUDED.reason, quarantined_at = EXCLUDED.quarantined_at`,
-		q.ID, q.Subject, header, nullable(q.Data), q.Reason, normTime(q.Time))
+		q.ID, q.Subject, header, nullable(q.Data), q.Reason, store.NormTime(q.Time))
 	if err != nil {
 		return fmt.Errorf("quarantine batch %s: %w", q.ID, err)
 	}
@@ -117,8 +108,8 @@ ORDER BY quarantined_at, id`)
 // Release removes the quarantined batch id. Releasing an id that is not
 // quarantined (say, released already) is not an error.
 func (s *Store) Release(ctx context.Context, id string) error {
-	if id == "" || len(id) > maxQuarantineID {
-		return fmt.Errorf("release batch %q: invalid id", id)
+	if err := store.CheckQuarantineID(id); err != nil {
+		return fmt.Errorf("release batch: %w", err)
 	}
 	if _, err := s.pool.Exec(ctx, `DELETE FROM quarantine WHERE id = $1`, id); err != nil {
 		return fmt.Errorf("release batch %s: %w", id, err)

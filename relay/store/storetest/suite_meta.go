@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -81,6 +82,15 @@ func testQuarantine(t *testing.T, s store.Store) {
 	}
 	if err := s.Release(t.Context(), "no-such-batch"); err != nil {
 		t.Errorf("Release of an unknown batch: %v", err)
+	}
+	want(q3, q1)
+	for _, id := range []string{"", strings.Repeat("x", 256)} {
+		if err := s.Quarantine(t.Context(), store.Quarantined{ID: id, Subject: q1.Subject, Time: at(9)}); err == nil {
+			t.Errorf("Quarantine with id %.20q succeeded", id)
+		}
+		if err := s.Release(t.Context(), id); err == nil {
+			t.Errorf("Release of id %.20q succeeded", id)
+		}
 	}
 	want(q3, q1)
 }
