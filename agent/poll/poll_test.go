@@ -175,7 +175,7 @@ func TestPollAgainstSimulator(t *testing.T) {
 		t.Errorf("newest row on the instance %q, cursor %q: a complete poll ends at the newest row", st.SourceNewest, st.Cursor.Time)
 	}
 	var c servicenow.Cursor
-	rawCur, err := buf.Get(CursorKey("incident"))
+	rawCur, err := buf.Get(cursorKey("incident"))
 	if err != nil || json.Unmarshal(rawCur, &c) != nil || c != st.Cursor {
 		t.Errorf("stored cursor %s (%v), stats cursor %+v", rawCur, err, st.Cursor)
 	}
@@ -381,7 +381,7 @@ func TestOneTableFailingDoesNotStopOthers(t *testing.T) {
 		t.Errorf("sys_user stats = %+v", st)
 	}
 	// The page committed before the failure stays, with its cursor.
-	if _, err := buf.Get(CursorKey("incident")); err != nil {
+	if _, err := buf.Get(cursorKey("incident")); err != nil {
 		t.Errorf("cursor of the committed page: %v", err)
 	}
 }

@@ -196,10 +196,8 @@ func (p *Poller) cursor(table string) (*servicenow.Cursor, error) {
 	return &c, nil
 }
 
-// CursorKey is the buffer state key of a table's cursor (JSON
-// servicenow.Cursor), for offline status.
-func CursorKey(table string) string { return cursorKey(table) }
-
+// cursorKey is the buffer state key of a table's cursor (JSON
+// servicenow.Cursor).
 func cursorKey(table string) string { return "cursor/" + table }
 func statsKey(table string) string  { return "poll/" + table }
 
