@@ -247,7 +247,7 @@ func TestHeartbeatsAndConfirmations(t *testing.T) {
 	})
 	conf(wire.Version{UpdatedOn: "2026-10-01 10:00:00"}) // older: ignored
 	nc.Flush()
-	raw, err := buf.Get(ConfirmedKey("incident"))
+	raw, err := buf.Get(confirmedKey("incident"))
 	var v wire.Version
 	if err != nil || json.Unmarshal(raw, &v) != nil || v != newer {
 		t.Errorf("persisted confirmation %s (%v), want %+v", raw, err, newer)

@@ -113,7 +113,7 @@ func (f *Forwarder) LoadConfirmed(tables []string) {
 func LoadConfirmed(get func(key string) ([]byte, error), tables []string) map[string]wire.Version {
 	out := map[string]wire.Version{}
 	for _, t := range tables {
-		raw, err := get(ConfirmedKey(t))
+		raw, err := get(confirmedKey(t))
 		if err != nil {
 			continue
 		}
@@ -400,7 +400,7 @@ func (f *Forwarder) onConfirm(ctx context.Context) nats.MsgHandler {
 			f.mu.Unlock()
 			if moved {
 				raw, _ := json.Marshal(v)
-				if err := f.buf.Set(ctx, ConfirmedKey(table), raw); err != nil && ctx.Err() == nil {
+				if err := f.buf.Set(ctx, confirmedKey(table), raw); err != nil && ctx.Err() == nil {
 					f.log.Debug().Err(err).Str("table", table).Msg("save confirmation")
 				}
 			}
@@ -408,5 +408,5 @@ func (f *Forwarder) onConfirm(ctx context.Context) nats.MsgHandler {
 	}
 }
 
-// ConfirmedKey is the buffer state key holding a table's confirmed version.
-func ConfirmedKey(table string) string { return "confirmed/" + table }
+// confirmedKey is the buffer state key holding a table's confirmed version.
+func confirmedKey(table string) string { return "confirmed/" + table }
