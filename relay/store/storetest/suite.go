@@ -8,16 +8,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sei-edge/servicenow-edge/relay/store"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
 // Run runs the shared suite against stores made by open. open must return a
-
 // new, empty store on every call, and may register its own cleanup; the
-
 // suite closes each store too (Close is idempotent). Subtests run in
-
 // parallel.
-
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests := []struct {
 		name string
@@ -58,9 +55,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 const tenant = "acme"
 
 // ts returns the ServiceNow time sec seconds after a fixed base.
-
 func ts(sec int) string {
-	return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(sec) * time.Second).Format("2006-01-02 15:04:05")
+	return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(sec) * time.Second).Format(wire.TimeLayout)
 }
 
 func rec(integration, table, id string, sec int, mod int64, fields string) store.Record {
@@ -94,9 +90,7 @@ func wantResult(t testing.TB, got store.Result, applied, ignored int) {
 }
 
 // listAll pages through q (its Limit as page size) and checks the paging
-
 // invariants: no page over the limit, a cursor exactly when more follow.
-
 func listAll(t testing.TB, s store.Store, q store.Query) []store.Record {
 	t.Helper()
 	var all []store.Record
@@ -130,7 +124,6 @@ func listAll(t testing.TB, s store.Store, q store.Query) []store.Record {
 }
 
 // get returns the stored record with the key of r.
-
 func get(t testing.TB, s store.Store, r store.Record) (store.Record, bool) {
 	t.Helper()
 	for _, got := range listAll(t, s, store.Query{Tenant: r.Tenant, Integration: r.Integration, Table: r.Table, Limit: store.MaxLimit}) {
@@ -157,13 +150,3 @@ func sorted(recs []store.Record) []store.Record {
 	slices.SortFunc(out, func(a, b store.Record) int { return store.CompareKeys(&a, &b) })
 	return out
 }
-
-// pagingData is 3 integrations x 3 tables x 7 ids for tenant, with names
-
-// that are prefixes of each other, plus the same keys in another tenant.
-
-// testPagingStableWhileWriting pages through a tenant while records are
-
-// updated and inserted, in between pages and concurrently: every record
-
-// that existed at the start is returned exactly once, in key order.

@@ -15,6 +15,8 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/store"
 )
 
+// pagingData is 3 integrations x 3 tables x 7 ids for tenant, with names
+// that are prefixes of each other, plus the same keys in another tenant.
 func pagingData() (mine, theirs []store.Record) {
 	for _, in := range []string{"sn", "sn-b", "sn2"} {
 		for _, tb := range []string{"incident", "incident_task", "change_request"} {
@@ -75,6 +77,9 @@ func testPaging(t *testing.T, s store.Store) {
 	})
 }
 
+// testPagingStableWhileWriting pages through a tenant while records are
+// updated and inserted, in between pages and concurrently: every record
+// that existed at the start is returned exactly once, in key order.
 func testPagingStableWhileWriting(t *testing.T, s store.Store) {
 	var seed []store.Record
 	for i := range 200 {
