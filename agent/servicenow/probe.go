@@ -44,8 +44,9 @@ func (c *Client) fetchOne(ctx context.Context, t Table) (Row, error) {
 			if err != nil {
 				return err
 			}
+			f := newRowFilter(t, c.cfg.Exclude)
 			for _, r := range rows {
-				if filterRow(t, c.cfg.Exclude, r) {
+				if f.keepRow(r) {
 					row = r
 					break
 				}

@@ -25,6 +25,7 @@ type Page struct {
 type scan struct {
 	c        *Client
 	t        Table
+	filter   *rowFilter
 	upto     string
 	fields   string
 	cur      Cursor
@@ -53,8 +54,8 @@ func (c *Client) Scan(ctx context.Context, t Table, from Cursor, upto time.Time,
 	if err := from.check(); err != nil {
 		return fmt.Errorf("scan %s: %w", t.Name, err)
 	}
-	s := &scan{c: c, t: t, upto: formatUpto(upto), fields: t.sysparmFields(c.cfg.Exclude), cur: from,
-		limit: c.cfg.PageSize, maxLimit: MaxPageSize}
+	s := &scan{c: c, t: t, filter: newRowFilter(t, c.cfg.Exclude), upto: formatUpto(upto),
+		fields: t.sysparmFields(c.cfg.Exclude), cur: from, limit: c.cfg.PageSize, maxLimit: MaxPageSize}
 	for {
 		rows, err := s.next(ctx)
 		if err != nil {
@@ -102,7 +103,7 @@ func (s *scan) page(rows []Row) (Page, error) {
 	s.cur = next
 	kept := rows[:0]
 	for _, r := range rows {
-		if filterRow(s.t, s.c.cfg.Exclude, r) {
+		if s.filter.keepRow(r) {
 			kept = append(kept, r)
 		}
 	}
