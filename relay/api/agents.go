@@ -2,8 +2,8 @@ package api
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/sei-edge/servicenow-edge/relay/wire"
@@ -32,19 +32,9 @@ type agentsAnswer struct {
 
 // agents lists the agents, of one tenant when ?tenant= is given.
 func (s *Server) agents(w http.ResponseWriter, r *http.Request) {
-	v := r.URL.Query()
-	for k := range v {
-		if k != "tenant" {
-			if k == "" {
-				k = "(empty name)"
-			}
-			writeError(w, http.StatusBadRequest, k, k+": unknown parameter (want tenant)")
-			return
-		}
-	}
-	tenant := v.Get("tenant")
-	if v.Has("tenant") && !wire.ValidName(tenant) {
-		writeError(w, http.StatusBadRequest, "tenant", fmt.Sprintf("tenant: must match [a-z0-9][a-z0-9_-]{0,62} (got %q)", tenant))
+	tenant, err := parseAgentsQuery(r.URL.Query())
+	if err != nil {
+		writeParamError(w, err)
 		return
 	}
 	list, err := s.cfg.Store.Agents(r.Context(), tenant)
@@ -68,4 +58,17 @@ func (s *Server) agents(w http.ResponseWriter, r *http.Request) {
 		ans.Agents = append(ans.Agents, av)
 	}
 	writeJSON(w, http.StatusOK, ans)
+}
+
+// parseAgentsQuery checks the query of /v1/agents (see checkParams) and
+// returns its tenant, "" for all.
+func parseAgentsQuery(v url.Values) (string, error) {
+	if err := checkParams(v, "tenant"); err != nil {
+		return "", err
+	}
+	tenant := v.Get("tenant")
+	if v.Has("tenant") && !wire.ValidName(tenant) {
+		return "", &paramError{"tenant", wire.CheckName("tenant", tenant)}
+	}
+	return tenant, nil
 }

@@ -212,6 +212,9 @@ func TestRecordsPagesThroughEverything(t *testing.T) {
 	if got := readRecords(t, resp.Body); len(got) != len(f.recs) {
 		t.Errorf("default limit returned %d records, want %d", len(got), len(f.recs))
 	}
+	if n := resp.Header.Get(wire.HeaderRecords); n != fmt.Sprint(len(f.recs)) {
+		t.Errorf("%s = %q, want %d", wire.HeaderRecords, n, len(f.recs))
+	}
 	if c := resp.Header.Get(HeaderNextCursor); c != "" {
 		t.Errorf("last page has cursor %q", c)
 	}
@@ -446,9 +449,23 @@ func TestAgents(t *testing.T) {
 	if empty := read(t, "/v1/agents?tenant=t9"); empty.Agents == nil || len(empty.Agents) != 0 {
 		t.Errorf("unknown tenant: %+v, want an empty list", empty)
 	}
-	for _, q := range []string{"tenant=T1", "tenant=", "nope=1"} {
-		if resp := f.get(t, "/v1/agents?"+q, token); resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("?%s: %s, want 400", q, resp.Status)
+	for _, tc := range []struct{ query, param string }{
+		{"tenant=T1", "tenant"},
+		{"tenant=", "tenant"},
+		{"nope=1", "nope"},
+		{"tenant=t1&tenant=t2", "tenant"},
+	} {
+		resp := f.get(t, "/v1/agents?"+tc.query, token)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("?%s: %s, want 400", tc.query, resp.Status)
+			continue
+		}
+		var e apiError
+		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Param != tc.param || !strings.HasPrefix(e.Error, tc.param+":") {
+			t.Errorf("?%s: error %+v, want one naming %q", tc.query, e, tc.param)
 		}
 	}
 }

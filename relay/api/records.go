@@ -16,27 +16,17 @@ import (
 // absent on the last page.
 const HeaderNextCursor = "Sei-Next-Cursor"
 
-// paramError is a bad query parameter.
-type paramError struct {
-	param string
-	msg   string
-}
-
-func (e *paramError) Error() string { return e.param + ": " + e.msg }
-
 // records serves one page of records as NDJSON.
 func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 	q, err := parseRecordsQuery(r.URL.Query())
 	if err != nil {
-		var pe *paramError
-		errors.As(err, &pe)
-		writeError(w, http.StatusBadRequest, pe.param, err.Error())
+		writeParamError(w, err)
 		return
 	}
 	recs, next, err := s.cfg.Store.List(r.Context(), q)
 	switch {
 	case errors.Is(err, store.ErrBadCursor):
-		writeError(w, http.StatusBadRequest, "after", "after: invalid cursor: use the Sei-Next-Cursor of an earlier response")
+		writeError(w, http.StatusBadRequest, "after", "after: invalid cursor: use the "+HeaderNextCursor+" of an earlier response")
 		return
 	case err != nil:
 		s.log.Error().Err(err).Str("tenant", q.Tenant).Msg("list records")
@@ -47,7 +37,7 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 	if next != "" {
 		w.Header().Set(HeaderNextCursor, next)
 	}
-	w.Header().Set("Sei-Records", strconv.Itoa(len(recs)))
+	w.Header().Set(wire.HeaderRecords, strconv.Itoa(len(recs)))
 	w.WriteHeader(http.StatusOK)
 	e := json.NewEncoder(w)
 	e.SetEscapeHTML(false)
@@ -61,40 +51,28 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// recordsParams are the parameters /v1/records accepts.
-var recordsParams = map[string]bool{"tenant": true, "integration": true, "table": true, "after": true, "limit": true}
-
-// parseRecordsQuery checks the query of /v1/records. Unknown or repeated
-// parameters are errors, so a typo cannot silently widen a query.
+// parseRecordsQuery checks the query of /v1/records (see checkParams).
 func parseRecordsQuery(v url.Values) (store.Query, error) {
-	for k, vals := range v {
-		if !recordsParams[k] {
-			if k == "" {
-				k = "(empty name)"
-			}
-			return store.Query{}, &paramError{k, "unknown parameter (want tenant, integration, table, after, limit)"}
-		}
-		if len(vals) > 1 {
-			return store.Query{}, &paramError{k, "given more than once"}
-		}
+	if err := checkParams(v, "tenant", "integration", "table", "after", "limit"); err != nil {
+		return store.Query{}, err
 	}
 	q := store.Query{Tenant: v.Get("tenant"), Integration: v.Get("integration"), Table: v.Get("table"), After: v.Get("after")}
 	switch {
 	case q.Tenant == "":
-		return q, &paramError{"tenant", "required"}
+		return q, &paramError{"tenant", errors.New("tenant: required")}
 	case !wire.ValidName(q.Tenant):
-		return q, &paramError{"tenant", fmt.Sprintf("must match [a-z0-9][a-z0-9_-]{0,62} (got %q)", q.Tenant)}
+		return q, &paramError{"tenant", wire.CheckName("tenant", q.Tenant)}
 	case v.Has("integration") && !wire.ValidName(q.Integration):
-		return q, &paramError{"integration", fmt.Sprintf("must match [a-z0-9][a-z0-9_-]{0,62} (got %q)", q.Integration)}
+		return q, &paramError{"integration", wire.CheckName("integration", q.Integration)}
 	case v.Has("table") && !wire.ValidTable(q.Table):
-		return q, &paramError{"table", fmt.Sprintf("must match [a-z0-9_]{1,80} (got %q)", q.Table)}
+		return q, &paramError{"table", fmt.Errorf("table: must match [a-z0-9_]{1,80} (got %q)", q.Table)}
 	case v.Has("after") && q.After == "":
-		return q, &paramError{"after", "empty cursor (omit it for the first page)"}
+		return q, &paramError{"after", errors.New("after: empty cursor (omit it for the first page)")}
 	}
 	if v.Has("limit") {
 		n, err := strconv.Atoi(v.Get("limit"))
 		if err != nil || n < 1 || n > store.MaxLimit {
-			return q, &paramError{"limit", fmt.Sprintf("must be an integer 1..%d (got %q)", store.MaxLimit, v.Get("limit"))}
+			return q, &paramError{"limit", fmt.Errorf("limit: must be an integer 1..%d (got %q)", store.MaxLimit, v.Get("limit"))}
 		}
 		q.Limit = n
 	}
