@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +134,33 @@ func TestProbe(t *testing.T) {
 	// The simulator's clock is months away from the real one: skew is flagged.
 	if res.OK() || res.Checks[3].OK || !strings.Contains(res.Checks[3].Detail, "NTP") {
 		t.Errorf("clock skew not flagged: %+v", res.Checks)
+	}
+}
+
+// TestProbeBehindProxy: with a proxy the transport takes from the
+// environment (servicenow.proxy unset), Probe skips DNS and TCP, which
+// would fail for a name only the proxy resolves, and authenticates
+// through the proxy.
+func TestProbeBehindProxy(t *testing.T) {
+	_, hs := sim(t, snowtest.Options{Incidents: 3, Changes: 1})
+	c, _, _ := testClient(t, "http://sn.invalid", nil)
+	defer c.hc.CloseIdleConnections()
+	// The simulator answers a proxied http:// request as a proxy would
+	// forward it: it routes on the path. ProxyFromEnvironment reads the
+	// environment once per process, so the env-only proxy is set on the
+	// transport directly.
+	proxy, err := url.Parse(hs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.hc.Transport.(*http.Transport).Proxy = http.ProxyURL(proxy)
+	res := c.Probe(context.Background())
+	var names []string
+	for _, ch := range res.Checks {
+		names = append(names, ch.Name)
+	}
+	if got := strings.Join(names, ","); !strings.HasPrefix(got, "auth") || !res.Checks[0].OK {
+		t.Fatalf("checks %s, want auth first and OK: %+v", got, res.Checks)
 	}
 }
 

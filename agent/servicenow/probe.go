@@ -102,7 +102,10 @@ func (p ProbeResult) OK() bool {
 
 // Probe checks, in order, DNS, TCP, TLS (certificate validity and expiry),
 // authentication and the clock skew from the Date header. It stops at the
-// first failed network step. Proxied setups skip the DNS and TCP steps.
+// first failed network step. When requests go through a proxy
+// (servicenow.proxy, or HTTPS_PROXY/HTTP_PROXY from the environment) the
+// DNS, TCP and TLS steps are skipped: the proxy resolves and connects, and
+// the instance's name may not even resolve locally.
 func (c *Client) Probe(ctx context.Context) ProbeResult {
 	var res ProbeResult
 	add := func(name string, err error, detail string) bool {
@@ -117,7 +120,7 @@ func (c *Client) Probe(ctx context.Context) ProbeResult {
 	if port == "" {
 		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
 	}
-	if c.cfg.Proxy == "" {
+	if !c.proxied() {
 		addrs, err := net.DefaultResolver.LookupHost(ctx, host)
 		if !add("dns", err, fmt.Sprintf("%s resolves to %v", host, addrs)) {
 			return res
@@ -155,6 +158,23 @@ func (c *Client) Probe(ctx context.Context) ProbeResult {
 		add("clock", e, fmt.Sprintf("skew %s", res.ClockSkew))
 	}
 	return res
+}
+
+// proxied reports whether the transport sends requests to the instance
+// through a proxy: the decision of its Proxy func (a nil URL is direct). A
+// proxy setting the transport cannot use counts as proxied; the auth step
+// reports it.
+func (c *Client) proxied() bool {
+	tr := c.hc.Transport.(*http.Transport)
+	if tr.Proxy == nil {
+		return false
+	}
+	req, err := http.NewRequest(http.MethodGet, c.cfg.URL+tablePath("sys_user"), nil)
+	if err != nil {
+		return false
+	}
+	u, err := tr.Proxy(req)
+	return err != nil || u != nil
 }
 
 func (c *Client) probeTLS(ctx context.Context, conn net.Conn, host string, res *ProbeResult, add func(string, error, string) bool) bool {
