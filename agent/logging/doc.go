@@ -6,10 +6,8 @@
 // service manager.
 //
 // Library code never uses zerolog's global logger: main calls New once and
-// passes the result down. Adapter turns that logger into the Printf-style
-// interfaces Badger and nats-server expect, and Writer turns a stdlib
-// log.Logger's output into events, so every component ends up in the same
-// sinks.
+// passes the result down; the buffer adapts it to Badger's logger itself,
+// so every component ends up in the same sinks.
 //
 // Nothing here formats configuration: secrets are a config type whose
 // String, MarshalJSON and MarshalText are "***", and this package never

@@ -3,7 +3,6 @@ package logging
 import (
 	"bytes"
 	"encoding/json"
-	"log"
 	"os"
 	"path/filepath"
 	"strings"
@@ -183,35 +182,6 @@ func TestEventLogKind(t *testing.T) {
 		if got := eventLogKind(tt.level); got != tt.want {
 			t.Errorf("eventLogKind(%v) = %v, want %v", tt.level, got, tt.want)
 		}
-	}
-}
-
-func TestPrintfAdapterAndWriter(t *testing.T) {
-	var buf bytes.Buffer
-	l := zerolog.New(&buf).Level(zerolog.DebugLevel)
-	p := NewPrintf(l)
-	p.Tracef("not shown %d", 0)
-	p.Debugf("d %d\n", 1)
-	p.Infof("i")
-	p.Noticef("n")
-	p.Warningf("w")
-	p.Warnf("w2")
-	p.Errorf("e %s", "x")
-	p.Fatalf("f")
-	std := log.New(Writer(l, zerolog.WarnLevel), "", 0)
-	std.Printf("from stdlib %d", 7)
-
-	var got []string
-	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		var m map[string]string
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, m["level"]+" "+m["message"])
-	}
-	want := []string{"debug d 1", "info i", "info n", "warn w", "warn w2", "error e x", "error f", "warn from stdlib 7"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }
 
