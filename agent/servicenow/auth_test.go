@@ -114,12 +114,12 @@ func TestOAuthPasswordGrantRefreshMidScan(t *testing.T) {
 
 	// A restart with the same store reuses the saved token: no new grant.
 	s.OnPage(nil)
-	if _, err := c.FetchOne(context.Background(), "incident"); err != nil {
+	if _, err := c.CheckTable(context.Background(), incidentTable); err != nil {
 		t.Fatal(err)
 	}
 	before := grants(s)
 	c2, _ := oauthClient(t, url, GrantPassword, store)
-	if _, err := c2.FetchOne(context.Background(), "incident"); err != nil {
+	if _, err := c2.CheckTable(context.Background(), incidentTable); err != nil {
 		t.Fatal(err)
 	}
 	if after := grants(s); after["password"] != before["password"] || after["refresh_token"] != before["refresh_token"] {
@@ -133,12 +133,12 @@ func TestOAuthRefreshKeepsRefreshToken(t *testing.T) {
 	store := &memTokens{}
 	c, _ := oauthClient(t, url, GrantPassword, store)
 	ctx := context.Background()
-	if _, err := c.FetchOne(ctx, "incident"); err != nil {
+	if _, err := c.CheckTable(ctx, incidentTable); err != nil {
 		t.Fatal(err)
 	}
 	rt := store.get().RefreshToken
 	clk.Advance(5 * time.Minute)
-	if _, err := c.FetchOne(ctx, "incident"); err != nil {
+	if _, err := c.CheckTable(ctx, incidentTable); err != nil {
 		t.Fatal(err)
 	}
 	if g := grants(s); g["refresh_token"] != 1 {
@@ -156,7 +156,7 @@ func TestOAuthClientCredentials(t *testing.T) {
 	clk := newClock()
 	s, url := oauthSim(t, clk, snowtest.OAuthOptions{ClientCredentials: true})
 	c, _ := oauthClient(t, url, GrantClientCredentials, &memTokens{})
-	if _, err := c.FetchOne(context.Background(), "incident"); err != nil {
+	if _, err := c.CheckTable(context.Background(), incidentTable); err != nil {
 		t.Fatal(err)
 	}
 	if g := grants(s); g["client_credentials"] != 1 || len(g) != 1 {
@@ -173,7 +173,7 @@ func TestOAuthWrongSecretSingleRequest(t *testing.T) {
 	c, _, _ := testClient(t, url, func(c *Config) {
 		c.Auth = Auth{Method: MethodOAuth, Grant: GrantPassword, Username: "svc", Password: "pw-svc", ClientID: clientID, ClientSecret: "wrong-secret"}
 	})
-	_, err := c.FetchOne(context.Background(), "incident")
+	_, err := c.CheckTable(context.Background(), incidentTable)
 	if !IsPermanent(err) || !strings.Contains(err.Error(), "client_secret") || strings.Contains(err.Error(), "wrong-secret") {
 		t.Fatalf("err = %v", err)
 	}
@@ -223,13 +223,13 @@ func TestLoginThenRevoked(t *testing.T) {
 	}
 	c, _ := oauthClient(t, url, GrantAuthorizationCode, store)
 	ctx := context.Background()
-	if _, err := c.FetchOne(ctx, "incident"); err != nil {
+	if _, err := c.CheckTable(ctx, incidentTable); err != nil {
 		t.Fatalf("with the login token: %v", err)
 	}
 
 	s.RevokeTokens()
 	before := grants(s)["refresh_token"]
-	_, err := c.FetchOne(ctx, "incident")
+	_, err := c.CheckTable(ctx, incidentTable)
 	if !IsPermanent(err) || !strings.Contains(err.Error(), "sei-agent login") {
 		t.Fatalf("err = %v, want a permanent error saying to run login", err)
 	}
@@ -285,7 +285,7 @@ func TestOAuthTokenEndpointTransient(t *testing.T) {
 	c, sl, _ := testClient(t, hs.URL, func(c *Config) {
 		c.Auth = Auth{Method: MethodOAuth, Grant: GrantPassword, Username: "svc", Password: "pw-svc", ClientID: clientID, ClientSecret: clientSecret}
 	})
-	if _, err := c.FetchOne(context.Background(), "incident"); err != nil {
+	if _, err := c.CheckTable(context.Background(), incidentTable); err != nil {
 		t.Fatalf("token endpoint 503 twice then fine: %v", err)
 	}
 	if len(sl.all()) != 2 {

@@ -133,7 +133,7 @@ func TestCAFileAndInsecure(t *testing.T) {
 	ctx := context.Background()
 
 	c, _, logs := testClient(t, hs.URL, func(c *Config) { c.CAFile = ca })
-	if _, err := c.FetchOne(ctx, "incident"); err != nil {
+	if _, err := c.CheckTable(ctx, incidentTable); err != nil {
 		t.Fatalf("with ca_file: %v", err)
 	}
 	if strings.Contains(logs.String(), "insecure") {
@@ -153,13 +153,13 @@ func TestCAFileAndInsecure(t *testing.T) {
 	if res := c2.Probe(ctx); res.OK() || len(res.Checks) != 3 || res.Checks[2].OK || !strings.Contains(res.Checks[2].Detail, "servicenow.ca_file") {
 		t.Errorf("probe without ca_file: %+v", res.Checks)
 	}
-	if _, err := c2.FetchOne(ctx, "incident"); err == nil || !strings.Contains(err.Error(), "certificate") {
+	if _, err := c2.CheckTable(ctx, incidentTable); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("without ca_file: err = %v, want a certificate error", err)
 	}
 
 	c3, _, logs3 := testClient(t, hs.URL, func(c *Config) { c.InsecureSkipVerify = true })
 	defer c3.hc.CloseIdleConnections()
-	if _, err := c3.FetchOne(ctx, "incident"); err != nil {
+	if _, err := c3.CheckTable(ctx, incidentTable); err != nil {
 		t.Fatalf("insecure: %v", err)
 	}
 	if !strings.Contains(logs3.String(), `"level":"warn"`) || !strings.Contains(logs3.String(), "insecure_skip_verify") {
@@ -202,7 +202,7 @@ func TestProxy(t *testing.T) {
 	// The instance "lives" at a name only the proxy can reach.
 	c, _, _ := testClient(t, "http://acme.service-now.invalid", func(c *Config) { c.Proxy = proxy.URL; c.MaxAttempts = 1 })
 	defer c.hc.CloseIdleConnections()
-	if _, err := c.FetchOne(context.Background(), "incident"); err != nil {
+	if _, err := c.CheckTable(context.Background(), incidentTable); err != nil {
 		t.Fatal(err)
 	}
 	if proxied.Load() == 0 {
@@ -228,7 +228,7 @@ func TestRequestTimeout(t *testing.T) {
 	_, hs := sim(t, snowtest.Options{Incidents: 3, Changes: 1, Latency: 2 * time.Second})
 	c, sl, _ := testClient(t, hs.URL, func(c *Config) { c.Timeout = 100 * time.Millisecond; c.MaxAttempts = 2 })
 	start := time.Now()
-	_, err := c.FetchOne(context.Background(), "incident")
+	_, err := c.CheckTable(context.Background(), incidentTable)
 	if err == nil || IsPermanent(err) || !strings.Contains(err.Error(), "gave up after 2 attempts") {
 		t.Fatalf("err = %v, want a transient timeout", err)
 	}

@@ -73,31 +73,6 @@ func decodeList(contentType string, body []byte) ([]Row, error) {
 	return *env.Result, nil
 }
 
-// decodeOne parses a single-record body {"result":{...}}.
-func decodeOne(contentType string, body []byte) (Row, error) {
-	if err := checkJSON(contentType, body); err != nil {
-		return nil, err
-	}
-	var env struct {
-		Result json.RawMessage `json:"result"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil {
-		return nil, badJSON(body)
-	}
-	var rows []Row
-	if json.Unmarshal(env.Result, &rows) == nil {
-		if len(rows) == 0 {
-			return nil, nil
-		}
-		return rows[0], nil
-	}
-	var row Row
-	if err := json.Unmarshal(env.Result, &row); err != nil || row == nil {
-		return nil, &errBadBody{reason: "response has no result object"}
-	}
-	return row, nil
-}
-
 func checkJSON(contentType string, body []byte) error {
 	mt, _, _ := mime.ParseMediaType(contentType)
 	trimmed := bytes.TrimSpace(body)

@@ -2,6 +2,7 @@ package servicenow
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"testing"
 )
@@ -84,7 +85,13 @@ func FuzzDecodeList(f *testing.F) {
 		} else if !isBadBody(err) {
 			t.Fatalf("non-transient error %v", err)
 		}
-		_, _ = decodeOne(ctype, body)
-		_, _ = decodeError(body)
+		// The error path: what a non-2xx answer with this body becomes.
+		h := http.Header{"Content-Type": {ctype}}
+		for _, status := range []int{400, 403, 429, 503} {
+			e, _ := statusError(&response{status: status, header: h, body: body}, "incident")
+			if e.Message == "" || e.Permanent == transientStatus(status) {
+				t.Fatalf("status %d: error %+v", status, e)
+			}
+		}
 	})
 }

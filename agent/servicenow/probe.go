@@ -4,75 +4,31 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"time"
-
-	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
-
-// FetchOne reads one row of table (the first by sys_id), with the table's
-// exclusions from Config.Exclude applied; nil when the table is empty or
-// every row is hidden. For validate and preview.
-func (c *Client) FetchOne(ctx context.Context, table string) (Row, error) {
-	return c.fetchOne(ctx, Table{Name: table, Field: FieldUpdatedOn})
-}
-
-func (c *Client) fetchOne(ctx context.Context, t Table) (Row, error) {
-	if !wire.ValidTable(t.Name) {
-		return nil, fmt.Errorf("fetch one %s: invalid table name", t.Name)
-	}
-	var row Row
-	q := url.Values{}
-	q.Set("sysparm_limit", "1")
-	q.Set("sysparm_display_value", "false")
-	q.Set("sysparm_exclude_reference_link", "true")
-	q.Set("sysparm_no_count", "true")
-	if f := t.sysparmFields(c.cfg.Exclude); f != "" {
-		q.Set("sysparm_fields", f)
-	}
-	if t.Filter != "" {
-		q.Set("sysparm_query", t.Filter)
-	}
-	err := c.do(ctx, request{
-		op: "fetch one " + t.Name + " row", table: t.Name, path: tablePath(t.Name),
-		query: func() url.Values { return q },
-		check: func(r *response) error {
-			rows, err := decodeList(r.header.Get("Content-Type"), r.body)
-			if err != nil {
-				return err
-			}
-			f := newRowFilter(t, c.cfg.Exclude)
-			for _, r := range rows {
-				if f.keepRow(r) {
-					row = r
-					break
-				}
-			}
-			return nil
-		},
-	})
-	return row, err
-}
 
 // CheckTable checks that t can be read and returns the names of the fields
 // that would leave the agent after exclusions, sorted (empty when the table
-// has no readable row). Errors are *Error with a role/ACL hint on 403.
+// has no readable row). It reads one row (the first by sys_id) as a scan
+// would: include list, filter and exclusions applied. Errors are *Error
+// with a role/ACL hint on 403.
 func (c *Client) CheckTable(ctx context.Context, t Table) ([]string, error) {
 	if err := t.Check(); err != nil {
 		return nil, err
 	}
-	row, err := c.fetchOne(ctx, t)
+	rows, err := c.firstRow(ctx, "fetch one "+t.Name+" row", t, t.Filter, t.sysparmFields(c.cfg.Exclude))
 	if err != nil {
 		return nil, err
 	}
-	fields := make([]string, 0, len(row))
-	for f := range row {
-		fields = append(fields, f)
+	var fields []string
+	if f := newRowFilter(t, c.cfg.Exclude); len(rows) > 0 && f.keepRow(rows[0]) {
+		fields = slices.Sorted(maps.Keys(rows[0]))
 	}
-	slices.Sort(fields)
 	return fields, nil
 }
 
