@@ -316,24 +316,29 @@ func TestUnreadableCursorFailsTheTable(t *testing.T) {
 	}
 }
 
-// TestBufferFullPausesAndResumes: with a buffer smaller than the pages, the
-// poller waits with its cursor held while a slow forwarder drains it; every
-// page arrives once, in order.
+// TestBufferFullPausesAndResumes: with a buffer that holds one page, the
+// poller waits with its cursor held until a forwarder drains the buffer;
+// status shows the pause and why, and every page arrives once, in order.
 func TestBufferFullPausesAndResumes(t *testing.T) {
 	var pages []servicenow.Page
 	for i := 1; i <= 12; i++ {
 		pages = append(pages, page(i, fmt.Sprintf("2026-10-31 10:%02d:00", i), 20))
 	}
-	src := &fakeSource{pages: pages}
-	buf := openBuffer(t, 16<<20)
+	one, err := encodeChunks(pages[0].Records)
+	if err != nil || len(one) != 1 {
+		t.Fatalf("a page encodes to %d batches (%v), want 1", len(one), err)
+	}
+	buf := openBuffer(t, int64(len(one[0].data))*3/2)
+	fill := &fillingBuffer{Buffer: buf, t: t}
 	clk := &clock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
 	p := New(Config{Tables: []servicenow.Table{{Name: "incident", Field: "sys_updated_on"}}, Lookback: 48 * time.Hour,
-		RetryFull: time.Millisecond, Now: clk.Now, Logger: zerolog.Nop()}, src, fullAfter{buf, 3, new(int)})
-	err := p.PollOnce(context.Background())
-	if err != nil {
+		RetryFull: time.Millisecond, Now: clk.Now, Logger: zerolog.Nop()}, &fakeSource{pages: pages}, fill)
+	fill.p = p
+	if err := p.PollOnce(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	recs, _ := drain(t, buf)
+	rest, _ := drain(t, buf)
+	recs := append(fill.drained, rest...)
 	if len(recs) != 12*20 {
 		t.Fatalf("buffered %d records, want %d", len(recs), 12*20)
 	}
@@ -342,27 +347,68 @@ func TestBufferFullPausesAndResumes(t *testing.T) {
 			t.Fatalf("records out of order at %d", i)
 		}
 	}
+	if fill.pauses != len(pages)-1 || fill.pausedSeen != fill.pauses {
+		t.Errorf("paused %d times, status showed %d of them; want %d: every page after the first finds the buffer full",
+			fill.pauses, fill.pausedSeen, len(pages)-1)
+	}
 	if p.Stats().Paused {
 		t.Error("still paused after the buffer drained")
 	}
-}
-
-// fullAfter reports ErrFull n times before each append goes through, as a
-// full buffer does until the forwarder acks, and checks the cursor is not
-// moved meanwhile.
-type fullAfter struct {
-	*buffer.Buffer
-	n     int
-	tries *int
-}
-
-func (f fullAfter) Append(ctx context.Context, b buffer.Batch, st map[string][]byte) (buffer.Batch, error) {
-	*f.tries++
-	if *f.tries <= f.n {
-		return buffer.Batch{}, fmt.Errorf("append: %w", buffer.ErrFull)
+	var c servicenow.Cursor
+	if raw, err := buf.Get(cursorKey("incident")); err != nil || json.Unmarshal(raw, &c) != nil || c != pages[len(pages)-1].Cursor {
+		t.Errorf("stored cursor %s (%v), want the last page's %+v", raw, err, pages[len(pages)-1].Cursor)
 	}
-	*f.tries = 0
-	return f.Buffer.Append(ctx, b, st)
+}
+
+// fillingBuffer passes appends to a real buffer and plays a forwarder that
+// drains it only after the poller found it full three times in a row.
+// Meanwhile it checks that the stored cursor stays where it was and that
+// status shows the pause. Appends come from the test's goroutine (PollOnce).
+type fillingBuffer struct {
+	*buffer.Buffer
+	t *testing.T
+	p *Poller
+
+	fulls      int    // ErrFulls in a row
+	held       []byte // the stored cursor when the pause began
+	pauses     int
+	pausedSeen int // pauses during which Stats showed Paused with the reason
+	drained    []wire.Record
+}
+
+func (f *fillingBuffer) Append(ctx context.Context, b buffer.Batch, st map[string][]byte) (buffer.Batch, error) {
+	out, err := f.Buffer.Append(ctx, b, st)
+	if !errors.Is(err, buffer.ErrFull) {
+		f.fulls = 0
+		return out, err
+	}
+	f.fulls++
+	cur, gerr := f.Buffer.Get(cursorKey("incident"))
+	if gerr != nil {
+		f.t.Fatalf("a full buffer before any page was stored: %v", gerr)
+	}
+	switch f.fulls {
+	case 1:
+		f.pauses++
+		f.held = cur
+		if bytes.Equal(cur, st[cursorKey("incident")]) {
+			f.t.Errorf("cursor %s already stored with the page that did not fit", cur)
+		}
+	case 2:
+		if s := f.p.Stats(); s.Paused && strings.Contains(s.PauseReason, "buffer full") {
+			f.pausedSeen++
+		} else {
+			f.t.Errorf("while the buffer is full, Stats shows paused %v, reason %q", s.Paused, s.PauseReason)
+		}
+	}
+	if !bytes.Equal(cur, f.held) {
+		f.t.Errorf("cursor moved from %s to %s while paused", f.held, cur)
+	}
+	if f.fulls == 3 {
+		recs, _ := drain(f.t, f.Buffer)
+		f.drained = append(f.drained, recs...)
+	}
+	return out, err
 }
 
 func TestOneTableFailingDoesNotStopOthers(t *testing.T) {
