@@ -76,29 +76,22 @@ func (c *Client) Scan(ctx context.Context, t Table, from Cursor, upto time.Time,
 
 // page turns the rows of a page into a Page and advances the cursor.
 func (s *scan) page(rows []Row) (Page, error) {
-	last := rows[len(rows)-1]
-	next := Cursor{Time: last.String(s.t.Field), SysID: last.String("sys_id")}
+	next := s.cursorOf(rows[len(rows)-1])
 	if next.check() != nil || next.SysID == "" {
-		return Page{}, &Error{Op: fmt.Sprintf("fetch %s page %d", s.t.Name, s.number), Table: s.t.Name,
-			URL: s.c.cfg.URL + tablePath(s.t.Name), Permanent: true,
-			Message: "the last row has no readable " + s.t.Field + " or sys_id",
-			Hint:    "the API user needs read access to " + s.t.Field + " and sys_id of " + s.t.Name + " (field ACL)"}
+		return Page{}, s.pageError("the last row has no readable "+s.t.Field+" or sys_id",
+			"the API user needs read access to "+s.t.Field+" and sys_id of "+s.t.Name+" (field ACL)")
 	}
-	if !s.cur.Less(next) || (s.cur.SysID == "" && next.Time < s.cur.Time) {
-		return Page{}, &Error{Op: fmt.Sprintf("fetch %s page %d", s.t.Name, s.number), Table: s.t.Name,
-			URL: s.c.cfg.URL + tablePath(s.t.Name), Permanent: true,
-			Message: fmt.Sprintf("page did not advance the cursor (%s %s -> %s %s)", s.cur.Time, s.cur.SysID, next.Time, next.SysID),
-			Hint:    "the instance ignored ORDERBY; check servicenow.tables." + s.t.Name + ".filter"}
+	orderHint := "the instance ignored ORDERBY; check servicenow.tables." + s.t.Name + ".filter"
+	if !s.cur.Less(next) {
+		return Page{}, s.pageError(fmt.Sprintf("page did not advance the cursor (%s %s -> %s %s)", s.cur.Time, s.cur.SysID, next.Time, next.SysID), orderHint)
 	}
-	for i := 1; i < len(rows); i++ {
-		a := Cursor{Time: rows[i-1].String(s.t.Field), SysID: rows[i-1].String("sys_id")}
-		b := Cursor{Time: rows[i].String(s.t.Field), SysID: rows[i].String("sys_id")}
-		if !a.Less(b) {
-			return Page{}, &Error{Op: fmt.Sprintf("fetch %s page %d", s.t.Name, s.number), Table: s.t.Name,
-				URL: s.c.cfg.URL + tablePath(s.t.Name), Permanent: true,
-				Message: "rows are not in " + s.t.Field + ", sys_id order",
-				Hint:    "the instance ignored ORDERBY; check servicenow.tables." + s.t.Name + ".filter"}
+	prev := s.cursorOf(rows[0])
+	for _, r := range rows[1:] {
+		c := s.cursorOf(r)
+		if !prev.Less(c) {
+			return Page{}, s.pageError("rows are not in "+s.t.Field+", sys_id order", orderHint)
 		}
+		prev = c
 	}
 	s.cur = next
 	kept := rows[:0]
@@ -112,6 +105,20 @@ func (s *scan) page(rows []Row) (Page, error) {
 		s.c.log.Warn().Str("table", s.t.Name).Int("page", s.number).Int("records", bad).Msg("servicenow: rows without a valid sys_id or time skipped")
 	}
 	return Page{Table: s.t.Name, Rows: kept, Records: recs, Cursor: next, Number: s.number, Skipped: bad}, nil
+}
+
+// cursorOf is the keyset position of row.
+func (s *scan) cursorOf(row Row) Cursor {
+	return Cursor{Time: row.String(s.t.Field), SysID: row.String("sys_id")}
+}
+
+// op names the request of the current page in errors and logs.
+func (s *scan) op() string { return fmt.Sprintf("fetch %s page %d", s.t.Name, s.number) }
+
+// pageError is a permanent error about the current page's answer.
+func (s *scan) pageError(msg, hint string) *Error {
+	return &Error{Op: s.op(), Table: s.t.Name, URL: s.c.cfg.URL + tablePath(s.t.Name), Permanent: true,
+		Message: msg, Hint: hint}
 }
 
 // next returns the rows of the next non-empty page, or none at the end.
@@ -175,16 +182,17 @@ var linkNextRE = regexp.MustCompile(`rel="?next"?`)
 // page (and caps later pages at that size).
 func (s *scan) fetch(ctx context.Context, limit, offset int, counts bool) (listing, error) {
 	out := listing{limit: limit, total: -1}
-	q := pageQuery{table: s.t, from: s.cur, upto: s.upto, offset: offset, counts: counts, fields: s.fields}
-	var qerr error
+	q := pageQuery{table: s.t, from: s.cur, upto: s.upto, limit: limit, offset: offset, counts: counts, fields: s.fields}
+	v, err := q.values()
+	if err != nil {
+		return out, fmt.Errorf("%s: %w", s.op(), err)
+	}
 	req := request{
-		op:    fmt.Sprintf("fetch %s page %d", s.t.Name, s.number),
+		op:    s.op(),
 		table: s.t.Name,
 		path:  tablePath(s.t.Name),
 		query: func() url.Values {
-			q.limit = out.limit
-			v, err := q.values()
-			qerr = err
+			v.Set("sysparm_limit", strconv.Itoa(out.limit)) // only the limit changes between attempts
 			return v
 		},
 		check: func(r *response) error {
@@ -207,13 +215,7 @@ func (s *scan) fetch(ctx context.Context, limit, offset int, counts bool) (listi
 			s.c.stats.update(func(st *ClientStats) { st.PageShrinks++ })
 		},
 	}
-	if _, err := q.values(); err != nil {
-		return out, fmt.Errorf("fetch %s page %d: %w", s.t.Name, s.number, err)
-	}
-	err := s.c.do(ctx, req)
-	if qerr != nil {
-		return out, qerr
-	}
+	err = s.c.do(ctx, req)
 	if err == nil && out.limit == limit {
 		s.grow()
 	}

@@ -256,6 +256,30 @@ func TestScanRejectsStuckCursor(t *testing.T) {
 	}
 }
 
+// TestScanRejectsBadPages: answers a keyset scan cannot trust stop it with
+// a permanent error saying what to check.
+func TestScanRejectsBadPages(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		from       Cursor
+		want       string
+	}{
+		{"row before an inclusive cursor", `{"result":[{"sys_id":"a","sys_updated_on":"2026-01-01 00:00:00"}]}`,
+			Cursor{Time: "2026-01-02 00:00:00"}, "did not advance"},
+		{"no sys_id", `{"result":[{"sys_updated_on":"2026-01-01 00:00:00"}]}`, Cursor{}, "no readable sys_updated_on or sys_id"},
+		{"no time", `{"result":[{"sys_id":"a"}]}`, Cursor{}, "field ACL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url, _ := fakeList(t, tc.body, nil)
+			c, _, _ := testClient(t, url, nil)
+			err := c.Scan(context.Background(), incidentTable, tc.from, time.Now(), func(Page) error { return nil })
+			if !IsPermanent(err) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "fetch incident page 1") {
+				t.Fatalf("err = %v, want a permanent error about page 1 with %q", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestScanEmptyPageWithoutHeadersEnds(t *testing.T) {
 	url, n := fakeList(t, `{"result":[]}`, nil)
 	c, _, _ := testClient(t, url, nil)
