@@ -17,12 +17,14 @@
 //     store, terminated and counted under its reason.
 //   - converts the records to store.Record, taking tenant and integration from
 //     the subject (what the agent's credentials allowed it to publish on),
-//     never from the payload;
+//     never from the payload, and checks each with store.CheckRecord (stricter
+//     than the wire: a real date, UTF-8 fields), quarantining like above;
 //   - applies the records of several fetched messages in one store.Apply,
 //     sending InProgress while a slow write runs, then acknowledges each
 //     message with a confirmed (double) ack;
 //   - on a store error naks the message with a growing delay; once a message
 //     was delivered MaxDeliver times it is quarantined and terminated instead.
+//     A store.ErrInvalidRecord is quarantined at once.
 //     The limit is enforced here rather than by the server, so a batch whose
 //     quarantine fails stays in the stream instead of being dropped.
 //
