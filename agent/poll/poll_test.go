@@ -281,6 +281,10 @@ func TestCursorLookbackAndOverlap(t *testing.T) {
 	if fmt.Sprint(src.froms) != fmt.Sprint(want) {
 		t.Errorf("scans started at %v, want %v (lookback, then cursor minus overlap)", src.froms, want)
 	}
+	// The figures are saved without the cursor, which has its own key.
+	if raw, err := buf.Get(statsKey("incident")); err != nil || bytes.Contains(raw, []byte(`"cursor"`)) {
+		t.Errorf("saved figures %s (%v), want them without the cursor", raw, err)
+	}
 	// A restarted poller resumes from the stored cursor, keeps its
 	// figures, and shows the exclusions configured now.
 	cfg2 := p.cfg

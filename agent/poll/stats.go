@@ -12,9 +12,11 @@ import (
 // TableStats are one table's figures for status. The poller persists them in
 // the buffer's state after each run, so status can show them offline.
 type TableStats struct {
-	Table       string            `json:"table"`
-	Field       string            `json:"field"`
-	Cursor      servicenow.Cursor `json:"cursor"`
+	Table string `json:"table"`
+	Field string `json:"field"`
+	// Cursor is not saved with the figures: commits store it under its own
+	// key, which loadStats reads.
+	Cursor      servicenow.Cursor `json:"-"`
 	LastStart   time.Time         `json:"last_start"`
 	LastEnd     time.Time         `json:"last_end"`
 	LastSuccess time.Time         `json:"last_success"`
