@@ -326,3 +326,22 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestLoadConfirmed: a new forwarder shows the confirmations an earlier run
+// persisted, for the tables asked.
+func TestLoadConfirmed(t *testing.T) {
+	buf := openBuffer(t)
+	inc := wire.Version{UpdatedOn: "2026-11-01 10:00:00", ModCount: 4}
+	for table, v := range map[string]wire.Version{"incident": inc, "problem": {UpdatedOn: "2026-11-02 10:00:00"}} {
+		raw, _ := json.Marshal(v)
+		if err := buf.Set(context.Background(), confirmedKey(table), raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := newForwarder(t, "nats://127.0.0.1:1", buf, time.Hour)
+	f.LoadConfirmed([]string{"incident", "change_request"})
+	got := f.Stats().Confirmed
+	if len(got) != 1 || got["incident"] != inc {
+		t.Errorf("confirmed = %+v, want only incident at %+v", got, inc)
+	}
+}

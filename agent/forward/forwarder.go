@@ -96,15 +96,13 @@ func New(cfg Config, buf Buffer) (*Forwarder, error) {
 }
 
 // LoadConfirmed restores the confirmations persisted by an earlier run for
-// tables, so status shows them before the relay confirms anything new.
+// tables, so status shows them before the relay confirms anything new. Call
+// it before Run: it replaces what the forwarder holds.
 func (f *Forwarder) LoadConfirmed(tables []string) {
+	confirmed := LoadConfirmed(f.buf.Get, tables)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for t, v := range LoadConfirmed(f.buf.Get, tables) {
-		if v.Newer(f.st.Confirmed[t]) {
-			f.st.Confirmed[t] = v
-		}
-	}
+	f.st.Confirmed = confirmed
 }
 
 // LoadConfirmed reads the confirmations a forwarder persisted with get (a
