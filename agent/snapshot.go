@@ -20,7 +20,7 @@ func (a *Agent) Snapshot() *status.Snapshot {
 	ps := a.poller.Stats()
 	s.ServiceNow = a.serviceNowSection(ps.Tables, ps.NextPoll)
 	s.Buffer = bufferSection(a.buf.Stats())
-	s.Buffer.PollingPaused = ps.Paused
+	s.Buffer.PollingPaused, s.Buffer.PauseReason = ps.Paused, ps.PauseReason
 	s.Relay = relaySection(a.cfg.Relay.URL, a.fwd.Stats())
 	if ps.Paused {
 		for i := range s.ServiceNow.Tables {

@@ -68,7 +68,8 @@
 //	    "max_bytes": 1073741824, "free_disk_bytes": 42949672960,
 //	    "oldest_pending": "…", "oldest_pending_age_seconds": 180,   // omitted when nothing is pending
 //	    "last_gc": "…",
-//	    "polling_paused": false,                   // true: buffer full, polls wait
+//	    "polling_paused": false,                   // true: the buffer refused a batch, polls wait with cursors held
+//	    "pause_reason": "…",                       // the buffer's refusal (full, or disk nearly full); omitted when not paused
 //	    "error": "…"                               // why the figures could not be read
 //	  },
 //	  "relay": {
@@ -99,8 +100,8 @@
 //     source_newest the rule cannot fire; while polling is paused it does not.
 //   - a table's next poll is late by PollOverdue [15m] and no poll runs:
 //     DEGRADED.
-//   - polling paused because the buffer is full, or pending bytes at the
-//     bound: DEGRADED.
+//   - polling paused (the reason says why: the buffer is full, or the disk
+//     nearly so), or pending bytes at the bound: DEGRADED.
 //   - oldest pending record older than BacklogAge [2h]: DEGRADED.
 //   - free disk of the data directory below MinFreeDisk [1 GiB]: DEGRADED.
 //   - ServiceNow token, ServiceNow certificate, relay certificate or relay

@@ -218,7 +218,11 @@ func renderBuffer(p *printer, s *Snapshot) {
 		p.field("last gc", p.when(b.LastGC))
 	}
 	if b.PollingPaused {
-		p.fieldC("polling", "PAUSED: buffer full, waiting for the relay to drain it", ansiYellow)
+		why := b.PauseReason
+		if why == "" {
+			why = "buffer full, waiting for the relay to drain it"
+		}
+		p.wrapped(pad("polling"), "PAUSED: "+why, ansiYellow)
 	}
 }
 

@@ -102,6 +102,24 @@ func TestRender(t *testing.T) {
 			},
 		},
 		{
+			name: "paused for disk",
+			snap: func() *Snapshot {
+				s := healthy()
+				s.Buffer.PollingPaused, s.Buffer.FreeDisk = true, 1<<20
+				s.Buffer.PauseReason = "append batch: disk almost full: 1048576 bytes free in " +
+					"/var/lib/sei-agent/buffer, a write of 4096 must leave 268435456"
+				s.Finalize(Thresholds{}, now)
+				return s
+			},
+			want: []string{
+				"  free disk   1.0 MiB\n",
+				"  polling     PAUSED: append batch: disk almost full: 1048576 bytes free in\n",
+				"              /var/lib/sei-agent/buffer, a write of 4096 must leave 268435456\n",
+				"verdict       DEGRADED\n", "  - polling paused, cursors held: append batch: disk almost full:",
+				"  - free disk of the data dir is low: 1.0 MiB",
+			},
+		},
+		{
 			name: "offline",
 			snap: func() *Snapshot {
 				s := &Snapshot{Time: now, Agent: Agent{ServiceState: "stopped", DataDir: "/var/lib/sei-agent",

@@ -120,9 +120,12 @@ type Buffer struct {
 	Oldest         time.Time `json:"oldest_pending,omitzero"`
 	OldestAge      Duration  `json:"oldest_pending_age_seconds,omitzero"` // set by Finalize from Oldest
 	LastGC         time.Time `json:"last_gc,omitzero"`
-	// PollingPaused is true while the poller holds off because the buffer
-	// reached MaxBytes.
-	PollingPaused bool `json:"polling_paused"`
+	// PollingPaused is true while the poller holds off, its cursors held,
+	// because the buffer refused a batch: it reached MaxBytes, or the disk
+	// would drop below the free space the buffer keeps. PauseReason is the
+	// buffer's refusal, which says which.
+	PollingPaused bool   `json:"polling_paused"`
+	PauseReason   string `json:"pause_reason,omitempty"`
 	// Error says why the figures could not be read (offline, say, while
 	// the running agent holds the lock).
 	Error string `json:"error,omitempty"`

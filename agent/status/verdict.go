@@ -167,6 +167,8 @@ func evaluateBuffer(v *verdictBuilder, s *Snapshot, th Thresholds, now time.Time
 	b := s.Buffer
 	full := b.MaxBytes > 0 && b.PendingBytes >= b.MaxBytes
 	switch {
+	case b.PollingPaused && b.PauseReason != "":
+		v.degrade("polling paused, cursors held: %s", b.PauseReason)
 	case b.PollingPaused:
 		v.degrade("buffer full (%s of %s): polling paused until the relay drains it", Bytes(b.PendingBytes), Bytes(b.MaxBytes))
 	case full:

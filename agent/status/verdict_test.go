@@ -136,6 +136,16 @@ func TestEvaluate(t *testing.T) {
 			}},
 		},
 		{
+			name: "disk nearly full pauses polling, and says so",
+			mutate: func(s *Snapshot) {
+				s.Buffer.PollingPaused, s.Buffer.FreeDisk = true, 2<<30
+				s.Buffer.PauseReason = "append batch: disk almost full: 2147483648 bytes free in /var/lib/sei-agent/buffer, a write of 4096 must leave 4294967296"
+			},
+			want: Verdict{Level: LevelDegraded, Reasons: []string{
+				"polling paused, cursors held: append batch: disk almost full: 2147483648 bytes free in /var/lib/sei-agent/buffer, a write of 4096 must leave 4294967296",
+			}},
+		},
+		{
 			name:   "buffer at its bound",
 			mutate: func(s *Snapshot) { s.Buffer.PendingBytes = 2 << 30 },
 			want: Verdict{Level: LevelDegraded, Reasons: []string{
