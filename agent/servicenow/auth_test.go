@@ -282,7 +282,7 @@ func TestOAuthTokenEndpointTransient(t *testing.T) {
 		s.ServeHTTP(w, r)
 	}))
 	defer hs.Close()
-	c, sl, _ := testClient(t, hs.URL, func(c *Config) {
+	c, sl, logs := testClient(t, hs.URL, func(c *Config) {
 		c.Auth = Auth{Method: MethodOAuth, Grant: GrantPassword, Username: "svc", Password: "pw-svc", ClientID: clientID, ClientSecret: clientSecret}
 	})
 	if _, err := c.CheckTable(context.Background(), incidentTable); err != nil {
@@ -290,5 +290,14 @@ func TestOAuthTokenEndpointTransient(t *testing.T) {
 	}
 	if len(sl.all()) != 2 {
 		t.Errorf("waits %v, want 2 backoffs", sl.all())
+	}
+	// Each retry line names the request and the token URL once.
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if !strings.Contains(line, "retrying") {
+			continue
+		}
+		if strings.Count(line, "fetch one incident row") != 1 || strings.Count(line, "/oauth_token.do") != 1 || strings.Contains(line, "/api/now/table") {
+			t.Errorf("retry log repeats or mixes the request context: %s", line)
+		}
 	}
 }

@@ -124,18 +124,12 @@ func (c *Client) do(ctx context.Context, req request) error {
 		var fail *Error
 		switch {
 		case err != nil:
-			var e *Error
-			if errors.As(err, &e) { // token failure, already classified
-				e.Table = req.table
-				e.Op = req.op + ": " + e.Op
-				if e.Permanent || attempt >= c.cfg.MaxAttempts {
-					return e
-				}
-				fail = &Error{Status: e.Status, Message: e.Error(), Err: e}
+			if errors.As(err, &fail) { // token failure, already classified, with the token URL
+				fail.Op, fail.Table = req.op+": "+fail.Op, req.table
 				break
 			}
 			c.stats.httpError(req.table, 0)
-			fail = &Error{Message: "request failed: " + err.Error(), Err: err}
+			fail = c.requestError(req, &Error{Message: "request failed: " + err.Error(), Err: err})
 		case r.status == http.StatusUnauthorized && c.cfg.Auth.Method == MethodOAuth && !authRetried:
 			c.stats.httpError(req.table, r.status)
 			authRetried = true
@@ -150,23 +144,23 @@ func (c *Client) do(ctx context.Context, req request) error {
 				return nil
 			}
 			if !isBadBody(err) {
-				return &Error{Op: req.op, Table: req.table, URL: c.cfg.URL + req.path, Status: r.status, Message: err.Error(), Permanent: true, Err: err}
+				return c.requestError(req, &Error{Status: r.status, Message: err.Error(), Permanent: true, Err: err})
 			}
 			c.stats.httpError(req.table, 0)
-			fail = &Error{Status: r.status, Message: err.Error(), Err: err}
+			fail = c.requestError(req, &Error{Status: r.status, Message: err.Error(), Err: err})
 			if req.shrink != nil && isCutOff(err) {
 				req.shrink()
 			}
 		default:
 			c.stats.httpError(req.table, r.status)
 			fail, wait = statusError(r, req.table)
+			c.requestError(req, fail)
 		}
-		fail.Op, fail.Table, fail.URL = req.op, req.table, c.cfg.URL+req.path
 		if fail.Permanent {
 			return fail
 		}
 		if attempt >= c.cfg.MaxAttempts {
-			fail.Op = fmt.Sprintf("%s (gave up after %d attempts)", req.op, attempt)
+			fail.Op = fmt.Sprintf("%s (gave up after %d attempts)", fail.Op, attempt)
 			return fail
 		}
 		if wait == 0 {
@@ -178,6 +172,13 @@ func (c *Client) do(ctx context.Context, req request) error {
 			return fmt.Errorf("%s: %w", req.op, err)
 		}
 	}
+}
+
+// requestError sets e's request context (op, table, URL) to req's and
+// returns e.
+func (c *Client) requestError(req request, e *Error) *Error {
+	e.Op, e.Table, e.URL = req.op, req.table, c.cfg.URL+req.path
+	return e
 }
 
 // statusError classifies a non-2xx answer; wait is its Retry-After.
@@ -204,6 +205,9 @@ func (c *Client) once(ctx context.Context, path string, q url.Values) (*response
 	} else if d > 0 {
 		c.stats.update(func(s *ClientStats) { s.RateLimitWaits++; s.RateLimitWait += d })
 	}
+	// hc.Timeout bounds each HTTP exchange; this deadline also bounds the
+	// token renewal apply may make (up to two token requests) together
+	// with the request itself.
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	u := c.cfg.URL + path
