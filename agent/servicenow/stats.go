@@ -10,7 +10,7 @@ import (
 type ClientStats struct {
 	Requests       int64         // Table API and token requests sent
 	Retries        int64         // requests repeated after a transient error
-	Errors         map[int]int64 // HTTP error responses by status code (0 = network or body error)
+	Errors         map[int]int64 // Table API error responses by status code (0 = network or body error); token request failures are not counted
 	RateLimited    int64         // 429 answers
 	RateLimitWaits int64         // waits imposed by Config.RateLimit
 	RateLimitWait  time.Duration // total time spent in those waits
@@ -18,8 +18,9 @@ type ClientStats struct {
 	TokenExpiry    time.Time     // expiry of the current access token (zero: none or basic auth)
 	PageShrinks    int64         // pages retried smaller after a cut-off or HTML answer
 	OffsetFallback int64         // empty pages stepped over with sysparm_offset
-	// Tables breaks Errors and RateLimited down by table ("" for requests
-	// that belong to none, such as token requests).
+	// Tables breaks Errors and RateLimited down by table. Every Table API
+	// request belongs to a table (Probe's authentication check reads
+	// sys_user), so there is no "" entry.
 	Tables map[string]TableCounters
 	// CertExpiry is the NotAfter of the instance's TLS certificate (the
 	// leaf) seen on the last HTTPS answer; zero over plain HTTP.
