@@ -77,7 +77,7 @@
 //	    "since": "…",                              // when "connected" last changed
 //	    "rtt_seconds": 0.023, "last_ack": "…", "last_ack_batch": "…",
 //	    "publish_errors": 0, "reconnects": 2, "last_error": "…",
-//	    "cert_expiry": "…", "credentials_expiry": "…",
+//	    "cert_expiry": "…",
 //	    "confirmed": {"incident": {"sys_updated_on": "2026-11-28 15:59:58", "sys_mod_count": 3, "time": "…"}}
 //	  },
 //	  "verdict": {"level": "OK"|"DEGRADED"|"FAILING", "reasons": ["relay tls://… unreachable for 14m (since …)"]}
@@ -104,9 +104,8 @@
 //     nearly so), or pending bytes at the bound: DEGRADED.
 //   - oldest pending record older than BacklogAge [2h]: DEGRADED.
 //   - free disk of the data directory below MinFreeDisk [1 GiB]: DEGRADED.
-//   - ServiceNow token, ServiceNow certificate, relay certificate or relay
-//     user JWT expiring within ExpiryWarning [14 days]: DEGRADED;
-//     expired: FAILING.
+//   - ServiceNow token, ServiceNow certificate or relay certificate
+//     expiring within ExpiryWarning [14 days]: DEGRADED; expired: FAILING.
 //
 // FAILING reasons are listed before DEGRADED ones. `sei-agent status` exits
 // with ExitCode: 0 OK, 1 DEGRADED or FAILING, 3 agent not running.

@@ -257,9 +257,6 @@ func renderRelay(p *printer, s *Snapshot) {
 	if !r.CertExpiry.IsZero() {
 		p.field("certificate", "expires "+p.when(r.CertExpiry))
 	}
-	if !r.CredentialsExpiry.IsZero() {
-		p.field("credentials", "expire "+p.when(r.CredentialsExpiry))
-	}
 	if len(r.Confirmed) == 0 {
 		p.field("confirmed", "no confirmation from the relay yet")
 		return

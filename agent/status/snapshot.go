@@ -146,10 +146,9 @@ type Relay struct {
 	Reconnects    int64     `json:"reconnects"`
 	LastError     string    `json:"last_error,omitempty"`
 	// CertExpiry is the earliest NotAfter of the relay's TLS chain or the
-	// configured CA; CredentialsExpiry the expiry of the agent's NATS user
-	// JWT. Zero when unknown or never.
-	CertExpiry        time.Time `json:"cert_expiry,omitzero"`
-	CredentialsExpiry time.Time `json:"credentials_expiry,omitzero"`
+	// configured CA; zero when unknown. (The agent's NKEY credentials do
+	// not expire.)
+	CertExpiry time.Time `json:"cert_expiry,omitzero"`
 	// Confirmed holds, per table, the newest record version the relay
 	// confirmed as persisted: the cloud holds everything up to it.
 	Confirmed map[string]ConfirmedCursor `json:"confirmed,omitempty"`

@@ -21,8 +21,8 @@ type Thresholds struct {
 	Stall time.Duration
 	// PollOverdue: how late a scheduled poll may be.
 	PollOverdue time.Duration
-	// ExpiryWarning: a certificate, token or credential expiring within
-	// this window makes the verdict DEGRADED.
+	// ExpiryWarning: a certificate or token expiring within this window
+	// makes the verdict DEGRADED.
 	ExpiryWarning time.Duration
 	// MinFreeDisk: less free space than this on the data dir's disk makes
 	// the verdict DEGRADED.
@@ -83,7 +83,6 @@ func Evaluate(s *Snapshot, th Thresholds, now time.Time) Verdict {
 	evaluateExpiry(&v, "ServiceNow OAuth token", s.ServiceNow.TokenExpiry, th, now)
 	evaluateExpiry(&v, "ServiceNow TLS certificate", s.ServiceNow.CertExpiry, th, now)
 	evaluateExpiry(&v, "relay TLS certificate", s.Relay.CertExpiry, th, now)
-	evaluateExpiry(&v, "relay NATS user JWT", s.Relay.CredentialsExpiry, th, now)
 	return v.verdict()
 }
 

@@ -191,12 +191,10 @@ func TestEvaluate(t *testing.T) {
 			mutate: func(s *Snapshot) {
 				s.Relay.CertExpiry = now.Add(-time.Hour)
 				s.ServiceNow.CertExpiry = now.Add(13 * 24 * time.Hour)
-				s.Relay.CredentialsExpiry = now.Add(time.Hour)
 			},
 			want: Verdict{Level: LevelFailing, Reasons: []string{
 				"relay TLS certificate expired 1h00m ago (2026-11-28 15:00 UTC)",
 				"ServiceNow TLS certificate expires in 13d0h (2026-12-11 16:00 UTC)",
-				"relay NATS user JWT expires in 1h00m (2026-11-28 17:00 UTC)",
 			}},
 		},
 		{
