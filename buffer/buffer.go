@@ -93,7 +93,6 @@ type Buffer struct {
 	lastSeq        uint64   // highest seq ever assigned
 	pendingBytes   int64
 	pendingRecords int64
-	leased         int
 	lastGC         time.Time
 	wake           chan struct{} // closed and replaced when a batch becomes leasable
 }
