@@ -91,7 +91,7 @@ func TestOAuthPasswordGrantRefreshMidScan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if missing, _ := col.missing(s, "incident", 0); len(missing) > 0 {
+	if missing, _ := col.missing(s, "incident"); len(missing) > 0 {
 		t.Fatalf("%d rows missing", len(missing))
 	}
 	g := grants(s)

@@ -60,7 +60,7 @@ func TestScanKeysetUnderChurnAndFaults(t *testing.T) {
 	})
 	c, sl, _ := testClient(t, hs.URL, nil)
 	col := twoRuns(t, c, clk, incidentTable, func() { s.OnPage(nil) })
-	missing, visible := col.missing(s, "incident", hide)
+	missing, visible := col.missing(s, "incident")
 	if len(missing) > 0 {
 		for _, id := range missing[:min(5, len(missing))] {
 			r, _ := s.Get("incident", id)
@@ -161,7 +161,7 @@ func TestScanEmptyPagesFromACLs(t *testing.T) {
 			if err := c.Scan(context.Background(), incidentTable, CursorAt(start.Add(-200*24*time.Hour)), start, col.add); err != nil {
 				t.Fatal(err)
 			}
-			missing, visible := col.missing(s, "incident", tt.hide)
+			missing, visible := col.missing(s, "incident")
 			if visible == 0 || len(missing) > 0 {
 				t.Fatalf("visible %d, missing %d", visible, len(missing))
 			}
@@ -193,7 +193,7 @@ func TestScanResumesFromPageCursor(t *testing.T) {
 	if err := c.Scan(context.Background(), incidentTable, col.last, start, col.add); err != nil {
 		t.Fatal(err)
 	}
-	if missing, _ := col.missing(s, "incident", 0); len(missing) > 0 {
+	if missing, _ := col.missing(s, "incident"); len(missing) > 0 {
 		t.Fatalf("%d rows missing after resume", len(missing))
 	}
 }

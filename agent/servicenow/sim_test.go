@@ -2,8 +2,8 @@ package servicenow
 
 import (
 	"bytes"
-	"hash/fnv"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -59,13 +59,6 @@ func testClient(t *testing.T, url string, mod func(*Config)) (*Client, *sleeper,
 	return c, sl, &logs
 }
 
-// hidden mirrors the simulator's deterministic row ACL.
-func hidden(id string, fraction float64) bool {
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	return float64(h.Sum32())/float64(1<<32) < fraction
-}
-
 // collector gathers every record version a scan produced.
 type collector struct {
 	versions map[string]map[wire.Version]bool // sys_id -> versions seen
@@ -87,30 +80,22 @@ func (c *collector) add(p Page) error {
 	return nil
 }
 
-// missing lists the current visible rows of table whose latest version the
-// collector never saw.
-func (c *collector) missing(s *snowtest.Server, table string, hide float64) (missing []string, visible int) {
+// missing lists the current rows of table visible to the API user whose
+// latest version the collector never saw.
+func (c *collector) missing(s *snowtest.Server, table string) (missing []string, visible int) {
 	for _, r := range s.Records(table) {
 		id := r["sys_id"].(string)
-		if hidden(id, hide) {
+		if s.Hidden(table, id) {
 			continue
 		}
 		visible++
 		v := wire.Version{UpdatedOn: r["sys_updated_on"].(string)}
 		if mc, ok := r["sys_mod_count"].(string); ok {
-			v.ModCount = atoi(mc)
+			v.ModCount, _ = strconv.ParseInt(mc, 10, 64)
 		}
 		if !c.versions[id][v] {
 			missing = append(missing, id)
 		}
 	}
 	return missing, visible
-}
-
-func atoi(s string) int64 {
-	var n int64
-	for _, ch := range s {
-		n = n*10 + int64(ch-'0')
-	}
-	return n
 }
