@@ -13,7 +13,9 @@ import (
 )
 
 // Options configures a simulated instance. The zero value is usable: every
-// count and duration left at zero takes its default; a negative count means none.
+// count and duration left at zero takes its default (WithDefaults); a
+// negative count means none, except that Users and Groups are at least 1
+// (references need someone to point at).
 type Options struct {
 	Seed int64            // deterministic data and fault schedule
 	Now  func() time.Time // the instance clock (default time.Now); sys_* times and token expiry use it
@@ -92,7 +94,7 @@ type table struct {
 
 // New generates the instance's data from opts.Seed and returns the server.
 func New(opts Options) *Server {
-	opts = withDefaults(opts)
+	opts = opts.WithDefaults()
 	s := &Server{
 		opts:       opts,
 		now:        opts.Now,
@@ -112,7 +114,9 @@ func New(opts Options) *Server {
 	return s
 }
 
-func withDefaults(o Options) Options {
+// WithDefaults returns o with every field left at zero defaulted and
+// negative counts made zero: the options New uses.
+func (o Options) WithDefaults() Options {
 	def := func(v *int, d int) {
 		switch {
 		case *v == 0:

@@ -62,22 +62,33 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("snowsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8091", "address to serve on (port 0 picks a free one)")
+	def := snowtest.Options{}.WithDefaults()
 	fs.Int64Var(&cfg.opts.Seed, "seed", 1, "seed of the generated data and the fault schedule")
-	fs.IntVar(&cfg.opts.Incidents, "incidents", 200, "incidents to generate")
-	fs.IntVar(&cfg.opts.Changes, "changes", 50, "change requests to generate")
-	fs.IntVar(&cfg.opts.Users, "users", 100, "users to generate")
-	fs.IntVar(&cfg.opts.Groups, "groups", 10, "groups to generate")
-	fs.IntVar(&cfg.opts.Approvals, "approvals", 2, "approvals per change")
-	fs.IntVar(&cfg.opts.AuditPerRecord, "audit", 3, "sys_audit rows per incident and change")
-	fs.IntVar(&cfg.opts.JournalPerRecord, "journal", 2, "journal rows per incident")
-	fs.DurationVar(&cfg.opts.Spread, "spread", 120*24*time.Hour, "how far back sys_updated_on goes")
+	counts := []struct {
+		v           *int
+		name, usage string
+		def         int
+	}{
+		{&cfg.opts.Incidents, "incidents", "incidents to generate", def.Incidents},
+		{&cfg.opts.Changes, "changes", "change requests to generate", def.Changes},
+		{&cfg.opts.Users, "users", "users to generate (at least 1)", def.Users},
+		{&cfg.opts.Groups, "groups", "groups to generate (at least 1)", def.Groups},
+		{&cfg.opts.Approvals, "approvals", "approvals per change", def.Approvals},
+		{&cfg.opts.AuditPerRecord, "audit", "sys_audit rows per incident and change", def.AuditPerRecord},
+		{&cfg.opts.JournalPerRecord, "journal", "journal rows per incident", def.JournalPerRecord},
+	}
+	for _, c := range counts {
+		fs.IntVar(c.v, c.name, c.def, c.usage+"; 0 = none")
+	}
+	fs.DurationVar(&cfg.opts.Spread, "spread", def.Spread, "how far back sys_updated_on goes")
 	fs.DurationVar(&cfg.opts.Latency, "latency", 0, "delay added to every request")
-	fs.StringVar(&cfg.opts.Username, "user", "admin", `basic auth user ("-" disables basic auth)`)
-	fs.StringVar(&cfg.opts.Password, "password", "admin", "basic auth password")
+	fs.StringVar(&cfg.opts.Username, "user", def.Username, `basic auth user ("-" disables basic auth)`)
+	fs.StringVar(&cfg.opts.Password, "password", def.Password, "basic auth password")
 	fs.StringVar(&clientID, "oauth-client-id", "", "enables OAuth with this client id")
 	fs.StringVar(&clientSecret, "oauth-client-secret", "", "OAuth client secret")
 	fs.BoolVar(&clientCreds, "oauth-client-credentials", false, "accept grant_type=client_credentials")
-	fs.DurationVar(&accessTTL, "oauth-access-ttl", 30*time.Minute, "OAuth access token lifetime")
+	oauthDef := snowtest.Options{OAuth: &snowtest.OAuthOptions{}}.WithDefaults().OAuth
+	fs.DurationVar(&accessTTL, "oauth-access-ttl", oauthDef.AccessTTL, "OAuth access token lifetime")
 	fs.StringVar(&faultSpec, "page-faults", "", "fault schedule: rate=N,retry-after=D,5xx=N,html=N,truncate=N,max-limit=N,unknown-403")
 	fs.StringVar(&hideSpec, "hide", "", "row ACLs: table=fraction,... (e.g. incident=0.1)")
 	if err := fs.Parse(args); err != nil {
@@ -85,6 +96,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for _, c := range counts {
+		if *c.v == 0 { // none; in Options zero means the default
+			*c.v = -1
+		}
 	}
 	if clientID != "" {
 		cfg.opts.OAuth = &snowtest.OAuthOptions{ClientID: clientID, ClientSecret: clientSecret,

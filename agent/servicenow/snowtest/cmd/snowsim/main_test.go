@@ -32,6 +32,30 @@ func TestParseFaults(t *testing.T) {
 	}
 }
 
+// TestCountFlags: an unset count takes the simulator's default, and 0
+// means none (in Options zero means the default).
+func TestCountFlags(t *testing.T) {
+	cfg, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, want := cfg.opts.WithDefaults(), (snowtest.Options{Seed: 1}).WithDefaults()
+	got.Now, want.Now = nil, nil // functions do not compare
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("default flags differ from the simulator's defaults (-want +got):\n%s", diff)
+	}
+	cfg, err = parseFlags([]string{"-incidents", "3", "-changes", "0", "-journal", "0", "-audit", "0", "-approvals", "0"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := snowtest.New(cfg.opts)
+	for table, want := range map[string]int{"incident": 3, "change_request": 0, "sys_journal_field": 0, "sysapproval_approver": 0} {
+		if got := len(sim.Records(table)); got != want {
+			t.Errorf("%s: %d rows, want %d", table, got, want)
+		}
+	}
+}
+
 func TestUsageErrorsExit2(t *testing.T) {
 	for _, args := range [][]string{{"-nosuch"}, {"-hide", "incident=2"}, {"-page-faults", "x=1"}, {"extra"}} {
 		if code := run(args, io.Discard, io.Discard); code != 2 {
