@@ -4,7 +4,8 @@
 # lines).
 #
 #   scripts/bench.sh            micro-benchmarks + the whole pipeline
-#   scripts/bench.sh pipeline   only the pipeline (INCIDENTS=N, default 20000)
+#   scripts/bench.sh pipeline   only the pipeline (INCIDENTS=N, default 20000;
+#                               KEEP=1 keeps its work folder)
 #
 # The pipeline figure: sei-relay (embedded NATS + Badger) and the ServiceNow
 # simulator run locally; `sei-agent sync` backfills every default table.
@@ -12,6 +13,9 @@
 # resident memory (GNU time's "Maximum resident set size").
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 micro() {
 	echo "== micro-benchmarks (go test -bench)"
@@ -26,33 +30,24 @@ micro() {
 }
 
 pipeline() {
-	local incidents="${INCIDENTS:-20000}" work pids=()
-	work=$(mktemp -d "${TMPDIR:-/tmp}/sei-bench.XXXXXX")
-	trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' RETURN
+	local incidents="${INCIDENTS:-20000}"
+	new_work sei-bench
 	echo "== pipeline: $incidents incidents (+ changes, users, approvals, audit), sync from scratch"
-	go build -o "$work/bin/" ./relay ./agent ./agent/servicenow/snowtest/cmd/snowsim
-	printf 'data_dir: %s/relay\nhttp: {listen: "127.0.0.1:0"}\nnats: {listen: "127.0.0.1:0"}\n' "$work" >"$work/relay.yaml"
-	"$work/bin/relay" run -c "$work/relay.yaml" 2>"$work/relay.log" &
-	pids+=($!)
-	for _ in $(seq 1 600); do [ -s "$work/relay/relay.json" ] && break; sleep 0.1; done
-	"$work/bin/relay" enroll -c "$work/relay.yaml" --tenant bench --integration sn --agent bench >"$work/block.yaml"
-	"$work/bin/snowsim" -listen 127.0.0.1:0 -incidents "$incidents" -changes $((incidents / 10)) -users 1000 \
-		>"$work/sim.out" 2>"$work/sim.log" &
-	pids+=($!)
-	for _ in $(seq 1 600); do [ -s "$work/sim.out" ] && break; sleep 0.1; done
-	local url
-	url=$(grep -o 'http://[0-9.:]*' "$work/sim.out" | head -1)
+	build_all
+	start_relay
+	sei-relay enroll -c "$work/relay.yaml" --tenant bench --integration sn --agent bench >"$work/block.yaml"
+	start_snowsim -incidents "$incidents" -changes $((incidents / 10)) -users 1000
 	cat >"$work/agent.yaml" <<YAML
 agent: {id: bench, data_dir: $work/agent}
 servicenow:
-  url: $url
+  url: $sn_url
   auth: {method: basic, username: admin, password: admin}
   lookback: 365d
   page_size: 1000
   exclude_fields: [description, comments, work_notes]
 $(cat "$work/block.yaml")
 YAML
-	/usr/bin/time -v "$work/bin/agent" sync -c "$work/agent.yaml" >"$work/sync.out" 2>"$work/sync.err"
+	/usr/bin/time -v sei-agent sync -c "$work/agent.yaml" >"$work/sync.out" 2>"$work/sync.err"
 	local secs rss recs
 	recs=$(sed -n 's/.*: \([0-9]*\) records fetched.*/\1/p' "$work/sync.out")
 	secs=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$work/sync.err" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')

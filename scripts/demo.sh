@@ -10,39 +10,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
 incidents="${INCIDENTS:-3000}"
-work=$(mktemp -d "${TMPDIR:-/tmp}/sei-demo.XXXXXX")
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	if [ "${KEEP:-}" = 1 ]; then echo "demo: kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+new_work sei-demo
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-# wait_for FILE: up to 60 s for a file to appear.
-wait_for() {
-	for _ in $(seq 1 600); do [ -s "$1" ] && return 0; sleep 0.1; done
-	echo "demo: $1 did not appear; logs in $work" >&2; KEEP=1; exit 1
-}
 
 say "building sei-relay, sei-agent and the ServiceNow simulator"
-go build -o "$work/bin/" ./relay ./agent ./agent/servicenow/snowtest/cmd/snowsim
-mv "$work/bin/relay" "$work/bin/sei-relay"
-mv "$work/bin/agent" "$work/bin/sei-agent"
-export PATH="$work/bin:$PATH"
+build_all
 
 say "starting sei-relay: embedded NATS with JetStream, Badger store"
-cat >"$work/relay.yaml" <<YAML
-data_dir: $work/relay
-http: {listen: "127.0.0.1:0"}
-nats: {listen: "127.0.0.1:0"}
-YAML
-sei-relay run -c "$work/relay.yaml" >"$work/relay.log" 2>&1 &
-pids+=($!)
-wait_for "$work/relay/relay.json"
-http_url=$(sed -n 's/.*"http_url": *"\([^"]*\)".*/\1/p' "$work/relay/relay.json")
-token=$(cat "$work/relay/http.token")
+start_relay
 echo "relay HTTP API at $http_url"
 
 say "enrolling agent demo-edge for tenant demo"
@@ -51,10 +30,7 @@ sei-relay enroll -c "$work/relay.yaml" --tenant demo --integration servicenow --
 cat "$work/relay-block.yaml"
 
 say "starting the ServiceNow simulator ($incidents incidents)"
-snowsim -listen 127.0.0.1:0 -incidents "$incidents" -changes 300 -users 200 -groups 12 >"$work/snowsim.out" 2>"$work/snowsim.log" &
-pids+=($!)
-wait_for "$work/snowsim.out"
-sn_url=$(grep -o 'http://[0-9.:]*' "$work/snowsim.out" | head -1)
+start_snowsim -incidents "$incidents" -changes 300 -users 200 -groups 12
 echo "simulator at $sn_url"
 
 cat >"$work/agent.yaml" <<YAML
