@@ -38,6 +38,7 @@ var (
 	descRetries        = desc("servicenow_retries_total", "Requests repeated after a transient error.")
 	descRateLimited    = desc("servicenow_rate_limited_total", "429 answers from ServiceNow.")
 	descLimiterWaits   = desc("servicenow_rate_limit_waits_total", "Waits imposed by servicenow.rate_limit.")
+	descOffsetPages    = desc("servicenow_offset_pages_total", "Pages read with sysparm_offset past rows hidden by ACLs (such a poll may miss a row).")
 	descSNCert         = desc("servicenow_cert_expiry_timestamp_seconds", "When the instance's TLS certificate expires (0: plain HTTP).")
 	descFetched        = desc("table_records_fetched_total", "Records fetched from ServiceNow, by table.", "table")
 	descFailed         = desc("table_poll_failures_total", "Failed polls, by table.", "table")
@@ -51,7 +52,7 @@ func (c agentCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descPendingBatches, descPendingRecords, descPendingBytes, descMaxBytes, descFreeDisk, descOldestAge,
 		descPaused, descConnected, descRTT, descPublished, descPublishErrors, descReconnects, descRelayCert,
-		descRequests, descRetries, descRateLimited, descLimiterWaits, descSNCert, descFetched, descFailed, descSuccess,
+		descRequests, descRetries, descRateLimited, descLimiterWaits, descOffsetPages, descSNCert, descFetched, descFailed, descSuccess,
 	} {
 		ch <- d
 	}
@@ -99,6 +100,7 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRetries, float64(cs.Retries))
 	counter(descRateLimited, float64(cs.RateLimited))
 	counter(descLimiterWaits, float64(cs.RateLimitWaits))
+	counter(descOffsetPages, float64(cs.OffsetFallback))
 	gauge(descSNCert, unix(cs.CertExpiry))
 }
 

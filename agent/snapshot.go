@@ -53,6 +53,9 @@ func (a *Agent) serviceNowSection(tables []poll.TableStats, next time.Time) stat
 		AccessTokenExpiry: cs.TokenExpiry,
 		TokenExpiry:       refreshExpiry(a.cfg, a.buf.Get),
 		CertExpiry:        cs.CertExpiry,
+		LimiterWaits:      cs.RateLimitWaits,
+		LimiterWaited:     status.Duration(cs.RateLimitWait),
+		OffsetPages:       cs.OffsetFallback,
 	}
 	for _, t := range tables {
 		ts := tableSection(t)

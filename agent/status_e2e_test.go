@@ -233,7 +233,8 @@ func checkAdminMetrics(t *testing.T, dataDir string) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, m := range []string{"sei_agent_buffer_pending_batches", "sei_agent_relay_connected 1", `sei_agent_table_records_fetched_total{table="incident"}`,
-		`sei_agent_table_last_success_timestamp_seconds{table="incident"}`, "sei_agent_servicenow_requests_total"} {
+		`sei_agent_table_last_success_timestamp_seconds{table="incident"}`, "sei_agent_servicenow_requests_total",
+		"sei_agent_servicenow_offset_pages_total 0"} {
 		if !strings.Contains(string(body), m) {
 			t.Errorf("/metrics lacks %q", m)
 		}

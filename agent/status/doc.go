@@ -48,6 +48,8 @@
 //	    "url": "https://acme.service-now.com", "auth_method": "basic"|"oauth",
 //	    "token_expiry": "…",                       // OAuth refresh token; omitted when none
 //	    "access_token_expiry": "…", "cert_expiry": "…",
+//	    "limiter_waits": 4, "limiter_wait_seconds": 1.5,  // requests servicenow.rate_limit held back, all tables
+//	    "offset_pages": 2,                         // pages read by offset past rows hidden by ACLs (may miss a row); omitted when 0
 //	    "tables": [{
 //	      "name": "incident",
 //	      "cursor": "2026-11-28 15:59:58", "cursor_sys_id": "…",  // ServiceNow UTC time; omitted before the first commit
@@ -59,7 +61,7 @@
 //	      "fetched_last_run": 120, "fetched_total": 45012,
 //	      "excluded_fields": ["description", "work_notes"],    // names only, never values
 //	      "http_errors": {"429": 1, "503": 2},     // by status code, since start
-//	      "rate_limit_waits": 1, "rate_limit_wait_seconds": 12.5,
+//	      "rate_limit_waits": 1,                   // 429 answers, each waited out (Retry-After) and retried: http_errors["429"]
 //	      "next_poll": "…"
 //	    }]
 //	  },

@@ -38,7 +38,8 @@ func healthy() *Snapshot {
 		},
 		ServiceNow: ServiceNow{
 			URL: "https://acme.service-now.com", AuthMethod: "oauth",
-			TokenExpiry: now.Add(90 * 24 * time.Hour),
+			TokenExpiry:  now.Add(90 * 24 * time.Hour),
+			LimiterWaits: 4, LimiterWaited: Duration(12500 * time.Millisecond),
 			Tables: []TableStatus{{
 				Name: "incident", Cursor: "2026-11-28 15:00:01", CursorSysID: "abc123",
 				CursorAdvanced: now.Add(-time.Hour), SourceNewest: "2026-11-28 15:00:01",
@@ -47,8 +48,8 @@ func healthy() *Snapshot {
 				FetchedLast: 120, FetchedTotal: 45012,
 				ExcludedFields: []string{"description", "work_notes"},
 				HTTPErrors:     map[int]int64{503: 2, 429: 1},
-				RateLimitWaits: 1, RateLimitWaited: Duration(12500 * time.Millisecond),
-				NextPoll: now.Add(time.Second * 59 * 60),
+				RateLimitWaits: 1,
+				NextPoll:       now.Add(time.Second * 59 * 60),
 			}, {
 				Name: "sysapproval_approver", Cursor: "2026-11-28 14:59:00",
 				LastPollStart: now.Add(-time.Hour), LastPollEnd: now.Add(-time.Hour + 2*time.Second),

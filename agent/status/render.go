@@ -98,6 +98,14 @@ func renderServiceNow(p *printer, s *Snapshot) {
 	if !sn.CertExpiry.IsZero() {
 		p.field("certificate", "expires "+p.when(sn.CertExpiry))
 	}
+	if sn.LimiterWaits > 0 {
+		p.field("rate limit", fmt.Sprintf("%s requests held back by servicenow.rate_limit, %s in all",
+			count(sn.LimiterWaits), Human(sn.LimiterWaited.D())))
+	}
+	if sn.OffsetPages > 0 {
+		p.wrapped(pad("acl paging"), fmt.Sprintf("%s pages read by offset past rows hidden by ACLs: a row moving meanwhile may be missed",
+			count(sn.OffsetPages)), ansiYellow)
+	}
 	if len(sn.Tables) == 0 {
 		p.field("tables", "none known")
 		return
@@ -167,9 +175,6 @@ func renderTableDetail(p *printer, t TableStatus, common []string) {
 			parts = append(parts, fmt.Sprintf("%d×%d", c, t.HTTPErrors[c]))
 		}
 		facts = append(facts, "http errors "+strings.Join(parts, " "))
-	}
-	if t.RateLimitWaits > 0 {
-		facts = append(facts, fmt.Sprintf("rate-limit waits %d (%s)", t.RateLimitWaits, Human(t.RateLimitWaited.D())))
 	}
 	if t.SourceNewest != "" && t.SourceNewest > t.Cursor {
 		facts = append(facts, "ServiceNow has rows up to "+t.SourceNewest)

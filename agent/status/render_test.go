@@ -48,6 +48,7 @@ func troubled() *Snapshot {
 	s.Relay.Connected, s.Relay.Since = false, now.Add(-3*time.Hour)
 	s.Relay.LastError = "dial tcp 10.0.0.1:4222: i/o timeout\x1b[31m injected"
 	s.Buffer.PollingPaused = true
+	s.ServiceNow.OffsetPages = 2
 	s.Finalize(Thresholds{}, now)
 	return s
 }
@@ -67,10 +68,11 @@ func TestRender(t *testing.T) {
 				"  config      /etc/sei-agent/agent.yaml\n",
 				"servicenow\n", "  url         https://acme.service-now.com\n",
 				"  auth        oauth, token expires 2027-02-26 16:00 UTC (in 90d0h)\n",
+				"  rate limit  4 requests held back by servicenow.rate_limit, 12s in all\n",
 				"TABLE", "CURSOR", "NEXT",
 				"  incident             2026-11-28 15:00:01 1h00m ago 12s   ok          120    45,012    3 in 59m",
 				"  sysapproval_approver 2026-11-28 14:59:00 1h00m ago 2s    ok            0 1,234,567    0 in 59m",
-				"  incident: http errors 429×1 503×2; rate-limit waits 1 (12s)\n",
+				"  incident: http errors 429×1 503×2\n",
 				"  incident excludes: description, work_notes\n",
 				"buffer\n", "  pending     2 batches, 340 records, 120.0 KiB of 1.0 GiB (0.0%)\n",
 				"  oldest      3m old (since 2026-11-28 15:57 UTC)\n", "  free disk   40.0 GiB\n",
@@ -88,6 +90,7 @@ func TestRender(t *testing.T) {
 			snap: troubled,
 			want: []string{
 				"https://very-long-instance-name-", "…",
+				"  acl paging  2 pages read by offset past rows hidden by ACLs: a row moving meanwhile may be missed\n",
 				"  a_table_name_that_i… -", "AUTH", "123.5G",
 				"  all tables exclude: description\n",
 				"  incident error: fetch incident page 3: upstream said no;",
@@ -226,7 +229,9 @@ func TestJSONContract(t *testing.T) {
 		{"servicenow.cert_expiry omitted", at("servicenow", "cert_expiry"), nil},
 		{"table.cursor", table["cursor"], "2026-11-28 15:00:01"},
 		{"table.http_errors", table["http_errors"], map[string]any{"429": 1.0, "503": 2.0}},
-		{"table.rate_limit_wait_seconds", table["rate_limit_wait_seconds"], 12.5},
+		{"servicenow.limiter_wait_seconds", at("servicenow", "limiter_wait_seconds"), 12.5},
+		{"servicenow.offset_pages omitted", at("servicenow", "offset_pages"), nil},
+		{"table.rate_limit_waits", table["rate_limit_waits"], 1.0},
 		{"table.fetched_last_run", table["fetched_last_run"], 120.0},
 		{"table.last_result", table["last_result"], "ok"},
 		{"buffer.pending_records", at("buffer", "pending_records"), 340.0},
@@ -313,10 +318,11 @@ func ExampleRender() {
 	// servicenow
 	//   url         https://acme.service-now.com
 	//   auth        oauth, token expires 2027-02-26 16:00 UTC (in 90d0h)
+	//   rate limit  4 requests held back by servicenow.rate_limit, 12s in all
 	//   TABLE                CURSOR              POLLED    TOOK  RESULT  FETCHED     TOTAL ERRS NEXT
 	//   incident             2026-11-28 15:00:01 1h00m ago 12s   ok          120    45,012    3 in 59m
 	//   sysapproval_approver 2026-11-28 14:59:00 1h00m ago 2s    ok            0 1,234,567    0 in 59m
-	//   incident: http errors 429×1 503×2; rate-limit waits 1 (12s)
+	//   incident: http errors 429×1 503×2
 	//   incident excludes: description, work_notes
 	//
 	// buffer

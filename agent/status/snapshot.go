@@ -75,8 +75,18 @@ type ServiceNow struct {
 	AccessTokenExpiry time.Time `json:"access_token_expiry,omitzero"`
 	// CertExpiry is the earliest NotAfter of the instance's TLS chain or
 	// the configured CA; zero when unknown.
-	CertExpiry time.Time     `json:"cert_expiry,omitzero"`
-	Tables     []TableStatus `json:"tables"`
+	CertExpiry time.Time `json:"cert_expiry,omitzero"`
+	// LimiterWaits counts the requests servicenow.rate_limit held back
+	// since start, all tables together, and LimiterWaited the time they
+	// waited.
+	LimiterWaits  int64    `json:"limiter_waits"`
+	LimiterWaited Duration `json:"limiter_wait_seconds,omitzero"`
+	// OffsetPages counts the pages read with sysparm_offset because more
+	// consecutive rows were hidden by ACLs than the largest page: a row
+	// leaving the window at that instant can shift a visible one past
+	// the offset, so such a poll may miss a row.
+	OffsetPages int64         `json:"offset_pages,omitempty"`
+	Tables      []TableStatus `json:"tables"`
 }
 
 // TableStatus is the poll state of one ServiceNow table.
@@ -104,10 +114,12 @@ type TableStatus struct {
 	// every record of the table, global exclusions included.
 	ExcludedFields []string `json:"excluded_fields,omitempty"`
 	// HTTPErrors counts failed responses by HTTP status code since start.
-	HTTPErrors      map[int]int64 `json:"http_errors,omitempty"`
-	RateLimitWaits  int64         `json:"rate_limit_waits"`
-	RateLimitWaited Duration      `json:"rate_limit_wait_seconds,omitzero"`
-	NextPoll        time.Time     `json:"next_poll,omitzero"`
+	HTTPErrors map[int]int64 `json:"http_errors,omitempty"`
+	// RateLimitWaits counts the table's requests ServiceNow rate-limited
+	// (429) since start, each retried after the wait its Retry-After
+	// asked for: HTTPErrors[429], kept as a figure of its own.
+	RateLimitWaits int64     `json:"rate_limit_waits"`
+	NextPoll       time.Time `json:"next_poll,omitzero"`
 }
 
 // Buffer describes the durable outbox.
