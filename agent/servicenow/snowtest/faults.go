@@ -46,49 +46,54 @@ const (
 	faultTruncate
 )
 
+// faultHit is the fault one request gets: its kind, the request's number
+// since SetFaults, and the schedule that chose it.
+type faultHit struct {
+	kind     fault
+	n        int
+	schedule Faults
+}
+
 // nextFault counts one API request and says which fault, if any, it gets.
-func (s *Server) nextFault(list bool) (fault, int) {
+func (s *Server) nextFault(list bool) faultHit {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requestN++
-	n := s.requestN
 	if list {
 		s.listN++
 	}
+	h := faultHit{n: s.requestN, schedule: s.faults}
 	f := s.faults
 	switch {
-	case every(n, f.RateLimitEvery):
-		return faultRateLimit, n
-	case every(n, f.ServerErrorEvery):
-		return faultServerError, n
-	case every(n, f.HTMLEvery):
-		return faultHTML, n
+	case every(h.n, f.RateLimitEvery):
+		h.kind = faultRateLimit
+	case every(h.n, f.ServerErrorEvery):
+		h.kind = faultServerError
+	case every(h.n, f.HTMLEvery):
+		h.kind = faultHTML
 	case list && every(s.listN, f.TruncateEvery):
-		return faultTruncate, n
+		h.kind = faultTruncate
 	}
-	return faultNone, n
+	return h
 }
 
 func every(n, period int) bool { return period > 0 && n%period == 0 }
 
-// writeFault answers a request with fault k (not faultTruncate).
-func (s *Server) writeFault(w http.ResponseWriter, k fault, n int) {
-	switch k {
+// writeFault answers a request with its fault (not faultTruncate).
+func (s *Server) writeFault(w http.ResponseWriter, hit faultHit) {
+	switch hit.kind {
 	case faultRateLimit:
-		s.mu.Lock()
-		ra := s.faults.RetryAfter
-		s.mu.Unlock()
-		secs := int64((ra + time.Second - 1) / time.Second)
+		secs := int64((hit.schedule.RetryAfter + time.Second - 1) / time.Second)
 		h := w.Header()
 		h.Set("Retry-After", strconv.FormatInt(secs, 10))
 		h.Set("X-RateLimit-Limit", "100")
-		h.Set("X-RateLimit-Reset", strconv.FormatInt(s.now().Unix()+secs, 10))
+		h.Set("X-RateLimit-Reset", strconv.FormatInt(s.opts.Now().Unix()+secs, 10))
 		h.Set("X-RateLimit-Rule", "Table API rate limit")
 		writeError(w, http.StatusTooManyRequests, "Rate limit exceeded",
 			"Rate limit of 100 requests per hour for Table API exceeded")
 	case faultServerError:
 		status := http.StatusInternalServerError
-		if (n/max(s.faultsPeriod(), 1)+int(s.opts.Seed&1))%2 == 0 {
+		if (hit.n/max(hit.schedule.ServerErrorEvery, 1)+int(s.opts.Seed&1))%2 == 0 {
 			status = http.StatusServiceUnavailable
 		}
 		writeError(w, status, "Internal server error", "The server encountered an internal error")
@@ -97,12 +102,6 @@ func (s *Server) writeFault(w http.ResponseWriter, k fault, n int) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte(hibernatingPage))
 	}
-}
-
-func (s *Server) faultsPeriod() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.faults.ServerErrorEvery
 }
 
 // truncatedMessage is what ServiceNow appends to a page cut off by the

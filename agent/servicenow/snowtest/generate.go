@@ -44,7 +44,7 @@ type generator struct {
 
 // generateLocked creates every table's rows. Deterministic for a seed.
 func (s *Server) generateLocked() {
-	g := &generator{s: s, now: s.now().UTC().Truncate(time.Second)}
+	g := &generator{s: s, now: s.opts.Now().UTC().Truncate(time.Second)}
 	g.users()
 	g.groupRows()
 	deleted := 0

@@ -98,7 +98,7 @@ func (s *Server) Delete(table, sysID string) error {
 
 // stamp is the instance's current time as ServiceNow stores it.
 func (s *Server) stamp() string {
-	return s.now().UTC().Truncate(time.Second).Format(timeLayout)
+	return s.opts.Now().UTC().Truncate(time.Second).Format(timeLayout)
 }
 
 func (s *Server) apiUser() string {

@@ -63,7 +63,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) string {
 // grantLocked checks one grant and issues its tokens.
 func (s *Server) grantLocked(grant string, f url.Values) (tokenResponse, bool) {
 	oa := s.opts.OAuth
-	now := s.now()
+	now := s.opts.Now()
 	switch grant {
 	case "password":
 		if s.opts.Username == "" || f.Get("username") != s.opts.Username || f.Get("password") != s.opts.Password {
@@ -104,7 +104,7 @@ type tokenResponse struct {
 // issueLocked mints an access token and, when withRefresh, a refresh token.
 func (s *Server) issueLocked(withRefresh bool) tokenResponse {
 	oa := s.opts.OAuth
-	now := s.now()
+	now := s.opts.Now()
 	resp := tokenResponse{AccessToken: s.newTokenLocked(), Scope: "useraccount", TokenType: "Bearer",
 		ExpiresIn: int(oa.AccessTTL/time.Second) - 1}
 	s.access[resp.AccessToken] = token{expires: now.Add(oa.AccessTTL)}

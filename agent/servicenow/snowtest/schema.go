@@ -4,18 +4,17 @@ import "time"
 
 // Table names the simulator serves.
 const (
-	TableIncident       = "incident"
-	TableChangeRequest  = "change_request"
-	TableUser           = "sys_user"
-	TableGroup          = "sys_user_group"
-	TableApproval       = "sysapproval_approver"
-	TableAudit          = "sys_audit"
-	TableJournal        = "sys_journal_field"
-	TableAuditDelete    = "sys_audit_delete"
-	timeLayout          = "2006-01-02 15:04:05"
-	displayTimeLayout   = "2006-01-02 15:04:05"
-	globalDomain        = "global"
-	defaultAPIUserLabel = "System Administrator"
+	TableIncident      = "incident"
+	TableChangeRequest = "change_request"
+	TableUser          = "sys_user"
+	TableGroup         = "sys_user_group"
+	TableApproval      = "sysapproval_approver"
+	TableAudit         = "sys_audit"
+	TableJournal       = "sys_journal_field"
+	TableAuditDelete   = "sys_audit_delete"
+	timeLayout         = "2006-01-02 15:04:05"
+	displayTimeLayout  = "2006-01-02 15:04:05"
+	globalDomain       = "global"
 )
 
 // displayZone is the API user's time zone: display values are rendered in it,

@@ -1,7 +1,6 @@
 package snowtest
 
 import (
-	"encoding/base64"
 	"hash/fnv"
 	"math/rand/v2"
 	"net/http"
@@ -62,8 +61,7 @@ type RequestLog struct {
 // safe for concurrent use. Its ground-truth methods may be called at any time,
 // including from an OnPage hook.
 type Server struct {
-	opts Options
-	now  func() time.Time
+	opts Options // with defaults; read-only after New
 
 	// mu guards the fields below.
 	mu           sync.Mutex
@@ -81,7 +79,6 @@ type Server struct {
 	refresh      map[string]token
 	codes        map[string]authCode
 	nextNumber   map[string]int
-	idCounter    int
 	tokenCounter int
 }
 
@@ -97,7 +94,6 @@ func New(opts Options) *Server {
 	opts = opts.WithDefaults()
 	s := &Server{
 		opts:       opts,
-		now:        opts.Now,
 		rng:        rand.New(rand.NewPCG(uint64(opts.Seed), 0x5e1_ed6e)),
 		tables:     map[string]*table{},
 		hidden:     map[string]float64{},
@@ -264,7 +260,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	rec.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
+	rec.Header().Set("Date", s.opts.Now().UTC().Format(http.TimeFormat))
 	grant := s.route(rec, r)
 	s.mu.Lock()
 	s.requests = append(s.requests, RequestLog{Method: r.Method, Path: r.URL.Path,
@@ -314,28 +310,17 @@ func (s *Server) authenticated(r *http.Request) bool {
 	if s.opts.Username == "" && s.opts.OAuth == nil {
 		return true
 	}
-	a := r.Header.Get("Authorization")
-	switch {
-	case strings.HasPrefix(a, "Basic "):
-		if s.opts.Username == "" {
-			return false
-		}
-		raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(a, "Basic "))
-		if err != nil {
-			return false
-		}
-		u, p, ok := strings.Cut(string(raw), ":")
-		return ok && u == s.opts.Username && p == s.opts.Password
-	case strings.HasPrefix(a, "Bearer "):
-		if s.opts.OAuth == nil {
-			return false
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		tok, ok := s.access[strings.TrimPrefix(a, "Bearer ")]
-		return ok && s.now().Before(tok.expires)
+	if u, p, ok := r.BasicAuth(); ok {
+		return s.opts.Username != "" && u == s.opts.Username && p == s.opts.Password
 	}
-	return false
+	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || s.opts.OAuth == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tok, ok := s.access[bearer]
+	return ok && s.opts.Now().Before(tok.expires)
 }
 
 func sortedIDs(rows map[string]map[string]string) []string {

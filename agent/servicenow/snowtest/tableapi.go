@@ -41,13 +41,13 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list := kind == "table" && id == ""
-	if f, n := s.nextFault(list); f != faultNone && f != faultTruncate {
-		s.writeFault(w, f, n)
+	if hit := s.nextFault(list); hit.kind != faultNone && hit.kind != faultTruncate {
+		s.writeFault(w, hit)
 		return
 	} else if kind == "stats" {
 		s.serveStats(w, r, name)
 	} else if list {
-		s.serveList(w, r, version, name, f == faultTruncate)
+		s.serveList(w, r, version, name, hit.kind == faultTruncate)
 	} else {
 		s.serveRecord(w, r, name, id)
 	}
