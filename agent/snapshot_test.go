@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
 
+	"github.com/sei-edge/servicenow-edge/agent/config"
 	"github.com/sei-edge/servicenow-edge/agent/status"
 )
 
@@ -54,5 +56,15 @@ func TestSnapshotPausedForDisk(t *testing.T) {
 	reasons := strings.Join(s.Verdict.Reasons, "\n")
 	if s.Verdict.Level != status.LevelDegraded || !strings.Contains(reasons, "disk almost full") || strings.Contains(reasons, "buffer full") {
 		t.Errorf("verdict %s, reasons:\n%s", s.Verdict.Level, reasons)
+	}
+}
+
+// TestThresholdDefaultsAgree: the verdict's defaults are the
+// configuration's (status.*, agent.min_free_bytes), so a snapshot
+// finalized without a configuration judges as the agent does.
+func TestThresholdDefaultsAgree(t *testing.T) {
+	cfg := config.Defaults()
+	if diff := cmp.Diff(status.DefaultThresholds(), thresholds(&cfg)); diff != "" {
+		t.Errorf("status.DefaultThresholds and config.Defaults disagree (-status +config):\n%s", diff)
 	}
 }

@@ -87,12 +87,15 @@
 //
 // # Verdict rules
 //
-// Evaluate applies these, with Thresholds (defaults in brackets):
+// Evaluate applies these, with Thresholds (defaults in brackets). The agent
+// takes RelayDegraded, RelayFailing and BacklogAge from the configuration
+// keys status.relay_degraded, status.relay_failing and status.backlog_age,
+// and MinFreeDisk from agent.min_free_bytes; the defaults are theirs.
 //
 //   - agent not running (offline snapshot): FAILING. The relay and schedule
 //     rules below are skipped, as their figures are stale.
 //   - relay disconnected (counted from relay.since, else agent.started) for
-//     RelayDegraded [10m]: DEGRADED; for RelayFailing [2h]: FAILING.
+//     RelayDegraded [1m]: DEGRADED; for RelayFailing [2h]: FAILING.
 //   - a table's last poll ended in auth_error: FAILING, one reason naming
 //     every such table.
 //   - a table's last poll ended in error (after the client's own retries):
@@ -104,8 +107,8 @@
 //     DEGRADED.
 //   - polling paused (the reason says why: the buffer is full, or the disk
 //     nearly so), or pending bytes at the bound: DEGRADED.
-//   - oldest pending record older than BacklogAge [2h]: DEGRADED.
-//   - free disk of the data directory below MinFreeDisk [1 GiB]: DEGRADED.
+//   - oldest pending record older than BacklogAge [3h]: DEGRADED.
+//   - free disk of the data directory below MinFreeDisk [256 MiB]: DEGRADED.
 //   - ServiceNow token, ServiceNow certificate or relay certificate
 //     expiring within ExpiryWarning [14 days]: DEGRADED; expired: FAILING.
 //

@@ -137,7 +137,7 @@ func TestHealthzFailing(t *testing.T) {
 	code, body := get(t, dir, "/healthz")
 	want := "FAILING\n" +
 		"relay tls://relay.example.com:4222 unreachable for 3h00m (since 2026-11-28 13:00 UTC)\n" +
-		"free disk of the data dir is low: 1.0 MiB (want at least 1.0 GiB)\n"
+		"free disk of the data dir is low: 1.0 MiB (want at least 256.0 MiB)\n"
 	if code != http.StatusServiceUnavailable || body != want {
 		t.Errorf("/healthz = %d %q, want 503 %q", code, body, want)
 	}

@@ -30,16 +30,20 @@ type Thresholds struct {
 }
 
 // DefaultThresholds returns the thresholds the agent uses unless configured
-// otherwise.
+// otherwise. RelayDegraded, RelayFailing and BacklogAge are the defaults of
+// the configuration keys status.relay_degraded, status.relay_failing and
+// status.backlog_age, MinFreeDisk that of agent.min_free_bytes: the agent
+// sets them from its configuration, and a test in main holds the two sets
+// of defaults equal.
 func DefaultThresholds() Thresholds {
 	return Thresholds{
-		RelayDegraded: 10 * time.Minute,
+		RelayDegraded: time.Minute,
 		RelayFailing:  2 * time.Hour,
-		BacklogAge:    2 * time.Hour,
+		BacklogAge:    3 * time.Hour,
 		Stall:         3 * time.Hour,
 		PollOverdue:   15 * time.Minute,
 		ExpiryWarning: 14 * 24 * time.Hour,
-		MinFreeDisk:   1 << 30,
+		MinFreeDisk:   256 << 20,
 	}
 }
 

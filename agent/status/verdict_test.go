@@ -21,7 +21,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		{
 			name:   "relay briefly down is still OK",
-			mutate: func(s *Snapshot) { s.Relay.Connected, s.Relay.Since = false, now.Add(-9*time.Minute) },
+			mutate: func(s *Snapshot) { s.Relay.Connected, s.Relay.Since = false, now.Add(-50*time.Second) },
 			want:   Verdict{Level: LevelOK},
 		},
 		{
@@ -171,7 +171,7 @@ func TestEvaluate(t *testing.T) {
 			name:   "low disk",
 			mutate: func(s *Snapshot) { s.Buffer.FreeDisk = 100 << 20 },
 			want: Verdict{Level: LevelDegraded, Reasons: []string{
-				"free disk of the data dir is low: 100.0 MiB (want at least 1.0 GiB)",
+				"free disk of the data dir is low: 100.0 MiB (want at least 256.0 MiB)",
 			}},
 		},
 		{
@@ -203,11 +203,11 @@ func TestEvaluate(t *testing.T) {
 				s.Agent.Running, s.Agent.ServiceState = false, "stopped"
 				s.Relay.Connected = false
 				s.ServiceNow.Tables[0].NextPoll = now.Add(-5 * time.Hour)
-				s.Buffer.Oldest = now.Add(-3 * time.Hour)
+				s.Buffer.Oldest = now.Add(-4 * time.Hour)
 			},
 			want: Verdict{Level: LevelFailing, Reasons: []string{
 				"agent is not running (service state: stopped)",
-				"backlog: oldest pending record waits for 3h00m (340 records not yet delivered)",
+				"backlog: oldest pending record waits for 4h00m (340 records not yet delivered)",
 			}},
 		},
 		{
@@ -218,7 +218,7 @@ func TestEvaluate(t *testing.T) {
 			},
 			want: Verdict{Level: LevelFailing, Reasons: []string{
 				"relay tls://relay.example.com:4222 unreachable for 5h00m (since 2026-11-28 11:00 UTC)",
-				"free disk of the data dir is low: 1.0 MiB (want at least 1.0 GiB)",
+				"free disk of the data dir is low: 1.0 MiB (want at least 256.0 MiB)",
 			}},
 		},
 	}
