@@ -1,6 +1,7 @@
 package snowtest
 
 import (
+	"cmp"
 	"regexp"
 	"slices"
 	"strconv"
@@ -223,18 +224,46 @@ func inList(a, list string) bool {
 // compare orders two stored values: numerically when both are integers,
 // otherwise as case-sensitive text (UTC date-times sort correctly as text).
 func compare(a, b string) int {
-	if x, err := strconv.ParseInt(a, 10, 64); err == nil {
-		if y, err := strconv.ParseInt(b, 10, 64); err == nil {
-			switch {
-			case x < y:
-				return -1
-			case x > y:
-				return 1
-			}
-			return 0
+	return valueKey(a).compare(valueKey(b))
+}
+
+// sortValue is a stored value ready for comparison.
+type sortValue struct {
+	text  string
+	num   int64
+	isNum bool
+}
+
+func valueKey(s string) sortValue {
+	n, ok := integer(s)
+	return sortValue{text: s, num: n, isNum: ok}
+}
+
+func (a sortValue) compare(b sortValue) int {
+	if a.isNum && b.isNum {
+		return cmp.Compare(a.num, b.num)
+	}
+	return strings.Compare(a.text, b.text)
+}
+
+// integer parses s when it is a base-10 integer. Checking the digits first
+// keeps the common case, text and date-times, clear of the error
+// strconv.ParseInt allocates.
+func integer(s string) (int64, bool) {
+	digits := s
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		digits = s[1:]
+	}
+	if digits == "" {
+		return 0, false
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return 0, false
 		}
 	}
-	return strings.Compare(a, b)
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
 }
 
 var dateGenerateRE = regexp.MustCompile(`^javascript:gs\.dateGenerate\('(\d{4}-\d{2}-\d{2})','(\d{2}:\d{2}:\d{2})'\)$`)
@@ -253,27 +282,23 @@ func literal(v string) string {
 	return t.UTC().Format(timeLayout)
 }
 
-// sortRows orders rows (already in sys_id order) by the query's ORDERBY keys;
-// ties keep sys_id order, as a stable sort would.
+// sortRows orders rows by the query's ORDERBY keys, ties (and a query
+// without ORDERBY) in sys_id order, as the Table API answers.
 func (q query) sortRows(rows []map[string]string) {
-	if len(q.order) == 0 {
-		return
-	}
 	type keyed struct {
 		row  map[string]string
-		keys []string
-		pos  int
+		keys []sortValue
 	}
 	ks := make([]keyed, len(rows))
 	for i, r := range rows {
-		ks[i] = keyed{row: r, keys: make([]string, len(q.order)), pos: i}
+		ks[i] = keyed{row: r, keys: make([]sortValue, len(q.order))}
 		for j, k := range q.order {
-			ks[i].keys[j] = r[k.field]
+			ks[i].keys[j] = valueKey(r[k.field])
 		}
 	}
 	slices.SortFunc(ks, func(a, b keyed) int {
 		for j, k := range q.order {
-			n := compare(a.keys[j], b.keys[j])
+			n := a.keys[j].compare(b.keys[j])
 			if k.desc {
 				n = -n
 			}
@@ -281,7 +306,7 @@ func (q query) sortRows(rows []map[string]string) {
 				return n
 			}
 		}
-		return a.pos - b.pos
+		return strings.Compare(a.row["sys_id"], b.row["sys_id"])
 	})
 	for i := range ks {
 		rows[i] = ks[i].row

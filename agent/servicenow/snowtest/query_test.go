@@ -1,6 +1,8 @@
 package snowtest
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -104,6 +106,34 @@ func TestParseQueryStructure(t *testing.T) {
 	}
 	if u := parseQuery("zz=1^ORDERBYyy^state=1").unknownFields(queryDef); !cmp.Equal(u, []string{"zz", "yy"}) {
 		t.Errorf("unknown fields = %v", u)
+	}
+}
+
+// TestCompare: compare orders integers numerically and everything else as
+// text, exactly as comparing after strconv.ParseInt would.
+func TestCompare(t *testing.T) {
+	ref := func(a, b string) int {
+		x, errA := strconv.ParseInt(a, 10, 64)
+		y, errB := strconv.ParseInt(b, 10, 64)
+		switch {
+		case errA != nil || errB != nil:
+		case x < y:
+			return -1
+		case x > y:
+			return 1
+		default:
+			return 0
+		}
+		return strings.Compare(a, b)
+	}
+	vals := []string{"", "-", "+", "0", "-0", "+5", "5", "10", "-10", "01", " 1", "1 ", "1e3", "+-1", "--1",
+		"9223372036854775807", "9223372036854775808", "-9223372036854775808", "2024-01-01 10:00:00", "a", "Z"}
+	for _, a := range vals {
+		for _, b := range vals {
+			if got, want := compare(a, b), ref(a, b); got != want {
+				t.Errorf("compare(%q, %q) = %d, want %d", a, b, got, want)
+			}
+		}
 	}
 }
 

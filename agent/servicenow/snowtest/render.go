@@ -23,7 +23,7 @@ type renderOpts struct {
 
 // renderLocked appends row as a JSON object, its fields in the table's order
 // (or the requested order).
-func (s *Server) renderLocked(buf *bytes.Buffer, def *tableDef, row map[string]string, ro renderOpts) {
+func (s *Server) renderLocked(buf *jsonBuf, def *tableDef, row map[string]string, ro renderOpts) {
 	fields := def.fields
 	if ro.fields != nil {
 		fields = ro.fields
@@ -33,14 +33,14 @@ func (s *Server) renderLocked(buf *bytes.Buffer, def *tableDef, row map[string]s
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		writeJSON(buf, f)
+		buf.str(f)
 		buf.WriteByte(':')
 		s.renderValueLocked(buf, def, f, row[f], ro)
 	}
 	buf.WriteByte('}')
 }
 
-func (s *Server) renderValueLocked(buf *bytes.Buffer, def *tableDef, f, v string, ro renderOpts) {
+func (s *Server) renderValueLocked(buf *jsonBuf, def *tableDef, f, v string, ro renderOpts) {
 	ref := def.refs[f]
 	link := ""
 	if ref != "" && v != "" && !ro.noLink {
@@ -50,7 +50,7 @@ func (s *Server) renderValueLocked(buf *bytes.Buffer, def *tableDef, f, v string
 	case modeDisplay:
 		dv := s.displayLocked(def, f, v)
 		if link == "" {
-			writeJSON(buf, dv)
+			buf.str(dv)
 			return
 		}
 		writeObject(buf, "link", link, "display_value", dv)
@@ -63,7 +63,7 @@ func (s *Server) renderValueLocked(buf *bytes.Buffer, def *tableDef, f, v string
 		writeObject(buf, "display_value", dv, "link", link, "value", v)
 	default:
 		if link == "" {
-			writeJSON(buf, v)
+			buf.str(v)
 			return
 		}
 		writeObject(buf, "link", link, "value", v)
@@ -113,23 +113,53 @@ func (s *Server) referenceLabelLocked(ref, id string) string {
 }
 
 // writeObject writes a small JSON object of string pairs, keys in the given order.
-func writeObject(buf *bytes.Buffer, kv ...string) {
+func writeObject(buf *jsonBuf, kv ...string) {
 	buf.WriteByte('{')
 	for i := 0; i+1 < len(kv); i += 2 {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		writeJSON(buf, kv[i])
+		buf.str(kv[i])
 		buf.WriteByte(':')
-		writeJSON(buf, kv[i+1])
+		buf.str(kv[i+1])
 	}
 	buf.WriteByte('}')
 }
 
-// writeJSON writes v as JSON without HTML escaping, as ServiceNow does.
-func writeJSON(buf *bytes.Buffer, v any) {
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v) // strings and maps of strings always encode
-	buf.Truncate(buf.Len() - 1)
+// jsonBuf is a response body under construction. Its one encoder writes
+// every string of the body (an encoder per value was most of a page's
+// cost), without HTML escaping, as ServiceNow does.
+type jsonBuf struct {
+	bytes.Buffer
+	enc *json.Encoder
+}
+
+func newJSONBuf() *jsonBuf {
+	b := &jsonBuf{}
+	b.enc = json.NewEncoder(&b.Buffer)
+	b.enc.SetEscapeHTML(false)
+	return b
+}
+
+// str writes v as a JSON string.
+func (b *jsonBuf) str(v string) {
+	if plainJSON(v) { // most values: written as Encode would, without its allocation
+		b.WriteByte('"')
+		b.WriteString(v)
+		b.WriteByte('"')
+		return
+	}
+	_ = b.enc.Encode(v)     // a string always encodes
+	b.Truncate(b.Len() - 1) // Encode's newline
+}
+
+// plainJSON reports whether v needs no escaping inside a JSON string
+// written without HTML escaping: printable ASCII other than '"' and '\\'.
+func plainJSON(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }

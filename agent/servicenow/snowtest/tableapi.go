@@ -142,9 +142,10 @@ func (s *Server) queryLocked(def *tableDef, raw string) (query, bool) {
 // ACLs, the way ServiceNow does.
 func (s *Server) pageLocked(t *table, q query, ro renderOpts, offset, limit int) listPage {
 	matches := s.matchLocked(t, q)
+	q.sortRows(matches)
 	offset = max(offset, 0)
 	start, end := min(offset, len(matches)), min(offset+limit, len(matches))
-	var buf bytes.Buffer
+	buf := newJSONBuf()
 	buf.WriteString(`{"result":[`)
 	returned := 0
 	for _, row := range matches[start:end] {
@@ -154,22 +155,21 @@ func (s *Server) pageLocked(t *table, q query, ro renderOpts, offset, limit int)
 		if returned > 0 {
 			buf.WriteByte(',')
 		}
-		s.renderLocked(&buf, t.def, row, ro)
+		s.renderLocked(buf, t.def, row, ro)
 		returned++
 	}
 	buf.WriteString(`]}`)
 	return listPage{body: buf.Bytes(), total: len(matches), returned: returned, offset: offset, limit: limit}
 }
 
-// matchLocked returns the rows matching q in the query's order.
+// matchLocked returns the rows matching q, unordered (sortRows orders them).
 func (s *Server) matchLocked(t *table, q query) []map[string]string {
 	var matches []map[string]string
-	for _, id := range sortedIDs(t.rows) {
-		if row := t.rows[id]; q.match(row) {
+	for _, row := range t.rows {
+		if q.match(row) {
 			matches = append(matches, row)
 		}
 	}
-	q.sortRows(matches)
 	return matches
 }
 
@@ -188,9 +188,9 @@ func (s *Server) serveRecord(w http.ResponseWriter, r *http.Request, name, id st
 		writeNoRecord(w)
 		return
 	}
-	var buf bytes.Buffer
+	buf := newJSONBuf()
 	buf.WriteString(`{"result":`)
-	s.renderLocked(&buf, t.def, row, renderOptions(r, t.def))
+	s.renderLocked(buf, t.def, row, renderOptions(r, t.def))
 	buf.WriteString(`}`)
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", contentType)
