@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"time"
 
@@ -39,14 +40,9 @@ const shutdownGrace = 20 * time.Second
 
 // openAgent builds every component; nothing connects or polls yet.
 func openAgent(cfg *config.Config, log zerolog.Logger) (*Agent, error) {
-	buf, err := buffer.Open(buffer.Options{
-		Dir:          bufferDir(cfg),
-		MaxBytes:     cfg.Agent.BufferMaxBytes,
-		MinFreeBytes: uint64(cfg.Agent.MinFreeBytes),
-		Logger:       log.With().Str("component", "badger").Logger(),
-	})
+	buf, err := openBuffer(cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("open buffer in %s: %w", bufferDir(cfg), err)
+		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: log, buf: buf, started: time.Now()}
 	if err := a.build(); err != nil {
@@ -168,4 +164,35 @@ func orNone(s string) string {
 
 func bufferDir(cfg *config.Config) string {
 	return cfg.Agent.DataDir + string(os.PathSeparator) + "buffer"
+}
+
+// openBuffer opens the agent's buffer, creating it when the data directory
+// has none yet. It fails while another process (the running agent) holds
+// it.
+func openBuffer(cfg *config.Config, log zerolog.Logger) (*buffer.Buffer, error) {
+	buf, err := buffer.Open(buffer.Options{
+		Dir:          bufferDir(cfg),
+		MaxBytes:     cfg.Agent.BufferMaxBytes,
+		MinFreeBytes: uint64(cfg.Agent.MinFreeBytes),
+		Logger:       log.With().Str("component", "badger").Logger(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open buffer in %s: %w", bufferDir(cfg), err)
+	}
+	return buf, nil
+}
+
+// openExistingBuffer opens the buffer for the commands that only read from
+// it or borrow its tokens (status, bundle, validate, preview). Unlike
+// openBuffer it never creates one: that would leave a fresh buffer owned by
+// whoever ran the command (root, before the service first started).
+func openExistingBuffer(cfg *config.Config) (*buffer.Buffer, error) {
+	_, err := os.Stat(bufferDir(cfg))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("no buffer yet at %s (the agent never ran)", bufferDir(cfg))
+	case err != nil:
+		return nil, fmt.Errorf("open buffer in %s: %w", bufferDir(cfg), err)
+	}
+	return openBuffer(cfg, zerolog.Nop())
 }

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
-
-	"github.com/rs/zerolog"
 
 	"github.com/sei-edge/servicenow-edge/agent/bundle"
 	"github.com/sei-edge/servicenow-edge/agent/config"
@@ -30,7 +27,16 @@ func cmdBundle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		// Without a data directory there is nothing to collect.
 		return usageError{fmt.Errorf("bundle needs agent.data_dir from the configuration: %w", err)}
 	}
-	snap, _, _ := agentStatus(ctx, cfg)
+	snap, err := liveStatus(ctx, cfg)
+	var buf *buffer.Buffer // the stopped agent's: offline figures and stored tokens
+	if err != nil {
+		var bufErr error
+		buf, bufErr = openExistingBuffer(cfg)
+		if buf != nil {
+			defer buf.Close()
+		}
+		snap = offlineSnapshot(cfg, err, buf, bufErr)
+	}
 	logFile, _ := logging.FilePath(logging.Options{File: cfg.Log.File, DataDir: cfg.Agent.DataDir})
 	var excluded []string
 	for _, t := range syncTables(cfg) {
@@ -39,7 +45,7 @@ func cmdBundle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	err = bundle.Write(ctx, *out, bundle.Input{
 		Status:         snap,
 		RedactedConfig: cfg.Redacted(),
-		Secrets:        bundleSecrets(cfg),
+		Secrets:        bundleSecrets(ctx, cfg, buf),
 		ExcludedFields: excluded,
 		LogFiles:       bundle.LogFiles(logFile),
 		Figures:        map[string]any{"buffer": snap.Buffer, "relay": snap.Relay, "tables": snap.ServiceNow.Tables},
@@ -55,23 +61,18 @@ func cmdBundle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // bundleSecrets is every secret the agent may hold: configured passwords
-// and client secrets, the relay credentials (NKEY seed) and, when the
-// agent is stopped, the stored OAuth tokens.
-func bundleSecrets(cfg *config.Config) []string {
+// and client secrets, the relay credentials (NKEY seed) and the OAuth
+// tokens stored in buf, the stopped agent's buffer (nil while the agent
+// runs, or when it has none).
+func bundleSecrets(ctx context.Context, cfg *config.Config, buf *buffer.Buffer) []string {
 	secrets := cfg.Secrets()
 	if raw, err := os.ReadFile(cfg.Relay.Credentials); err == nil {
-		for _, line := range strings.Split(string(raw), "\n") {
-			if line = strings.TrimSpace(line); len(line) >= 16 && !strings.HasPrefix(line, "-----") {
-				secrets = append(secrets, line)
-			}
-		}
+		secrets = append(secrets, string(raw)) // the scrubber masks each line too
 	}
-	buf, err := buffer.Open(buffer.Options{Dir: bufferDir(cfg), MaxBytes: cfg.Agent.BufferMaxBytes, Logger: zerolog.Nop()})
-	if err != nil {
-		return secrets // running (locked) or no buffer yet
+	if buf == nil {
+		return secrets
 	}
-	defer buf.Close()
-	if tok, err := (&tokenStore{buf: buf}).LoadToken(context.Background()); err == nil && tok != nil {
+	if tok, err := (&tokenStore{buf: buf}).LoadToken(ctx); err == nil && tok != nil {
 		for _, s := range []string{tok.AccessToken, tok.RefreshToken} {
 			if s != "" {
 				secrets = append(secrets, s)

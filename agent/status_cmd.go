@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/sei-edge/servicenow-edge/agent/config"
 	"github.com/sei-edge/servicenow-edge/agent/forward"
 	"github.com/sei-edge/servicenow-edge/agent/poll"
@@ -60,26 +58,39 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // agentStatus asks the running agent, or builds what it can offline. The
 // error is set when an agent seems to run but could not be asked.
 func agentStatus(ctx context.Context, cfg *config.Config) (*status.Snapshot, bool, error) {
-	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	snap, err := status.Query(qctx, cfg.Agent.DataDir)
+	snap, err := liveStatus(ctx, cfg)
 	if err == nil {
-		snap.Agent.ServiceState = serviceState(cfg)
 		return snap, true, nil
 	}
-	snap = offlineSnapshot(cfg)
-	if !errors.Is(err, status.ErrNotRunning) {
-		snap.Agent.Note = fmt.Sprintf("could not ask the agent: %v", err)
-	} else {
+	buf, bufErr := openExistingBuffer(cfg)
+	if buf != nil {
+		defer buf.Close()
+	}
+	snap = offlineSnapshot(cfg, err, buf, bufErr)
+	if errors.Is(err, status.ErrNotRunning) {
 		err = nil
 	}
-	snap.Finalize(thresholds(cfg), time.Now())
 	return snap, false, err
 }
 
-// offlineSnapshot reads what the buffer holds: backlog, cursors, the last
-// poll figures and the relay's confirmations.
-func offlineSnapshot(cfg *config.Config) *status.Snapshot {
+// liveStatus asks the running agent for its status; the error wraps
+// status.ErrNotRunning when none runs.
+func liveStatus(ctx context.Context, cfg *config.Config) (*status.Snapshot, error) {
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	snap, err := status.Query(qctx, cfg.Agent.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	snap.Agent.ServiceState = serviceState(cfg)
+	return snap, nil
+}
+
+// offlineSnapshot is the finalized status of an agent that did not answer
+// (queryErr), from what its buffer holds: backlog, cursors, the last poll
+// figures and the relay's confirmations. buf is nil when it could not be
+// opened (bufErr).
+func offlineSnapshot(cfg *config.Config, queryErr error, buf *buffer.Buffer, bufErr error) *status.Snapshot {
 	s := &status.Snapshot{
 		Agent: status.Agent{
 			ID: cfg.Agent.ID, Version: version, ConfigFile: cfg.File, DataDir: cfg.Agent.DataDir,
@@ -88,23 +99,21 @@ func offlineSnapshot(cfg *config.Config) *status.Snapshot {
 		ServiceNow: status.ServiceNow{URL: cfg.ServiceNow.URL, AuthMethod: cfg.ServiceNow.Auth.Method},
 		Relay:      status.Relay{URL: cfg.Relay.URL},
 	}
-	if _, err := os.Stat(bufferDir(cfg)); err != nil {
-		s.Buffer.Error = fmt.Sprintf("no buffer yet at %s", bufferDir(cfg))
-		return s
+	if !errors.Is(queryErr, status.ErrNotRunning) {
+		s.Agent.Note = fmt.Sprintf("could not ask the agent: %v", queryErr)
 	}
-	buf, err := buffer.Open(buffer.Options{Dir: bufferDir(cfg), MaxBytes: cfg.Agent.BufferMaxBytes, Logger: zerolog.Nop()})
-	if err != nil {
-		s.Buffer.Error = fmt.Sprintf("read buffer: %v", err)
-		return s
+	if buf != nil {
+		s.Buffer = bufferSection(buf.Stats())
+		s.ServiceNow.TokenExpiry = refreshExpiry(cfg, buf.Get)
+		names := tableNames(cfg)
+		for _, t := range poll.LoadStats(buf.Get, names) {
+			s.ServiceNow.Tables = append(s.ServiceNow.Tables, tableSection(t))
+		}
+		s.Relay.Confirmed = confirmedSection(forward.LoadConfirmed(buf.Get, names), time.Time{})
+	} else {
+		s.Buffer.Error = bufErr.Error()
 	}
-	defer buf.Close()
-	s.Buffer = bufferSection(buf.Stats())
-	s.ServiceNow.TokenExpiry = refreshExpiry(cfg, buf.Get)
-	names := tableNames(cfg)
-	for _, t := range poll.LoadStats(buf.Get, names) {
-		s.ServiceNow.Tables = append(s.ServiceNow.Tables, tableSection(t))
-	}
-	s.Relay.Confirmed = confirmedSection(forward.LoadConfirmed(buf.Get, names), time.Time{})
+	s.Finalize(thresholds(cfg), time.Now())
 	return s
 }
 

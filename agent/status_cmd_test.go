@@ -89,3 +89,20 @@ func TestStatusNotRunning(t *testing.T) {
 		t.Errorf("status created a buffer in %s", dataDir)
 	}
 }
+
+// TestBundleBeforeFirstStart: a bundle made before the agent ever ran
+// reads what there is and creates no buffer (run as root, it would leave
+// files the service user cannot open).
+func TestBundleBeforeFirstStart(t *testing.T) {
+	cfgPath, dataDir := statusConfig(t)
+	out := filepath.Join(t.TempDir(), "bundle.zip")
+	if code, stdout, stderr := agentCmd(context.Background(), "bundle", "-c", cfgPath, "-o", out); code != exitOK {
+		t.Fatalf("bundle exited %d: %s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Errorf("no bundle: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "buffer")); err == nil {
+		t.Errorf("bundle created a buffer in %s", dataDir)
+	}
+}

@@ -137,13 +137,14 @@ func checkServiceNow(ctx context.Context, cfg *config.Config) []check {
 }
 
 // borrowTokens lends validate and preview the agent's stored OAuth tokens
-// when the agent is not running; when it is (the buffer is locked), they
-// get nil and the client makes a fresh grant. Call release when done.
+// when the agent is not running; when it is (the buffer is locked), or has
+// never run (no buffer, which borrowing does not create), they get nil and
+// the client makes a fresh grant. Call release when done.
 func borrowTokens(cfg *config.Config) (tokens servicenow.TokenStore, release func()) {
 	if cfg.ServiceNow.Auth.Method != "oauth" {
 		return nil, func() {}
 	}
-	buf, err := buffer.Open(buffer.Options{Dir: bufferDir(cfg), MaxBytes: cfg.Agent.BufferMaxBytes, Logger: zerolog.Nop()})
+	buf, err := openExistingBuffer(cfg)
 	if err != nil {
 		return nil, func() {}
 	}
