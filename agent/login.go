@@ -25,12 +25,13 @@ func cmdLogin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer closer.Close()
-	a, err := openAgent(cfg, log)
+	// Only the buffer, which keeps the tokens: the first login may create it.
+	buf, err := openBuffer(cfg, log)
 	if err != nil {
 		return fmt.Errorf("%w (stop the sei-agent service before `sei-agent login`: it holds %s)", err, bufferDir(cfg))
 	}
-	defer a.Close()
-	tok, err := servicenow.Login(ctx, clientConfig(cfg, log, &tokenStore{buf: a.buf}), stdout, nil)
+	defer buf.Close()
+	tok, err := servicenow.Login(ctx, clientConfig(cfg, log, &tokenStore{buf: buf}), stdout, nil)
 	if err != nil {
 		return err
 	}
