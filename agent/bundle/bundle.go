@@ -17,8 +17,8 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/status"
 )
 
-// DefaultLogTailBytes is how much of each log file a bundle keeps by default.
-const DefaultLogTailBytes = 4 << 20
+// logTailBytes is how much of the end of each log file a bundle keeps.
+const logTailBytes = 4 << 20
 
 // Input is what the caller knows about the agent. Every field is optional:
 // a bundle is made from whatever is available, and errors.txt says what was
@@ -27,10 +27,8 @@ type Input struct {
 	// Status is the live snapshot, or the offline one the CLI built.
 	Status *status.Snapshot
 	// RedactedConfig is the configuration re-marshalled with its secrets
-	// masked; preferred over ConfigFile.
+	// masked; Write masks secret-named keys again.
 	RedactedConfig []byte
-	// ConfigFile is read and redacted by key when RedactedConfig is nil.
-	ConfigFile string
 	// Secrets holds every configured secret value: passwords, client
 	// secrets, tokens, the content of credential and nkey seed files. None
 	// of them appears anywhere in the bundle. Values are matched literally
@@ -41,17 +39,14 @@ type Input struct {
 	ExcludedFields []string
 	// LogFiles are the log files to include, newest first.
 	LogFiles []string
-	// LogTailBytes is how much of the end of each log file to keep; zero
-	// means DefaultLogTailBytes.
-	LogTailBytes int64
 	// Figures are further JSON documents, by name: say "buffer" for the
 	// buffer's statistics and "stream" for the JetStream stream's.
 	Figures map[string]any
 	// DataDir is the agent's data directory, for its disk figures.
 	DataDir string
 	// ServiceState is the system service's state ("running", "stopped",
-	// "not installed"); ServiceFacts any further facts (unit path, start
-	// type, user).
+	// "failed", "not-installed", "unknown"); ServiceFacts any further facts
+	// (the init system, say).
 	ServiceState string
 	ServiceFacts map[string]string
 	// Version is the agent's version.
@@ -137,33 +132,21 @@ func (b *builder) addStatus(in Input) {
 }
 
 func (b *builder) addConfig(in Input) {
-	switch {
-	case in.RedactedConfig != nil:
-		// Mask by key as well: a caller's redaction may miss a key.
-		b.add("config.yaml", redactConfig(in.RedactedConfig))
-	case in.ConfigFile != "":
-		raw, err := os.ReadFile(in.ConfigFile)
-		if err != nil {
-			b.problem("config: read %s: %v", in.ConfigFile, err)
-			return
-		}
-		b.add("config.yaml", redactConfig(raw))
-	default:
-		b.problem("config: no configuration file was given")
+	if in.RedactedConfig == nil {
+		b.problem("config: no configuration was given")
+		return
 	}
+	// Mask by key as well: a caller's redaction may miss a key.
+	b.add("config.yaml", redactConfig(in.RedactedConfig))
 }
 
 func (b *builder) addLogs(ctx context.Context, in Input) error {
-	limit := in.LogTailBytes
-	if limit <= 0 {
-		limit = DefaultLogTailBytes
-	}
 	seen := map[string]bool{}
 	for _, path := range in.LogFiles {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("write support bundle: %w", err)
 		}
-		tail, err := readTail(path, limit)
+		tail, err := readTail(path, logTailBytes)
 		if err != nil {
 			b.problem("log %s: %v", path, err)
 			continue

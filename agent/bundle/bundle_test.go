@@ -145,11 +145,7 @@ func grepSecrets(t *testing.T, path string, files map[string]string) {
 
 func TestWriteRedactsEverySecret(t *testing.T) {
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "agent.yaml")
 	logFile := filepath.Join(dir, "sei-agent.log")
-	if err := os.WriteFile(cfg, []byte(configYAML), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	if err := os.WriteFile(logFile, []byte(logLines()), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +154,7 @@ func TestWriteRedactsEverySecret(t *testing.T) {
 	snap.Finalize(status.Thresholds{}, now)
 	out := filepath.Join(dir, "bundle.zip")
 	err := Write(t.Context(), out, Input{
-		Status: snap, ConfigFile: cfg, Secrets: secrets, ExcludedFields: []string{"description", "comments"},
+		Status: snap, RedactedConfig: []byte(configYAML), Secrets: secrets, ExcludedFields: []string{"description", "comments"},
 		LogFiles: []string{logFile}, DataDir: dir, ServiceState: "running", Version: "1.2.3", Now: now,
 		ServiceFacts: map[string]string{"unit": "/etc/systemd/system/sei-agent.service"},
 		Figures: map[string]any{

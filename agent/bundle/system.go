@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/sei-edge/servicenow-edge/buffer"
 )
 
 // System is system.json: facts about the machine and the service.
@@ -49,9 +51,11 @@ func systemFacts(ctx context.Context, in Input) System {
 	}
 	s.OSRelease = osRelease()
 	if in.DataDir != "" {
-		if s.DiskFree, s.DiskTotal, err = diskSpace(in.DataDir); err != nil {
+		free, total, err := buffer.DiskSpace(in.DataDir)
+		if err != nil {
 			note("disk of "+in.DataDir, err)
 		}
+		s.DiskFree, s.DiskTotal = int64(free), int64(total)
 	}
 	return s
 }
