@@ -9,6 +9,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/bundle"
 	"github.com/sei-edge/servicenow-edge/agent/config"
 	"github.com/sei-edge/servicenow-edge/agent/logging"
+	"github.com/sei-edge/servicenow-edge/agent/service"
 	"github.com/sei-edge/servicenow-edge/buffer"
 )
 
@@ -51,12 +52,22 @@ func cmdBundle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Figures:        map[string]any{"buffer": snap.Buffer, "relay": snap.Relay, "tables": snap.ServiceNow.Tables},
 		DataDir:        cfg.Agent.DataDir,
 		ServiceState:   snap.Agent.ServiceState,
+		ServiceFacts:   serviceFacts(),
 		Version:        version,
 	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "support bundle written to %s\n", *out)
+	return nil
+}
+
+// serviceFacts are what the bundle says of the service manager beyond the
+// service's state.
+func serviceFacts() map[string]string {
+	if p := service.Platform(); p != "" {
+		return map[string]string{"init_system": p}
+	}
 	return nil
 }
 

@@ -246,5 +246,5 @@ func (controlOnly) Stop(kservice.Service) error { return nil }
 func Interactive() bool { return kservice.Interactive() }
 
 // Platform names the init system in use ("linux-systemd", "unix-systemv",
-// "windows-service", ...), for `sei-agent status`.
+// "windows-service", ...), for the support bundle; "" when there is none.
 func Platform() string { return kservice.Platform() }
