@@ -146,14 +146,14 @@ func TestUnknownKeyAndUnsetEnv(t *testing.T) {
 
 func TestParseDuration(t *testing.T) {
 	for in, want := range map[string]time.Duration{"90d": 90 * 24 * time.Hour, "1h": time.Hour, "30s": 30 * time.Second} {
-		got, err := ParseDuration(in)
+		got, err := parseDuration(in)
 		if err != nil || got != want {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+			t.Errorf("parseDuration(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
 	for _, in := range []string{"", "d", "-1d", "1x"} {
-		if _, err := ParseDuration(in); err == nil {
-			t.Errorf("ParseDuration(%q): want error", in)
+		if _, err := parseDuration(in); err == nil {
+			t.Errorf("parseDuration(%q): want error", in)
 		}
 	}
 }
@@ -163,8 +163,24 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("servicenow:\n  tables:\n    incident: {exclude_fields: [a]}\n"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		c, err := Parse(raw, t.TempDir())
-		if err == nil && c.Validate() != nil {
-			t.Fatal("Parse accepted what Validate rejects")
+		if err == nil && len(c.problems()) > 0 {
+			t.Fatalf("Parse accepted a configuration with problems: %v", c.problems())
 		}
 	})
+}
+
+// TestLogLevelIsTheLoggers: log.level accepts exactly what the logger
+// does ("warning" and upper case included).
+func TestLogLevelIsTheLoggers(t *testing.T) {
+	for level, ok := range map[string]bool{"warning": true, "DEBUG": true, "": true, "fatal": false, "loud": false} {
+		c := Defaults()
+		c.Log.Level = level
+		bad := false
+		for _, p := range c.problems() {
+			bad = bad || strings.HasPrefix(p, "log.level:")
+		}
+		if bad == ok {
+			t.Errorf("log.level %q: problem %v, want %v", level, bad, !ok)
+		}
+	}
 }

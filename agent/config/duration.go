@@ -13,7 +13,7 @@ type Duration time.Duration
 
 // UnmarshalText parses a duration, accepting a "d" (days) suffix.
 func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := ParseDuration(string(b))
+	v, err := parseDuration(string(b))
 	if err != nil {
 		return err
 	}
@@ -24,8 +24,8 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // MarshalText writes the duration in Go's form.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
-// ParseDuration is time.ParseDuration plus whole days ("90d").
-func ParseDuration(s string) (time.Duration, error) {
+// parseDuration is time.ParseDuration plus whole days ("90d").
+func parseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)

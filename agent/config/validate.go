@@ -7,18 +7,12 @@ import (
 	"sort"
 	"time"
 
+	"github.com/sei-edge/servicenow-edge/agent/logging"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
-// Validate reports every problem of the configuration, each with its key
-// path, or nil.
-func (c *Config) Validate() error {
-	if p := c.problems(); len(p) > 0 {
-		return &Error{Problems: p}
-	}
-	return nil
-}
-
+// problems lists every problem of the configuration, each with its key
+// path.
 func (c *Config) problems() []string {
 	var p []string
 	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
@@ -113,10 +107,8 @@ func (c *Config) problems() []string {
 		add("%v", err)
 	}
 
-	switch c.Log.Level {
-	case "", "trace", "debug", "info", "warn", "error":
-	default:
-		add("log.level: must be trace, debug, info, warn or error (got %q)", c.Log.Level)
+	if _, err := logging.ParseLevel(c.Log.Level); err != nil {
+		add("%v", err)
 	}
 	if d := time.Duration(c.Status.BacklogAge); d < time.Minute {
 		add("status.backlog_age: must be at least 1m (got %s)", d)
