@@ -38,7 +38,7 @@ func cmdBundle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		snap = offlineSnapshot(cfg, err, buf, bufErr)
 	}
-	logFile, _ := logging.FilePath(logging.Options{File: cfg.Log.File, DataDir: cfg.Agent.DataDir})
+	logFile, _ := logging.FilePath(logOptions(cfg))
 	var excluded []string
 	for _, t := range syncTables(cfg) {
 		excluded = append(excluded, t.Exclude...)

@@ -57,16 +57,19 @@ func loadConfig(path string) (*config.Config, error) {
 	return c, nil
 }
 
+// logOptions says where cfg's log goes. The name is the service's: on
+// Windows it is the event-log source that installing the service
+// registers.
+func logOptions(cfg *config.Config) logging.Options {
+	return logging.Options{Level: cfg.Log.Level, File: cfg.Log.File, DataDir: cfg.Agent.DataDir, Name: service.DefaultName}
+}
+
 // newLogger builds the process's one logger: JSON to the rotated file, the
 // console writer on a terminal, journald priorities under systemd.
 func newLogger(cfg *config.Config, stderr io.Writer, asService bool) (zerolog.Logger, io.Closer, error) {
-	opts := logging.Options{
-		Level:    cfg.Log.Level,
-		File:     cfg.Log.File,
-		DataDir:  cfg.Agent.DataDir,
-		Service:  asService,
-		Journald: asService && logging.UnderJournald(),
-	}
+	opts := logOptions(cfg)
+	opts.Service = asService
+	opts.Journald = asService && logging.UnderJournald()
 	if f, ok := stderr.(*os.File); ok && logging.Terminal(f) {
 		opts.Console = f
 	}

@@ -2,19 +2,23 @@ package logging
 
 import (
 	"io"
+	"path/filepath"
 	"testing"
+
+	"github.com/rs/zerolog"
 )
 
-// BenchmarkFileLogger measures one JSON event to the rotating file (small
-// files, so rotation is included). Run:
+// BenchmarkFileLogger measures one JSON event to a rotating file (a small
+// one, so rotation is included), as New's logger writes it. Run:
 //
 //	go test ./agent/logging -run '^$' -bench FileLogger -benchmem
 func BenchmarkFileLogger(b *testing.B) {
-	l, closer, err := New(Options{DataDir: b.TempDir(), MaxSizeMB: 1, MaxBackups: 2, getenv: func(string) string { return "" }})
+	f, err := OpenRotatingFile(filepath.Join(b.TempDir(), "bench.log"), 1<<20, 2)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer closer.Close()
+	defer f.Close()
+	l := zerolog.New(f).With().Timestamp().Logger()
 	b.ReportAllocs()
 	for b.Loop() {
 		l.Info().Str("table", "incident").Int("page", 3).Int("records", 1000).Msg("page committed")

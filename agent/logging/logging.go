@@ -13,14 +13,14 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Defaults of Options.
+// The log file is rotated at maxSizeMB, keeping maxBackups rotated files.
 const (
-	DefaultName       = "sei-agent"
-	DefaultMaxSizeMB  = 20
-	DefaultMaxBackups = 5
+	maxSizeMB  = 20
+	maxBackups = 5
 )
 
-// Options configure New. The zero value is not usable: set File or DataDir.
+// Options configure New. The zero value is not usable: set Name, and File
+// or DataDir.
 type Options struct {
 	// Level is log.level: trace, debug, info, warn or error; "" means info.
 	Level string
@@ -31,11 +31,6 @@ type Options struct {
 	File string
 	// DataDir is agent.data_dir, used for the default File.
 	DataDir string
-	// MaxSizeMB is the size at which the file is rotated; 0 means 20.
-	MaxSizeMB int
-	// MaxBackups is the number of rotated files kept; 0 means 5, negative
-	// means none.
-	MaxBackups int
 	// Console, when non-nil, also receives every event in zerolog's human
 	// console format. Set it to os.Stderr when Terminal(os.Stderr).
 	Console io.Writer
@@ -47,8 +42,9 @@ type Options struct {
 	// which journald turns into the entry's priority. Set it when
 	// UnderJournald().
 	Journald bool
-	// Name is the service name: event-log source and default file name.
-	// "" means "sei-agent".
+	// Name is the service's name (main passes service.DefaultName): the
+	// Windows event-log source, which installing the service registers
+	// under that name, and the default file's name. Required.
 	Name string
 
 	// stderr replaces os.Stderr for the journald lines (tests).
@@ -71,7 +67,7 @@ func New(opts Options) (zerolog.Logger, io.Closer, error) {
 	if err != nil {
 		return nop, nil, err
 	}
-	file, err := OpenRotatingFile(path, int64(opts.MaxSizeMB)<<20, opts.MaxBackups)
+	file, err := OpenRotatingFile(path, maxSizeMB<<20, maxBackups)
 	if err != nil {
 		return nop, nil, err
 	}
@@ -100,18 +96,6 @@ func New(opts Options) (zerolog.Logger, io.Closer, error) {
 
 // withDefaults fills the zero fields of opts.
 func withDefaults(opts Options) Options {
-	if opts.Name == "" {
-		opts.Name = DefaultName
-	}
-	if opts.MaxSizeMB <= 0 {
-		opts.MaxSizeMB = DefaultMaxSizeMB
-	}
-	switch {
-	case opts.MaxBackups == 0:
-		opts.MaxBackups = DefaultMaxBackups
-	case opts.MaxBackups < 0:
-		opts.MaxBackups = 0
-	}
 	if opts.stderr == nil {
 		opts.stderr = os.Stderr
 	}
@@ -124,6 +108,9 @@ func withDefaults(opts Options) Options {
 // FilePath returns the log file New writes for opts (see Options.File).
 func FilePath(opts Options) (string, error) {
 	opts = withDefaults(opts)
+	if opts.Name == "" {
+		return "", errors.New("choose log file: no service name given")
+	}
 	if opts.File != "" {
 		return opts.File, nil
 	}

@@ -54,11 +54,12 @@ func TestFilePath(t *testing.T) {
 		want    string
 		wantErr bool
 	}{
-		{name: "explicit", opts: Options{File: "/x/y.log", DataDir: "/d"}, want: "/x/y.log"},
-		{name: "data dir", opts: Options{DataDir: "/d"}, want: filepath.Join("/d", "log", "sei-agent.log")},
-		{name: "systemd logs directory", opts: Options{DataDir: "/d", getenv: env(map[string]string{"LOGS_DIRECTORY": "/var/log/sei-agent"})}, want: filepath.Join("/var/log/sei-agent", "sei-agent.log")},
+		{name: "explicit", opts: Options{File: "/x/y.log", DataDir: "/d", Name: "sei-agent"}, want: "/x/y.log"},
+		{name: "data dir", opts: Options{DataDir: "/d", Name: "sei-agent"}, want: filepath.Join("/d", "log", "sei-agent.log")},
+		{name: "systemd logs directory", opts: Options{DataDir: "/d", Name: "sei-agent", getenv: env(map[string]string{"LOGS_DIRECTORY": "/var/log/sei-agent"})}, want: filepath.Join("/var/log/sei-agent", "sei-agent.log")},
 		{name: "name", opts: Options{DataDir: "/d", Name: "x"}, want: filepath.Join("/d", "log", "x.log")},
-		{name: "nothing", opts: Options{getenv: env(nil)}, wantErr: true},
+		{name: "no name", opts: Options{DataDir: "/d"}, wantErr: true},
+		{name: "nothing", opts: Options{Name: "sei-agent", getenv: env(nil)}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,6 +79,7 @@ func TestNewWritesJSONFileConsoleAndJournald(t *testing.T) {
 	var console, stderr bytes.Buffer
 	l, closer, err := New(Options{
 		Level:    "",
+		Name:     "sei-agent",
 		DataDir:  dir,
 		Console:  &console,
 		Journald: true,
@@ -135,10 +137,10 @@ func TestNewWritesJSONFileConsoleAndJournald(t *testing.T) {
 }
 
 func TestNewRejectsBadLevelAndMissingPath(t *testing.T) {
-	if _, _, err := New(Options{Level: "loud", DataDir: t.TempDir()}); err == nil {
+	if _, _, err := New(Options{Level: "loud", DataDir: t.TempDir(), Name: "sei-agent"}); err == nil {
 		t.Error("bad level accepted")
 	}
-	if _, _, err := New(Options{getenv: func(string) string { return "" }}); err == nil {
+	if _, _, err := New(Options{Name: "sei-agent", getenv: func(string) string { return "" }}); err == nil {
 		t.Error("no file and no data dir accepted")
 	}
 }

@@ -54,9 +54,6 @@ func OpenRotatingFile(path string, maxBytes int64, maxBackups int) (*RotatingFil
 	return r, nil
 }
 
-// Path returns the path of the current (unrotated) log file.
-func (r *RotatingFile) Path() string { return r.path }
-
 // Write appends p to the file, rotating first when p would not fit.
 func (r *RotatingFile) Write(p []byte) (int, error) {
 	r.mu.Lock()
@@ -80,16 +77,6 @@ func (r *RotatingFile) Write(p []byte) (int, error) {
 		return n, errors.Join(fmt.Errorf("write log file %s: %w", r.path, err), rotateErr)
 	}
 	return n, nil
-}
-
-// Sync flushes the current file to disk.
-func (r *RotatingFile) Sync() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed || r.f == nil {
-		return nil
-	}
-	return r.f.Sync()
 }
 
 // Close closes the file. It is idempotent; writes after Close fail.
