@@ -35,7 +35,7 @@ func cmdService(ctx context.Context, action string, args []string, stdout, stder
 	case "install":
 		err = service.Install(svc)
 	case "uninstall":
-		err = service.Uninstall(svc, purge, cfg.Agent.DataDir)
+		err = service.Uninstall(svc, purge)
 	default:
 		err = service.Control(svc, action)
 	}

@@ -25,17 +25,16 @@ const (
 	StatusNotInstalled = "not-installed"
 )
 
-// Windows recovery and start options (kardianos/service keys; values must be
-// exactly string, int or bool or they are silently ignored). Install then
-// replaces the single recovery action kardianos sets with RecoveryActions.
+// kardianosOptions are our unit and the Windows start options
+// (kardianos/service keys; values must be exactly string, int or bool or
+// they are silently ignored). No OnFailure option: kardianos would set a
+// single recovery action, which Install's postInstall replaces with
+// RecoveryActions anyway.
 func kardianosOptions(cfg Config) kservice.KeyValue {
 	return kservice.KeyValue{
-		"SystemdScript":          SystemdUnit(cfg),
-		"StartType":              "automatic",
-		"DelayedAutoStart":       true,
-		"OnFailure":              "restart",
-		"OnFailureDelayDuration": "5s",
-		"OnFailureResetPeriod":   int(RecoveryResetPeriod.Seconds()),
+		"SystemdScript":    SystemdUnit(cfg),
+		"StartType":        "automatic",
+		"DelayedAutoStart": true,
 	}
 }
 
@@ -127,11 +126,12 @@ func prepareHost(cfg Config) error {
 }
 
 // Uninstall stops the service (when it runs) and removes it. The data
-// directory is kept unless purgeData is set, in which case dataDir is
-// removed (an empty or relative dataDir, or a filesystem root, is refused).
+// directory is kept unless purgeData is set, in which case cfg.DataDir is
+// removed (an empty or relative one, or a filesystem root, is refused).
 // Uninstalling a service that is not installed is an error.
-func Uninstall(cfg Config, purgeData bool, dataDir string) error {
+func Uninstall(cfg Config, purgeData bool) error {
 	cfg = withDefaults(cfg)
+	dataDir := cfg.DataDir
 	if purgeData {
 		if err := checkPurgeable(dataDir); err != nil {
 			return fmt.Errorf("uninstall service %s: %w", cfg.Name, err)

@@ -157,7 +157,7 @@ func TestUninstall(t *testing.T) {
 			if err := os.MkdirAll(filepath.Join(data, "buffer"), 0o700); err != nil {
 				t.Fatal(err)
 			}
-			err := Uninstall(Config{Logger: zerolog.Nop()}, tt.purge, data)
+			err := Uninstall(Config{DataDir: data, Logger: zerolog.Nop()}, tt.purge)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Uninstall = %v, want error %v", err, tt.wantErr)
 			}
@@ -175,7 +175,7 @@ func TestUninstall(t *testing.T) {
 func TestUninstallStopFailureKeepsService(t *testing.T) {
 	rec, _ := useFake(t, platformSystemd)
 	rec.installed, rec.running, rec.stopErr = true, true, errors.New("timeout")
-	if err := Uninstall(Config{}, false, ""); err == nil {
+	if err := Uninstall(Config{}, false); err == nil {
 		t.Fatal("Uninstall succeeded though the running service did not stop")
 	}
 	if diff := cmp.Diff([]string{"Stop"}, rec.Calls()); diff != "" {
@@ -187,7 +187,7 @@ func TestUninstallRefusesUnsafePurge(t *testing.T) {
 	for _, dir := range []string{"", "data", "/"} {
 		rec, _ := useFake(t, platformSystemd)
 		rec.installed = true
-		if err := Uninstall(Config{}, true, dir); err == nil {
+		if err := Uninstall(Config{DataDir: dir}, true); err == nil {
 			t.Errorf("Uninstall(purge %q) succeeded", dir)
 		}
 		if len(rec.Calls()) != 0 {
@@ -235,12 +235,9 @@ func TestStatus(t *testing.T) {
 	}
 }
 
-func TestKardianosOptionsWindowsRecovery(t *testing.T) {
+func TestKardianosOptionsWindowsStart(t *testing.T) {
 	o := kardianosOptions(withDefaults(Config{}))
-	want := kservice.KeyValue{
-		"StartType": "automatic", "DelayedAutoStart": true, "OnFailure": "restart",
-		"OnFailureDelayDuration": "5s", "OnFailureResetPeriod": 86400,
-	}
+	want := kservice.KeyValue{"StartType": "automatic", "DelayedAutoStart": true}
 	delete(o, "SystemdScript")
 	if diff := cmp.Diff(want, o); diff != "" {
 		t.Errorf("options (-want +got):\n%s", diff)
