@@ -59,23 +59,30 @@ func main() {
 	os.Exit(code)
 }
 
-// run executes one command and maps its error to an exit code.
+// run executes one command, reports its error and maps it to an exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	err := dispatch(ctx, args, stdout, stderr)
-	var ue usageError
 	var ee exitError
+	if err != nil && !errors.As(err, &ee) {
+		fmt.Fprintf(stderr, "sei-agent: %v\n", err)
+	}
+	return exitCode(err)
+}
+
+// exitCode maps an error to the process exit code: the process's, and the
+// one the service reports to the Windows service manager.
+func exitCode(err error) int {
+	var ee exitError
+	var ue usageError
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &ee):
 		return ee.code
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "sei-agent: %v\n", err)
 		return exitUsage
-	default:
-		fmt.Fprintf(stderr, "sei-agent: %v\n", err)
-		return exitFailure
 	}
+	return exitFailure
 }
 
 const usage = `usage: sei-agent <command> [flags]

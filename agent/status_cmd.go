@@ -137,18 +137,6 @@ func serviceConfig(cfg *config.Config) service.Config {
 		DataDir:    cfg.Agent.DataDir,
 		LogDir:     logDir,
 		Validate:   func() error { _, err := config.Load(cfg.File); return err },
-		ExitCode:   exitCodeOf,
+		ExitCode:   exitCode,
 	}
-}
-
-// exitCodeOf maps an error to the process exit code.
-func exitCodeOf(err error) int {
-	var ue usageError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &ue):
-		return exitUsage
-	}
-	return exitFailure
 }
