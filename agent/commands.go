@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -157,11 +156,4 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "sync complete in %s: %d records fetched, %d batches acknowledged by the relay, buffer empty\n",
 		time.Since(start).Round(time.Millisecond), fetched, fs2.Published)
 	return nil
-}
-
-// writeJSON prints v indented.
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
