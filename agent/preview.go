@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -45,11 +44,7 @@ func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	tables := syncTables(cfg)
 	i := slices.IndexFunc(tables, func(t servicenow.Table) bool { return t.Name == name })
 	if i < 0 {
-		var names []string
-		for _, t := range tables {
-			names = append(names, t.Name)
-		}
-		return usagef("table %q is not synced by this configuration (synced: %v)", name, names)
+		return usagef("table %q is not synced by this configuration (synced: %v)", name, tableNames(cfg))
 	}
 	tokens, release := borrowTokens(cfg)
 	defer release()
@@ -63,7 +58,7 @@ func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	// reads them (same client, same exclusions); stop once we have n.
 	t := tables[i]
 	upto := time.Now().UTC()
-	from := servicenow.Cursor{Time: upto.Add(-time.Duration(cfg.ServiceNow.Lookback)).Format(wire.TimeLayout)}
+	from := servicenow.CursorAt(upto.Add(-time.Duration(cfg.ServiceNow.Lookback)))
 	var recs []wire.Record
 	err = client.Scan(ctx, t, from, upto, func(p servicenow.Page) error {
 		recs = append(recs, p.Records...)
@@ -80,7 +75,7 @@ func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "# %s: %s record(s) exactly as they would leave (excluded: %v)\n", name, strconv.Itoa(len(recs)), t.Exclude)
+	fmt.Fprintf(stderr, "# %s: %d record(s) exactly as they would leave (excluded: %v)\n", name, len(recs), t.Exclude)
 	_, err = stdout.Write(raw)
 	return err
 }
