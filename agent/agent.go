@@ -30,8 +30,8 @@ type Agent struct {
 	poller  *poll.Poller
 	fwd     *forward.Forwarder
 	started time.Time
-	// serviceState is the service manager's view, for status; "" when
-	// run by hand.
+	// serviceState is "running" when the service manager runs the agent,
+	// "" when run by hand: what /status and heartbeats say of it.
 	serviceState string
 }
 

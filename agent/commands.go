@@ -116,7 +116,9 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 		defer a.Close()
-		a.serviceState = "running"
+		if !service.Interactive() {
+			a.serviceState = service.StatusRunning
+		}
 		return a.Run(sctx)
 	})
 }

@@ -97,6 +97,13 @@ func TestStatusEndToEnd(t *testing.T) {
 	})
 	checkLiveSnapshot(t, snap, env)
 	checkRelaySeesAgent(t, relay)
+	// Run by hand, as here, the agent claims no service state itself (the
+	// CLI asks the service manager).
+	if own, err := status.Query(context.Background(), env.dataDir); err != nil {
+		t.Errorf("query the agent: %v", err)
+	} else if own.Agent.ServiceState != "" {
+		t.Errorf("the agent's own service state = %q, want none when run by hand", own.Agent.ServiceState)
+	}
 
 	// The human form shows every section.
 	code, out, _ = agentCmd(context.Background(), "status", "-c", env.cfgPath)
