@@ -48,12 +48,33 @@ func parse(fs *flag.FlagSet, args []string) error {
 }
 
 // loadConfig loads and validates; an invalid file is a usage error (exit 2).
+// The tables to sync get the ServiceNow client's checks as well, so a bad
+// filter or field list stops the command now instead of failing every
+// poll.
 func loadConfig(path string) (*config.Config, error) {
 	c, err := config.Load(path)
+	if err == nil {
+		err = checkTables(c)
+	}
 	if err != nil {
 		return c, usageError{err}
 	}
 	return c, nil
+}
+
+// checkTables reports every table cfg syncs that the client would refuse
+// to scan, each problem naming its servicenow.tables key.
+func checkTables(cfg *config.Config) error {
+	var problems []string
+	for _, t := range syncTables(cfg) {
+		if err := t.Check(); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("load config %s: %w", cfg.File, &config.Error{Problems: problems})
+	}
+	return nil
 }
 
 // logOptions says where cfg's log goes. The name is the service's: on

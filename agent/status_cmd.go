@@ -136,7 +136,7 @@ func serviceConfig(cfg *config.Config) service.Config {
 		ConfigFile: cfg.File,
 		DataDir:    cfg.Agent.DataDir,
 		LogDir:     logDir,
-		Validate:   func() error { _, err := config.Load(cfg.File); return err },
+		Validate:   func() error { _, err := loadConfig(cfg.File); return err },
 		ExitCode:   exitCode,
 	}
 }

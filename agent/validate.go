@@ -65,7 +65,7 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // validateAll runs every preflight check it can: a broken configuration
 // stops before the network checks.
 func validateAll(ctx context.Context, path string) []check {
-	cfg, err := config.Load(path)
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return []check{{"config", false, err.Error()}}
 	}

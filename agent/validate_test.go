@@ -463,6 +463,12 @@ func TestValidate(t *testing.T) {
 			os.WriteFile(path, []byte(raw), 0o600)
 			return path
 		}
+		badFilter := func(t *testing.T) string {
+			path := good.write(t)
+			raw := strings.Replace(mustRead(t, path), "    incident:\n", "    incident:\n      filter: active=true^NQactive=false\n", 1)
+			os.WriteFile(path, []byte(raw), 0o600)
+			return path
+		}
 		missing := func(t *testing.T) string { return filepath.Join(t.TempDir(), "agent.yaml") }
 		for _, tc := range []struct {
 			name string
@@ -471,6 +477,7 @@ func TestValidate(t *testing.T) {
 		}{
 			{"unknown key", unknownKey, `unknown field "data_dirr"`},
 			{"bad value", badValue, "servicenow.page_size: must be 1..10000 (got 0)"},
+			{"bad table filter", badFilter, "servicenow.tables.incident.filter: must be one line without ^NQ"},
 			{"missing file", missing, "no such file"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
