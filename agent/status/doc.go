@@ -41,7 +41,7 @@
 //	    "pid": 1234, "started": "…",               // omitted when unknown
 //	    "uptime_seconds": 3600,                    // omitted when not running
 //	    "config_file": "/etc/sei-agent/agent.yaml", "data_dir": "/var/lib/sei-agent",
-//	    "service_state": "running"|"stopped"|"not installed"|"unknown",
+//	    "service_state": "running"|"stopped"|"failed"|"not-installed"|"unknown",  // omitted when run by hand
 //	    "note": "…"                                // why figures are missing, if they are
 //	  },
 //	  "servicenow": {

@@ -57,7 +57,10 @@ type Agent struct {
 	ConfigFile string    `json:"config_file,omitempty"`
 	DataDir    string    `json:"data_dir,omitempty"`
 	// ServiceState is the system service's state as the service manager
-	// reports it: "running", "stopped", "not installed" or "unknown".
+	// reports it: "running", "stopped", "failed", "not-installed" or
+	// "unknown". The agent itself says "running" only when the service
+	// manager runs it, and nothing when run by hand; the CLI asks the
+	// service manager.
 	ServiceState string `json:"service_state,omitempty"`
 	// Note explains a partial snapshot, such as why figures are missing.
 	Note string `json:"note,omitempty"`
