@@ -161,7 +161,10 @@ func Parse(raw []byte, dir string) (*Config, error) {
 	problems := expandEnv(&c)
 	c.resolvePaths(dir)
 	problems = append(problems, c.readSecretFiles()...)
-	problems = append(problems, c.problems()...)
+	var invalid *Error
+	if errors.As(c.Validate(), &invalid) {
+		problems = append(problems, invalid.Problems...)
+	}
 	if len(problems) > 0 {
 		return &c, &Error{Problems: problems}
 	}

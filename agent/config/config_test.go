@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -182,5 +183,20 @@ func TestLogLevelIsTheLoggers(t *testing.T) {
 		if bad == ok {
 			t.Errorf("log.level %q: problem %v, want %v", level, bad, !ok)
 		}
+	}
+}
+
+// TestValidateAfterChange: Validate is the same check Parse runs, for a
+// Config a caller built or changed itself.
+func TestValidateAfterChange(t *testing.T) {
+	c := Defaults()
+	err := c.Validate()
+	var invalid *Error
+	if !errors.As(err, &invalid) || !strings.Contains(err.Error(), "agent.id:") {
+		t.Fatalf("Validate of the bare defaults = %v, want an *Error naming agent.id", err)
+	}
+	c.ServiceNow.PageSize = 0
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "servicenow.page_size: must be 1..10000 (got 0)") {
+		t.Errorf("Validate after setting page_size 0 = %v", err)
 	}
 }

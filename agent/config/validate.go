@@ -11,6 +11,16 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
+// Validate reports every problem of the configuration, each with its key
+// path, as an *Error, or nil. Parse calls it after loading; a caller that
+// builds or changes a Config itself calls it too.
+func (c *Config) Validate() error {
+	if p := c.problems(); len(p) > 0 {
+		return &Error{Problems: p}
+	}
+	return nil
+}
+
 // problems lists every problem of the configuration, each with its key
 // path.
 func (c *Config) problems() []string {
