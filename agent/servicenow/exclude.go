@@ -103,41 +103,79 @@ func set(lists ...[]string) map[string]bool {
 	return m
 }
 
+// copyKey is what a copy row is a copy of: the (table, field) whose
+// value it carries, read from the row's identifying columns before
+// anything is stripped (name/element for sys_journal_field,
+// tablename/fieldname for sys_audit, tablename for sys_audit_delete,
+// whose payload copies every field of table). It also keeps what a
+// deletion needs (documentkey, and whether a sys_audit row records one),
+// so that excluding an identifying column never changes which rows are
+// dropped or which deletions are sent.
+type copyKey struct {
+	table, field string
+	docKey       string
+}
+
+// identify reads row's identifying columns; zero for a table without
+// copies.
+func identify(t string, row Row) copyKey {
+	switch t {
+	case tableAudit:
+		return copyKey{table: row.String("tablename"), field: row.String("fieldname"), docKey: row.String("documentkey")}
+	case tableJournal:
+		return copyKey{table: row.String("name"), field: row.String("element")}
+	case tableAuditDelete:
+		return copyKey{table: row.String("tablename"), docKey: row.String("documentkey")}
+	}
+	return copyKey{}
+}
+
 // keepRow removes from row every field that must not leave the client and
 // reports whether the row is kept at all. It edits row in place.
+func (f *rowFilter) keepRow(row Row) bool {
+	_, keep := f.filter(row)
+	return keep
+}
+
+// filter is keepRow that also returns the row's identifying columns, read
+// before anything was stripped.
 //
 // Copies are covered too: a sys_audit row about an excluded field of its
 // tablename is dropped (old and new values are the field's values), as is a
 // sys_journal_field row whose element is excluded for its parent table; the
 // XML payload of a sys_audit_delete row loses the excluded elements, or is
-// dropped whole when it cannot be rewritten safely.
-func (f *rowFilter) keepRow(row Row) bool {
+// dropped whole when it cannot be rewritten safely. Which (table, field) a
+// row copies is decided from its identifying columns before they are
+// stripped: excluding name, element, tablename or fieldname themselves
+// must not blind the filter.
+func (f *rowFilter) filter(row Row) (copyKey, bool) {
+	id := identify(f.t.Name, row)
+	switch f.t.Name {
+	case tableAudit, tableJournal:
+		if f.ex.Excluded(id.table, id.field) {
+			return id, false
+		}
+	}
 	for name := range row {
 		if f.drop[name] || (f.keep != nil && !f.keep[name]) {
 			delete(row, name)
 		}
 	}
-	switch f.t.Name {
-	case tableAudit:
-		return !f.ex.Excluded(row.String("tablename"), row.String("fieldname"))
-	case tableJournal:
-		return !f.ex.Excluded(row.String("name"), row.String("element"))
-	case tableAuditDelete:
+	if f.t.Name == tableAuditDelete {
 		// display_value copies the deleted record's display field (number,
 		// name), which may be an excluded one.
-		src := row.String("tablename")
-		if len(f.ex.Global) > 0 || len(f.ex.Tables[src]) > 0 {
+		if len(f.ex.Global) > 0 || len(f.ex.Tables[id.table]) > 0 {
 			delete(row, "display_value")
 		}
 		if p, ok := row["payload"]; ok {
-			if clean, ok := f.stripPayload(p, src); ok {
+			if clean, ok := f.stripPayload(p, id.table); ok {
 				row["payload"] = clean
 			} else {
 				delete(row, "payload")
 			}
 		}
 	}
-	return true
+	return id, true
 }
 
 // stripPayload removes the excluded elements of table from a

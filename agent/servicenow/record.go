@@ -13,10 +13,11 @@ import (
 // is larger than any real mod count and still exact in every JSON reader.
 const DeleteModCount = 1<<53 - 1
 
-// toRecords converts the filtered rows of a page into wire records. Rows
-// that cannot form a valid record (no sys_id, malformed times) are counted
-// in bad and skipped.
-func toRecords(t Table, rows []Row) (recs []wire.Record, bad int) {
+// toRecords converts the filtered rows of a page into wire records; ids
+// holds each row's identifying columns as read before exclusions stripped
+// them (rowFilter.filter). Rows that cannot form a valid record (no
+// sys_id, malformed times) are counted in bad and skipped.
+func toRecords(t Table, rows []Row, ids []copyKey) (recs []wire.Record, bad int) {
 	add := func(r wire.Record) {
 		if r.Validate() != nil {
 			bad++
@@ -24,13 +25,13 @@ func toRecords(t Table, rows []Row) (recs []wire.Record, bad int) {
 		}
 		recs = append(recs, r)
 	}
-	for _, row := range rows {
+	for i, row := range rows {
 		switch {
 		case t.Name == tableAuditDelete:
-			add(deleteRecord(row))
-		case t.Name == tableAudit && row.String("fieldname") == "DELETED":
+			add(deleteRecord(ids[i], row))
+		case t.Name == tableAudit && ids[i].field == "DELETED":
 			add(upsertRecord(t, row))
-			add(deleteRecord(row))
+			add(deleteRecord(ids[i], row))
 		default:
 			add(upsertRecord(t, row))
 		}
@@ -52,8 +53,10 @@ func upsertRecord(t Table, row Row) wire.Record {
 }
 
 // deleteRecord is the deletion of (tablename, documentkey) at the audit
-// row's creation time.
-func deleteRecord(row Row) wire.Record {
-	return wire.Record{Op: wire.OpDelete, Table: row.String("tablename"), SysID: row.String("documentkey"),
+// row's creation time. Exclusions.Check refuses excluding tablename and
+// documentkey from the tables that record deletions, so id holds values
+// that may leave.
+func deleteRecord(id copyKey, row Row) wire.Record {
+	return wire.Record{Op: wire.OpDelete, Table: id.table, SysID: id.docKey,
 		SysUpdatedOn: row.String(FieldCreatedOn), SysModCount: DeleteModCount}
 }

@@ -34,7 +34,7 @@ func TestToRecords(t *testing.T) {
 	ref := json.RawMessage(`{"link":"https://x/api/now/table/sys_user/u1","value":"u1"}`)
 	r1 := row("sys_id", "a1", "sys_updated_on", "2026-01-01 00:00:01", "sys_mod_count", "7", "sys_created_on", "2025-01-01 00:00:00")
 	r1["caller_id"] = ref
-	got, bad := toRecords(inc, []Row{r1, row("sys_id", "", "sys_updated_on", "2026-01-01 00:00:01")})
+	got, bad := toRecords(inc, []Row{r1, row("sys_id", "", "sys_updated_on", "2026-01-01 00:00:01")}, make([]copyKey, 2))
 	want := []wire.Record{{Op: wire.OpUpsert, Table: "incident", SysID: "a1", SysUpdatedOn: "2026-01-01 00:00:01", SysModCount: 7, Fields: r1}}
 	if diff := cmp.Diff(want, got); diff != "" || bad != 1 {
 		t.Errorf("incident (-want +got) bad=%d:\n%s", bad, diff)
@@ -44,7 +44,7 @@ func TestToRecords(t *testing.T) {
 	}
 
 	ar := row("sys_id", "au1", "sys_created_on", "2026-01-02 00:00:00", "sys_updated_on", "2026-01-05 00:00:00", "sys_mod_count", "3", "tablename", "incident", "documentkey", "k1", "fieldname", "DELETED")
-	got, _ = toRecords(audit, []Row{ar})
+	got, _ = toRecords(audit, []Row{ar}, []copyKey{identify("sys_audit", ar)})
 	want = []wire.Record{
 		{Op: wire.OpUpsert, Table: "sys_audit", SysID: "au1", SysUpdatedOn: "2026-01-02 00:00:00", Fields: ar},
 		{Op: wire.OpDelete, Table: "incident", SysID: "k1", SysUpdatedOn: "2026-01-02 00:00:00", SysModCount: DeleteModCount},
@@ -54,7 +54,7 @@ func TestToRecords(t *testing.T) {
 	}
 
 	dr := row("sys_id", "d1", "sys_created_on", "2026-01-03 00:00:00", "tablename", "change_request", "documentkey", "k2", "payload", "<x/>")
-	got, _ = toRecords(del, []Row{dr})
+	got, _ = toRecords(del, []Row{dr}, []copyKey{identify("sys_audit_delete", dr)})
 	want = []wire.Record{{Op: wire.OpDelete, Table: "change_request", SysID: "k2", SysUpdatedOn: "2026-01-03 00:00:00", SysModCount: DeleteModCount}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("delete (-want +got):\n%s", diff)

@@ -95,12 +95,14 @@ func (s *scan) page(rows []Row) (Page, error) {
 	}
 	s.cur = next
 	kept := rows[:0]
+	var ids []copyKey
 	for _, r := range rows {
-		if s.filter.keepRow(r) {
+		if id, ok := s.filter.filter(r); ok {
 			kept = append(kept, r)
+			ids = append(ids, id)
 		}
 	}
-	recs, bad := toRecords(s.t, kept)
+	recs, bad := toRecords(s.t, kept, ids)
 	if bad > 0 {
 		s.c.log.Warn().Str("table", s.t.Name).Int("page", s.number).Int("records", bad).Msg("servicenow: rows without a valid sys_id or time skipped")
 	}

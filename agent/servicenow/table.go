@@ -101,15 +101,33 @@ func (t Table) requiredFields() []string {
 	return req
 }
 
+// identifyingFields are the columns of t that say which (table, field) a
+// copy row copies, or which record a deletion removes. They are requested
+// even when excluded, read, then stripped (rowFilter.filter).
+func (t Table) identifyingFields() []string {
+	switch t.Name {
+	case tableAudit:
+		return []string{"tablename", "fieldname", "documentkey"}
+	case tableJournal:
+		return []string{"name", "element"}
+	case tableAuditDelete:
+		return []string{"tablename", "documentkey"}
+	}
+	return nil
+}
+
 // sysparmFields is the sysparm_fields value for t: its include list plus the
-// required fields, minus excluded ones; "" when t reads every field.
+// required fields, minus excluded ones except the identifying columns, which
+// are always requested (rowFilter strips them once read); "" when t reads
+// every field.
 func (t Table) sysparmFields(ex Exclusions) string {
 	if len(t.Fields) == 0 {
 		return ""
 	}
+	ident := t.identifyingFields()
 	var fs []string
 	for _, f := range slices.Concat(t.requiredFields(), t.Fields) {
-		if !slices.Contains(fs, f) && !ex.Excluded(t.Name, f) {
+		if !slices.Contains(fs, f) && (!ex.Excluded(t.Name, f) || slices.Contains(ident, f)) {
 			fs = append(fs, f)
 		}
 	}
