@@ -83,6 +83,7 @@ func (c *Config) problems() []string {
 	if sn.RateLimit < 0 {
 		add("servicenow.rate_limit: must not be negative (got %g)", sn.RateLimit)
 	}
+	p = append(p, sn.exclusionProblems()...)
 	names := make([]string, 0, len(sn.Tables))
 	for name := range sn.Tables {
 		names = append(names, name)

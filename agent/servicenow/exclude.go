@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"regexp"
 	"slices"
@@ -232,4 +233,58 @@ func xmlClean(s, table string, ex Exclusions) bool {
 			return false
 		}
 	}
+}
+
+// Check reports the exclusions that would break paging or identity for
+// tables, each naming its config key (servicenow.exclude_fields or
+// servicenow.tables.<table>.exclude_fields), or nil:
+//   - sys_id identifies every record;
+//   - a table's incremental field (sys_updated_on, or sys_created_on for
+//     insert-only tables) is its keyset paging position;
+//   - tablename and documentkey of sys_audit and sys_audit_delete name
+//     each deleted record, and a deletion cannot be sent without them.
+//
+// Any other field may be excluded, including the copy tables' identifying
+// columns (name, element, fieldname): they are read, then stripped.
+func (e Exclusions) Check(tables []Table) []string {
+	type problem struct{ key, field, reason string }
+	var order []problem
+	seen := map[problem][]string{}
+	for _, t := range tables {
+		for f, reason := range t.unexcludable() {
+			add := func(key string) {
+				p := problem{key, f, reason}
+				if _, ok := seen[p]; !ok {
+					order = append(order, p)
+				}
+				seen[p] = append(seen[p], t.Name)
+			}
+			if slices.Contains(e.Global, f) {
+				add("servicenow.exclude_fields")
+			}
+			if slices.Contains(e.Tables[t.Name], f) {
+				add("servicenow.tables." + t.Name + ".exclude_fields")
+			}
+		}
+	}
+	slices.SortFunc(order, func(a, b problem) int {
+		return strings.Compare(a.key+" "+a.field+" "+a.reason, b.key+" "+b.field+" "+b.reason)
+	})
+	var out []string
+	for _, p := range order {
+		out = append(out, fmt.Sprintf("%s: cannot exclude %q: %s (%s); remove it from the list",
+			p.key, p.field, p.reason, strings.Join(seen[p], ", ")))
+	}
+	return out
+}
+
+// unexcludable maps the fields of t that cannot be excluded to the reason.
+func (t Table) unexcludable() map[string]string {
+	m := map[string]string{"sys_id": "it identifies every record"}
+	m[t.Field] = "the table pages on it (keyset paging on " + t.Field + ", sys_id)"
+	if t.Name == tableAudit || t.Name == tableAuditDelete {
+		m["tablename"] = "it names the table of each deleted record"
+		m["documentkey"] = "it is the sys_id of each deleted record"
+	}
+	return m
 }

@@ -130,3 +130,19 @@ func TestAuditDeleteReadsTableBeforeStripping(t *testing.T) {
 		t.Errorf("row leaks: %s", b)
 	}
 }
+
+// TestScanRefusesPagingExclusion: a client given an exclusion of the field
+// a table pages on refuses to scan it rather than page blind.
+func TestScanRefusesPagingExclusion(t *testing.T) {
+	_, hs := sim(t, snowtest.Options{Incidents: 3, Changes: 1})
+	c, _, _ := testClient(t, hs.URL, func(c *Config) {
+		c.Exclude = Exclusions{Tables: map[string][]string{"sys_journal_field": {"sys_created_on"}}}
+	})
+	err := c.Scan(context.Background(), Table{Name: tableJournal, Field: FieldCreatedOn}, Cursor{}, time.Now(), func(Page) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), `servicenow.tables.sys_journal_field.exclude_fields: cannot exclude "sys_created_on"`) {
+		t.Fatalf("err = %v", err)
+	}
+	if err := c.Scan(context.Background(), incidentTable, Cursor{}, time.Now(), func(Page) error { return nil }); err != nil {
+		t.Fatalf("incident does not page on it: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sei-edge/servicenow-edge/relay/wire"
@@ -53,6 +54,9 @@ func (c *Client) Scan(ctx context.Context, t Table, from Cursor, upto time.Time,
 	}
 	if err := from.check(); err != nil {
 		return fmt.Errorf("scan %s: %w", t.Name, err)
+	}
+	if p := c.cfg.Exclude.Check([]Table{t}); len(p) > 0 {
+		return fmt.Errorf("scan %s: %s", t.Name, strings.Join(p, "; "))
 	}
 	s := &scan{c: c, t: t, filter: newRowFilter(t, c.cfg.Exclude), upto: formatUpto(upto),
 		fields: t.sysparmFields(c.cfg.Exclude), cur: from, limit: c.cfg.PageSize, maxLimit: MaxPageSize}
