@@ -160,4 +160,3 @@ func relayAgents(t *testing.T, r *relayProc) []byte {
 	})
 	return body
 }
-
