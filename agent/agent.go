@@ -33,6 +33,8 @@ type Agent struct {
 	// serviceState is "running" when the service manager runs the agent,
 	// "" when run by hand: what /status and heartbeats say of it.
 	serviceState string
+	// oneShot: the forwarder stops on a permanent error (openOneShot).
+	oneShot bool
 }
 
 // shutdownGrace bounds how long in-flight publishes may take after a stop.
@@ -40,11 +42,22 @@ const shutdownGrace = 20 * time.Second
 
 // openAgent builds every component; nothing connects or polls yet.
 func openAgent(cfg *config.Config, log zerolog.Logger) (*Agent, error) {
+	return open(cfg, log, false)
+}
+
+// openOneShot is openAgent for a command that runs once (sync): its
+// forwarder gives up on a permanent relay error instead of retrying, so
+// the command can say why at once.
+func openOneShot(cfg *config.Config, log zerolog.Logger) (*Agent, error) {
+	return open(cfg, log, true)
+}
+
+func open(cfg *config.Config, log zerolog.Logger, oneShot bool) (*Agent, error) {
 	buf, err := openBuffer(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: log, buf: buf, started: time.Now()}
+	a := &Agent{cfg: cfg, log: log, buf: buf, started: time.Now(), oneShot: oneShot}
 	if err := a.build(); err != nil {
 		buf.Close()
 		return nil, err
@@ -67,15 +80,16 @@ func (a *Agent) build() error {
 		Logger:   a.log.With().Str("component", "poll").Logger(),
 	}, sn, a.buf)
 	a.fwd, err = forward.New(forward.Config{
-		URL:            a.cfg.Relay.URL,
-		Credentials:    a.cfg.Relay.Credentials,
-		CAFile:         a.cfg.Relay.CAFile,
-		Tenant:         a.cfg.Relay.Tenant,
-		Integration:    a.cfg.Relay.Integration,
-		Agent:          a.cfg.Agent.ID,
-		PublishTimeout: shutdownGrace,
-		Heartbeat:      a.heartbeat,
-		Logger:         a.log.With().Str("component", "forward").Logger(),
+		URL:             a.cfg.Relay.URL,
+		Credentials:     a.cfg.Relay.Credentials,
+		CAFile:          a.cfg.Relay.CAFile,
+		Tenant:          a.cfg.Relay.Tenant,
+		Integration:     a.cfg.Relay.Integration,
+		Agent:           a.cfg.Agent.ID,
+		PublishTimeout:  shutdownGrace,
+		Heartbeat:       a.heartbeat,
+		StopOnPermanent: a.oneShot,
+		Logger:          a.log.With().Str("component", "forward").Logger(),
 	}, a.buf)
 	if err != nil {
 		return err
@@ -124,19 +138,22 @@ func (a *Agent) Sync(ctx context.Context, timeout time.Duration) error {
 	g, gctx := errgroup.WithContext(fctx)
 	g.Go(func() error { return a.fwd.Run(gctx) })
 
-	pollErr := a.poller.PollOnce(ctx)
-	drainErr := a.waitEmpty(ctx)
+	// A forwarder that fails (a bad credentials file, a permanent refusal:
+	// Config.StopOnPermanent) cancels gctx: polling and the wait end at
+	// once and its error is the one reported.
+	pollErr := a.poller.PollOnce(gctx)
+	drainErr := a.waitEmpty(gctx)
 	stopForward()
 	fwdErr := g.Wait()
 	switch {
+	case fwdErr != nil:
+		return fmt.Errorf("sync: %w", fwdErr)
 	case pollErr != nil:
 		return fmt.Errorf("sync: %w", pollErr)
 	case drainErr != nil:
 		st := a.buf.Stats()
 		return fmt.Errorf("sync: %d batches (%d records) not acknowledged by the relay at %s: %w; last relay error: %s",
 			st.PendingBatches, st.PendingRecords, a.cfg.Relay.URL, drainErr, orNone(a.fwd.Stats().LastError))
-	case fwdErr != nil:
-		return fmt.Errorf("sync: %w", fwdErr)
 	}
 	return nil
 }

@@ -162,7 +162,7 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer closer.Close()
-	a, err := openAgent(cfg, log)
+	a, err := openOneShot(cfg, log)
 	if err != nil {
 		return err
 	}

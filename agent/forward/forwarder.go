@@ -49,6 +49,12 @@ type Config struct {
 	HeartbeatInterval time.Duration         // default 1m
 	Heartbeat         func() wire.Heartbeat // the status snapshot to publish; nil sends none
 
+	// StopOnPermanent makes Run return a permanent connection error (see
+	// Permanent) instead of retrying it: for one-shot commands (sync),
+	// which must say why at once. The service keeps retrying, since an
+	// admin may fix the relay side while it runs.
+	StopOnPermanent bool
+
 	Now    func() time.Time
 	Logger zerolog.Logger
 }
@@ -62,6 +68,9 @@ type Forwarder struct {
 	// connected is signalled at each (re)connection, so a heartbeat goes
 	// out at once.
 	connected chan struct{}
+	// permanent receives the first permanent connection error when
+	// StopOnPermanent is set.
+	permanent chan error
 
 	mu sync.Mutex // guards the fields below
 	st Stats
@@ -89,7 +98,7 @@ func New(cfg Config, buf Buffer) (*Forwarder, error) {
 			return nil, err
 		}
 	}
-	f := &Forwarder{cfg: cfg, buf: buf, log: cfg.Logger, connected: make(chan struct{}, 1)}
+	f := &Forwarder{cfg: cfg, buf: buf, log: cfg.Logger, connected: make(chan struct{}, 1), permanent: make(chan error, 1)}
 	f.st.URL = cfg.URL
 	f.st.Confirmed = map[string]wire.Version{}
 	return f, nil
@@ -145,6 +154,14 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return f.forward(gctx, nc, js) })
 	g.Go(func() error { return f.heartbeats(gctx, nc) })
+	g.Go(func() error {
+		select {
+		case err := <-f.permanent:
+			return err
+		case <-gctx.Done():
+			return nil
+		}
+	})
 	err = g.Wait()
 	if ctx.Err() != nil {
 		return nil
@@ -173,6 +190,10 @@ func (f *Forwarder) connect() (*nats.Conn, error) {
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { f.setConnected(false, err) }),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { f.setError(err) }),
+		// With RetryOnFailedConnect the first connection's failure (an
+		// authorization violation, an untrusted certificate) arrives
+		// only here.
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { f.setError(err) }),
 	}
 	if f.cfg.CAFile != "" {
 		opts = append(opts, nats.RootCAs(f.cfg.CAFile))

@@ -74,4 +74,5 @@ func (f *Forwarder) setError(err error) {
 		s.LastErrorAt = f.cfg.Now()
 	})
 	f.log.Warn().Err(err).Msg("relay connection error")
+	f.notePermanent(err)
 }
