@@ -21,6 +21,10 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
+// checkTimeout bounds each network step of validate: a dead host or
+// proxy fails its check in seconds.
+const checkTimeout = 10 * time.Second
+
 // check is one line of `sei-agent validate`.
 type check struct {
 	Name   string `json:"check"`
@@ -103,18 +107,27 @@ func checkDataDir(cfg *config.Config) []check {
 func checkServiceNow(ctx context.Context, cfg *config.Config) []check {
 	tokens, release := borrowTokens(cfg)
 	defer release()
-	client, err := servicenow.New(clientConfig(cfg, zerolog.Nop(), tokens))
+	// A preflight answers now: one attempt per request, each bounded, so a
+	// dead host or proxy fails its check in seconds instead of retrying
+	// as a poll does (eight attempts with backoff).
+	cc := clientConfig(cfg, zerolog.Nop(), tokens)
+	cc.MaxAttempts = 1
+	cc.Timeout = min(cc.Timeout, checkTimeout)
+	client, err := servicenow.New(cc)
 	if err != nil {
 		return []check{{"servicenow", false, err.Error()}}
 	}
-	pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
 	var out []check
+	pctx, cancel := context.WithTimeout(ctx, 3*checkTimeout) // dns, tcp and tls, then auth
 	probe := client.Probe(pctx)
+	cancel()
 	authOK := false
 	for _, c := range probe.Checks {
 		if !c.OK && (c.Name == "dns" || c.Name == "tcp") {
 			c.Detail = fmt.Sprintf("servicenow.url %s: %s", cfg.ServiceNow.URL, c.Detail)
+		}
+		if !c.OK && cfg.ServiceNow.Proxy != "" && strings.Contains(c.Detail, "proxyconnect") {
+			c.Detail = fmt.Sprintf("servicenow.proxy %s: %s", cfg.ServiceNow.Proxy, c.Detail)
 		}
 		authOK = authOK || (c.Name == "auth" && c.OK)
 		out = append(out, check{"servicenow " + c.Name, c.OK, c.Detail})
@@ -125,7 +138,9 @@ func checkServiceNow(ctx context.Context, cfg *config.Config) []check {
 		return out
 	}
 	for _, t := range syncTables(cfg) {
-		fields, err := client.CheckTable(pctx, t)
+		tctx, cancel := context.WithTimeout(ctx, checkTimeout)
+		fields, err := client.CheckTable(tctx, t)
+		cancel()
 		if err != nil {
 			out = append(out, check{"table " + t.Name, false, err.Error()})
 			continue
@@ -159,7 +174,7 @@ func checkRelay(ctx context.Context, cfg *config.Config) check {
 	opts := []nats.Option{
 		nats.Name("sei-agent validate " + cfg.Agent.ID),
 		nats.CustomInboxPrefix(wire.InboxPrefix(cfg.Relay.Tenant, cfg.Agent.ID)),
-		nats.Timeout(10 * time.Second),
+		nats.Timeout(checkTimeout),
 		nats.NoReconnect(),
 	}
 	if cfg.Relay.CAFile != "" {
