@@ -19,6 +19,7 @@ func (a *Agent) Snapshot() *status.Snapshot {
 	s.Agent = a.agentSection()
 	ps := a.poller.Stats()
 	s.ServiceNow = a.serviceNowSection(ps.Tables, ps.NextPoll)
+	s.ServiceNow.AuthError = ps.AuthError
 	s.Buffer = bufferSection(a.buf.Stats())
 	s.Buffer.PollingPaused, s.Buffer.PauseReason = ps.Paused, ps.PauseReason
 	s.Relay = relaySection(a.cfg.Relay.URL, a.fwd.Stats())

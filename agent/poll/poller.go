@@ -61,6 +61,10 @@ type Poller struct {
 	paused      bool
 	pauseReason string
 	next        time.Time
+	// authErr is the error of the last cycle when ServiceNow refused the
+	// credentials, and authFailures how many cycles in a row did.
+	authErr      string
+	authFailures int
 }
 
 // New returns a Poller reading from src into buf.
@@ -82,18 +86,21 @@ func New(cfg Config, src Source, buf Buffer) *Poller {
 }
 
 // Run polls once at start, then every Interval, until ctx ends. A failed
-// run is logged and retried at the next interval; Run returns only ctx's
-// error.
+// run is logged and retried at the next interval, or later after
+// authentication failures (authRetryWait); Run returns only ctx's error.
 func (p *Poller) Run(ctx context.Context) error {
 	for {
 		if err := p.PollOnce(ctx); err != nil && ctx.Err() == nil {
 			p.log.Error().Err(err).Msg("poll failed; retrying at the next interval")
 		}
-		next := p.cfg.Now().Add(p.cfg.Interval)
 		p.mu.Lock()
-		p.next = next
+		wait := authRetryWait(p.cfg.Interval, p.authFailures)
+		p.next = p.cfg.Now().Add(wait)
 		p.mu.Unlock()
-		t := time.NewTimer(p.cfg.Interval)
+		if wait > p.cfg.Interval {
+			p.log.Warn().Dur("wait", wait).Msg("ServiceNow refused the credentials again; backing off before the next try")
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -104,19 +111,48 @@ func (p *Poller) Run(ctx context.Context) error {
 }
 
 // PollOnce reads every table once, up to now minus Lag. It goes on with the
-// other tables when one fails and returns every table's error joined.
+// other tables when one fails and returns every table's error joined,
+// except when ServiceNow refuses the credentials: that ends the cycle at
+// once (every table would fail the same way, and each failed login brings
+// the account closer to a lockout), and Stats.AuthError says so for all
+// tables.
 func (p *Poller) PollOnce(ctx context.Context) error {
 	upto := p.cfg.Now().Add(-p.cfg.Lag).UTC().Truncate(time.Second)
 	var errs []error
 	for _, t := range p.cfg.Tables {
-		if err := p.pollTable(ctx, t, upto); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
+		err := p.pollTable(ctx, t, upto)
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if authFailed(err) {
+			p.mu.Lock()
+			p.authErr, p.authFailures = err.Error(), p.authFailures+1
+			p.mu.Unlock()
+			return errors.Join(append(errs, fmt.Errorf("the other tables wait for the next try: %w", err))...)
+		}
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
+	p.mu.Lock()
+	p.authErr, p.authFailures = "", 0
+	p.mu.Unlock()
 	return errors.Join(errs...)
+}
+
+// maxAuthRetryWait caps the back-off after authentication failures.
+const maxAuthRetryWait = 6 * time.Hour
+
+// authRetryWait is the wait before the next cycle after failures
+// consecutive cycles ended on ServiceNow refusing the credentials: the
+// interval, doubled for each failure after the first, at most
+// maxAuthRetryWait (or the interval, when longer).
+func authRetryWait(interval time.Duration, failures int) time.Duration {
+	wait := interval
+	for i := 1; i < failures && wait < maxAuthRetryWait; i++ {
+		wait *= 2
+	}
+	return max(min(wait, maxAuthRetryWait), interval)
 }
 
 func (p *Poller) pollTable(ctx context.Context, t servicenow.Table, upto time.Time) error {

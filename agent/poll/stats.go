@@ -42,13 +42,18 @@ type Stats struct {
 	Paused      bool
 	PauseReason string
 	NextPoll    time.Time
+	// AuthError is set when the last cycle ended because ServiceNow
+	// refused the credentials: no table was polled after it.
+	// AuthFailures counts the cycles in a row that did (the back-off).
+	AuthError    string
+	AuthFailures int
 }
 
 // Stats returns a copy of the poller's figures, tables by name.
 func (p *Poller) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := Stats{Paused: p.paused, NextPoll: p.next}
+	s := Stats{Paused: p.paused, NextPoll: p.next, AuthError: p.authErr, AuthFailures: p.authFailures}
 	if p.paused {
 		s.PauseReason = p.pauseReason
 	}

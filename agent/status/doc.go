@@ -50,6 +50,7 @@
 //	    "access_token_expiry": "…", "cert_expiry": "…",
 //	    "limiter_waits": 4, "limiter_wait_seconds": 1.5,  // requests servicenow.rate_limit held back, all tables
 //	    "offset_pages": 2,                         // pages read by offset past rows hidden by ACLs (may miss a row); omitted when 0
+//	    "auth_error": "…",                         // the last cycle ended on ServiceNow refusing the credentials (no table polled after it); omitted otherwise
 //	    "tables": [{
 //	      "name": "incident",
 //	      "cursor": "2026-11-28 15:59:58", "cursor_sys_id": "…",  // ServiceNow UTC time; omitted before the first commit

@@ -95,6 +95,9 @@ func renderServiceNow(p *printer, s *Snapshot) {
 		auth = join(", ", auth, "token expires "+p.when(sn.TokenExpiry))
 	}
 	p.field("auth", auth)
+	if sn.AuthError != "" {
+		p.wrapped(pad("auth error"), sn.AuthError+" (no table is polled until ServiceNow accepts the credentials)", ansiRed)
+	}
 	if !sn.CertExpiry.IsZero() {
 		p.field("certificate", "expires "+p.when(sn.CertExpiry))
 	}
@@ -139,6 +142,9 @@ func renderServiceNow(p *printer, s *Snapshot) {
 		p.wrapped("  all tables exclude: ", strings.Join(common, ", "), "")
 	}
 	for _, t := range sn.Tables {
+		if sn.AuthError != "" && t.LastResult == ResultAuthError {
+			t.LastError = "" // shown once above, for every table
+		}
 		renderTableDetail(p, t, common)
 	}
 }

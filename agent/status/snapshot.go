@@ -88,8 +88,11 @@ type ServiceNow struct {
 	// consecutive rows were hidden by ACLs than the largest page: a row
 	// leaving the window at that instant can shift a visible one past
 	// the offset, so such a poll may miss a row.
-	OffsetPages int64         `json:"offset_pages,omitempty"`
-	Tables      []TableStatus `json:"tables"`
+	OffsetPages int64 `json:"offset_pages,omitempty"`
+	// AuthError is set while ServiceNow refuses the credentials: the last
+	// cycle ended at the first refusal, so it holds for every table.
+	AuthError string        `json:"auth_error,omitempty"`
+	Tables    []TableStatus `json:"tables"`
 }
 
 // TableStatus is the poll state of one ServiceNow table.

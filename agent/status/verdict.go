@@ -157,7 +157,11 @@ func evaluateTables(v *verdictBuilder, s *Snapshot, th Thresholds, now time.Time
 				t.Name, orUnset(t.Cursor), Human(now.Sub(since)), t.SourceNewest)
 		}
 	}
-	if len(authFailed) > 0 {
+	switch {
+	case s.ServiceNow.AuthError != "":
+		v.fail("ServiceNow authentication failing (%s): %s; no table is polled until it works",
+			orUnset(s.ServiceNow.AuthMethod), s.ServiceNow.AuthError)
+	case len(authFailed) > 0:
 		if authErr != "" {
 			authErr = ": " + authErr
 		}
