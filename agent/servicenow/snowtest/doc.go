@@ -16,7 +16,10 @@
 // the stored rows, Update, Touch, Insert and Delete mutate them the way a real
 // instance would (moving sys_updated_on to the same second, writing sys_audit,
 // sys_audit_delete rows), OnPage lets a test mutate the table between two pages
-// of a read, and Requests reports what the client sent.
+// of a read, and Requests reports what the client sent. PlantSentinels marks
+// every value of chosen (table, field)s and every copy of them (audit values,
+// journal text, deletion payloads) with a unique sentinel, so a test can
+// prove an excluded value never leaves the client.
 //
 // A Server is safe for concurrent use. It is a leaf: it imports nothing of the
 // agent, so the client package is tested against it without a cycle.
