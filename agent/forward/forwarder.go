@@ -193,7 +193,7 @@ func (f *Forwarder) connect() (*nats.Conn, error) {
 		// With RetryOnFailedConnect the first connection's failure (an
 		// authorization violation, an untrusted certificate) arrives
 		// only here.
-		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { f.setError(err) }),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { f.connectFailed(err) }),
 	}
 	if f.cfg.CAFile != "" {
 		opts = append(opts, nats.RootCAs(f.cfg.CAFile))

@@ -37,3 +37,20 @@ func (f *Forwarder) notePermanent(err error) {
 	default:
 	}
 }
+
+// connectFailed records a failed connection attempt for status. Every
+// failed reconnect attempt (a refused TCP connection, every 2 s while the
+// relay is down) reports here, so it logs at debug level, except a
+// permanent refusal, which nats.go reports only for the first connection.
+func (f *Forwarder) connectFailed(err error) {
+	f.count(func(s *Stats) {
+		s.LastError = err.Error()
+		s.LastErrorAt = f.cfg.Now()
+	})
+	if Permanent(err) {
+		f.log.Error().Err(err).Str("url", f.cfg.URL).Msg("the relay refused the connection; fix relay.credentials or relay.ca_file")
+	} else {
+		f.log.Debug().Err(err).Msg("connect to relay failed")
+	}
+	f.notePermanent(err)
+}
