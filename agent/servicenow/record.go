@@ -27,10 +27,10 @@ func toRecords(t Table, rows []Row) (recs []wire.Record, bad int) {
 	for _, row := range rows {
 		switch {
 		case t.Name == tableAuditDelete:
-			add(deleteRecord(row))
+			add(deleteRecord(row, wire.DeleteRecord))
 		case t.Name == tableAudit && row.String("fieldname") == "DELETED":
 			add(upsertRecord(t, row))
-			add(deleteRecord(row))
+			add(deleteRecord(row, wire.DeleteAudit))
 		default:
 			add(upsertRecord(t, row))
 		}
@@ -52,8 +52,8 @@ func upsertRecord(t Table, row Row) wire.Record {
 }
 
 // deleteRecord is the deletion of (tablename, documentkey) at the audit
-// row's creation time.
-func deleteRecord(row Row) wire.Record {
+// row's creation time; reason says which audit table told.
+func deleteRecord(row Row, reason string) wire.Record {
 	return wire.Record{Op: wire.OpDelete, Table: row.String("tablename"), SysID: row.String("documentkey"),
-		SysUpdatedOn: row.String(FieldCreatedOn), SysModCount: DeleteModCount}
+		SysUpdatedOn: row.String(FieldCreatedOn), SysModCount: DeleteModCount, Reason: reason}
 }
