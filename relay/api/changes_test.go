@@ -201,11 +201,12 @@ func TestChangesBadRequests(t *testing.T) {
 }
 
 // snapshotThenFollow pages a snapshot of tenant t1 from base with small
-// pages, calling between after each page, then follows /v1/changes from its
+// pages, calling between after each page, then follows /v1/changes of
+// followBase from its
 // Sei-Feed-Position until a page comes back empty after stop returned
 // true. It returns the consumer's view and how many feed changes were
 // no-ops (versions the snapshot had already).
-func snapshotThenFollow(t *testing.T, client *http.Client, base string, between func(page int), stop func() bool) (view, int) {
+func snapshotThenFollow(t *testing.T, client *http.Client, base, followBase string, between func(page int), stop func() bool) (view, int) {
 	t.Helper()
 	v := view{}
 	after, feedPos := "", ""
@@ -240,7 +241,7 @@ func snapshotThenFollow(t *testing.T, client *http.Client, base string, between 
 	noops := 0
 	since := feedPos
 	for done := false; ; {
-		page, next := getChanges(t, client, base, "tenant=t1&limit=5&wait=50ms", since)
+		page, next := getChanges(t, client, followBase, "tenant=t1&limit=5&wait=50ms", since)
 		for _, c := range page {
 			if !v.apply(c.Record) {
 				noops++
@@ -275,7 +276,7 @@ func TestSnapshotThenFollow(t *testing.T) {
 			t.Fatalf("Apply: %v", err)
 		}
 	}
-	v, noops := snapshotThenFollow(t, f.ts.Client(), f.ts.URL, between, func() bool { return true })
+	v, noops := snapshotThenFollow(t, f.ts.Client(), f.ts.URL, f.ts.URL, between, func() bool { return true })
 	want, _ := f.pageAll(t, "tenant=t1", 10000)
 	if diff := cmp.Diff(want, v.records()); diff != "" {
 		t.Errorf("consumer after snapshot and follow (-store +consumer):\n%s", diff)
