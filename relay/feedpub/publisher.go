@@ -44,6 +44,9 @@ type Config struct {
 	// DefaultBatch.
 	Batch  int
 	Logger zerolog.Logger
+	// Stream, when set, is created or updated by Run before it publishes
+	// (retried like a publish failure).
+	Stream *StreamConfig
 
 	// beforeMark, in tests, runs after a page was acknowledged and before
 	// its mark is saved; an error stops the Publisher there (a crash).
@@ -71,17 +74,25 @@ func New(cfg Config) (*Publisher, error) {
 	return &Publisher{cfg: cfg, log: cfg.Logger.With().Str("component", "feedpub").Logger()}, nil
 }
 
-// Run publishes every tenant's changes from its mark, then again after each
-// write of this relay and every Poll, until ctx ends (nil) or the stream or
-// store fails for good. A failed round is logged and retried on the next
-// wake; it starts no goroutines.
+// Run ensures the stream (Config.Stream), publishes every tenant's changes
+// from its mark, then again after each write of this relay and every Poll,
+// until ctx ends; it then returns nil. A failed round is logged once and
+// retried on the next wake, so an outage of NATS or the store delays the
+// feed but does not stop the relay. It starts no goroutines.
 func (p *Publisher) Run(ctx context.Context) error {
 	t := time.NewTicker(p.cfg.Poll)
 	defer t.Stop()
-	failing := false
+	failing, ensured := false, p.cfg.Stream == nil
 	for {
 		changed := p.cfg.Feed.Changed()
-		err := p.CatchUp(ctx)
+		var err error
+		if !ensured {
+			_, err = EnsureStream(ctx, p.cfg.JS, *p.cfg.Stream)
+			ensured = err == nil
+		}
+		if err == nil {
+			err = p.CatchUp(ctx)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
