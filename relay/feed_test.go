@@ -70,7 +70,6 @@ log: {level: warn}
 				return
 			}
 		}
-		waitDrained(ctx, t, js, 30*time.Second)
 	})
 	view := map[string]store.Change{}
 	since, requests := "", 0
@@ -95,6 +94,7 @@ log: {level: warn}
 		}
 	}
 	wg.Wait()
+	waitDrained(ctx, t, js, 30*time.Second)
 	for follow() > 0 {
 	}
 	if t.Failed() {

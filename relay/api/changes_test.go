@@ -2,18 +2,25 @@ package api
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/rs/zerolog"
 
 	"github.com/sei-edge/servicenow-edge/relay/store"
+	"github.com/sei-edge/servicenow-edge/relay/store/storetest"
 )
 
 // readChanges decodes an NDJSON body of /v1/changes, checking each line has
@@ -54,6 +61,16 @@ func readChanges(t testing.TB, body io.Reader) []store.Change {
 // getChanges fetches one page of /v1/changes from base.
 func getChanges(t testing.TB, client *http.Client, base, query, since string) ([]store.Change, string) {
 	t.Helper()
+	page, next, err := fetchChanges(t, client, base, query, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page, next
+}
+
+// fetchChanges is getChanges for goroutines other than the test's: it
+// returns its error.
+func fetchChanges(t testing.TB, client *http.Client, base, query, since string) ([]store.Change, string, error) {
 	q := base + "/v1/changes?" + query
 	if since != "" {
 		q += "&since=" + url.QueryEscape(since)
@@ -62,18 +79,18 @@ func getChanges(t testing.TB, client *http.Client, base, query, since string) ([
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("GET %s: %v", q, err)
+		return nil, "", fmt.Errorf("GET %s: %w", q, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("GET %s: %s %s", q, resp.Status, b)
+		return nil, "", fmt.Errorf("GET %s: %s %s", q, resp.Status, b)
 	}
 	next := resp.Header.Get(HeaderNextSince)
 	if next == "" {
-		t.Fatalf("GET %s: no %s", q, HeaderNextSince)
+		return nil, "", fmt.Errorf("GET %s: no %s", q, HeaderNextSince)
 	}
-	return readChanges(t, resp.Body), next
+	return readChanges(t, resp.Body), next, nil
 }
 
 // view is a consumer's copy of a tenant: newest version wins, as the relay
@@ -140,17 +157,21 @@ func TestChangesWaitsForAWrite(t *testing.T) {
 	type result struct {
 		page []store.Change
 		next string
+		err  error
 	}
 	done := make(chan result, 1)
 	go func() {
-		p, n := getChanges(t, f.ts.Client(), f.ts.URL, "tenant=t1&wait=60s", end)
-		done <- result{p, n}
+		p, n, err := fetchChanges(t, f.ts.Client(), f.ts.URL, "tenant=t1&wait=60s", end)
+		done <- result{p, n, err}
 	}()
 	r := store.Record{Tenant: "t1", Integration: "snow1", Table: "incident", SysID: "new", SysUpdatedOn: "2026-02-01 00:00:00", Fields: []byte(`{"n":1}`)}
 	if _, err := f.st.Apply(t.Context(), []store.Record{r}); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
 	res := <-done
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
 	if len(res.page) != 1 || res.page[0].SysID != "new" || res.next == end {
 		t.Errorf("long poll returned %+v next %s", res.page, res.next)
 	}
@@ -285,4 +306,64 @@ func TestSnapshotThenFollow(t *testing.T) {
 		t.Fatal("no writes happened during the snapshot")
 	}
 	t.Logf("%d writes during the snapshot; %d feed changes the snapshot already held", n, noops)
+}
+
+// countingStore counts Changes calls, to know a long poll is under way.
+type countingStore struct {
+	store.Store
+	calls atomic.Int64
+}
+
+func (s *countingStore) Changes(ctx context.Context, q store.ChangeQuery) ([]store.Change, store.FeedPosition, error) {
+	s.calls.Add(1)
+	return s.Store.Changes(ctx, q)
+}
+
+// TestLongPollEndsAtShutdown: a waiting /v1/changes answers (empty) as soon
+// as the server shuts down, so a shutdown does not wait out the poll and
+// then cut the connection.
+func TestLongPollEndsAtShutdown(t *testing.T) {
+	f := newFixture(t)
+	cs := &countingStore{Store: f.st}
+	srv, err := New(Config{Token: token, Store: cs, FeedPoll: time.Hour, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, end := getChanges(t, f.ts.Client(), f.ts.URL, "tenant=t1&limit=10000", "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	type answer struct {
+		page []store.Change
+		next string
+		err  error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		p, n, err := fetchChanges(t, client, "http://"+ln.Addr().String(), "tenant=t1&wait=60s", end)
+		answered <- answer{p, n, err}
+	}()
+	storetest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if cs.calls.Load() == 0 {
+			return errors.New("the long poll has not read the feed yet")
+		}
+		return nil
+	})
+	cancel()
+	a := <-answered
+	if a.err != nil {
+		t.Fatalf("long poll at shutdown: %v", a.err)
+	}
+	if len(a.page) != 0 || a.next != end {
+		t.Errorf("long poll at shutdown = %d changes, next %s; want none at %s", len(a.page), a.next, end)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve = %v, want a clean shutdown", err)
+	}
 }
