@@ -367,3 +367,26 @@ func TestLongPollEndsAtShutdown(t *testing.T) {
 		t.Errorf("Serve = %v, want a clean shutdown", err)
 	}
 }
+
+func FuzzParseChangesQuery(f *testing.F) {
+	for _, s := range []string{"tenant=t1", "tenant=t1&since=p1.abc&wait=30s", "tenant=t1&wait=-1s", "tenant=t1&wait=1h", "tenant=t1&since=", "tenant=t1&limit=5&table=x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		v, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		q, wait, err := parseChangesQuery(v)
+		if err != nil {
+			var pe *paramError
+			if !errors.As(err, &pe) || pe.param == "" {
+				t.Fatalf("error %v names no parameter", err)
+			}
+			return
+		}
+		if q.Tenant == "" || q.Limit < 0 || q.Limit > store.MaxLimit || wait < 0 || wait > MaxWait || (v.Has("since") && q.Since == "") {
+			t.Fatalf("accepted %q as %+v, wait %s", raw, q, wait)
+		}
+	})
+}
