@@ -24,6 +24,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/api"
 	"github.com/sei-edge/servicenow-edge/relay/config"
 	"github.com/sei-edge/servicenow-edge/relay/enroll"
+	"github.com/sei-edge/servicenow-edge/relay/feedpub"
 	"github.com/sei-edge/servicenow-edge/relay/ingest"
 	"github.com/sei-edge/servicenow-edge/relay/natsbox"
 	"github.com/sei-edge/servicenow-edge/relay/store"
@@ -69,6 +70,7 @@ type relay struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	consumer *ingest.Consumer
+	feedpub  *feedpub.Publisher // nil unless feed.nats
 	api      *api.Server
 	ln       net.Listener // the API's listener; Serve closes it
 	// announced is set once relay.json is written (close removes it then).
@@ -162,8 +164,13 @@ func (r *relay) build(token string) error {
 	if err != nil {
 		return fmt.Errorf("configure ingest: %w", err)
 	}
+	if r.cfg.Feed.NATS {
+		if r.feedpub, err = r.newFeedPublisher(); err != nil {
+			return err
+		}
+	}
 	r.api, err = api.New(api.Config{
-		Token: token, Store: r.store, Gatherer: reg,
+		Token: token, Store: r.store, Gatherer: reg, FeedPoll: r.cfg.Feed.Poll,
 		Health:     []api.Check{{Name: "nats", Func: natsbox.HealthCheck(r.nc, r.js)}},
 		StaleAfter: r.cfg.Heartbeat.StaleAfter,
 		Logger:     r.log,
@@ -185,6 +192,9 @@ func (r *relay) run(ctx context.Context) error {
 		g.Go(func() error { return r.srv.Watch(gctx) })
 	}
 	g.Go(func() error { return r.consumer.Run(gctx) })
+	if r.feedpub != nil {
+		g.Go(func() error { return r.feedpub.Run(gctx) })
+	}
 	g.Go(func() error { return r.api.Serve(gctx, ln) })
 	g.Go(func() error {
 		as := &adminService{nc: r.nc, js: r.js, store: r.store, log: r.log.With().Str("component", "admin").Logger()}

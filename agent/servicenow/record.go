@@ -28,10 +28,10 @@ func toRecords(t Table, rows []Row, ids []copyKey) (recs []wire.Record, bad int)
 	for i, row := range rows {
 		switch {
 		case t.Name == tableAuditDelete:
-			add(deleteRecord(ids[i], row))
+			add(deleteRecord(ids[i], row, wire.DeleteRecord))
 		case t.Name == tableAudit && ids[i].field == "DELETED":
 			add(upsertRecord(t, row))
-			add(deleteRecord(ids[i], row))
+			add(deleteRecord(ids[i], row, wire.DeleteAudit))
 		default:
 			add(upsertRecord(t, row))
 		}
@@ -53,10 +53,10 @@ func upsertRecord(t Table, row Row) wire.Record {
 }
 
 // deleteRecord is the deletion of (tablename, documentkey) at the audit
-// row's creation time. Exclusions.Check refuses excluding tablename and
-// documentkey from the tables that record deletions, so id holds values
-// that may leave.
-func deleteRecord(id copyKey, row Row) wire.Record {
+// row's creation time; reason says which audit table told.
+// Exclusions.Check refuses excluding tablename and documentkey from the
+// tables that record deletions, so id holds values that may leave.
+func deleteRecord(id copyKey, row Row, reason string) wire.Record {
 	return wire.Record{Op: wire.OpDelete, Table: id.table, SysID: id.docKey,
-		SysUpdatedOn: row.String(FieldCreatedOn), SysModCount: DeleteModCount}
+		SysUpdatedOn: row.String(FieldCreatedOn), SysModCount: DeleteModCount, Reason: reason}
 }

@@ -47,7 +47,7 @@ func TestToRecords(t *testing.T) {
 	got, _ = toRecords(audit, []Row{ar}, []copyKey{identify("sys_audit", ar)})
 	want = []wire.Record{
 		{Op: wire.OpUpsert, Table: "sys_audit", SysID: "au1", SysUpdatedOn: "2026-01-02 00:00:00", Fields: ar},
-		{Op: wire.OpDelete, Table: "incident", SysID: "k1", SysUpdatedOn: "2026-01-02 00:00:00", SysModCount: DeleteModCount},
+		{Op: wire.OpDelete, Table: "incident", SysID: "k1", SysUpdatedOn: "2026-01-02 00:00:00", SysModCount: DeleteModCount, Reason: wire.DeleteAudit},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("audit (-want +got):\n%s", diff)
@@ -55,7 +55,7 @@ func TestToRecords(t *testing.T) {
 
 	dr := row("sys_id", "d1", "sys_created_on", "2026-01-03 00:00:00", "tablename", "change_request", "documentkey", "k2", "payload", "<x/>")
 	got, _ = toRecords(del, []Row{dr}, []copyKey{identify("sys_audit_delete", dr)})
-	want = []wire.Record{{Op: wire.OpDelete, Table: "change_request", SysID: "k2", SysUpdatedOn: "2026-01-03 00:00:00", SysModCount: DeleteModCount}}
+	want = []wire.Record{{Op: wire.OpDelete, Table: "change_request", SysID: "k2", SysUpdatedOn: "2026-01-03 00:00:00", SysModCount: DeleteModCount, Reason: wire.DeleteRecord}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("delete (-want +got):\n%s", diff)
 	}

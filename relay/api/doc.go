@@ -1,10 +1,20 @@
-// Package api is the relay's HTTP API: it serves the stored records, the
-// agents' last heartbeats, a health check and the Prometheus metrics.
+// Package api is the relay's HTTP API: it serves the stored records, their
+// change feed, the agents' last heartbeats, a health check and the
+// Prometheus metrics.
 //
 //	GET /v1/records?tenant=T[&integration=I][&table=X][&after=CURSOR][&limit=N]
 //	    NDJSON, one store.Record a line, ordered by (integration, table,
 //	    sys_id); the cursor of the next page is in the Sei-Next-Cursor
-//	    response header, absent on the last page.
+//	    response header, absent on the last page. The last page carries
+//	    Sei-Feed-Position: the change feed position read before the first
+//	    page, to follow /v1/changes from (see snapshot.go).
+//	GET /v1/changes?tenant=T[&integration=I][&table=X][&since=POS][&limit=N][&wait=D]
+//	    NDJSON, the tenant's changes after POS in position order, each a
+//	    /v1/records line plus "position" (tombstones with "reason"); the
+//	    position to ask from next is in Sei-Next-Since. wait (up to 60s)
+//	    holds an empty answer until a change arrives. A position of another
+//	    tenant is 400, one this store cannot resume from 410; both name the
+//	    remedy, a new snapshot.
 //	GET /v1/agents[?tenant=T]
 //	    {"agents":[...]}: last heartbeat, version, backlog, verdict and
 //	    "stale" when the agent has been silent longer than StaleAfter.

@@ -23,7 +23,19 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 		writeParamError(w, err)
 		return
 	}
-	recs, next, err := s.cfg.Store.List(r.Context(), q)
+	if !s.tenantAllowed(w, r, q.Tenant) {
+		return
+	}
+	cur, err := parseSnapshotCursor(q.After, q.Tenant)
+	if err == nil && q.After == "" {
+		cur.feed, err = s.snapshotStart(r.Context(), q.Tenant)
+	}
+	var recs []store.Record
+	var next string
+	if err == nil {
+		q.After = cur.after
+		recs, next, err = s.cfg.Store.List(r.Context(), q)
+	}
 	switch {
 	case errors.Is(err, store.ErrBadCursor):
 		writeError(w, http.StatusBadRequest, "after", "after: invalid cursor: use the "+HeaderNextCursor+" of an earlier response")
@@ -35,7 +47,9 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	if next != "" {
-		w.Header().Set(HeaderNextCursor, next)
+		w.Header().Set(HeaderNextCursor, snapshotCursor{after: next, feed: cur.feed}.String())
+	} else if cur.feed != "" {
+		w.Header().Set(HeaderFeedPosition, cur.feed)
 	}
 	w.Header().Set(wire.HeaderRecords, strconv.Itoa(len(recs)))
 	w.WriteHeader(http.StatusOK)

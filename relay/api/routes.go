@@ -18,6 +18,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /v1/records", s.records)
+	mux.HandleFunc("GET /v1/changes", s.changes)
 	mux.HandleFunc("GET /v1/agents", s.agents)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{
 		ErrorLog:      promLogger{s.log},

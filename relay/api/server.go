@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +50,9 @@ type Config struct {
 	Logger zerolog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// FeedPoll is how often a waiting /v1/changes polls the store for
+	// writes of other relays; default DefaultFeedPoll.
+	FeedPoll time.Duration
 }
 
 // Server is the relay's HTTP API. Create it with New; serve it with Serve,
@@ -58,6 +62,9 @@ type Server struct {
 	log     zerolog.Logger
 	handler http.Handler
 	health  healthState
+	// quit is closed when Serve starts shutting down, ending long polls.
+	quit     chan struct{}
+	quitOnce sync.Once
 }
 
 // New checks cfg and builds the server. It does no I/O.
@@ -74,6 +81,9 @@ func New(cfg Config) (*Server, error) {
 			errs = append(errs, fmt.Errorf("api: Health[%d] needs a Name and a Func", i))
 		}
 	}
+	if cfg.FeedPoll < 0 {
+		errs = append(errs, fmt.Errorf("api: FeedPoll must not be negative (got %s)", cfg.FeedPoll))
+	}
 	if cfg.StaleAfter < 0 {
 		errs = append(errs, fmt.Errorf("api: StaleAfter must not be negative (got %s)", cfg.StaleAfter))
 	}
@@ -89,8 +99,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.FeedPoll == 0 {
+		cfg.FeedPoll = DefaultFeedPoll
+	}
 	cfg.Health = append([]Check{{Name: "store", Func: cfg.Store.Ping}}, cfg.Health...)
-	s := &Server{cfg: cfg, log: cfg.Logger.With().Str("component", "api").Logger()}
+	s := &Server{cfg: cfg, log: cfg.Logger.With().Str("component", "api").Logger(), quit: make(chan struct{})}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -114,6 +127,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		// Requests outlive ctx by the shutdown grace, so they are not cut short.
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	srv.RegisterOnShutdown(func() { s.quitOnce.Do(func() { close(s.quit) }) })
 	s.log.Info().Str("listen", ln.Addr().String()).Msg("serving HTTP API")
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -19,6 +19,7 @@ type Config struct {
 	Consumer  Consumer  `yaml:"consumer"`
 	Heartbeat Heartbeat `yaml:"heartbeat"`
 	Log       Log       `yaml:"log"`
+	Feed      Feed      `yaml:"feed"`
 
 	// conflicts are problems found while loading, reported by Validate.
 	conflicts []string
@@ -134,6 +135,7 @@ func Default() Config {
 		Consumer:  Consumer{MaxDeliver: 10, AckWait: 30 * time.Second},
 		Heartbeat: Heartbeat{StaleAfter: 5 * time.Minute},
 		Log:       Log{Level: "info"},
+		Feed:      defaultFeed(),
 	}
 }
 

@@ -36,6 +36,7 @@ func (c *Config) Validate() error {
 	c.validateNATS(v)
 	c.validateStore(v)
 	c.validateLimits(v)
+	c.validateFeed(v)
 	if _, err := ParseLevel(c.Log.Level); err != nil {
 		v.add("log.level", "must be trace, debug, info, warn or error (got %q)", c.Log.Level)
 	}

@@ -103,6 +103,7 @@ func toStore(tenant, integration string, r *wire.Record) (store.Record, error) {
 		SysUpdatedOn: r.SysUpdatedOn,
 		SysModCount:  r.SysModCount,
 		Deleted:      r.Op == wire.OpDelete,
+		Reason:       r.Reason,
 	}
 	if sr.Deleted {
 		return sr, nil

@@ -12,7 +12,7 @@ import (
 )
 
 func FuzzCheckBatch(f *testing.F) {
-	good, _ := wire.Encode([]wire.Record{rec("incident", "i1", 1, 1), {Op: wire.OpDelete, Table: "incident", SysID: "i2", SysUpdatedOn: "2026-01-01 00:00:00"}})
+	good, _ := wire.Encode([]wire.Record{rec("incident", "i1", 1, 1), {Op: wire.OpDelete, Table: "incident", SysID: "i2", SysUpdatedOn: "2026-01-01 00:00:00", Reason: wire.DeleteAudit}})
 	mixed, _ := wire.Encode([]wire.Record{rec("incident", "i1", 1, 1), rec("sys_user", "u1", 1, 1)})
 	f.Add("sei.ingest.t1.snow1.incident", "1", "zstd", "2", good)
 	f.Add("sei.ingest.t1.snow1.incident", "1", "zstd", "", mixed)
@@ -91,4 +91,26 @@ func FuzzParseHeartbeat(f *testing.F) {
 			t.Fatalf("subject %q parsed as %s/%s", subject, a.Tenant, a.Agent)
 		}
 	})
+}
+
+// TestCheckBatchKeepsDeleteReason: a delete's reason reaches the store
+// record; a delete without one (an older agent) stays a plain tombstone.
+func TestCheckBatchKeepsDeleteReason(t *testing.T) {
+	body, err := wire.Encode([]wire.Record{
+		{Op: wire.OpDelete, Table: "incident", SysID: "d1", SysUpdatedOn: "2026-01-01 00:00:00", Reason: wire.DeleteRecord},
+		{Op: wire.OpDelete, Table: "incident", SysID: "d2", SysUpdatedOn: "2026-01-01 00:00:00"},
+	})
+	if err != nil {
+		t.Fatalf("Encode: %v", err)
+	}
+	h := nats.Header{}
+	h.Set(wire.HeaderSchema, wire.SchemaVersion)
+	h.Set(wire.HeaderEncoding, wire.Encoding)
+	b, err := checkBatch(wire.IngestSubject("t1", "snow1", "incident"), h, body)
+	if err != nil {
+		t.Fatalf("checkBatch: %v", err)
+	}
+	if got := []string{b.records[0].Reason, b.records[1].Reason}; got[0] != wire.DeleteRecord || got[1] != "" || !b.records[0].Deleted {
+		t.Errorf("reasons = %q, want [delete_record, \"\"]", got)
+	}
 }

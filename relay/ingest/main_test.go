@@ -255,6 +255,8 @@ func (e *env) waitDrained(t *testing.T) {
 // memStore is an in-memory store.Store with "newest version wins", and hooks
 // to make it fail.
 type memStore struct {
+	store.Feed // not used by the consumer; nil
+
 	mu sync.Mutex
 	// mu guards the fields below
 	recs        map[string]store.Record

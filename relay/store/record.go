@@ -53,6 +53,9 @@ func CheckRecord(r *Record) error {
 	if r.SysModCount < 0 {
 		return fmt.Errorf("check record %s/%s: negative sys_mod_count: %w", r.Table, r.SysID, ErrInvalidRecord)
 	}
+	if r.Reason != "" && (!r.Deleted || !wire.ValidDeleteReason(r.Reason)) {
+		return fmt.Errorf("check record %s/%s: delete reason %q: %w", r.Table, r.SysID, r.Reason, ErrInvalidRecord)
+	}
 	if !r.Deleted && len(r.Fields) > 0 && (!json.Valid(r.Fields) || !utf8.Valid(r.Fields)) {
 		return fmt.Errorf("check record %s/%s: fields are not UTF-8 JSON: %w", r.Table, r.SysID, ErrInvalidRecord)
 	}

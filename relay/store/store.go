@@ -24,6 +24,9 @@ type Record struct {
 	SysModCount  int64           `json:"sys_mod_count"`
 	Deleted      bool            `json:"deleted"`
 	Fields       json.RawMessage `json:"fields"`
+	// Reason says why a tombstone was written (wire.DeleteReason values);
+	// "" on upserts, and on tombstones from agents that do not say.
+	Reason DeleteReason `json:"reason,omitempty"`
 }
 
 // Version returns the record's version.
@@ -89,6 +92,9 @@ type Store interface {
 	// cursor of the next page ("" when there is none). The order and the
 	// cursor stay valid while records are written.
 	List(ctx context.Context, q Query) (recs []Record, next string, err error)
+
+	// Feed: every write Apply makes gets a position (see feed.go).
+	Feed
 
 	// PutAgent stores an agent's latest heartbeat, replacing the previous.
 	PutAgent(ctx context.Context, a Agent) error

@@ -25,7 +25,27 @@ type Record struct {
 	SysUpdatedOn string                     `json:"sys_updated_on"`
 	SysModCount  int64                      `json:"sys_mod_count"`
 	Fields       map[string]json.RawMessage `json:"fields,omitempty"`
+	// Reason says why a delete happened (DeleteReason values); only on
+	// deletes, optional (added after schema 1; readers must accept its
+	// absence).
+	Reason string `json:"reason,omitempty"`
 }
+
+// Why a record was deleted: the values of Record.Reason.
+const (
+	// DeleteAudit: a sys_audit row with fieldname DELETED.
+	DeleteAudit = "audit"
+	// DeleteRecord: a row of sys_audit_delete.
+	DeleteRecord = "delete_record"
+	// DeleteReconciliation: a reconciliation sweep found the record gone
+	// from ServiceNow.
+	DeleteReconciliation = "reconciliation"
+)
+
+// ValidDeleteReason reports whether s can be a delete reason: a name like
+// the constants above. Unknown names pass, so an agent newer than the relay
+// can add a reason without its batches being refused.
+func ValidDeleteReason(s string) bool { return ValidName(s) }
 
 // TimeLayout is ServiceNow's date-time format (UTC, one-second resolution).
 const TimeLayout = "2006-01-02 15:04:05"
@@ -56,6 +76,8 @@ func (r *Record) Validate() error {
 		return fmt.Errorf("record %s/%s: sys_updated_on must be YYYY-MM-DD HH:MM:SS (got %q)", r.Table, r.SysID, r.SysUpdatedOn)
 	case r.SysModCount < 0:
 		return fmt.Errorf("record %s/%s: negative sys_mod_count", r.Table, r.SysID)
+	case r.Reason != "" && (r.Op != OpDelete || !ValidDeleteReason(r.Reason)):
+		return fmt.Errorf("record %s/%s: reason must be a name such as audit, delete_record or reconciliation, and only on a delete (got %q on %s)", r.Table, r.SysID, r.Reason, r.Op)
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ func sample() []Record {
 		{Op: OpUpsert, Table: "incident", SysID: "0123456789abcdef0123456789abcdef", SysUpdatedOn: "2026-11-01 10:00:00", SysModCount: 3,
 			Fields: map[string]json.RawMessage{"number": json.RawMessage(`"INC0010001"`), "caller_id": json.RawMessage(`{"link":"https://x/api/now/table/sys_user/1","value":"1"}`)}},
 		{Op: OpDelete, Table: "incident", SysID: "fedcba9876543210fedcba9876543210", SysUpdatedOn: "2026-11-01 10:00:01", SysModCount: 0},
+		{Op: OpDelete, Table: "incident", SysID: "fedcba9876543210fedcba9876543211", SysUpdatedOn: "2026-11-01 10:00:01", SysModCount: 0, Reason: DeleteReconciliation},
 	}
 }
 
@@ -52,6 +53,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"bad time", `{"op":"upsert","table":"incident","sys_id":"a","sys_updated_on":"01/11/2026","sys_mod_count":0}`, "sys_updated_on"},
 		{"unknown field", `{"op":"upsert","table":"incident","sys_id":"a","sys_updated_on":"2026-11-01 10:00:00","sys_mod_count":0,"x":1}`, "unknown field"},
 		{"not json", `{"op":`, "line 1"},
+		{"reason on an upsert", `{"op":"upsert","table":"incident","sys_id":"a","sys_updated_on":"2026-11-01 10:00:00","sys_mod_count":0,"reason":"audit"}`, "only on a delete"},
+		{"bad reason", `{"op":"delete","table":"incident","sys_id":"a","sys_updated_on":"2026-11-01 10:00:00","sys_mod_count":0,"reason":"Bad Reason"}`, "reason must be"},
 		{"two values", `{"op":"delete","table":"incident","sys_id":"a","sys_updated_on":"2026-11-01 10:00:00","sys_mod_count":0} {}`, "trailing data"},
 		{"stray brace", `{"op":"delete","table":"incident","sys_id":"a","sys_updated_on":"2026-11-01 10:00:00","sys_mod_count":0}}`, "trailing data"},
 		{"stray word", `{"op":"delete","table":"incident","sys_id":"a","sys_updated_on":"2026-11-01 10:00:00","sys_mod_count":0} x`, "trailing data"},

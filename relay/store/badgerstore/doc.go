@@ -15,8 +15,17 @@
 // Keys (every part is a checked name, so 0x00 separates them and byte order
 // is tuple order):
 //
-//	'r' tenant 0 integration 0 table 0 sys_id  -> record value (see value.go)
+//	'r' tenant 0 integration 0 table 0 sys_id  -> record value (see value.go),
+//	                                             holding its feed position
+//	'p' tenant 0 position (8 bytes, big-endian) -> integration 0 table 0 sys_id
+//	'h' tenant                                 -> uvarint highest position
+//	'k' name 0 tenant                          -> a feed follower's mark
 //	'a' tenant 0 agent                         -> JSON agent heartbeat
 //	'q' id                                     -> JSON quarantined batch
 //	'm' "schema"                               -> layout version
+//	'm' "feed_epoch"                           -> the feed's epoch (random)
+//
+// Feed: Apply runs one at a time (applyMu) in the one process that holds
+// the directory, so positions are committed in the order they are taken;
+// a read snapshot always holds a prefix of them.
 package badgerstore

@@ -113,19 +113,20 @@ func TestRunStopsOnCancel(t *testing.T) {
 func TestValueRoundTrip(t *testing.T) {
 	for _, r := range []store.Record{
 		{SysUpdatedOn: "2026-01-01 00:00:00", SysModCount: 0, Fields: []byte(`{"a":"b"}`)},
-		{SysUpdatedOn: "2026-12-31 23:59:59", SysModCount: 1 << 40, Deleted: true},
+		{SysUpdatedOn: "2026-12-31 23:59:59", SysModCount: 1 << 40, Deleted: true, Reason: "audit"},
 		{SysUpdatedOn: "2026-01-01 00:00:00", SysModCount: 3},
 	} {
 		var got store.Record
-		if err := decodeValue(encodeValue(&r), &got); err != nil {
+		pos, err := decodeValue(encodeValue(&r, 1<<33+7), &got)
+		if err != nil {
 			t.Fatalf("decode: %v", err)
 		}
-		if got.SysUpdatedOn != r.SysUpdatedOn || got.SysModCount != r.SysModCount || got.Deleted != r.Deleted || string(got.Fields) != string(r.Fields) {
-			t.Errorf("round trip of %+v = %+v", r, got)
+		if pos != 1<<33+7 || got.SysUpdatedOn != r.SysUpdatedOn || got.SysModCount != r.SysModCount || got.Deleted != r.Deleted || got.Reason != r.Reason || string(got.Fields) != string(r.Fields) {
+			t.Errorf("round trip of %+v = %+v at %d", r, got, pos)
 		}
 	}
-	for _, v := range [][]byte{nil, {2, 0}, {1, 0}, {1, 0, 0, 50, 'x'}} {
-		if err := decodeValue(v, &store.Record{}); !errors.Is(err, errBadValue) {
+	for _, v := range [][]byte{nil, {3, 0}, {1, 0}, {2, 0}, {1, 0, 0, 50, 'x'}, {2, 0, 0, 1, 'x'}, {2, 0, 0, 1, 'x', 1, 9}} {
+		if _, err := decodeValue(v, &store.Record{}); !errors.Is(err, errBadValue) {
 			t.Errorf("decode %x: err = %v, want errBadValue", v, err)
 		}
 	}

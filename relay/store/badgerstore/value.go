@@ -15,16 +15,27 @@ const (
 	prefixRecord     = 'r'
 	prefixAgent      = 'a'
 	prefixQuarantine = 'q'
+	prefixFeed       = 'p' // 'p' tenant 0 seq(8, big-endian) -> integration 0 table 0 sys_id
+	prefixHead       = 'h' // 'h' tenant -> uvarint highest position
+	prefixMark       = 'k' // 'k' name 0 tenant -> a follower's mark
 )
+
+// epochKey holds the feed epoch, made when the store is created.
+var epochKey = []byte("mfeed_epoch")
 
 // schemaKey holds the key layout version; Open refuses a newer one.
 var schemaKey = []byte("mschema")
 
-// schemaVersion is the key and value layout this code writes.
-const schemaVersion = 1
+// schemaVersion is the key and value layout this code writes. Layout 2
+// added the feed: positions in record values and the 'p' and 'h' keys.
+const schemaVersion = 2
 
-// valueFormat is the first byte of a record value.
-const valueFormat = 1
+// Record value formats (the first byte of a record value). Format 1 has no
+// position and no delete reason; Open rewrites it to format 2.
+const (
+	valueFormat1 = 1
+	valueFormat  = 2
+)
 
 const flagDeleted = 1
 
@@ -60,10 +71,11 @@ func splitRecordKey(k []byte) (tenant, integration, table, sysID string, err err
 }
 
 // encodeValue lays out a record's value: format, flags, uvarint mod count,
-// uvarint length and sys_updated_on, then the fields as they came. The
-// version comes first so that Apply decodes only what it compares.
-func encodeValue(r *store.Record) []byte {
-	b := make([]byte, 0, 2+binary.MaxVarintLen64*2+len(r.SysUpdatedOn)+len(r.Fields))
+// uvarint length and sys_updated_on, uvarint position, uvarint length and
+// delete reason, then the fields as they came. The version comes first so
+// that Apply decodes only what it compares.
+func encodeValue(r *store.Record, pos uint64) []byte {
+	b := make([]byte, 0, 2+binary.MaxVarintLen64*4+len(r.SysUpdatedOn)+len(r.Reason)+len(r.Fields))
 	var flags byte
 	if r.Deleted {
 		flags |= flagDeleted
@@ -72,6 +84,9 @@ func encodeValue(r *store.Record) []byte {
 	b = binary.AppendUvarint(b, uint64(r.SysModCount))
 	b = binary.AppendUvarint(b, uint64(len(r.SysUpdatedOn)))
 	b = append(b, r.SysUpdatedOn...)
+	b = binary.AppendUvarint(b, pos)
+	b = binary.AppendUvarint(b, uint64(len(r.Reason)))
+	b = append(b, r.Reason...)
 	if !r.Deleted {
 		b = append(b, r.Fields...)
 	}
@@ -80,23 +95,56 @@ func encodeValue(r *store.Record) []byte {
 
 var errBadValue = errors.New("corrupt record value")
 
-// decodeValue parses v into r's version, Deleted and Fields. Fields is
-// copied out of v (Badger reuses value buffers) and nil when empty.
-func decodeValue(v []byte, r *store.Record) error {
+// decodeValue parses v into r's version, Deleted, Reason and Fields, and
+// returns its position (0 in format 1). Fields is copied out of v (Badger
+// reuses value buffers) and nil when empty.
+func decodeValue(v []byte, r *store.Record) (pos uint64, err error) {
 	ver, deleted, rest, err := decodeVersion(v)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	r.SysUpdatedOn, r.SysModCount, r.Deleted = ver.UpdatedOn, ver.ModCount, deleted
+	r.Reason = ""
+	if v[0] == valueFormat {
+		if pos, r.Reason, rest, err = decodeFeed(rest); err != nil {
+			return 0, err
+		}
+	}
 	r.Fields = nil
 	if len(rest) > 0 {
 		r.Fields = append([]byte(nil), rest...)
 	}
-	return nil
+	return pos, nil
+}
+
+// decodeFeed reads the position and reason of a format 2 value, after its
+// version.
+func decodeFeed(v []byte) (pos uint64, reason string, rest []byte, err error) {
+	pos, n := binary.Uvarint(v)
+	if n <= 0 {
+		return 0, "", nil, errBadValue
+	}
+	v = v[n:]
+	l, n := binary.Uvarint(v)
+	if n <= 0 || uint64(len(v)-n) < l {
+		return 0, "", nil, errBadValue
+	}
+	v = v[n:]
+	return pos, string(v[:l]), v[l:], nil
+}
+
+// storedPosition returns the position of a record value (0 in format 1).
+func storedPosition(v []byte) (uint64, error) {
+	_, _, rest, err := decodeVersion(v)
+	if err != nil || v[0] != valueFormat {
+		return 0, err
+	}
+	pos, _, _, err := decodeFeed(rest)
+	return pos, err
 }
 
 func decodeVersion(v []byte) (ver wire.Version, deleted bool, rest []byte, err error) {
-	if len(v) < 2 || v[0] != valueFormat {
+	if len(v) < 2 || (v[0] != valueFormat && v[0] != valueFormat1) {
 		return ver, false, nil, errBadValue
 	}
 	deleted = v[1]&flagDeleted != 0
@@ -113,4 +161,21 @@ func decodeVersion(v []byte) (ver wire.Version, deleted bool, rest []byte, err e
 	v = v[n:]
 	ver = wire.Version{UpdatedOn: string(v[:l]), ModCount: int64(mc)}
 	return ver, deleted, v[l:], nil
+}
+
+// feedKey is the index entry of position seq of tenant.
+func feedKey(tenant string, seq uint64) []byte {
+	k := append(append([]byte{prefixFeed}, tenant...), 0)
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+// feedValue names the record a feed entry points at, under its tenant.
+func feedValue(r *store.Record) []byte {
+	return []byte(r.Integration + "\x00" + r.Table + "\x00" + r.SysID)
+}
+
+func headKey(tenant string) []byte { return append([]byte{prefixHead}, tenant...) }
+
+func markKey(name, tenant string) []byte {
+	return append(append(append([]byte{prefixMark}, name...), 0), tenant...)
 }

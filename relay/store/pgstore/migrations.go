@@ -48,6 +48,29 @@ CREATE TABLE quarantine (
 );
 CREATE INDEX quarantine_by_time ON quarantine (quarantined_at, id);
 `},
+	// 2: the change feed (see Store.Apply for why positions are safe to
+	// follow). Existing records get positions in key order.
+	{2, `
+CREATE SEQUENCE feed_seq;
+ALTER TABLE records ADD COLUMN position bigint, ADD COLUMN delete_reason text COLLATE "C";
+UPDATE records r SET position = o.position
+FROM (SELECT tenant, integration, table_name, sys_id, nextval('feed_seq') AS position
+      FROM (SELECT tenant, integration, table_name, sys_id FROM records
+            ORDER BY tenant, integration, table_name, sys_id) k) o
+WHERE (r.tenant, r.integration, r.table_name, r.sys_id) = (o.tenant, o.integration, o.table_name, o.sys_id);
+ALTER TABLE records ALTER COLUMN position SET NOT NULL;
+CREATE UNIQUE INDEX records_feed ON records (tenant, position);
+CREATE TABLE feed_tenants (tenant text COLLATE "C" PRIMARY KEY);
+INSERT INTO feed_tenants SELECT DISTINCT tenant FROM records;
+CREATE TABLE feed_epoch (epoch text NOT NULL);
+INSERT INTO feed_epoch VALUES (substr(md5(random()::text || clock_timestamp()::text), 1, 16));
+CREATE TABLE feed_marks (
+	name   text COLLATE "C" NOT NULL,
+	tenant text COLLATE "C" NOT NULL,
+	mark   text NOT NULL,
+	PRIMARY KEY (name, tenant)
+);
+`},
 }
 
 // The advisory lock is per database and schema, so relays on different

@@ -10,14 +10,29 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/store"
 )
 
-var incomingColumns = []string{"tenant", "integration", "table_name", "sys_id", "sys_updated_on", "sys_mod_count", "deleted", "fields"}
+var incomingColumns = []string{"tenant", "integration", "table_name", "sys_id", "sys_updated_on", "sys_mod_count", "deleted", "fields", "delete_reason"}
+
+// lockTenantsSQL makes sure every tenant of the staged batch has a row in
+// feed_tenants and locks those rows, in tenant order, until the
+// transaction ends. See Apply for why.
+const (
+	addTenantsSQL = `INSERT INTO feed_tenants (tenant)
+SELECT DISTINCT tenant FROM pg_temp.sei_incoming ORDER BY tenant
+ON CONFLICT (tenant) DO NOTHING`
+	lockTenantsSQL = `SELECT tenant FROM feed_tenants
+WHERE tenant IN (SELECT tenant FROM pg_temp.sei_incoming)
+ORDER BY tenant FOR UPDATE`
+)
 
 // upsertSQL moves the staged batch into records. The WHERE on DO UPDATE
 // makes an older or equal version a no-op, and such rows are not counted
 // in the command's row count: that count is Result.Applied.
+//
+// Every row staged takes a position from feed_seq, so ignored rows leave
+// gaps; positions need only grow.
 const upsertSQL = `INSERT INTO records AS r
-	(tenant, integration, table_name, sys_id, sys_updated_on, sys_mod_count, deleted, fields)
-SELECT tenant, integration, table_name, sys_id, sys_updated_on, sys_mod_count, deleted, fields
+	(tenant, integration, table_name, sys_id, sys_updated_on, sys_mod_count, deleted, fields, delete_reason, position)
+SELECT tenant, integration, table_name, sys_id, sys_updated_on, sys_mod_count, deleted, fields, delete_reason, nextval('feed_seq')
 FROM pg_temp.sei_incoming
 ORDER BY tenant, integration, table_name, sys_id
 ON CONFLICT (tenant, integration, table_name, sys_id) DO UPDATE SET
@@ -25,12 +40,33 @@ ON CONFLICT (tenant, integration, table_name, sys_id) DO UPDATE SET
 	sys_mod_count  = EXCLUDED.sys_mod_count,
 	deleted        = EXCLUDED.deleted,
 	fields         = EXCLUDED.fields,
+	delete_reason  = EXCLUDED.delete_reason,
+	position       = EXCLUDED.position,
 	stored_at      = now()
 WHERE (EXCLUDED.sys_updated_on, EXCLUDED.sys_mod_count) > (r.sys_updated_on, r.sys_mod_count)`
 
 // Apply writes recs in one transaction, newest version wins (see
 // store.Store). Concurrent Applies, from this or other processes, wait for
 // each other key by key, in key order.
+//
+// Feed positions, and why a reader never misses one. Positions come from
+// one sequence, so they grow, but nextval is not transactional: with two
+// relays writing, A could take 10, B take 11, B commit, and a reader see 11
+// before A's 10 becomes visible; it would then ask for "after 11" and never
+// see 10. Apply closes that gap with one writer per tenant: before its
+// upsert it locks the feed_tenants rows of every tenant in the batch (in
+// tenant order, and before any record row, so two Applies cannot deadlock)
+// and keeps them until commit. A second writer of the tenant waits for the
+// first to commit, and PostgreSQL makes a transaction visible before it
+// releases its locks, so it takes its positions only after the first
+// transaction's positions are visible. Positions of a tenant thus become
+// visible in the order they were taken: every snapshot holds a prefix of
+// them, and "the highest visible position" (FeedHead) is a safe watermark.
+// The cost is that writes of one tenant do not run in parallel across
+// relays (writes of different tenants still do); an xid watermark
+// (pg_snapshot_xmin) would keep that parallelism, but makes readers wait
+// for the oldest running transaction of any tenant and is harder to get
+// right.
 func (s *Store) Apply(ctx context.Context, recs []store.Record) (store.Result, error) {
 	batch, dropped, err := store.Prepare(recs)
 	if err != nil {
@@ -47,10 +83,20 @@ func (s *Store) Apply(ctx context.Context, recs []store.Record) (store.Result, e
 			if r.Fields != nil {
 				fields = []byte(r.Fields)
 			}
-			return []any{r.Tenant, r.Integration, r.Table, r.SysID, r.SysUpdatedOn, r.SysModCount, r.Deleted, fields}, nil
+			var reason any
+			if r.Reason != "" {
+				reason = r.Reason
+			}
+			return []any{r.Tenant, r.Integration, r.Table, r.SysID, r.SysUpdatedOn, r.SysModCount, r.Deleted, fields, reason}, nil
 		})
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "sei_incoming"}, incomingColumns, src); err != nil {
 			return fmt.Errorf("copy %d records: %w", len(batch), err)
+		}
+		if _, err := tx.Exec(ctx, addTenantsSQL); err != nil {
+			return fmt.Errorf("add feed tenants: %w", err)
+		}
+		if _, err := tx.Exec(ctx, lockTenantsSQL); err != nil {
+			return fmt.Errorf("lock feed tenants: %w", err)
 		}
 		tag, err := tx.Exec(ctx, upsertSQL)
 		if err != nil {
@@ -61,6 +107,9 @@ func (s *Store) Apply(ctx context.Context, recs []store.Record) (store.Result, e
 	})
 	if err != nil {
 		return store.Result{}, fmt.Errorf("apply batch: %w", err)
+	}
+	if applied > 0 {
+		s.Notify()
 	}
 	return store.Result{Applied: int(applied), Ignored: len(batch) - int(applied) + dropped}, nil
 }
@@ -82,11 +131,15 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]store.Record, string
 	for rows.Next() {
 		r := store.Record{Tenant: p.Tenant}
 		var fields []byte
-		if err := rows.Scan(&r.Integration, &r.Table, &r.SysID, &r.SysUpdatedOn, &r.SysModCount, &r.Deleted, &fields); err != nil {
+		var reason *string
+		if err := rows.Scan(&r.Integration, &r.Table, &r.SysID, &r.SysUpdatedOn, &r.SysModCount, &r.Deleted, &fields, &reason); err != nil {
 			rows.Close()
 			return nil, "", fmt.Errorf("list records of tenant %s: %w", p.Tenant, err)
 		}
 		r.Fields = fields
+		if reason != nil {
+			r.Reason = *reason
+		}
 		recs = append(recs, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -119,7 +172,7 @@ func listSQL(p store.Plan) (string, []any) {
 	if a := p.After; a != nil {
 		where = append(where, fmt.Sprintf("(integration, table_name, sys_id) > (%s, %s, %s)", arg(a.Integration), arg(a.Table), arg(a.SysID)))
 	}
-	sql := `SELECT integration, table_name, sys_id, sys_updated_on, sys_mod_count, deleted, fields
+	sql := `SELECT integration, table_name, sys_id, sys_updated_on, sys_mod_count, deleted, fields, delete_reason
 FROM records WHERE ` + strings.Join(where, " AND ") + `
 ORDER BY integration, table_name, sys_id LIMIT ` + arg(p.Limit+1)
 	return sql, args

@@ -17,6 +17,9 @@ import (
 type Store struct {
 	pool      *pgxpool.Pool
 	closeOnce sync.Once
+	epoch     string // the feed epoch, read at Open
+
+	store.Signal // closed after each Apply of this process that wrote
 }
 
 var _ store.Store = (*Store)(nil)
@@ -32,7 +35,8 @@ const incomingSQL = `CREATE TEMP TABLE IF NOT EXISTS sei_incoming (
 	sys_updated_on text COLLATE "C",
 	sys_mod_count  bigint,
 	deleted        boolean,
-	fields         json
+	fields         json,
+	delete_reason  text COLLATE "C"
 ) ON COMMIT DELETE ROWS`
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
@@ -58,7 +62,12 @@ func Open(ctx context.Context, dsn string, log zerolog.Logger) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres store %s/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
 	}
-	return &Store{pool: pool}, nil
+	var epoch string
+	if err := pool.QueryRow(ctx, `SELECT epoch FROM feed_epoch`).Scan(&epoch); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres store: read feed epoch: %w", err)
+	}
+	return &Store{pool: pool, epoch: epoch}, nil
 }
 
 // Ping reports whether the database answers.

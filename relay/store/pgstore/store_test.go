@@ -2,9 +2,11 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
@@ -138,5 +140,98 @@ func BenchmarkApply(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			storetest.BenchApply(b, openTest(b, storetest.PostgresSchema(b)), bc.size, bc.redeliver)
 		})
+	}
+}
+
+// TestTwoRelaysFollow has two stores on one schema write concurrently while
+// a reader follows the feed: it must end with every record.
+func TestTwoRelaysFollow(t *testing.T) {
+	dsn := storetest.PostgresSchema(t)
+	storetest.FollowWhileWriting(t, openTest(t, dsn), openTest(t, dsn), openTest(t, dsn))
+}
+
+// TestFeedOneWriterPerTenant shows the scheme that closes the visibility
+// gap: while a transaction holds a tenant's feed lock (as an Apply does
+// until it commits), another Apply of that tenant waits, and an Apply of
+// another tenant does not.
+func TestFeedOneWriterPerTenant(t *testing.T) {
+	dsn := storetest.PostgresSchema(t)
+	s := openTest(t, dsn)
+	r := store.Record{Tenant: "acme", Integration: "sn", Table: "incident", SysID: "a", SysUpdatedOn: "2026-01-01 00:00:00", Fields: []byte(`{}`)}
+	if _, err := s.Apply(t.Context(), []store.Record{r}); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(context.WithoutCancel(t.Context()))
+	tx, err := conn.Begin(t.Context())
+	if err != nil {
+		t.Fatalf("begin: %v", err)
+	}
+	if _, err := tx.Exec(t.Context(), `SELECT tenant FROM feed_tenants WHERE tenant = 'acme' FOR UPDATE`); err != nil {
+		t.Fatalf("lock tenant: %v", err)
+	}
+	other := r
+	other.Tenant = "beta"
+	if _, err := s.Apply(t.Context(), []store.Record{other}); err != nil {
+		t.Fatalf("Apply of another tenant while acme is locked: %v", err)
+	}
+	r.SysUpdatedOn = "2026-01-02 00:00:00"
+	done := make(chan error, 1)
+	go func() { _, err := s.Apply(t.Context(), []store.Record{r}); done <- err }()
+	storetest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		var waiting int
+		err := conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_locks WHERE NOT granted`).Scan(&waiting)
+		if err == nil && waiting == 0 {
+			err = errors.New("no Apply waits for the tenant lock")
+		}
+		return err
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("Apply finished (%v) while another writer held its tenant", err)
+	default:
+	}
+	if err := tx.Rollback(t.Context()); err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Apply after the lock was released: %v", err)
+	}
+}
+
+// TestMigrateFeed opens a schema at version 1 holding records: they get
+// positions, and the feed serves them.
+func TestMigrateFeed(t *testing.T) {
+	dsn := storetest.PostgresSchema(t)
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(context.WithoutCancel(t.Context()))
+	for _, sql := range []string{
+		`CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+		migrations[0].sql,
+		`INSERT INTO schema_migrations (version) VALUES (1)`,
+		`INSERT INTO records (tenant, integration, table_name, sys_id, sys_updated_on, sys_mod_count, deleted, fields)
+		 VALUES ('acme','sn','incident','b','2026-01-01 00:00:00',0,false,'{}'), ('acme','sn','incident','a','2026-01-01 00:00:00',0,true,NULL)`,
+	} {
+		if _, err := conn.Exec(t.Context(), sql); err != nil {
+			t.Fatalf("set up version 1: %v", err)
+		}
+	}
+	s := openTest(t, dsn)
+	got, next, err := s.Changes(t.Context(), store.ChangeQuery{Tenant: "acme"})
+	if err != nil || len(got) != 2 || got[0].SysID != "a" || !got[0].Deleted || got[1].SysID != "b" {
+		t.Fatalf("feed after migration = %+v, %v", got, err)
+	}
+	r := store.Record{Tenant: "acme", Integration: "sn", Table: "incident", SysID: "c", SysUpdatedOn: "2026-01-01 00:00:00", Fields: []byte(`{}`)}
+	if _, err := s.Apply(t.Context(), []store.Record{r}); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if got, _, err := s.Changes(t.Context(), store.ChangeQuery{Tenant: "acme", Since: next.String()}); err != nil || len(got) != 1 || got[0].SysID != "c" {
+		t.Errorf("feed after a write = %+v, %v", got, err)
 	}
 }

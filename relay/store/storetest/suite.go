@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Concurrent", func(t *testing.T, s store.Store) { ApplyConcurrently(t, s) }},
 		{"LargeBatch", testLargeBatch},
 	}
+	tests = append(tests, feedTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

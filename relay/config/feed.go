@@ -1,0 +1,74 @@
+package config
+
+import "time"
+
+// Feed configures the change feed (/v1/changes, and the optional NATS form).
+type Feed struct {
+	// Poll is how often a waiting /v1/changes, and the NATS publisher, look
+	// for writes of other relays on a shared PostgreSQL (writes of this
+	// relay wake them at once).
+	Poll time.Duration `yaml:"poll"`
+	// NATS publishes every change to sei.changes.<tenant>.<integration>.<table>,
+	// captured by the SEI_CHANGES stream.
+	NATS   bool       `yaml:"nats"`
+	Stream FeedStream `yaml:"stream"`
+}
+
+// FeedStream sets the SEI_CHANGES stream's limits. Unlike SEI_INGEST it
+// keeps changes after they are read (each consumer has its own durable), and
+// drops the oldest when a limit is reached.
+type FeedStream struct {
+	MaxBytes        ByteSize      `yaml:"max_bytes"`
+	MaxAge          time.Duration `yaml:"max_age"`  // 0: no age limit
+	Replicas        int           `yaml:"replicas"` // 0: 1 embedded, 3 external
+	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+}
+
+// defaultFeed is Feed's part of Default.
+func defaultFeed() Feed {
+	return Feed{
+		Poll: time.Second,
+		Stream: FeedStream{
+			MaxBytes:        4 << 30,
+			MaxAge:          7 * 24 * time.Hour,
+			DuplicateWindow: 10 * time.Minute,
+		},
+	}
+}
+
+// FeedReplicas is the effective replica count of SEI_CHANGES.
+func (c *Config) FeedReplicas() int {
+	if c.Feed.Stream.Replicas > 0 {
+		return c.Feed.Stream.Replicas
+	}
+	return c.StreamReplicas()
+}
+
+func (c *Config) validateFeed(v *validator) {
+	f := c.Feed
+	if f.Poll < 10*time.Millisecond || f.Poll > time.Minute {
+		v.add("feed.poll", "must be 10ms..1m (got %s)", f.Poll)
+	}
+	s := f.Stream
+	if s.MaxBytes <= 0 {
+		v.add("feed.stream.max_bytes", "must be > 0 (got %d)", s.MaxBytes)
+	}
+	if s.MaxAge < 0 {
+		v.add("feed.stream.max_age", "must be >= 0, 0 for no limit (got %s)", s.MaxAge)
+	}
+	if s.Replicas < 0 || s.Replicas > 5 {
+		v.add("feed.stream.replicas", "must be 0..5, 0 for 1 embedded and 3 external (got %d)", s.Replicas)
+	}
+	if c.NATS.Embedded() && s.Replicas > 1 {
+		v.add("feed.stream.replicas", "must be 1 with the embedded single-node server (got %d)", s.Replicas)
+	}
+	switch {
+	case s.DuplicateWindow <= 0:
+		v.add("feed.stream.duplicate_window", "must be > 0 (got %s)", s.DuplicateWindow)
+	case s.MaxAge > 0 && s.DuplicateWindow > s.MaxAge:
+		v.add("feed.stream.duplicate_window", "must not exceed feed.stream.max_age %s (got %s)", s.MaxAge, s.DuplicateWindow)
+	}
+	if f.NATS && c.NATS.Embedded() && c.NATS.MaxStore < c.Stream.MaxBytes+s.MaxBytes {
+		v.add("feed.stream.max_bytes", "with stream.max_bytes (%s) must fit in nats.max_store (%s) (got %s)", c.Stream.MaxBytes, c.NATS.MaxStore, s.MaxBytes)
+	}
+}
