@@ -54,6 +54,10 @@ type Options struct {
 	Logger       zerolog.Logger   // Badger logs here: errors and warnings as such, the rest at debug level
 	GCInterval   time.Duration    // value-log GC period for Run; 0 means DefaultGCInterval
 	Now          func() time.Time // clock for Created and LastGC; nil means time.Now
+	// Mirror is a prefix of state keys whose Set also keeps them in
+	// <Dir>.mirror.json, so a new buffer made in Dir (after a damaged one
+	// was moved aside) starts with them; "" mirrors nothing.
+	Mirror string
 }
 
 func (o Options) withDefaults() Options {
@@ -99,6 +103,9 @@ type Buffer struct {
 	wake           chan struct{} // closed and replaced when a batch becomes leasable
 	repairs        repairIndex
 	acked          ackedIndex
+
+	mirrorMu sync.Mutex        // serialises mirror updates
+	mirror   map[string]string // mirrored state; guarded by mirrorMu
 }
 
 // Open opens (creating it if needed) the buffer in opts.Dir and rebuilds the

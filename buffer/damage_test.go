@@ -372,3 +372,37 @@ func seqsOfBatches(bs []Batch) []uint64 {
 	}
 	return out
 }
+
+// TestMirrorOutlivesMoveAside: the mirrored state keys (the agent's
+// confirmations) seed the fresh buffer made after a damaged one was moved
+// aside; other keys do not come back.
+func TestMirrorOutlivesMoveAside(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "buffer")
+	b := openTest(t, Options{Dir: dir, Mirror: "confirmed/"})
+	b.Set(ctx, "confirmed/incident", []byte(`{"u":"2026-01-01 00:00:00"}`))
+	b.Set(ctx, "confirmed/sys_user", []byte(`x`))
+	b.Set(ctx, "confirmed/sys_user", nil)
+	b.Set(ctx, "cursor/incident", []byte(`c`))
+	b.Close()
+	if _, err := MoveAside(dir, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	b = openTest(t, Options{Dir: dir, Mirror: "confirmed/"})
+	if v, err := b.Get("confirmed/incident"); err != nil || string(v) != `{"u":"2026-01-01 00:00:00"}` {
+		t.Errorf("confirmation after move-aside = %q, %v", v, err)
+	}
+	for _, k := range []string{"confirmed/sys_user", "cursor/incident"} {
+		if v, err := b.Get(k); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s came back: %q, %v", k, v, err)
+		}
+	}
+	// A damaged mirror is ignored, not trusted.
+	b.Close()
+	os.WriteFile(dir+".mirror.json", []byte(`{"values":{"confirmed/incident":"zzz"},"crc32c":1}`), 0o600)
+	os.RemoveAll(dir)
+	b = openTest(t, Options{Dir: dir, Mirror: "confirmed/"})
+	if v, err := b.Get("confirmed/incident"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a damaged mirror was trusted: %q, %v", v, err)
+	}
+}

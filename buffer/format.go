@@ -83,8 +83,15 @@ func (b *Buffer) checkFormat() error {
 			"run the newer agent again, or move %s aside to start a fresh buffer (it is re-read from ServiceNow)",
 			ErrNewerFormat, f, Format, b.opts.Dir)
 	case f == Format:
-		return nil
+		return b.restoreMirror(false)
+	case f == 0:
+		if err := b.restoreMirror(true); err != nil {
+			return err
+		}
 	case f == 1:
+		if err := b.restoreMirror(false); err != nil {
+			return err
+		}
 		b.log.Warn().Int("from", 1).Int("to", Format).Msg("buffer: migrating the buffer format in place")
 		if err := b.migrateMeta(); err != nil {
 			return fmt.Errorf("migrate buffer format 1 to %d: %w", Format, err)

@@ -63,6 +63,9 @@ func (b *Buffer) Set(ctx context.Context, key string, val []byte) error {
 	if err != nil {
 		return fmt.Errorf("set state %q: %w", key, err)
 	}
+	if b.mirrored(key) {
+		b.updateMirror(key, val)
+	}
 	return nil
 }
 
