@@ -17,6 +17,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/servicenow"
 	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
 // Agent is the composition root: the buffer, the ServiceNow client, the
@@ -39,8 +40,8 @@ type Agent struct {
 const shutdownGrace = 20 * time.Second
 
 // openAgent builds every component; nothing connects or polls yet.
-func openAgent(cfg *config.Config, log zerolog.Logger) (*Agent, error) {
-	buf, err := openBuffer(cfg, log)
+func openAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*Agent, error) {
+	buf, err := openHealingBuffer(ctx, cfg, log, time.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -65,6 +66,12 @@ func (a *Agent) build() error {
 		Lag:      time.Duration(a.cfg.ServiceNow.Lag),
 		Interval: time.Duration(a.cfg.ServiceNow.Interval),
 		Logger:   a.log.With().Str("component", "poll").Logger(),
+		// The relay's confirmations: where a table restarts when its own
+		// position was lost to damage.
+		Confirmed: func(table string) (wire.Version, bool) {
+			v, ok := a.fwd.Stats().Confirmed[table]
+			return v, ok
+		},
 	}, sn, a.buf)
 	a.fwd, err = forward.New(forward.Config{
 		URL:            a.cfg.Relay.URL,
@@ -168,16 +175,46 @@ func bufferDir(cfg *config.Config) string {
 
 // openBuffer opens the agent's buffer, creating it when the data directory
 // has none yet. It fails while another process (the running agent) holds
-// it.
+// it, and with an error wrapping buffer.ErrDamaged when it is damaged.
 func openBuffer(cfg *config.Config, log zerolog.Logger) (*buffer.Buffer, error) {
 	buf, err := buffer.Open(buffer.Options{
 		Dir:          bufferDir(cfg),
 		MaxBytes:     cfg.Agent.BufferMaxBytes,
 		MinFreeBytes: uint64(cfg.Agent.MinFreeBytes),
 		Logger:       log.With().Str("component", "badger").Logger(),
+		Mirror:       forward.ConfirmedPrefix,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open buffer in %s: %w", bufferDir(cfg), err)
+	}
+	return buf, nil
+}
+
+// openHealingBuffer is openBuffer for the commands that run the agent (run,
+// sync): a buffer too damaged to open is moved aside, kept for support, and
+// a fresh one starts with the relay's confirmations (from the buffer's
+// mirror) and a repair that re-reads every table from them, or from the
+// lookback where there is none. The agent does not crash-loop on a bad
+// disk block; it says so loudly, in the log and in status.
+func openHealingBuffer(ctx context.Context, cfg *config.Config, log zerolog.Logger, now func() time.Time) (*buffer.Buffer, error) {
+	buf, damage := openBuffer(cfg, log)
+	if damage == nil || !errors.Is(damage, buffer.ErrDamaged) {
+		return buf, damage
+	}
+	moved, err := buffer.MoveAside(bufferDir(cfg), now())
+	if err != nil {
+		return nil, fmt.Errorf("%w; and %w", damage, err)
+	}
+	log.Error().Err(damage).Str("moved_to", moved).
+		Msg("BUFFER DAMAGED: moved aside; starting a fresh buffer and re-reading every table from the relay's confirmations (or the lookback)")
+	buf, err = openBuffer(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	reason := fmt.Sprintf("buffer could not be opened and was moved aside to %s: %v", moved, damage)
+	if _, err := buf.AddRepair(ctx, buffer.Repair{Reason: reason}); err != nil {
+		buf.Close()
+		return nil, fmt.Errorf("record the repair of the moved-aside buffer: %w", err)
 	}
 	return buf, nil
 }
