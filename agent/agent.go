@@ -82,6 +82,7 @@ func (a *Agent) build() error {
 		Agent:          a.cfg.Agent.ID,
 		PublishTimeout: shutdownGrace,
 		Heartbeat:      a.heartbeat,
+		OnRepair:       a.poller.Wake,
 		Logger:         a.log.With().Str("component", "forward").Logger(),
 	}, a.buf)
 	if err != nil {
@@ -123,6 +124,9 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // Sync polls every table once and forwards until the buffer is empty: it
 // returns nil only when everything polled was acknowledged by JetStream.
+// Damage found meanwhile (a batch failing its checksum when leased) is
+// repaired before it returns: the damaged ranges are polled again and
+// forwarded, up to syncRepairRounds times.
 func (a *Agent) Sync(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -131,8 +135,18 @@ func (a *Agent) Sync(ctx context.Context, timeout time.Duration) error {
 	g, gctx := errgroup.WithContext(fctx)
 	g.Go(func() error { return a.fwd.Run(gctx) })
 
-	pollErr := a.poller.PollOnce(ctx)
-	drainErr := a.waitEmpty(ctx)
+	var pollErr, drainErr error
+	for round := 0; round <= syncRepairRounds; round++ {
+		if round > 0 && len(a.buf.Repairs()) == 0 {
+			break
+		}
+		if pollErr = a.poller.PollOnce(ctx); pollErr != nil {
+			break
+		}
+		if drainErr = a.waitEmpty(ctx); drainErr != nil {
+			break
+		}
+	}
 	stopForward()
 	fwdErr := g.Wait()
 	switch {
@@ -145,8 +159,15 @@ func (a *Agent) Sync(ctx context.Context, timeout time.Duration) error {
 	case fwdErr != nil:
 		return fmt.Errorf("sync: %w", fwdErr)
 	}
+	if rs := a.buf.RepairStats(); rs.Pending > 0 {
+		return fmt.Errorf("sync: %d damaged range(s) still to read again after %d repair rounds (last: %s)",
+			rs.Pending, syncRepairRounds, rs.Last.Reason)
+	}
 	return nil
 }
+
+// syncRepairRounds bounds the polls Sync makes for damage it finds.
+const syncRepairRounds = 3
 
 // waitEmpty returns when the buffer holds no batch, or ctx ends.
 func (a *Agent) waitEmpty(ctx context.Context) error {

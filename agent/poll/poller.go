@@ -68,6 +68,8 @@ type Poller struct {
 	buf Buffer
 	log zerolog.Logger
 
+	wake chan struct{} // Wake's signal to Run: poll now
+
 	mu          sync.Mutex // guards the fields below
 	tables      map[string]*TableStats
 	paused      bool
@@ -83,7 +85,7 @@ func New(cfg Config, src Source, buf Buffer) *Poller {
 	if cfg.RetryFull <= 0 {
 		cfg.RetryFull = 2 * time.Second
 	}
-	p := &Poller{cfg: cfg, src: src, buf: buf, log: cfg.Logger, tables: map[string]*TableStats{}}
+	p := &Poller{cfg: cfg, src: src, buf: buf, log: cfg.Logger, tables: map[string]*TableStats{}, wake: make(chan struct{}, 1)}
 	for _, t := range cfg.Tables {
 		st := loadStats(buf.Get, t.Name) // figures of earlier runs
 		// The configuration of this run, not of the run that saved them.
@@ -111,7 +113,19 @@ func (p *Poller) Run(ctx context.Context) error {
 			t.Stop()
 			return ctx.Err()
 		case <-t.C:
+		case <-p.wake:
+			t.Stop()
 		}
+	}
+}
+
+// Wake makes Run poll now rather than at the next interval: a repair was
+// recorded, and the sooner its range is read again, the sooner the agent is
+// whole. It never blocks; wakes while a poll runs coalesce into one.
+func (p *Poller) Wake() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
 	}
 }
 
