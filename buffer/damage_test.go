@@ -406,3 +406,35 @@ func TestMirrorOutlivesMoveAside(t *testing.T) {
 		t.Errorf("a damaged mirror was trusted: %q, %v", v, err)
 	}
 }
+
+// TestVerify reports every damaged batch with the range that will be read
+// again, and damaged state values, and changes nothing.
+func TestVerify(t *testing.T) {
+	ctx := context.Background()
+	b := openTest(t, Options{})
+	rng := Range{Table: "sys_user", From: "a", To: "b"}
+	var seqs []uint64
+	for i := range 3 {
+		in, err := b.Append(ctx, Batch{Label: "sys_user", Records: 1, Data: payload(byte(i), 1000), Range: rng}, map[string][]byte{"k": []byte("v")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, in.Seq)
+	}
+	rep, err := b.Verify(ctx)
+	if err != nil || rep.Batches != 3 || rep.Bytes != 3000 || rep.StateKeys != 1 || len(rep.Damaged) != 0 {
+		t.Fatalf("Verify of an intact buffer = %+v, %v", rep, err)
+	}
+	rawSet(t, b, seqKey(prefixData, seqs[1]), payload(9, 1000))
+	rawSet(t, b, stateKey("k"), []byte{2, 0, 0, 0, 0, 'v'})
+	rep, err = b.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Damaged) != 2 || len(rep.Reread) != 1 || rep.Reread[0] != rng || rep.Bytes != 2000 {
+		t.Errorf("Verify = %+v", rep)
+	}
+	if s := b.Stats(); s.PendingBatches != 3 || len(b.Repairs()) != 0 {
+		t.Errorf("Verify changed the buffer: %+v, repairs %v", s, b.Repairs())
+	}
+}
