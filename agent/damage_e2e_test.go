@@ -5,16 +5,20 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/sei-edge/servicenow-edge/agent/servicenow/snowtest"
+	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/buffer"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
@@ -113,7 +117,35 @@ func overwrite(t *testing.T, rng *rand.Rand, file string, spots [][2]int64) stri
 func randomDamage(t *testing.T, rng *rand.Rand, dir string) string {
 	t.Helper()
 	files := bufferFiles(t, dir)
-	file := files[rng.IntN(len(files))]
+	return randomSpots(t, rng, files[rng.IntN(len(files))])
+}
+
+// walSpots overwrites 1 to 3 random spots in the written part of a
+// write-ahead log, which Badger preallocates far larger.
+func walSpots(t *testing.T, rng *rand.Rand, file string) string {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := len(raw)
+	for used > 0 && raw[used-1] == 0 {
+		used--
+	}
+	if used < 64 {
+		return randomSpots(t, rng, file)
+	}
+	var spots [][2]int64
+	for range 1 + rng.IntN(3) {
+		n := int64(1 + rng.IntN(64))
+		spots = append(spots, [2]int64{rng.Int64N(int64(used) - n), n})
+	}
+	return overwrite(t, rng, file, spots) + fmt.Sprintf(" (of %d written bytes)", used)
+}
+
+// randomSpots overwrites 1 to 3 random spots of 1 to 64 bytes in file.
+func randomSpots(t *testing.T, rng *rand.Rand, file string) string {
+	t.Helper()
 	fi, err := os.Stat(file)
 	if err != nil {
 		t.Fatal(err)
@@ -181,8 +213,9 @@ func holdsExactly(got map[string]relayRecord, sim *snowtest.Server) error {
 //
 // Round 0 is issue 11's report: a buffered backfill, three 48-byte spots in
 // the middle of the first table file. Every later round overwrites 1-3
-// random spots of 1-64 bytes in a random table file, value log, write-ahead
-// log or MANIFEST. Each round is an agent of its own tenant, whose buffer
+// random spots of 1-64 bytes in a random table file, value log or MANIFEST;
+// every fourth round the agent is killed (SIGKILL) after its second poll
+// and the damage lands in the write-ahead log. Each round is an agent of its own tenant, whose buffer
 // holds a backfill (records far behind the cursor, which only a repair
 // reads again) and a later poll of touched records.
 //
@@ -209,10 +242,19 @@ func TestBufferDamageHeals(t *testing.T) {
 		bufferOnly(t, env.cfgPath) // the backfill
 		env.sim.Touch("incident", 20+rng.IntN(40))
 		env.sim.Touch("sys_user", rng.IntN(10))
-		bufferOnly(t, env.cfgPath)
+		killed := round%4 == 3
+		if killed {
+			// The agent dies (SIGKILL) with the poll in its write-ahead
+			// log, not yet in a table file: the damage lands there.
+			killedRun(t, env)
+		} else {
+			bufferOnly(t, env.cfgPath)
+		}
 		dir := filepath.Join(env.dataDir, "buffer")
 		var what string
-		if round == 0 {
+		if mems, _ := filepath.Glob(filepath.Join(dir, "*.mem")); killed && len(mems) > 0 {
+			what = walSpots(t, rng, mems[rng.IntN(len(mems))])
+		} else if round == 0 {
 			sst := filepath.Join(dir, "000001.sst")
 			fi, err := os.Stat(sst)
 			if err != nil {
@@ -322,4 +364,52 @@ func garbleFirstBatch(t *testing.T, cfgPath, table string) string {
 		t.Fatalf("no %s batch buffered", table)
 	}
 	return id
+}
+
+// killedRun runs the real sei-agent with the relay unreachable until every
+// table was polled into its buffer, then kills it with SIGKILL: its last
+// writes are in Badger's write-ahead log (*.mem) only.
+func killedRun(t *testing.T, env *agentEnv) {
+	t.Helper()
+	raw, err := os.ReadFile(env.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offline := regexp.MustCompile(`url: (tls|nats)://\S+`).ReplaceAllString(string(raw), "url: tls://"+closedAddr(t))
+	cfg := filepath.Join(filepath.Dir(env.cfgPath), "agent-offline.yaml")
+	if err := os.WriteFile(cfg, []byte(offline), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(buildAgent(t), "run", "-c", cfg)
+	logs := &syncWriter{w: &strings.Builder{}}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+	}()
+	checkFor(t, 60*time.Second, func() error {
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("sei-agent run exited: %v\n%s", err, logs.w)
+		default:
+		}
+		// Ask the running agent only: status, finding no agent, would
+		// open the buffer itself and could take the lock first.
+		s, err := status.Query(context.Background(), env.dataDir)
+		if err != nil {
+			return err
+		}
+		for _, tbl := range s.ServiceNow.Tables {
+			if tbl.LastResult != status.ResultOK {
+				return fmt.Errorf("table %s: %q", tbl.Name, tbl.LastResult)
+			}
+		}
+		return nil
+	})
 }
