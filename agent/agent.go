@@ -82,13 +82,15 @@ func (a *Agent) build() error {
 		Agent:          a.cfg.Agent.ID,
 		PublishTimeout: shutdownGrace,
 		Heartbeat:      a.heartbeat,
-		OnRepair:       a.poller.Wake,
 		Logger:         a.log.With().Str("component", "forward").Logger(),
 	}, a.buf)
 	if err != nil {
 		return err
 	}
 	a.fwd.LoadConfirmed(tableNames(a.cfg))
+	// Damage found while running (a batch failing its checksum, the
+	// relay's rejection) is read again at once, not at the next interval.
+	a.buf.OnRepair(a.poller.Wake)
 	return nil
 }
 

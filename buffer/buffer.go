@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -87,6 +88,7 @@ type Buffer struct {
 
 	appendMu sync.Mutex // serialises Append: seq assignment and the MaxBytes check
 	repairMu sync.Mutex // serialises repair id assignment
+	onRepair atomic.Pointer[func()]
 	ackMu    sync.Mutex // serialises the deletes of acked batches and the acked-range records
 
 	// life guards db against Close: every use of db holds it for reading.

@@ -43,6 +43,8 @@ func TestDamagedBatchIsRepairedNotLeased(t *testing.T) {
 	bad := payload(1, 300)
 	bad[150] ^= 0x40
 	rawSet(t, b, seqKey(prefixData, first.Seq), bad)
+	woken := 0
+	b.OnRepair(func() { woken++ })
 
 	got, err := b.TryLease(10)
 	if err != nil {
@@ -54,6 +56,9 @@ func TestDamagedBatchIsRepairedNotLeased(t *testing.T) {
 	reps := b.Repairs()
 	if len(reps) != 1 || reps[0].Range != rng || !strings.Contains(reps[0].Reason, "checksum") {
 		t.Fatalf("Repairs() = %+v, want one of %+v", reps, rng)
+	}
+	if woken != 1 {
+		t.Errorf("OnRepair called %d times, want 1", woken)
 	}
 	st := b.RepairStats()
 	if st.Total != 1 || st.Pending != 1 || st.Last == nil || st.Last.Range != rng {

@@ -129,7 +129,21 @@ func (b *Buffer) commitRepair(r Repair, seqs []uint64) (Repair, error) {
 	b.log.Error().Str("table", r.Range.Table).Str("from", r.Range.From).Str("to", r.Range.To).
 		Uints64("batch", seqs).Str("reason", r.Reason).
 		Msg("buffer: damage found; the range will be read again from the source")
+	if f := b.onRepair.Load(); f != nil {
+		(*f)()
+	}
 	return r, nil
+}
+
+// OnRepair sets f to be called after each repair is recorded (the agent
+// wakes its poller, so the range is read again now rather than at the next
+// interval). f must not block; nil removes it.
+func (b *Buffer) OnRepair(f func()) {
+	if f == nil {
+		b.onRepair.Store(nil)
+		return
+	}
+	b.onRepair.Store(&f)
 }
 
 // Repairs returns the pending repairs, oldest first.

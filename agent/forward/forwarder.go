@@ -52,9 +52,6 @@ type Config struct {
 
 	HeartbeatInterval time.Duration         // default 1m
 	Heartbeat         func() wire.Heartbeat // the status snapshot to publish; nil sends none
-	// OnRepair is called after a rejection became a repair (the agent
-	// wakes its poller); nil for none.
-	OnRepair func()
 
 	Now    func() time.Time
 	Logger zerolog.Logger
@@ -450,9 +447,6 @@ func (f *Forwarder) onReject(ctx context.Context) nats.MsgHandler {
 			return
 		}
 		f.count(func(s *Stats) { s.Rejected++ })
-		if f.cfg.OnRepair != nil {
-			f.cfg.OnRepair()
-		}
 		f.log.Error().Str("batch", rej.Batch).Str("table", rej.Table).Bool("range_known", ok).
 			Msg("relay could not decode a batch; its range will be read again from ServiceNow")
 	}
