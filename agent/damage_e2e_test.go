@@ -275,14 +275,17 @@ func TestBufferDamageHeals(t *testing.T) {
 		if s.Buffer.RepairsPending != 0 {
 			t.Errorf("round %d: %d repairs still pending after a successful sync", round, s.Buffer.RepairsPending)
 		}
-		effect := "no effect"
+		// No repair recorded: Badger truncated its write-ahead log at the
+		// damage (the cursor rolled back with the batches), or the bytes
+		// were unused. The relay's exact truth above is what counts.
+		effect := "healed without a repair"
 		switch {
 		case len(s.Buffer.MovedAside) > 0:
 			effect, healed = "buffer moved aside", healed+1
 		case s.Buffer.Repairs > 0:
 			effect, healed = fmt.Sprintf("%d repairs, last: %s", s.Buffer.Repairs, s.Buffer.LastRepair.Reason), healed+1
 		}
-		if round == 0 && effect == "no effect" {
+		if round == 0 && effect == "healed without a repair" {
 			t.Errorf("round 0 (%s): the damage in the table file went unnoticed", what)
 		}
 		t.Logf("round %d: %s: %s", round, what, effect)
