@@ -17,6 +17,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/servicenow"
 	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
 // Agent is the composition root: the buffer, the ServiceNow client, the
@@ -41,19 +42,19 @@ type Agent struct {
 const shutdownGrace = 20 * time.Second
 
 // openAgent builds every component; nothing connects or polls yet.
-func openAgent(cfg *config.Config, log zerolog.Logger) (*Agent, error) {
-	return open(cfg, log, false)
+func openAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*Agent, error) {
+	return open(ctx, cfg, log, false)
 }
 
 // openOneShot is openAgent for a command that runs once (sync): its
 // forwarder gives up on a permanent relay error instead of retrying, so
 // the command can say why at once.
-func openOneShot(cfg *config.Config, log zerolog.Logger) (*Agent, error) {
-	return open(cfg, log, true)
+func openOneShot(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*Agent, error) {
+	return open(ctx, cfg, log, true)
 }
 
-func open(cfg *config.Config, log zerolog.Logger, oneShot bool) (*Agent, error) {
-	buf, err := openBuffer(cfg, log)
+func open(ctx context.Context, cfg *config.Config, log zerolog.Logger, oneShot bool) (*Agent, error) {
+	buf, err := openHealingBuffer(ctx, cfg, log, time.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -78,6 +79,12 @@ func (a *Agent) build() error {
 		Lag:      time.Duration(a.cfg.ServiceNow.Lag),
 		Interval: time.Duration(a.cfg.ServiceNow.Interval),
 		Logger:   a.log.With().Str("component", "poll").Logger(),
+		// The relay's confirmations: where a table restarts when its own
+		// position was lost to damage.
+		Confirmed: func(table string) (wire.Version, bool) {
+			v, ok := a.fwd.Stats().Confirmed[table]
+			return v, ok
+		},
 	}, sn, a.buf)
 	a.fwd, err = forward.New(forward.Config{
 		URL:             a.cfg.Relay.URL,
@@ -95,6 +102,9 @@ func (a *Agent) build() error {
 		return err
 	}
 	a.fwd.LoadConfirmed(tableNames(a.cfg))
+	// Damage found while running (a batch failing its checksum, the
+	// relay's rejection) is read again at once, not at the next interval.
+	a.buf.OnRepair(a.poller.Wake)
 	return nil
 }
 
@@ -130,6 +140,9 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // Sync polls every table once and forwards until the buffer is empty: it
 // returns nil only when everything polled was acknowledged by JetStream.
+// Damage found meanwhile (a batch failing its checksum when leased) is
+// repaired before it returns: the damaged ranges are polled again and
+// forwarded, up to syncRepairRounds times.
 func (a *Agent) Sync(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -140,9 +153,20 @@ func (a *Agent) Sync(ctx context.Context, timeout time.Duration) error {
 
 	// A forwarder that fails (a bad credentials file, a permanent refusal:
 	// Config.StopOnPermanent) cancels gctx: polling and the wait end at
-	// once and its error is the one reported.
-	pollErr := a.poller.PollOnce(gctx)
-	drainErr := a.waitEmpty(gctx)
+	// once and its error is the one reported. Repairs found while
+	// forwarding are read again, a few rounds at most.
+	var pollErr, drainErr error
+	for round := 0; round <= syncRepairRounds; round++ {
+		if round > 0 && len(a.buf.Repairs()) == 0 {
+			break
+		}
+		if pollErr = a.poller.PollOnce(gctx); pollErr != nil {
+			break
+		}
+		if drainErr = a.waitEmpty(gctx); drainErr != nil {
+			break
+		}
+	}
 	stopForward()
 	fwdErr := g.Wait()
 	switch {
@@ -155,8 +179,15 @@ func (a *Agent) Sync(ctx context.Context, timeout time.Duration) error {
 		return fmt.Errorf("sync: %d batches (%d records) not acknowledged by the relay at %s: %w; last relay error: %s",
 			st.PendingBatches, st.PendingRecords, a.cfg.Relay.URL, drainErr, orNone(a.fwd.Stats().LastError))
 	}
+	if rs := a.buf.RepairStats(); rs.Pending > 0 {
+		return fmt.Errorf("sync: %d damaged range(s) still to read again after %d repair rounds (last: %s)",
+			rs.Pending, syncRepairRounds, rs.Last.Reason)
+	}
 	return nil
 }
+
+// syncRepairRounds bounds the polls Sync makes for damage it finds.
+const syncRepairRounds = 3
 
 // waitEmpty returns when the buffer holds no batch, or ctx ends.
 func (a *Agent) waitEmpty(ctx context.Context) error {
@@ -185,16 +216,46 @@ func bufferDir(cfg *config.Config) string {
 
 // openBuffer opens the agent's buffer, creating it when the data directory
 // has none yet. It fails while another process (the running agent) holds
-// it.
+// it, and with an error wrapping buffer.ErrDamaged when it is damaged.
 func openBuffer(cfg *config.Config, log zerolog.Logger) (*buffer.Buffer, error) {
 	buf, err := buffer.Open(buffer.Options{
 		Dir:          bufferDir(cfg),
 		MaxBytes:     cfg.Agent.BufferMaxBytes,
 		MinFreeBytes: uint64(cfg.Agent.MinFreeBytes),
 		Logger:       log.With().Str("component", "badger").Logger(),
+		Mirror:       forward.ConfirmedPrefix,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open buffer in %s: %w", bufferDir(cfg), err)
+	}
+	return buf, nil
+}
+
+// openHealingBuffer is openBuffer for the commands that run the agent (run,
+// sync): a buffer too damaged to open is moved aside, kept for support, and
+// a fresh one starts with the relay's confirmations (from the buffer's
+// mirror) and a repair that re-reads every table from them, or from the
+// lookback where there is none. The agent does not crash-loop on a bad
+// disk block; it says so loudly, in the log and in status.
+func openHealingBuffer(ctx context.Context, cfg *config.Config, log zerolog.Logger, now func() time.Time) (*buffer.Buffer, error) {
+	buf, damage := openBuffer(cfg, log)
+	if damage == nil || !errors.Is(damage, buffer.ErrDamaged) {
+		return buf, damage
+	}
+	moved, err := buffer.MoveAside(bufferDir(cfg), now())
+	if err != nil {
+		return nil, fmt.Errorf("%w; and %w", damage, err)
+	}
+	log.Error().Err(damage).Str("moved_to", moved).
+		Msg("BUFFER DAMAGED: moved aside; starting a fresh buffer and re-reading every table from the relay's confirmations (or the lookback)")
+	buf, err = openBuffer(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	reason := fmt.Sprintf("buffer could not be opened and was moved aside to %s: %v", moved, damage)
+	if _, err := buf.AddRepair(ctx, buffer.Repair{Reason: reason}); err != nil {
+		buf.Close()
+		return nil, fmt.Errorf("record the repair of the moved-aside buffer: %w", err)
 	}
 	return buf, nil
 }

@@ -28,7 +28,7 @@ func TestStatusShowsAuthFailureOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := openAgent(cfg, zerolog.Nop())
+	a, err := openAgent(t.Context(), cfg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,11 +49,12 @@ func cmdBundle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Secrets:        bundleSecrets(ctx, cfg, buf),
 		ExcludedFields: excluded,
 		LogFiles:       bundle.LogFiles(logFile),
-		Figures:        map[string]any{"buffer": snap.Buffer, "relay": snap.Relay, "tables": snap.ServiceNow.Tables},
-		DataDir:        cfg.Agent.DataDir,
-		ServiceState:   snap.Agent.ServiceState,
-		ServiceFacts:   serviceFacts(),
-		Version:        version,
+		Figures: map[string]any{"buffer": snap.Buffer, "relay": snap.Relay, "tables": snap.ServiceNow.Tables,
+			"damaged_buffers": movedAsideListing(bufferDir(cfg))},
+		DataDir:      cfg.Agent.DataDir,
+		ServiceState: snap.Agent.ServiceState,
+		ServiceFacts: serviceFacts(),
+		Version:      version,
 	})
 	if err != nil {
 		return err
@@ -91,4 +92,38 @@ func bundleSecrets(ctx context.Context, cfg *config.Config, buf *buffer.Buffer) 
 		}
 	}
 	return secrets
+}
+
+// movedBuffer lists one damaged buffer the agent moved aside: its files'
+// names and sizes, never their contents (they hold ServiceNow records).
+type movedBuffer struct {
+	Dir   string      `json:"dir"`
+	Files []movedFile `json:"files"`
+	Error string      `json:"error,omitempty"`
+}
+
+type movedFile struct {
+	Name string `json:"name"`
+	Size int64  `json:"size"`
+}
+
+// movedAsideListing lists the buffers moved aside beside dir; nil when
+// none.
+func movedAsideListing(dir string) []movedBuffer {
+	dirs, _ := buffer.MovedAside(dir)
+	var out []movedBuffer
+	for _, d := range dirs {
+		mb := movedBuffer{Dir: d}
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			mb.Error = err.Error()
+		}
+		for _, e := range entries {
+			if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+				mb.Files = append(mb.Files, movedFile{Name: e.Name(), Size: fi.Size()})
+			}
+		}
+		out = append(out, mb)
+	}
+	return out
 }

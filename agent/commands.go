@@ -131,7 +131,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		defer cancel()
 		stop := context.AfterFunc(ctx, cancel)
 		defer stop()
-		a, err := openAgent(cfg, log)
+		a, err := openAgent(sctx, cfg, log)
 		if err != nil {
 			log.Error().Err(err).Msg("start agent")
 			return err
@@ -162,7 +162,7 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer closer.Close()
-	a, err := openOneShot(cfg, log)
+	a, err := openOneShot(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

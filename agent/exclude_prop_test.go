@@ -294,7 +294,7 @@ func (env *exclusionEnv) runInProcess(t *testing.T) (outputs, []wire.Record) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	a, err := openAgent(cfg, zerolog.New(&syncWriter{w: &logs}).Level(zerolog.DebugLevel))
+	a, err := openAgent(t.Context(), cfg, zerolog.New(&syncWriter{w: &logs}).Level(zerolog.DebugLevel))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/sei-edge/servicenow-edge/buffer"
 )
 
 // metrics is the agent's /metrics: one collector reads every component's
@@ -27,6 +29,10 @@ var (
 	descMaxBytes       = desc("buffer_max_bytes", "The buffer's bound (agent.buffer_max_bytes).")
 	descFreeDisk       = desc("buffer_free_disk_bytes", "Free space on the data directory's disk.")
 	descOldestAge      = desc("buffer_oldest_age_seconds", "Age of the oldest pending batch.")
+	descRepairs        = desc("buffer_repairs_total", "Damaged buffer ranges found (checksum, relay decode, unreadable cursor), each read again from ServiceNow.")
+	descRepairsPending = desc("buffer_repairs_pending", "Damaged ranges not yet read again from ServiceNow.")
+	descMovedAside     = desc("buffer_moved_aside", "Damaged buffers moved aside (kept for support) beside the buffer.")
+	descRejected       = desc("relay_rejected_batches_total", "Batches the relay quarantined as undecodable, each repaired.")
 	descPaused         = desc("polling_paused", "1 while polling waits for room in the buffer.")
 	descConnected      = desc("relay_connected", "1 while connected to the relay.")
 	descRTT            = desc("relay_rtt_seconds", "Round-trip time to the relay.")
@@ -51,6 +57,7 @@ type agentCollector struct{ a *Agent }
 func (c agentCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descPendingBatches, descPendingRecords, descPendingBytes, descMaxBytes, descFreeDisk, descOldestAge,
+		descRepairs, descRepairsPending, descMovedAside, descRejected,
 		descPaused, descConnected, descRTT, descPublished, descPublishErrors, descReconnects, descRelayCert,
 		descRequests, descRetries, descRateLimited, descLimiterWaits, descOffsetPages, descSNCert, descFetched, descFailed, descSuccess,
 	} {
@@ -77,6 +84,12 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descOldestAge, 0)
 	}
 
+	rs := c.a.buf.RepairStats()
+	counter(descRepairs, float64(rs.Total))
+	gauge(descRepairsPending, float64(rs.Pending))
+	moved, _ := buffer.MovedAside(bufferDir(c.a.cfg))
+	gauge(descMovedAside, float64(len(moved)))
+
 	ps := c.a.poller.Stats()
 	gauge(descPaused, b2f(ps.Paused))
 	for _, t := range ps.Tables {
@@ -93,6 +106,7 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descPublished, float64(fs.Published))
 	counter(descPublishErrors, float64(fs.PublishErrors))
 	counter(descReconnects, float64(fs.Reconnects))
+	counter(descRejected, float64(fs.Rejected))
 	gauge(descRelayCert, unix(fs.CertExpiry))
 
 	cs := c.a.sn.Stats()

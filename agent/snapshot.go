@@ -21,6 +21,7 @@ func (a *Agent) Snapshot() *status.Snapshot {
 	s.ServiceNow = a.serviceNowSection(ps.Tables, ps.NextPoll)
 	s.ServiceNow.AuthError = ps.AuthError
 	s.Buffer = bufferSection(a.buf.Stats())
+	repairSection(&s.Buffer, a.buf.RepairStats(), bufferDir(a.cfg))
 	s.Buffer.PollingPaused, s.Buffer.PauseReason = ps.Paused, ps.PauseReason
 	s.Relay = relaySection(a.cfg.Relay.URL, a.fwd.Stats())
 	if ps.Paused {
@@ -108,6 +109,17 @@ func bufferSection(st buffer.Stats) status.Buffer {
 		Oldest:         st.Oldest,
 		LastGC:         st.LastGC,
 	}
+}
+
+// repairSection adds the buffer's repairs and the damaged buffers moved
+// aside beside dir.
+func repairSection(b *status.Buffer, rs buffer.RepairStats, dir string) {
+	b.Repairs, b.RepairsPending, b.RepairTables = rs.Total, rs.Pending, rs.Tables
+	if r := rs.Last; r != nil {
+		b.LastRepair = &status.Repair{Table: r.Range.Table, From: r.Range.From, To: r.Range.To,
+			Whole: r.Whole, Reason: r.Reason, Time: r.Time}
+	}
+	b.MovedAside, _ = buffer.MovedAside(dir)
 }
 
 func relaySection(url string, fs forward.Stats) status.Relay {

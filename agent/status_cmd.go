@@ -104,6 +104,7 @@ func offlineSnapshot(cfg *config.Config, queryErr error, buf *buffer.Buffer, buf
 	}
 	if buf != nil {
 		s.Buffer = bufferSection(buf.Stats())
+		repairSection(&s.Buffer, buf.RepairStats(), bufferDir(cfg))
 		s.ServiceNow.TokenExpiry = refreshExpiry(cfg, buf.Get)
 		names := tableNames(cfg)
 		for _, t := range poll.LoadStats(buf.Get, names) {
@@ -112,6 +113,7 @@ func offlineSnapshot(cfg *config.Config, queryErr error, buf *buffer.Buffer, buf
 		s.Relay.Confirmed = confirmedSection(forward.LoadConfirmed(buf.Get, names), time.Time{})
 	} else {
 		s.Buffer.Error = bufErr.Error()
+		s.Buffer.MovedAside, _ = buffer.MovedAside(bufferDir(cfg))
 	}
 	s.Finalize(thresholds(cfg), time.Now())
 	return s

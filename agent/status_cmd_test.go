@@ -3,8 +3,10 @@
 package main
 
 import (
+	"archive/zip"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -104,5 +106,44 @@ func TestBundleBeforeFirstStart(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, "buffer")); err == nil {
 		t.Errorf("bundle created a buffer in %s", dataDir)
+	}
+}
+
+// TestBundleListsMovedAside: the bundle names a moved-aside buffer's files
+// and sizes, never their contents.
+func TestBundleListsMovedAside(t *testing.T) {
+	cfgPath, dataDir := statusConfig(t)
+	moved := filepath.Join(dataDir, "buffer.damaged-20261203T171000Z")
+	if err := os.MkdirAll(moved, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const secret = "incident-payload-NEVER-IN-A-BUNDLE"
+	os.WriteFile(filepath.Join(moved, "000001.sst"), []byte(strings.Repeat(secret, 10)), 0o600)
+	os.WriteFile(filepath.Join(moved, "MANIFEST"), []byte("m"), 0o600)
+	out := filepath.Join(t.TempDir(), "bundle.zip")
+	if code, stdout, stderr := agentCmd(context.Background(), "bundle", "-c", cfgPath, "-o", out); code != exitOK {
+		t.Fatalf("bundle exited %d: %s%s", code, stdout, stderr)
+	}
+	zr, err := zip.OpenReader(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	var listing string
+	for _, f := range zr.File {
+		rc, _ := f.Open()
+		raw, _ := io.ReadAll(rc)
+		rc.Close()
+		if strings.Contains(string(raw), secret) {
+			t.Errorf("%s holds the moved-aside buffer's contents", f.Name)
+		}
+		if f.Name == "figures/damaged_buffers.json" {
+			listing = string(raw)
+		}
+	}
+	for _, want := range []string{moved, `"000001.sst"`, `"size": 340`, `"MANIFEST"`} {
+		if !strings.Contains(listing, want) {
+			t.Errorf("damaged_buffers.json lacks %s:\n%s", want, listing)
+		}
 	}
 }

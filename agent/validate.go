@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -75,6 +78,7 @@ func validateAll(ctx context.Context, path string) []check {
 	}
 	checks := []check{{"config", true, cfg.File}}
 	checks = append(checks, checkDataDir(cfg)...)
+	checks = append(checks, checkBuffer(ctx, cfg))
 	checks = append(checks, checkServiceNow(ctx, cfg)...)
 	checks = append(checks, checkRelay(ctx, cfg))
 	return checks
@@ -195,4 +199,61 @@ func checkRelay(ctx context.Context, cfg *config.Config) check {
 		return check{"relay", false, fmt.Sprintf("relay %s: %v", cfg.Relay.URL, err)}
 	}
 	return check{"relay", true, fmt.Sprintf("%s reachable, credentials accepted, round trip %s", cfg.Relay.URL, rtt.Round(time.Microsecond))}
+}
+
+// checkBuffer reads and verifies every buffered batch and state value. It
+// never creates a buffer, never moves one aside and repairs nothing: it
+// says what is damaged and what the agent will read again.
+func checkBuffer(ctx context.Context, cfg *config.Config) check {
+	dir := bufferDir(cfg)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return check{"buffer", true, fmt.Sprintf("none yet at %s (made at the first run)", dir)}
+	}
+	buf, err := openBuffer(cfg, zerolog.Nop())
+	switch {
+	case errors.Is(err, buffer.ErrDamaged):
+		return check{"buffer", false, fmt.Sprintf("%v: the agent will move it aside to %s%s<time> and read every table again "+
+			"from the relay's confirmations (or servicenow.lookback)", err, filepath.Base(dir), buffer.DamagedPrefix)}
+	case err != nil && strings.Contains(err.Error(), "another process"), err != nil && strings.Contains(err.Error(), "Cannot acquire directory lock"):
+		return check{"buffer", true, fmt.Sprintf("%s is in use by the running agent, which verifies each batch before it sends it", dir)}
+	case err != nil:
+		return check{"buffer", false, err.Error()}
+	}
+	defer buf.Close()
+	rep, err := buf.Verify(ctx)
+	if err != nil {
+		return check{"buffer", false, err.Error()}
+	}
+	detail := fmt.Sprintf("%d batches, %s verified, %d state keys", rep.Batches, status.Bytes(rep.Bytes), rep.StateKeys)
+	if moved, _ := buffer.MovedAside(dir); len(moved) > 0 {
+		detail += fmt.Sprintf("; %d damaged buffer(s) moved aside earlier, kept for support: %s", len(moved), strings.Join(moved, ", "))
+	}
+	if len(rep.Repairs) > 0 {
+		detail += fmt.Sprintf("; %d damaged range(s) waiting to be read again from ServiceNow", len(rep.Repairs))
+	}
+	if len(rep.Damaged) == 0 {
+		return check{"buffer", true, detail}
+	}
+	var rereads []string
+	for _, r := range rep.Reread {
+		rereads = append(rereads, describeRange(r))
+	}
+	return check{"buffer", false, fmt.Sprintf("%s; DAMAGED: %s; the agent removes the damaged batches unsent and reads again: %s",
+		detail, strings.Join(rep.Damaged, "; "), strings.Join(rereads, "; "))}
+}
+
+// describeRange names a batch's range for a person.
+func describeRange(r buffer.Range) string {
+	if r.Table == "" {
+		return "every table from the relay's confirmation"
+	}
+	return fmt.Sprintf("%s from %s to %s", r.Table, cursorText(r.From), cursorText(r.To))
+}
+
+func cursorText(raw string) string {
+	var c servicenow.Cursor
+	if json.Unmarshal([]byte(raw), &c) != nil || c.Time == "" {
+		return "?"
+	}
+	return c.Time
 }

@@ -368,7 +368,7 @@ func TestValidate(t *testing.T) {
 		for _, c := range r.checks {
 			names = append(names, c.Name)
 		}
-		want := []string{"config", "data_dir", "servicenow dns", "servicenow tcp", "servicenow tls", "servicenow auth", "servicenow clock"}
+		want := []string{"config", "data_dir", "buffer", "servicenow dns", "servicenow tcp", "servicenow tls", "servicenow auth", "servicenow clock"}
 		for _, tbl := range vTables {
 			want = append(want, "table "+tbl)
 		}

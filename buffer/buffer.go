@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -54,6 +55,10 @@ type Options struct {
 	Logger       zerolog.Logger   // Badger logs here: errors and warnings as such, the rest at debug level
 	GCInterval   time.Duration    // value-log GC period for Run; 0 means DefaultGCInterval
 	Now          func() time.Time // clock for Created and LastGC; nil means time.Now
+	// Mirror is a prefix of state keys whose Set also keeps them in
+	// <Dir>.mirror.json, so a new buffer made in Dir (after a damaged one
+	// was moved aside) starts with them; "" mirrors nothing.
+	Mirror string
 }
 
 func (o Options) withDefaults() Options {
@@ -82,6 +87,9 @@ type Buffer struct {
 	done     chan struct{}                    // closed by Close
 
 	appendMu sync.Mutex // serialises Append: seq assignment and the MaxBytes check
+	repairMu sync.Mutex // serialises repair id assignment
+	onRepair atomic.Pointer[func()]
+	ackMu    sync.Mutex // serialises the deletes of acked batches and the acked-range records
 
 	// life guards db against Close: every use of db holds it for reading.
 	life   sync.RWMutex
@@ -95,12 +103,23 @@ type Buffer struct {
 	pendingRecords int64
 	lastGC         time.Time
 	wake           chan struct{} // closed and replaced when a batch becomes leasable
+	repairs        repairIndex
+	acked          ackedIndex
+
+	mirrorMu sync.Mutex        // serialises mirror updates
+	mirror   map[string]string // mirrored state; guarded by mirrorMu
 }
 
 // Open opens (creating it if needed) the buffer in opts.Dir and rebuilds the
 // in-memory index of pending batches. Every batch not acked is pending, leased
 // or not before. The directory is locked: a second Open of it fails until
 // Close.
+//
+// A format 1 buffer is migrated in place; a newer one is refused with
+// ErrNewerFormat. A buffer Badger cannot open because its files are damaged
+// (a table, the MANIFEST, the key registry) fails with an error wrapping
+// ErrDamaged: the caller may move it aside (MoveAside) and start afresh.
+// Damage Open can pin to a batch or a repair record is repaired there.
 func Open(opts Options) (*Buffer, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("open buffer: no directory given")
@@ -109,7 +128,7 @@ func Open(opts Options) (*Buffer, error) {
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open buffer %s: %w", opts.Dir, err)
 	}
-	db, err := badger.Open(badgerOptions(opts))
+	db, err := openBadger(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open buffer %s: %w", opts.Dir, err)
 	}
@@ -121,11 +140,31 @@ func Open(opts Options) (*Buffer, error) {
 		done:   make(chan struct{}),
 		wake:   make(chan struct{}),
 	}
-	if err := b.load(); err != nil {
+	if err := b.start(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open buffer %s: %w", opts.Dir, err)
 	}
 	return b, nil
+}
+
+// start checks the format and loads the indexes, turning a panic of Badger
+// on damaged data into ErrDamaged.
+func (b *Buffer) start() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: badger panicked reading it: %v", ErrDamaged, p)
+		}
+	}()
+	if err := b.checkFormat(); err != nil {
+		return err
+	}
+	if err := b.load(); err != nil {
+		if !errors.Is(err, ErrDamaged) {
+			err = fmt.Errorf("%w: %w", ErrDamaged, err)
+		}
+		return err
+	}
+	return nil
 }
 
 // badgerOptions is the low-memory, fsync-every-commit profile described in
@@ -142,6 +181,8 @@ func badgerOptions(o Options) badger.Options {
 		WithValueThreshold(1 << 20).
 		WithNumCompactors(2).
 		WithCompression(options.None).
+		WithChecksumVerificationMode(options.OnBlockRead). // tables: verifyTables, before Open
+		WithVerifyValueChecksum(true).
 		WithDetectConflicts(false).
 		WithMetricsEnabled(false)
 }
@@ -163,17 +204,56 @@ func (b *Buffer) load() error {
 	if err != nil {
 		return fmt.Errorf("load instance id: %w", err)
 	}
-	return b.db.View(b.loadQueue)
+	var badMeta, badRepairs []uint64
+	err = b.db.View(func(txn *badger.Txn) error {
+		var err error
+		if badMeta, err = b.loadQueue(txn); err != nil {
+			return err
+		}
+		if badRepairs, err = b.loadRepairs(txn); err != nil {
+			return err
+		}
+		return b.loadAcked(txn)
+	})
+	if err != nil {
+		return err
+	}
+	return b.repairUnreadable(badMeta, badRepairs)
 }
 
-func (b *Buffer) loadQueue(txn *badger.Txn) error {
+// repairUnreadable removes batches whose metadata and repair records that
+// do not decode. Their range is unknown, so one repair of every table takes
+// their place.
+func (b *Buffer) repairUnreadable(badMeta, badRepairs []uint64) error {
+	if len(badMeta) == 0 && len(badRepairs) == 0 {
+		return nil
+	}
+	err := b.db.Update(func(txn *badger.Txn) error {
+		for _, id := range badRepairs {
+			if err := txn.Delete(seqKey(prefixRepair, id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("drop damaged repair records: %w", err)
+	}
+	reason := fmt.Sprintf("%d batch metadata and %d repair records failed their checks at open", len(badMeta), len(badRepairs))
+	_, err = b.commitRepair(Repair{Reason: reason}, badMeta)
+	return err
+}
+
+// loadQueue indexes the pending batches and returns the seqs whose
+// metadata is damaged.
+func (b *Buffer) loadQueue(txn *badger.Txn) (damaged []uint64, err error) {
 	v, err := getValue(txn, keyLastSeq)
 	switch {
 	case errors.Is(err, badger.ErrKeyNotFound):
 	case err != nil:
-		return fmt.Errorf("load last seq: %w", err)
+		return nil, fmt.Errorf("load last seq: %w", err)
 	case len(v) != 8:
-		return fmt.Errorf("load last seq: bad length %d", len(v))
+		return nil, fmt.Errorf("%w: last seq of %d bytes", ErrDamaged, len(v))
 	default:
 		b.lastSeq = binary.BigEndian.Uint64(v)
 	}
@@ -183,14 +263,17 @@ func (b *Buffer) loadQueue(txn *badger.Txn) error {
 		item := it.Item()
 		seq, ok := seqFromKey(prefixMeta, item.Key())
 		if !ok {
-			return fmt.Errorf("load batch index: bad key %q", item.Key())
+			return nil, fmt.Errorf("%w: batch index key %q", ErrDamaged, item.Key())
 		}
 		var e *entry
 		if err := item.Value(func(v []byte) error {
-			e, err = decodeMeta(seq, v)
+			e, _, err = decodeMeta(seq, v)
 			return err
 		}); err != nil {
-			return fmt.Errorf("load batch %d: %w", seq, err)
+			b.log.Error().Err(err).Uint64("batch", seq).Msg("buffer: batch metadata damaged")
+			damaged = append(damaged, seq)
+			b.lastSeq = max(b.lastSeq, seq)
+			continue
 		}
 		b.queue = append(b.queue, e)
 		b.pendingBytes += e.size
@@ -198,7 +281,7 @@ func (b *Buffer) loadQueue(txn *badger.Txn) error {
 		// Never reuse a seq, even if the last-seq key were somehow behind.
 		b.lastSeq = max(b.lastSeq, seq)
 	}
-	return nil
+	return damaged, nil
 }
 
 // Close closes the database. It is idempotent and safe on a nil Buffer (what

@@ -51,7 +51,7 @@ func (b *Buffer) Append(ctx context.Context, in Batch, state map[string][]byte) 
 		return Batch{}, fmt.Errorf("append batch: %w", err)
 	}
 	e := &entry{seq: seq, label: in.Label, records: in.Records, size: size,
-		created: time.Unix(0, b.opts.Now().UnixNano())}
+		created: time.Unix(0, b.opts.Now().UnixNano()), sum: checksum(in.Data), rng: in.Range}
 	err := b.db.Update(func(txn *badger.Txn) error { return writeBatch(txn, e, in.Data, state) })
 	if errors.Is(err, badger.ErrTxnTooBig) {
 		return Batch{}, fmt.Errorf("append batch %d: %w: %d data bytes with %d state keys pass one transaction",
@@ -67,7 +67,7 @@ func (b *Buffer) Append(ctx context.Context, in Batch, state map[string][]byte) 
 	b.pendingRecords += int64(e.records)
 	b.wakeLocked()
 	b.mu.Unlock()
-	return Batch{Seq: seq, ID: b.batchID(seq), Label: e.label, Records: e.records, Created: e.created, Data: in.Data}, nil
+	return Batch{Seq: seq, ID: b.batchID(seq), Label: e.label, Records: e.records, Created: e.created, Data: in.Data, Range: e.rng}, nil
 }
 
 func (b *Buffer) checkAppend(in Batch, state map[string][]byte) error {
@@ -78,6 +78,8 @@ func (b *Buffer) checkAppend(in Batch, state map[string][]byte) error {
 		return fmt.Errorf("%w: %d data bytes, more than the whole buffer (%d)", ErrTooBig, len(in.Data), b.opts.MaxBytes)
 	case len(in.Label) > maxKeyBytes:
 		return fmt.Errorf("label of %d bytes, at most %d", len(in.Label), maxKeyBytes)
+	case len(in.Range.Table) > maxKeyBytes || len(in.Range.From) > maxKeyBytes || len(in.Range.To) > maxKeyBytes:
+		return fmt.Errorf("range %q: each part at most %d bytes", describe(in.Range), maxKeyBytes)
 	case in.Records < 0:
 		return fmt.Errorf("negative record count %d", in.Records)
 	}
@@ -190,52 +192,83 @@ func (b *Buffer) lease(max int) ([]Batch, <-chan struct{}, error) {
 }
 
 // readBatches reads the data of the picked entries by key, so the tombstones
-// of acked batches are never crossed. A batch acked meanwhile is skipped.
+// of acked batches are never crossed, and checks each against its
+// checksum. A batch acked meanwhile is skipped. A damaged batch (its data
+// fails the checksum, cannot be read, or is gone while its metadata is
+// not) is never returned: it is removed and its range becomes a Repair.
 func (b *Buffer) readBatches(picked []*entry) ([]Batch, error) {
 	batches := make([]Batch, 0, len(picked))
 	var missing []uint64
+	damaged := map[uint64]string{}
 	err := b.db.View(func(txn *badger.Txn) error {
 		for _, e := range picked {
 			data, err := getValue(txn, seqKey(prefixData, e.seq))
-			if errors.Is(err, badger.ErrKeyNotFound) {
+			switch {
+			case errors.Is(err, badger.ErrKeyNotFound):
 				missing = append(missing, e.seq)
 				continue
-			}
-			if err != nil {
-				return fmt.Errorf("read batch %d: %w", e.seq, err)
+			case err != nil:
+				damaged[e.seq] = fmt.Sprintf("batch %d unreadable: %v", e.seq, err)
+				continue
+			case int64(len(data)) != e.size || checksum(data) != e.sum:
+				damaged[e.seq] = fmt.Sprintf("batch %d failed its checksum", e.seq)
+				continue
 			}
 			batches = append(batches, Batch{Seq: e.seq, ID: b.batchID(e.seq), Label: e.label,
-				Records: e.records, Created: e.created, Data: data})
+				Records: e.records, Created: e.created, Data: data, Range: e.rng})
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	b.dropMissing(missing)
+	for _, s := range b.stillIndexed(missing) {
+		damaged[s] = fmt.Sprintf("batch %d has metadata but no data", s)
+	}
+	if err := b.repairBatches(damaged); err != nil {
+		return nil, err
+	}
 	return batches, nil
 }
 
-// dropMissing removes from the index batches whose data is gone. Normally
-// they were acked concurrently and are no longer indexed; one still indexed
-// has metadata without data, which Append never writes, so it is dropped for
-// good rather than left to block the queue.
-func (b *Buffer) dropMissing(seqs []uint64) {
+// stillIndexed returns the seqs of seqs still in the index. A batch whose
+// data is gone was normally acked concurrently and is no longer indexed.
+func (b *Buffer) stillIndexed(seqs []uint64) []uint64 {
 	b.mu.Lock()
-	var lost []uint64
+	defer b.mu.Unlock()
+	var out []uint64
 	for _, s := range seqs {
 		if _, ok := b.findLocked(s); ok {
-			lost = append(lost, s)
+			out = append(out, s)
 		}
 	}
-	b.mu.Unlock()
-	if len(lost) == 0 {
-		return
+	return out
+}
+
+// repairBatches removes damaged batches, each replaced by a repair of its
+// range in the same transaction. The caller holds b.life for reading.
+func (b *Buffer) repairBatches(damaged map[uint64]string) error {
+	seqs := make([]uint64, 0, len(damaged))
+	for s := range damaged {
+		seqs = append(seqs, s)
 	}
-	b.log.Error().Uints64("batch", lost).Msg("buffer: batch metadata without data, dropping it")
-	if err := b.deleteBatches(lost); err != nil {
-		b.log.Error().Err(err).Uints64("batch", lost).Msg("buffer: drop batches without data")
+	slices.Sort(seqs)
+	for _, s := range seqs {
+		b.mu.Lock()
+		i, ok := b.findLocked(s)
+		var rng Range
+		if ok {
+			rng = b.queue[i].rng
+		}
+		b.mu.Unlock()
+		if !ok {
+			continue
+		}
+		if _, err := b.commitRepair(Repair{Range: rng, Reason: damaged[s]}, []uint64{s}); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // Release returns leased batches to pending, ahead of every later batch (the
@@ -287,6 +320,16 @@ func (b *Buffer) Ack(ctx context.Context, seqs ...uint64) error {
 // one chunk per transaction. The caller holds b.life for reading.
 func (b *Buffer) deleteBatches(seqs []uint64) error {
 	for chunk := range slices.Chunk(seqs, ackChunk) {
+		b.ackMu.Lock()
+		b.mu.Lock()
+		acked := map[uint64]Range{}
+		for _, s := range chunk {
+			if i, ok := b.findLocked(s); ok && b.queue[i].rng != (Range{}) {
+				acked[s] = b.queue[i].rng
+			}
+		}
+		b.mu.Unlock()
+		var dropped []uint64
 		err := b.db.Update(func(txn *badger.Txn) error {
 			for _, s := range chunk {
 				if err := txn.Delete(seqKey(prefixMeta, s)); err != nil {
@@ -296,16 +339,21 @@ func (b *Buffer) deleteBatches(seqs []uint64) error {
 					return err
 				}
 			}
-			return nil
+			var err error
+			dropped, err = b.writeAckedLocked(txn, acked)
+			return err
 		})
 		if err != nil {
+			b.ackMu.Unlock()
 			return fmt.Errorf("delete batches %d..%d: %w", chunk[0], chunk[len(chunk)-1], err)
 		}
 		b.mu.Lock()
 		for _, s := range chunk {
 			b.removeLocked(s)
 		}
+		b.noteAckedLocked(acked, dropped)
 		b.mu.Unlock()
+		b.ackMu.Unlock()
 	}
 	return nil
 }

@@ -9,7 +9,9 @@ import (
 )
 
 // Get returns a copy of the state value of key, or an error wrapping
-// ErrNotFound when it is absent.
+// ErrNotFound when it is absent, or ErrDamaged when the stored value fails
+// its checksum (the caller rebuilds it from elsewhere; see the package
+// documentation).
 func (b *Buffer) Get(key string) ([]byte, error) {
 	b.life.RLock()
 	defer b.life.RUnlock()
@@ -19,11 +21,19 @@ func (b *Buffer) Get(key string) ([]byte, error) {
 	var v []byte
 	err := b.db.View(func(txn *badger.Txn) error {
 		var err error
-		v, err = getValue(txn, stateKey(key))
+		raw, err := getValue(txn, stateKey(key))
+		if err != nil {
+			return err
+		}
+		v, err = decodeState(raw)
 		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, fmt.Errorf("get state %q: %w", key, ErrNotFound)
+	}
+	if err != nil && !errors.Is(err, ErrDamaged) {
+		// Badger found the block holding it damaged, or could not read it.
+		err = fmt.Errorf("%w: %w", ErrDamaged, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get state %q: %w", key, err)
@@ -53,6 +63,9 @@ func (b *Buffer) Set(ctx context.Context, key string, val []byte) error {
 	if err != nil {
 		return fmt.Errorf("set state %q: %w", key, err)
 	}
+	if b.mirrored(key) {
+		b.updateMirror(key, val)
+	}
 	return nil
 }
 
@@ -60,7 +73,7 @@ func writeState(txn *badger.Txn, key string, val []byte) error {
 	if val == nil {
 		return txn.Delete(stateKey(key))
 	}
-	return txn.Set(stateKey(key), val)
+	return txn.Set(stateKey(key), encodeState(val))
 }
 
 func checkStateKey(key string) error {

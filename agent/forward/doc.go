@@ -14,4 +14,11 @@
 // only on _INBOX.<tenant>.<agent>.> and sei.agent.<tenant>.<agent>.>.
 // It also publishes a heartbeat (the agent's status snapshot) every minute
 // and records the relay's delivery confirmations.
+//
+// Every batch is checked against its checksum when it is leased, right
+// before its publish: a damaged batch is never published (the buffer
+// turns it into a repair). The relay's negative confirmations
+// (wire.Rejection: a batch it quarantined as undecodable) become repairs
+// too, of the batch's range, which the buffer remembers for the last 4,096
+// acked batches.
 package forward

@@ -31,6 +31,10 @@ type Buffer interface {
 	// Get and Set persist state values (the relay's confirmations).
 	Get(key string) ([]byte, error)
 	Set(ctx context.Context, key string, val []byte) error
+	// AckedRange returns the range of a recently acked batch, by its id.
+	AckedRange(id string) (buffer.Range, uint64, bool)
+	// AddRepair records a range to read again from ServiceNow.
+	AddRepair(ctx context.Context, r buffer.Repair) (buffer.Repair, error)
 }
 
 // Config configures a Forwarder.
@@ -150,6 +154,11 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		return fmt.Errorf("subscribe to confirmations: %w", err)
 	}
 	defer sub.Unsubscribe()
+	rsub, err := nc.Subscribe(wire.RejectSubject(f.cfg.Tenant, f.cfg.Agent), f.onReject(ctx))
+	if err != nil {
+		return fmt.Errorf("subscribe to rejections: %w", err)
+	}
+	defer rsub.Unsubscribe()
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return f.forward(gctx, nc, js) })
@@ -427,5 +436,39 @@ func (f *Forwarder) onConfirm(ctx context.Context) nats.MsgHandler {
 	}
 }
 
+// ConfirmedPrefix starts the buffer state keys holding the relay's
+// confirmations, one per table: the agent mirrors them beside the buffer.
+const ConfirmedPrefix = "confirmed/"
+
 // confirmedKey is the buffer state key holding a table's confirmed version.
-func confirmedKey(table string) string { return "confirmed/" + table }
+func confirmedKey(table string) string { return ConfirmedPrefix + table }
+
+// onReject turns the relay's negative confirmations into repairs: the
+// rejected batch's range is read again from ServiceNow. A batch whose range
+// is no longer known (acked long ago, or by a buffer since moved aside) is
+// repaired by reading every table again from its lookback: costly, and
+// nothing is lost.
+func (f *Forwarder) onReject(ctx context.Context) nats.MsgHandler {
+	return func(m *nats.Msg) {
+		var rej wire.Rejection
+		if err := json.Unmarshal(m.Data, &rej); err != nil || rej.Batch == "" {
+			f.log.Warn().Err(err).Msg("undecodable rejection")
+			return
+		}
+		reason := fmt.Sprintf("relay quarantined batch %s of %s as %s: %s", rej.Batch, rej.Table, rej.Reason, rej.Error)
+		r := buffer.Repair{Reason: reason}
+		rng, _, ok := f.buf.AckedRange(rej.Batch)
+		if ok {
+			r.Range = rng
+		} else {
+			r.Whole = true
+		}
+		if _, err := f.buf.AddRepair(ctx, r); err != nil {
+			f.log.Error().Err(err).Str("batch", rej.Batch).Msg("record repair of a rejected batch")
+			return
+		}
+		f.count(func(s *Stats) { s.Rejected++ })
+		f.log.Error().Str("batch", rej.Batch).Str("table", rej.Table).Bool("range_known", ok).
+			Msg("relay could not decode a batch; its range will be read again from ServiceNow")
+	}
+}

@@ -17,6 +17,7 @@ type Stats struct {
 	LastAckBatch  string
 	Published     int64 // batches acknowledged by JetStream
 	PublishErrors int64
+	Rejected      int64 // batches the relay quarantined as undecodable (each now a repair)
 	Reconnects    int64
 	LastError     string
 	LastErrorAt   time.Time

@@ -18,11 +18,20 @@ import (
 // them; the last append also moves the scanned table's cursor. A crash
 // between the parts of a page re-reads the page, which only repeats records
 // the relay ignores.
-func (p *Poller) commitPage(ctx context.Context, t servicenow.Table, pg servicenow.Page) error {
+//
+// Every batch records the range it covers, table t from prev (the cursor
+// before the page) to the page's cursor: a batch later found damaged is
+// read again from there.
+func (p *Poller) commitPage(ctx context.Context, t servicenow.Table, pg servicenow.Page, prev servicenow.Cursor) error {
 	cur, err := json.Marshal(pg.Cursor)
 	if err != nil {
 		return err
 	}
+	from, err := json.Marshal(prev)
+	if err != nil {
+		return err
+	}
+	rng := buffer.Range{Table: t.Name, From: string(from), To: string(cur)}
 	var chunks []chunk
 	for _, g := range byTable(pg.Records) {
 		cs, err := encodeChunks(g)
@@ -36,7 +45,7 @@ func (p *Poller) commitPage(ctx context.Context, t servicenow.Table, pg servicen
 		if i == len(chunks)-1 {
 			state = map[string][]byte{cursorKey(t.Name): cur}
 		}
-		b := buffer.Batch{Label: c.table, Records: c.records, Data: c.data}
+		b := buffer.Batch{Label: c.table, Records: c.records, Data: c.data, Range: rng}
 		if err := p.append(ctx, b, state); err != nil {
 			return fmt.Errorf("buffer %s page %d: %w", t.Name, pg.Number, err)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sei-edge/servicenow-edge/agent/servicenow"
 	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
 // Buffer is what the poller needs of the durable buffer.
@@ -24,6 +25,13 @@ type Buffer interface {
 	Get(key string) ([]byte, error)
 	// Set writes one state value.
 	Set(ctx context.Context, key string, val []byte) error
+	// Repairs lists the ranges to read again (damaged batches, an
+	// unreadable cursor, a batch the relay could not decode).
+	Repairs() []buffer.Repair
+	// AddRepair records one more range to read again.
+	AddRepair(ctx context.Context, r buffer.Repair) (buffer.Repair, error)
+	// ResolveRepairs drops repairs whose ranges were read again.
+	ResolveRepairs(ctx context.Context, ids ...uint64) error
 }
 
 // Source reads a table page by page: the servicenow client.
@@ -46,6 +54,10 @@ type Config struct {
 	RetryFull time.Duration
 	Now       func() time.Time
 	Logger    zerolog.Logger
+	// Confirmed returns the newest version the relay confirmed holding of
+	// a table: where a repair restarts a table whose own position is lost.
+	// Nil means none is known (a repair then restarts from Lookback).
+	Confirmed func(table string) (wire.Version, bool)
 }
 
 // Poller polls every configured table into the buffer. Its methods are safe
@@ -55,6 +67,8 @@ type Poller struct {
 	src Source
 	buf Buffer
 	log zerolog.Logger
+
+	wake chan struct{} // Wake's signal to Run: poll now
 
 	mu          sync.Mutex // guards the fields below
 	tables      map[string]*TableStats
@@ -75,7 +89,7 @@ func New(cfg Config, src Source, buf Buffer) *Poller {
 	if cfg.RetryFull <= 0 {
 		cfg.RetryFull = 2 * time.Second
 	}
-	p := &Poller{cfg: cfg, src: src, buf: buf, log: cfg.Logger, tables: map[string]*TableStats{}}
+	p := &Poller{cfg: cfg, src: src, buf: buf, log: cfg.Logger, tables: map[string]*TableStats{}, wake: make(chan struct{}, 1)}
 	for _, t := range cfg.Tables {
 		st := loadStats(buf.Get, t.Name) // figures of earlier runs
 		// The configuration of this run, not of the run that saved them.
@@ -106,7 +120,19 @@ func (p *Poller) Run(ctx context.Context) error {
 			t.Stop()
 			return ctx.Err()
 		case <-t.C:
+		case <-p.wake:
+			t.Stop()
 		}
+	}
+}
+
+// Wake makes Run poll now rather than at the next interval: a repair was
+// recorded, and the sooner its range is read again, the sooner the agent is
+// whole. It never blocks; wakes while a poll runs coalesce into one.
+func (p *Poller) Wake() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -116,8 +142,13 @@ func (p *Poller) Run(ctx context.Context) error {
 // once (every table would fail the same way, and each failed login brings
 // the account closer to a lockout), and Stats.AuthError says so for all
 // tables.
+//
+// Pending repairs move a table's start back to the start of the ranges
+// they name; each is resolved once its table was read through to upto
+// (a repair of every table once every table was).
 func (p *Poller) PollOnce(ctx context.Context) error {
 	upto := p.cfg.Now().Add(-p.cfg.Lag).UTC().Truncate(time.Second)
+	everyTable := p.repairsOf("")
 	var errs []error
 	for _, t := range p.cfg.Tables {
 		err := p.pollTable(ctx, t, upto)
@@ -137,6 +168,9 @@ func (p *Poller) PollOnce(ctx context.Context) error {
 	p.mu.Lock()
 	p.authErr, p.authFailures = "", 0
 	p.mu.Unlock()
+	if len(errs) == 0 {
+		p.resolve(ctx, "", everyTable)
+	}
 	return errors.Join(errs...)
 }
 
@@ -156,7 +190,9 @@ func authRetryWait(interval time.Duration, failures int) time.Duration {
 }
 
 func (p *Poller) pollTable(ctx context.Context, t servicenow.Table, upto time.Time) error {
-	from, err := p.startCursor(t.Name, upto)
+	p.checkCursor(ctx, t.Name)
+	repairs := p.repairsOf(t.Name)
+	from, err := p.startCursor(t.Name, upto, append(repairs, p.repairsOf("")...))
 	if err != nil {
 		return err
 	}
@@ -165,8 +201,11 @@ func (p *Poller) pollTable(ctx context.Context, t servicenow.Table, upto time.Ti
 	log := p.log.With().Str("table", t.Name).Logger()
 	log.Debug().Str("from", from.Time).Time("upto", upto).Msg("poll table")
 
+	prev := from // each batch covers the keyset range from the previous page's cursor to its own
 	err = p.src.Scan(ctx, t, from, upto, func(pg servicenow.Page) error {
-		return p.commitPage(ctx, t, pg)
+		err := p.commitPage(ctx, t, pg, prev)
+		prev = pg.Cursor
+		return err
 	})
 	end := p.cfg.Now()
 	p.update(t.Name, func(s *TableStats) {
@@ -182,6 +221,7 @@ func (p *Poller) pollTable(ctx context.Context, t servicenow.Table, upto time.Ti
 	})
 	if err == nil {
 		p.noteNewest(ctx, t)
+		p.resolve(ctx, t.Name, repairs)
 	}
 	p.saveStats(ctx, t.Name)
 	if err != nil {
@@ -203,17 +243,101 @@ func (p *Poller) noteNewest(ctx context.Context, t servicenow.Table) {
 }
 
 // startCursor is where a run of table begins: Overlap before the stored
-// cursor, or Lookback before upto on the first run. A stored cursor that is
-// not a time is passed on as is, for Scan to reject.
-func (p *Poller) startCursor(table string, upto time.Time) (servicenow.Cursor, error) {
+// cursor, or Lookback before upto on the first run, or earlier where a
+// pending repair says so. A stored cursor that is not a time is passed on
+// as is, for Scan to reject.
+func (p *Poller) startCursor(table string, upto time.Time, repairs []buffer.Repair) (servicenow.Cursor, error) {
+	lookback := servicenow.CursorAt(upto.Add(-p.cfg.Lookback))
 	c, err := p.cursor(table)
 	if err != nil {
-		return servicenow.Cursor{}, err
+		c = nil // checkCursor recorded a repair for it
 	}
-	if c == nil {
-		return servicenow.CursorAt(upto.Add(-p.cfg.Lookback)), nil
+	var start *servicenow.Cursor
+	if c != nil {
+		at := c.Rewind(p.cfg.Overlap)
+		start = &at
 	}
-	return c.Rewind(p.cfg.Overlap), nil
+	for _, r := range repairs {
+		if at := p.repairStart(table, r, lookback); start == nil || at.Less(*start) {
+			start = &at
+		}
+	}
+	if start == nil { // the first run
+		return lookback, nil
+	}
+	return *start, nil
+}
+
+// repairStart is where repair r makes table start: the lower bound of its
+// range, or, where the range is unknown, the relay's confirmation for the
+// table (the safe point the cloud acknowledged), or the lookback.
+func (p *Poller) repairStart(table string, r buffer.Repair, lookback servicenow.Cursor) servicenow.Cursor {
+	if r.Whole {
+		return lookback
+	}
+	if r.Range.From != "" && r.Range.Table == table {
+		var c servicenow.Cursor
+		if json.Unmarshal([]byte(r.Range.From), &c) == nil {
+			return c.Rewind(p.cfg.Overlap)
+		}
+		return lookback
+	}
+	if p.cfg.Confirmed != nil {
+		if v, ok := p.cfg.Confirmed(table); ok && wire.ValidTime(v.UpdatedOn) {
+			return servicenow.Cursor{Time: v.UpdatedOn}.Rewind(p.cfg.Overlap)
+		}
+	}
+	return lookback
+}
+
+// checkCursor records a repair when table's stored cursor cannot be read
+// (it failed its checksum, or does not decode): the table restarts from
+// the relay's confirmation, or its lookback, and the next page's cursor
+// replaces the damaged one.
+func (p *Poller) checkCursor(ctx context.Context, table string) {
+	_, err := p.cursor(table)
+	if err == nil {
+		return
+	}
+	for _, r := range p.repairsOf(table) {
+		if r.Range.From == "" {
+			return // already recorded, not yet re-read
+		}
+	}
+	reason := fmt.Sprintf("cursor of %s unreadable: %v", table, err)
+	if _, err := p.buf.AddRepair(ctx, buffer.Repair{Range: buffer.Range{Table: table}, Reason: reason}); err != nil {
+		p.log.Error().Err(err).Str("table", table).Msg("record repair of an unreadable cursor")
+	}
+	p.log.Error().Str("table", table).Str("err", reason).
+		Msg("cursor unreadable: re-reading the table from the relay's confirmation, or the lookback where there is none")
+}
+
+// repairsOf returns the pending repairs of table ("" for those of every
+// table).
+func (p *Poller) repairsOf(table string) []buffer.Repair {
+	var out []buffer.Repair
+	for _, r := range p.buf.Repairs() {
+		if r.Range.Table == table {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// resolve drops the repairs that a successful read of table covered.
+func (p *Poller) resolve(ctx context.Context, table string, repairs []buffer.Repair) {
+	if len(repairs) == 0 {
+		return
+	}
+	ids := make([]uint64, len(repairs))
+	for i, r := range repairs {
+		ids[i] = r.ID
+	}
+	if err := p.buf.ResolveRepairs(ctx, ids...); err != nil {
+		p.log.Error().Err(err).Str("table", table).Msg("resolve repairs")
+		return
+	}
+	p.log.Info().Str("table", table).Int("repairs", len(ids)).Msg("repaired: the damaged ranges were read again")
 }
 
 // cursor returns the table's stored cursor, or nil before its first page.

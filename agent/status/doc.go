@@ -73,7 +73,13 @@
 //	    "last_gc": "…",
 //	    "polling_paused": false,                   // true: the buffer refused a batch, polls wait with cursors held
 //	    "pause_reason": "…",                       // the buffer's refusal (full, or disk nearly full); omitted when not paused
-//	    "error": "…"                               // why the figures could not be read
+//	    "error": "…",                              // why the figures could not be read
+//	    "repairs": 2,                              // damaged ranges found since the buffer was made (checksum, relay decode, unreadable cursor)
+//	    "repairs_pending": 1,                      // of those, not yet read again from ServiceNow; omitted when 0
+//	    "repair_tables": ["sys_user"],             // tables with a pending repair ("" = every table); omitted when none
+//	    "last_repair": {"table": "sys_user", "from": "…", "to": "…",   // cursors (JSON) bounding the range; empty: unknown
+//	                    "whole": false, "reason": "batch 7 failed its checksum", "time": "…"},   // omitted before the first
+//	    "moved_aside": ["/var/lib/sei-agent/buffer.damaged-20261203T171000Z"]   // damaged buffers kept for support; omitted when none
 //	  },
 //	  "relay": {
 //	    "url": "tls://relay.example.com:4222", "connected": true,
@@ -110,6 +116,8 @@
 //     nearly so), or pending bytes at the bound: DEGRADED.
 //   - oldest pending record older than BacklogAge [3h]: DEGRADED.
 //   - free disk of the data directory below MinFreeDisk [256 MiB]: DEGRADED.
+//   - a buffer repair is pending (a damaged range not yet read again from
+//     ServiceNow): DEGRADED, until the re-read succeeded.
 //   - ServiceNow token, ServiceNow certificate or relay certificate
 //     expiring within ExpiryWarning [14 days]: DEGRADED; expired: FAILING.
 //

@@ -235,6 +235,38 @@ func renderBuffer(p *printer, s *Snapshot) {
 		}
 		p.wrapped(pad("polling"), "PAUSED: "+why, ansiYellow)
 	}
+	renderRepairs(p, b)
+}
+
+// renderRepairs says what damage the buffer found and what is read again.
+func renderRepairs(p *printer, b Buffer) {
+	if b.Repairs > 0 {
+		line := fmt.Sprintf("%d since the buffer was made", b.Repairs)
+		c := ""
+		if b.RepairsPending > 0 {
+			line += fmt.Sprintf(", %d pending (re-reading %s)", b.RepairsPending, strings.Join(mapStrings(b.RepairTables, orEvery), ", "))
+			c = ansiYellow
+		}
+		p.fieldC("repairs", line, c)
+	}
+	if r := b.LastRepair; r != nil {
+		what := orEvery(r.Table)
+		if r.From != "" || r.To != "" {
+			what += " " + r.From + " .. " + r.To
+		}
+		p.wrapped(pad("last repair"), fmt.Sprintf("%s (%s): %s", what, p.when(r.Time), r.Reason), "")
+	}
+	for _, dir := range b.MovedAside {
+		p.wrapped(pad("moved aside"), dir+" (damaged buffer kept for support)", ansiYellow)
+	}
+}
+
+func mapStrings(in []string, f func(string) string) []string {
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = f(s)
+	}
+	return out
 }
 
 func renderRelay(p *printer, s *Snapshot) {

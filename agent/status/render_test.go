@@ -356,3 +356,52 @@ func TestColourForNonTerminal(t *testing.T) {
 		t.Error("ColourFor with NO_COLOR set = true")
 	}
 }
+
+// TestRepairsContract: the repair fields of the JSON contract and their
+// lines in the text form.
+func TestRepairsContract(t *testing.T) {
+	s := healthy()
+	s.Buffer.Repairs, s.Buffer.RepairsPending, s.Buffer.RepairTables = 2, 1, []string{"sys_user"}
+	s.Buffer.LastRepair = &Repair{Table: "sys_user", From: `{"time":"2026-11-28 10:00:00"}`, To: `{"time":"2026-11-28 11:00:00"}`,
+		Reason: "batch 7 failed its checksum", Time: now.Add(-time.Minute)}
+	s.Buffer.MovedAside = []string{"/var/lib/sei-agent/buffer.damaged-20261128T150000Z"}
+	s.Finalize(Thresholds{}, now)
+	raw, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Buffer map[string]any `json:"buffer"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]any{
+		"repairs": 2.0, "repairs_pending": 1.0, "repair_tables": []any{"sys_user"},
+		"moved_aside": []any{"/var/lib/sei-agent/buffer.damaged-20261128T150000Z"},
+	} {
+		if diff := cmp.Diff(want, doc.Buffer[key]); diff != "" {
+			t.Errorf("buffer.%s (-want +got):\n%s", key, diff)
+		}
+	}
+	last, _ := doc.Buffer["last_repair"].(map[string]any)
+	if last["table"] != "sys_user" || last["reason"] != "batch 7 failed its checksum" || last["from"] == nil {
+		t.Errorf("buffer.last_repair = %v", last)
+	}
+	if s.Verdict.Level != LevelDegraded {
+		t.Errorf("verdict %s with a pending repair, want DEGRADED", s.Verdict.Level)
+	}
+	var out bytes.Buffer
+	if err := Render(&out, s, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"  repairs     2 since the buffer was made, 1 pending (re-reading sys_user)\n",
+		"batch 7 failed its checksum",
+		"buffer.damaged-20261128T150000Z (damaged buffer kept for support)",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, out.String())
+		}
+	}
+}

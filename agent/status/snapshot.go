@@ -147,6 +147,26 @@ type Buffer struct {
 	// Error says why the figures could not be read (offline, say, while
 	// the running agent holds the lock).
 	Error string `json:"error,omitempty"`
+	// Repairs counts the damaged ranges found since the buffer was made;
+	// RepairsPending those not yet read again from ServiceNow, in
+	// RepairTables ("" means every table). LastRepair is the most recent.
+	Repairs        int64    `json:"repairs"`
+	RepairsPending int      `json:"repairs_pending,omitempty"`
+	RepairTables   []string `json:"repair_tables,omitempty"`
+	LastRepair     *Repair  `json:"last_repair,omitempty"`
+	// MovedAside lists damaged buffers the agent moved aside (kept for
+	// support) before starting a fresh one.
+	MovedAside []string `json:"moved_aside,omitempty"`
+}
+
+// Repair is one damaged range of a table, read again from ServiceNow.
+type Repair struct {
+	Table  string    `json:"table"`
+	From   string    `json:"from,omitempty"`
+	To     string    `json:"to,omitempty"`
+	Whole  bool      `json:"whole,omitempty"`
+	Reason string    `json:"reason"`
+	Time   time.Time `json:"time"`
 }
 
 // Relay describes the NATS connection to the cloud and what the relay

@@ -189,6 +189,20 @@ func evaluateBuffer(v *verdictBuilder, s *Snapshot, th Thresholds, now time.Time
 	if b.FreeDisk > 0 && b.FreeDisk < th.MinFreeDisk {
 		v.degrade("free disk of the data dir is low: %s (want at least %s)", Bytes(b.FreeDisk), Bytes(th.MinFreeDisk))
 	}
+	if b.RepairsPending > 0 {
+		tables := make([]string, len(b.RepairTables))
+		for i, t := range b.RepairTables {
+			tables[i] = orEvery(t)
+		}
+		v.degrade("buffer damage repaired: %d range(s) of %s to read again from ServiceNow", b.RepairsPending, strings.Join(tables, ", "))
+	}
+}
+
+func orEvery(table string) string {
+	if table == "" {
+		return "every table"
+	}
+	return table
 }
 
 func evaluateExpiry(v *verdictBuilder, what string, exp time.Time, th Thresholds, now time.Time) {

@@ -20,6 +20,20 @@ func TestEvaluate(t *testing.T) {
 			want:   Verdict{Level: LevelOK},
 		},
 		{
+			name:   "repairs all re-read are OK",
+			mutate: func(s *Snapshot) { s.Buffer.Repairs = 3 },
+			want:   Verdict{Level: LevelOK},
+		},
+		{
+			name: "a pending repair degrades until re-read",
+			mutate: func(s *Snapshot) {
+				s.Buffer.Repairs, s.Buffer.RepairsPending, s.Buffer.RepairTables = 3, 2, []string{"sys_user", ""}
+			},
+			want: Verdict{Level: LevelDegraded, Reasons: []string{
+				"buffer damage repaired: 2 range(s) of sys_user, every table to read again from ServiceNow",
+			}},
+		},
+		{
 			name:   "relay briefly down is still OK",
 			mutate: func(s *Snapshot) { s.Relay.Connected, s.Relay.Since = false, now.Add(-50*time.Second) },
 			want:   Verdict{Level: LevelOK},

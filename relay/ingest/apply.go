@@ -188,6 +188,7 @@ func (c *Consumer) quarantine(ctx context.Context, p *pending, reason string, ca
 	}
 	c.m.quarantined.WithLabelValues(reason).Inc()
 	c.log.Error().Str("batch", q.ID).Str("subject", q.Subject).Str("reason", reason).Err(cause).Msg("batch quarantined")
+	c.confirms.reject(q.Subject, p.msg.Headers(), q.ID, reason, cause)
 }
 
 // msgID is the batch's Nats-Msg-Id, or "seq-<stream sequence>" without one.

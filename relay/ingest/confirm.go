@@ -111,3 +111,24 @@ func (c *confirmer) due() []confirmation {
 	}
 	return out
 }
+
+// reject tells the agent that sent a batch that it was quarantined as
+// undecodable, so it reads the batch's range again (wire.Rejection). Only
+// decode failures: they are the ones damage causes. Best effort: a lost
+// rejection leaves the batch in quarantine, as before.
+func (c *confirmer) reject(subject string, h nats.Header, id, reason string, cause error) {
+	agent := h.Get(wire.HeaderAgent)
+	tenant, _, table, err := wire.ParseIngestSubject(subject)
+	if reason != ReasonDecode || err != nil || !wire.ValidName(agent) {
+		return
+	}
+	body, err := json.Marshal(wire.Rejection{Time: c.now().UTC(), Batch: id, Table: table, Reason: reason, Error: cause.Error()})
+	if err != nil {
+		return
+	}
+	if err := c.conn.Publish(wire.RejectSubject(tenant, agent), body); err != nil {
+		c.log.Warn().Err(err).Str("batch", id).Msg("publish rejection")
+		return
+	}
+	c.m.rejections.Inc()
+}

@@ -16,6 +16,7 @@ type metrics struct {
 	retried        prometheus.Counter
 	heartbeats     prometheus.Counter
 	confirmations  prometheus.Counter
+	rejections     prometheus.Counter
 	pending        prometheus.Gauge
 	ackPending     prometheus.Gauge
 	applySeconds   prometheus.Histogram
@@ -41,6 +42,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Agent heartbeats stored."}),
 		confirmations: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "confirmations_sent_total",
 			Help: "Delivery confirmations published to agents."}),
+		rejections: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "rejections_sent_total",
+			Help: "Negative confirmations published to agents: batches quarantined as undecodable, to be read again."}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "consumer_pending_messages",
 			Help: "Batches in the stream not yet delivered to any relay (consumer lag)."}),
 		ackPending: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "consumer_ack_pending_messages",
@@ -58,7 +61,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.batchesApplied, m.recordsApplied, m.recordsIgnored, m.rejected,
-		m.quarantined, m.retried, m.heartbeats, m.confirmations, m.pending, m.ackPending, m.applySeconds} {
+		m.quarantined, m.retried, m.heartbeats, m.confirmations, m.rejections, m.pending, m.ackPending, m.applySeconds} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register ingest metrics: %w", err)
 		}

@@ -24,3 +24,15 @@ type Confirmation struct {
 	Time   time.Time          `json:"time"`
 	Tables map[string]Version `json:"tables"`
 }
+
+// Rejection is what the relay sends an agent on RejectSubject when it
+// quarantined one of its batches as undecodable (damaged on the agent's
+// disk, in transit or in the stream): a negative confirmation. The agent
+// reads the batch's range again from ServiceNow.
+type Rejection struct {
+	Time   time.Time `json:"time"`
+	Batch  string    `json:"batch"`  // the batch's Nats-Msg-Id
+	Table  string    `json:"table"`  // the table of its subject
+	Reason string    `json:"reason"` // the quarantine reason ("decode")
+	Error  string    `json:"error,omitempty"`
+}

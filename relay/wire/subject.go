@@ -91,6 +91,12 @@ func ConfirmSubject(tenant, agent string) string {
 	return AgentSubject(tenant, agent) + ".confirm"
 }
 
+// RejectSubject carries the relay's negative confirmations (Rejection) to
+// one agent.
+func RejectSubject(tenant, agent string) string {
+	return AgentSubject(tenant, agent) + ".reject"
+}
+
 // InboxPrefix is the custom inbox prefix an agent uses for request replies
 // (PubAcks), so its permissions can be limited to its own inboxes.
 func InboxPrefix(tenant, agent string) string {
