@@ -20,7 +20,7 @@ import (
 // cmdQuarantine lists or replays dead-lettered batches through the running
 // relay (which holds the store).
 func cmdQuarantine(ctx context.Context, args []string, stdout io.Writer) error {
-	fs, path := newFlags("quarantine")
+	fs, path := newFlags("quarantine", stdout)
 	asJSON := fs.Bool("json", false, "print JSON (list)")
 	if err := parse(fs, args); err != nil {
 		return err

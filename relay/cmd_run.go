@@ -34,8 +34,8 @@ import (
 // tokenFile, in data_dir, holds the generated HTTP token.
 const tokenFile = "http.token"
 
-func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
-	fs, path := newFlags("run")
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, path := newFlags("run", stdout)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -152,11 +152,11 @@ func (r *relay) build(token string) error {
 		Stream: &ingest.StreamConfig{
 			Replicas:   r.cfg.StreamReplicas(),
 			MaxBytes:   int64(r.cfg.Stream.MaxBytes),
-			MaxAge:     r.cfg.Stream.MaxAge,
-			Duplicates: r.cfg.Stream.DuplicateWindow,
+			MaxAge:     r.cfg.Stream.MaxAge.D(),
+			Duplicates: r.cfg.Stream.DuplicateWindow.D(),
 		},
 		MaxDeliver: r.cfg.Consumer.MaxDeliver,
-		AckWait:    r.cfg.Consumer.AckWait,
+		AckWait:    r.cfg.Consumer.AckWait.D(),
 		Metrics:    reg,
 	})
 	if err != nil {
@@ -165,7 +165,7 @@ func (r *relay) build(token string) error {
 	r.api, err = api.New(api.Config{
 		Token: token, Store: r.store, Gatherer: reg,
 		Health:     []api.Check{{Name: "nats", Func: natsbox.HealthCheck(r.nc, r.js)}},
-		StaleAfter: r.cfg.Heartbeat.StaleAfter,
+		StaleAfter: r.cfg.Heartbeat.StaleAfter.D(),
 		Logger:     r.log,
 	})
 	if err != nil {

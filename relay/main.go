@@ -21,8 +21,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/sei-edge/servicenow-edge/relay/interrupt"
 )
 
 // Exit codes.
@@ -55,7 +55,10 @@ const usage = `usage:
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interrupt.Context(context.Background(), func() {
+		fmt.Fprintln(os.Stderr, "sei-relay: second signal: aborting without a graceful stop")
+		os.Exit(exitRuntime)
+	})
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -70,13 +73,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch args[0] {
 	case "run":
-		err = cmdRun(ctx, args[1:], stderr)
+		err = cmdRun(ctx, args[1:], stdout, stderr)
 	case "enroll":
-		err = cmdEnroll(args[1:], stdout, stderr)
+		err = cmdEnroll(ctx, args[1:], stdout, stderr)
 	case "revoke":
-		err = cmdRevoke(args[1:], stdout)
+		err = cmdRevoke(ctx, args[1:], stdout)
 	case "agents":
-		err = cmdAgents(args[1:], stdout)
+		err = cmdAgents(ctx, args[1:], stdout)
 	case "quarantine":
 		err = cmdQuarantine(ctx, args[1:], stdout)
 	case "version", "--version":
@@ -90,7 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var ue usageError
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, errHelp):
 		return exitOK
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "sei-relay %s: %v\n", args[0], err)
