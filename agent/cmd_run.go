@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -16,6 +17,8 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/config"
 	"github.com/sei-edge/servicenow-edge/agent/logging"
 	"github.com/sei-edge/servicenow-edge/agent/service"
+	"github.com/sei-edge/servicenow-edge/agent/servicenow"
+	"github.com/sei-edge/servicenow-edge/relay/logsetup"
 )
 
 // defaultConfigPath is where the service looks without -c.
@@ -47,14 +50,17 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// loadConfig loads and validates; an invalid file is a usage error (exit 2).
-// The tables to sync get the ServiceNow client's checks as well, so a bad
-// filter or field list stops the command now instead of failing every
-// poll.
+// loadConfig is the agent's one configuration path, run the same way by
+// every command that needs a valid configuration (run, sync, validate,
+// preview, login, install, start, restart): config.Load (parse, expand,
+// defaults, validate), then what the ServiceNow client would refuse of it
+// (each synced table's filter and field list, the client's settings), so
+// a mistake stops every command now, with exit 2, instead of failing
+// every poll. An invalid file is a usage error (exit 2).
 func loadConfig(path string) (*config.Config, error) {
 	c, err := config.Load(path)
 	if err == nil {
-		err = checkTables(c)
+		err = clientProblems(c)
 	}
 	if err != nil {
 		return c, usageError{err}
@@ -62,14 +68,18 @@ func loadConfig(path string) (*config.Config, error) {
 	return c, nil
 }
 
-// checkTables reports every table cfg syncs that the client would refuse
-// to scan, each problem naming its servicenow.tables key.
-func checkTables(cfg *config.Config) error {
+// clientProblems reports what the ServiceNow client refuses of cfg: every
+// table it could not scan, each naming its servicenow.tables key, and its
+// own settings (config.Validate holds the same rules, so this is a guard).
+func clientProblems(cfg *config.Config) error {
 	var problems []string
 	for _, t := range syncTables(cfg) {
 		if err := t.Check(); err != nil {
 			problems = append(problems, err.Error())
 		}
+	}
+	if _, err := servicenow.New(clientConfig(cfg, zerolog.Nop(), nil)); err != nil {
+		problems = append(problems, strings.Split(err.Error(), "\n")...)
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("load config %s: %w", cfg.File, &config.Error{Problems: problems})
@@ -90,7 +100,7 @@ func newLogger(cfg *config.Config, stderr io.Writer, asService bool) (zerolog.Lo
 	opts := logOptions(cfg)
 	opts.Service = asService
 	opts.Journald = asService && logging.UnderJournald()
-	if f, ok := stderr.(*os.File); ok && logging.Terminal(f) {
+	if f, ok := stderr.(*os.File); ok && logsetup.Terminal(f) {
 		opts.Console = f
 	}
 	log, closer, err := logging.New(opts)

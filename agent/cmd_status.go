@@ -15,6 +15,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/service"
 	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/secret"
 )
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -96,8 +97,8 @@ func offlineSnapshot(cfg *config.Config, queryErr error, buf *buffer.Buffer, buf
 			ID: cfg.Agent.ID, Version: version, ConfigFile: cfg.File, DataDir: cfg.Agent.DataDir,
 			ServiceState: serviceState(cfg), Note: "agent not running: figures read from its data directory",
 		},
-		ServiceNow: status.ServiceNow{URL: cfg.ServiceNow.URL, AuthMethod: cfg.ServiceNow.Auth.Method},
-		Relay:      status.Relay{URL: cfg.Relay.URL},
+		ServiceNow: status.ServiceNow{URL: secret.RedactURL(cfg.ServiceNow.URL), AuthMethod: cfg.ServiceNow.Auth.Method},
+		Relay:      status.Relay{URL: secret.RedactURL(cfg.Relay.URL)},
 	}
 	if !errors.Is(queryErr, status.ErrNotRunning) {
 		s.Agent.Note = fmt.Sprintf("could not ask the agent: %v", queryErr)

@@ -18,6 +18,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/servicenow"
 	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/secret"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -92,10 +93,10 @@ func checkDataDir(cfg *config.Config) []check {
 		return []check{{"data_dir", false, fmt.Sprintf("free space of %s: %v", dir, err)}}
 	}
 	c := check{"data_dir", true, fmt.Sprintf("%s writable, %s free", dir, status.Bytes(int64(free)))}
-	if int64(free) < cfg.Agent.MinFreeBytes {
+	if int64(free) < int64(cfg.Agent.MinFreeBytes) {
 		c.OK = false
 		c.Detail = fmt.Sprintf("%s has %s free, less than agent.min_free_bytes (%s): the buffer would refuse writes",
-			dir, status.Bytes(int64(free)), status.Bytes(cfg.Agent.MinFreeBytes))
+			dir, status.Bytes(int64(free)), status.Bytes(int64(cfg.Agent.MinFreeBytes)))
 	}
 	return []check{c}
 }
@@ -114,7 +115,7 @@ func checkServiceNow(ctx context.Context, cfg *config.Config) []check {
 	authOK := false
 	for _, c := range probe.Checks {
 		if !c.OK && (c.Name == "dns" || c.Name == "tcp") {
-			c.Detail = fmt.Sprintf("servicenow.url %s: %s", cfg.ServiceNow.URL, c.Detail)
+			c.Detail = fmt.Sprintf("servicenow.url %s: %s", secret.RedactURL(cfg.ServiceNow.URL), c.Detail)
 		}
 		authOK = authOK || (c.Name == "auth" && c.OK)
 		out = append(out, check{"servicenow " + c.Name, c.OK, c.Detail})
@@ -171,13 +172,14 @@ func checkRelay(ctx context.Context, cfg *config.Config) check {
 	}
 	opts = append(opts, cred)
 	nc, err := nats.Connect(cfg.Relay.URL, opts...)
+	shown := secret.RedactURL(cfg.Relay.URL)
 	if err != nil {
-		return check{"relay", false, fmt.Sprintf("connect to relay.url %s with relay.credentials %s: %v", cfg.Relay.URL, filepath.Base(cfg.Relay.Credentials), err)}
+		return check{"relay", false, fmt.Sprintf("connect to relay.url %s with relay.credentials %s: %v", shown, filepath.Base(cfg.Relay.Credentials), err)}
 	}
 	defer nc.Close()
 	rtt, err := nc.RTT()
 	if err != nil {
-		return check{"relay", false, fmt.Sprintf("relay %s: %v", cfg.Relay.URL, err)}
+		return check{"relay", false, fmt.Sprintf("relay %s: %v", shown, err)}
 	}
-	return check{"relay", true, fmt.Sprintf("%s reachable, credentials accepted, round trip %s", cfg.Relay.URL, rtt.Round(time.Microsecond))}
+	return check{"relay", true, fmt.Sprintf("%s reachable, credentials accepted, round trip %s", shown, rtt.Round(time.Microsecond))}
 }

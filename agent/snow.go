@@ -34,6 +34,8 @@ func clientConfig(cfg *config.Config, log zerolog.Logger, tokens servicenow.Toke
 		},
 		CAFile:             sn.CAFile,
 		Proxy:              sn.Proxy,
+		ProxyUsername:      sn.ProxyUsername,
+		ProxyPassword:      sn.ProxyPassword.Reveal(),
 		InsecureSkipVerify: sn.InsecureSkipVerify,
 		Timeout:            time.Duration(sn.Timeout),
 		PageSize:           sn.PageSize,

@@ -34,3 +34,20 @@ func TestTerminalFile(t *testing.T) {
 		t.Error("a regular file is not a terminal")
 	}
 }
+
+func TestParseLevelCases(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    zerolog.Level
+		wantErr bool
+	}{
+		{in: "", want: zerolog.InfoLevel}, {in: " DEBUG ", want: zerolog.DebugLevel},
+		{in: "warn", want: zerolog.WarnLevel}, {in: "inf", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := ParseLevel(tt.in)
+		if (err != nil) != tt.wantErr || (!tt.wantErr && got != tt.want) {
+			t.Errorf("ParseLevel(%q) = %v, %v", tt.in, got, err)
+		}
+	}
+}
