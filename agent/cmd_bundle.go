@@ -18,7 +18,7 @@ import (
 // recent logs, figures and OS and service facts. Every secret the agent
 // knows is scrubbed from every file.
 func cmdBundle(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, path := flags("bundle", stderr)
+	fs, path := flags("bundle", stdout)
 	out := fs.String("o", "sei-agent-bundle.zip", "output file")
 	if err := parse(fs, args); err != nil {
 		return err

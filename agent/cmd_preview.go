@@ -18,7 +18,7 @@ import (
 // window, in poll order) and prints them exactly as they would be sent:
 // NDJSON wire records, after exclusions.
 func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, path := flags("preview", stderr)
+	fs, path := flags("preview", stdout)
 	n := fs.Int("n", 3, "how many records to show")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -32,20 +32,31 @@ func defaultConfigPath() string {
 	return "/etc/sei-agent/agent.yaml"
 }
 
-// flags returns a FlagSet with -c for cmd.
-func flags(cmd string, stderr io.Writer) (*flag.FlagSet, *string) {
+// flags returns a FlagSet with -c for cmd; -h prints its flags on stdout.
+func flags(cmd string, stdout io.Writer) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet("sei-agent "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(stdout)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s [flags]\n\nflags:\n", fs.Name())
+		fs.PrintDefaults()
+	}
 	path := fs.String("c", defaultConfigPath(), "configuration file")
 	return fs, path
 }
 
+// parse parses args: -h prints the flags and ends the command with exit 0;
+// a bad flag is a usage error that points at -h.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitError{exitOK}
-		}
-		return usageError{err}
+	out := fs.Output()
+	fs.SetOutput(io.Discard) // the flag package would print the usage on any error
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return exitError{exitOK}
+	case err != nil:
+		return usageError{fmt.Errorf("%w (%s -h lists the flags)", err, fs.Name())}
 	}
 	return nil
 }
@@ -81,10 +92,34 @@ func clientProblems(cfg *config.Config) error {
 	if _, err := servicenow.New(clientConfig(cfg, zerolog.Nop(), nil)); err != nil {
 		problems = append(problems, strings.Split(err.Error(), "\n")...)
 	}
+	if err := checkLogFile(cfg.Log.File); err != nil {
+		problems = append(problems, err.Error())
+	}
 	if len(problems) > 0 {
 		return fmt.Errorf("load config %s: %w", cfg.File, &config.Error{Problems: problems})
 	}
 	return nil
+}
+
+// checkLogFile refuses a log.file that cannot be a file: the nearest
+// existing folder on its path is not a folder. It changes nothing on disk;
+// a permission problem shows when the log is opened.
+func checkLogFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("log.file: %s is a folder", path)
+	}
+	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		if err == nil && !fi.IsDir() {
+			return fmt.Errorf("log.file: %s is not a folder", dir)
+		}
+		if err == nil || dir == filepath.Dir(dir) {
+			return nil
+		}
+	}
 }
 
 // logOptions says where cfg's log goes. The name is the service's: on
@@ -110,8 +145,8 @@ func newLogger(cfg *config.Config, stderr io.Writer, asService bool) (zerolog.Lo
 	return log, closer, nil
 }
 
-func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
-	fs, path := flags("run", stderr)
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, path := flags("run", stdout)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -155,7 +190,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, path := flags("sync", stderr)
+	fs, path := flags("sync", stdout)
 	timeout := fs.Duration("timeout", time.Hour, "give up (exit 1) when not everything is acknowledged by then")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -19,7 +19,7 @@ import (
 )
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, path := flags("status", stderr)
+	fs, path := flags("status", stdout)
 	asJSON := fs.Bool("json", false, "print the status as JSON (a stable, documented format)")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -30,7 +30,7 @@ type check struct {
 }
 
 func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, path := flags("validate", stderr)
+	fs, path := flags("validate", stdout)
 	asJSON := fs.Bool("json", false, "print the checks as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -88,7 +88,7 @@ func checkDataDir(cfg *config.Config) []check {
 	}
 	f.Close()
 	os.Remove(f.Name())
-	free, err := buffer.FreeDisk(dir)
+	free, _, err := buffer.DiskSpace(dir)
 	if err != nil {
 		return []check{{"data_dir", false, fmt.Sprintf("free space of %s: %v", dir, err)}}
 	}

@@ -23,19 +23,19 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/sei-edge/servicenow-edge/relay/interrupt"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-// Exit codes.
+// Exit codes; status also exits 3 when the agent is not running
+// (status.ExitCode).
 const (
-	exitOK         = 0
-	exitFailure    = 1
-	exitUsage      = 2
-	exitNotRunning = 3
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
 )
 
 // usageError marks a mistake on the command line or in the configuration:
@@ -53,7 +53,10 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interrupt.Context(context.Background(), func() {
+		fmt.Fprintln(os.Stderr, "sei-agent: second signal: aborting without a graceful stop")
+		os.Exit(exitFailure)
+	})
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -107,7 +110,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "run":
-		return cmdRun(ctx, rest, stderr)
+		return cmdRun(ctx, rest, stdout, stderr)
 	case "sync":
 		return cmdSync(ctx, rest, stdout, stderr)
 	case "validate":

@@ -10,6 +10,10 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// exitNotRunning is what status exits with when no agent runs
+// (status.ExitCode).
+const exitNotRunning = 3
+
 func TestExitCode(t *testing.T) {
 	tests := []struct {
 		name string
