@@ -23,8 +23,8 @@ func agreeBase(t *testing.T, dir string) map[string]any {
 	return map[string]any{
 		"agent": map[string]any{"id": "edge-agree", "data_dir": "data"},
 		"servicenow": map[string]any{
-			"url":  "http://" + closedAddr(t),
-			"auth": map[string]any{"method": "basic", "username": "u", "password_file": "sn-password"},
+			"url":    "http://" + closedAddr(t),
+			"auth":   map[string]any{"method": "basic", "username": "u", "password_file": "sn-password"},
 			"tables": map[string]any{"incident": map[string]any{"exclude_fields": []any{"close_notes"}}},
 		},
 		"relay": map[string]any{"url": "nats://" + closedAddr(t), "credentials": "seed.nk", "tenant": "acme", "integration": "sn"},
