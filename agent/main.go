@@ -53,6 +53,7 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 func main() {
+	privateFiles()
 	ctx, stop := interrupt.Context(context.Background(), func() {
 		fmt.Fprintln(os.Stderr, "sei-agent: second signal: aborting without a graceful stop")
 		os.Exit(exitFailure)

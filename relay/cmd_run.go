@@ -271,7 +271,8 @@ func openStore(ctx context.Context, cfg config.Config, log zerolog.Logger) (stor
 }
 
 // httpToken returns http.token, or the token generated on first start into
-// data_dir/http.token, which it prints once on stderr.
+// data_dir/http.token (0600). Stderr names the file, never the token:
+// under a service manager stderr is a log.
 func httpToken(cfg config.Config, stderr io.Writer) (string, error) {
 	if cfg.HTTP.Token != "" {
 		return cfg.HTTP.Token.Reveal(), nil
@@ -293,7 +294,7 @@ func httpToken(cfg config.Config, stderr io.Writer) (string, error) {
 	if err := enroll.WriteFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write http token: %w", err)
 	}
-	fmt.Fprintf(stderr, "sei-relay: generated HTTP API token (kept in %s; shown only once):\n%s\n", path, tok)
+	fmt.Fprintf(stderr, "sei-relay: generated the HTTP API admin token into %s (readable by this user only)\n", path)
 	return tok, nil
 }
 
