@@ -271,7 +271,9 @@ func scanRun(t *testing.T, outs *scanOutputs, cfgPath string) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr bytes.Buffer
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"run", "-c", cfgPath}, &syncWriter{w: &stdout}, &syncWriter{w: &stderr}) }()
+	go func() {
+		done <- run(ctx, []string{"run", "-c", cfgPath}, &syncWriter{w: &stdout}, &syncWriter{w: &stderr})
+	}()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
