@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/sei-edge/servicenow-edge/agent/config"
@@ -125,19 +124,4 @@ func serviceState(cfg *config.Config) string {
 		return "unknown"
 	}
 	return st
-}
-
-// serviceConfig describes the system service for cfg.
-func serviceConfig(cfg *config.Config) service.Config {
-	logDir := ""
-	if cfg.Log.File != "" {
-		logDir = filepath.Dir(cfg.Log.File)
-	}
-	return service.Config{
-		ConfigFile: cfg.File,
-		DataDir:    cfg.Agent.DataDir,
-		LogDir:     logDir,
-		Validate:   func() error { _, err := loadConfig(cfg.File); return err },
-		ExitCode:   exitCode,
-	}
 }

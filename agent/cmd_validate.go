@@ -140,21 +140,6 @@ func checkServiceNow(ctx context.Context, cfg *config.Config) []check {
 	return out
 }
 
-// borrowTokens lends validate and preview the agent's stored OAuth tokens
-// when the agent is not running; when it is (the buffer is locked), or has
-// never run (no buffer, which borrowing does not create), they get nil and
-// the client makes a fresh grant. Call release when done.
-func borrowTokens(cfg *config.Config) (tokens servicenow.TokenStore, release func()) {
-	if cfg.ServiceNow.Auth.Method != "oauth" {
-		return nil, func() {}
-	}
-	buf, err := openExistingBuffer(cfg)
-	if err != nil {
-		return nil, func() {}
-	}
-	return &tokenStore{buf: buf}, func() { buf.Close() }
-}
-
 // checkRelay connects with the agent's credentials and measures a round trip.
 func checkRelay(ctx context.Context, cfg *config.Config) check {
 	opts := []nats.Option{
