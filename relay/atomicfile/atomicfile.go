@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 )
 
-// Write writes data to path with mode perm. The folder is created (0700)
-// when missing.
+// Write writes data to path with mode perm. The folder must exist: a
+// missing one is the caller's decision (a bundle's -o to a typo fails).
 func Write(path string, data []byte, perm os.FileMode) error {
 	return WriteWith(path, perm, func(w io.Writer) error {
 		_, err := w.Write(data)
@@ -24,9 +24,6 @@ func Write(path string, data []byte, perm os.FileMode) error {
 // temporary file; when fill fails, path is left untouched.
 func WriteWith(path string, perm os.FileMode, fill func(w io.Writer) error) error {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create directory %s: %w", dir, err)
-	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("create temp file in %s: %w", dir, err)

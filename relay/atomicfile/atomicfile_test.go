@@ -15,7 +15,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestWrite(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, "sub", "f.json")
+	if err := Write(filepath.Join(dir, "missing", "f"), []byte("x"), 0o600); err == nil {
+		t.Error("Write into a missing folder succeeded")
+	}
+	path := filepath.Join(dir, "f.json")
 	if err := Write(path, []byte("one"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,13 @@ import (
 const AdminKeyFile = "relay-admin.nk"
 
 // WriteFileAtomic writes data to path atomically and durably (see
-// relay/atomicfile, which every writer of both programs uses).
+// relay/atomicfile, which every writer of both programs uses). The
+// directory is created (0700) when missing.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create directory %s: %w", dir, err)
+	}
 	return atomicfile.Write(path, data, perm)
 }
 
