@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sei-edge/servicenow-edge/agent/service"
+	"github.com/sei-edge/servicenow-edge/relay/command"
 )
 
 // TestHelpEveryVerb: `sei-agent VERB -h` prints the verb's flags on stdout
@@ -23,7 +24,7 @@ func TestHelpEveryVerb(t *testing.T) {
 	for verb, flags := range verbs {
 		for _, h := range []string{"-h", "--help"} {
 			code, stdout, stderr := agentCmd(context.Background(), verb, h)
-			if code != exitOK {
+			if code != command.ExitOK {
 				t.Errorf("%s %s: exit %d, want 0; stderr:\n%s", verb, h, code, stderr)
 			}
 			for _, f := range flags {
@@ -33,7 +34,7 @@ func TestHelpEveryVerb(t *testing.T) {
 			}
 		}
 	}
-	if code, _, stderr := agentCmd(context.Background(), "sync", "--timout", "1s"); code != exitUsage || !strings.Contains(stderr, "sei-agent sync -h") {
+	if code, _, stderr := agentCmd(context.Background(), "sync", "--timout", "1s"); code != command.ExitUsage || !strings.Contains(stderr, "sei-agent sync -h") {
 		t.Errorf("bad flag: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/service"
 	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/command"
 	"github.com/sei-edge/servicenow-edge/relay/secret"
 )
 
@@ -25,7 +26,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	cfg, err := config.Load(*path)
 	if cfg == nil || cfg.Agent.DataDir == "" {
-		return usageError{fmt.Errorf("status needs agent.data_dir from the configuration: %w", err)}
+		return command.Usage(fmt.Errorf("status needs agent.data_dir from the configuration: %w", err))
 	}
 	snap, running, err := agentStatus(ctx, cfg)
 	if err != nil {
@@ -47,10 +48,10 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	if err != nil {
-		return exitError{exitFailure}
+		return command.ExitError{Code: command.ExitFailure}
 	}
 	if code := status.ExitCode(snap, running); code != 0 {
-		return exitError{code}
+		return command.ExitError{Code: code}
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/servicenow"
 	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/command"
 	"github.com/sei-edge/servicenow-edge/relay/secret"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
@@ -53,11 +54,11 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if !checks[0].OK && checks[0].Name == "config" {
 		// An invalid configuration is exit 2, as for every command.
-		return exitError{exitUsage}
+		return command.ExitError{Code: command.ExitUsage}
 	}
 	for _, c := range checks {
 		if !c.OK {
-			return exitError{exitFailure}
+			return command.ExitError{Code: command.ExitFailure}
 		}
 	}
 	return nil

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/sei-edge/servicenow-edge/relay/command"
 )
 
 // agreeBase is a valid configuration whose ServiceNow and relay addresses
@@ -165,7 +167,7 @@ func TestCommandsAgreeOnConfig(t *testing.T) {
 				{"validate"}, {"run"}, {"install"}, {"sync"}, {"preview", "incident"}, {"login"}, {"start"}, {"restart"},
 			} {
 				code, stdout, stderr := agentCmd(context.Background(), append([]string{args[0], "-c", path}, args[1:]...)...)
-				if code != exitUsage {
+				if code != command.ExitUsage {
 					t.Errorf("%s: exit %d, want 2\n%s%s", args[0], code, stdout, stderr)
 					continue
 				}
@@ -186,10 +188,10 @@ func checkAccepted(t *testing.T, path string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	code, out, errOut := agentCmd(ctx, "validate", "-c", path)
-	if code == exitUsage || !strings.HasPrefix(out, "ok   config") {
+	if code == command.ExitUsage || !strings.HasPrefix(out, "ok   config") {
 		t.Errorf("validate: exit %d\n%s%s", code, out, errOut)
 	}
-	if code, out, errOut := agentCmd(ctx, "run", "-c", path); code == exitUsage {
+	if code, out, errOut := agentCmd(ctx, "run", "-c", path); code == command.ExitUsage {
 		t.Errorf("run: exit %d\n%s%s", code, out, errOut)
 	}
 	if _, err := loadConfig(path); err != nil { // what install runs before touching the system

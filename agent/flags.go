@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/sei-edge/servicenow-edge/agent/config"
 	"github.com/sei-edge/servicenow-edge/agent/servicenow"
+	"github.com/sei-edge/servicenow-edge/relay/command"
 )
 
 // Flags and the one configuration path every command takes.
@@ -29,34 +29,16 @@ func defaultConfigPath() string {
 	return "/etc/sei-agent/agent.yaml"
 }
 
-// flags returns a FlagSet with -c for cmd; -h prints its flags on stdout.
+// flags returns a flag set with -c for cmd; -h prints the flags on stdout
+// (command.Flags).
 func flags(cmd string, stdout io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("sei-agent "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: %s [flags]\n\nflags:\n", fs.Name())
-		fs.PrintDefaults()
-	}
+	fs := command.Flags("sei-agent "+cmd, stdout)
 	path := fs.String("c", defaultConfigPath(), "configuration file")
 	return fs, path
 }
 
-// parse parses args: -h prints the flags and ends the command with exit 0;
-// a bad flag is a usage error that points at -h.
-func parse(fs *flag.FlagSet, args []string) error {
-	out := fs.Output()
-	fs.SetOutput(io.Discard) // the flag package would print the usage on any error
-	err := fs.Parse(args)
-	fs.SetOutput(out)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		fs.Usage()
-		return exitError{exitOK}
-	case err != nil:
-		return usageError{fmt.Errorf("%w (%s -h lists the flags)", err, fs.Name())}
-	}
-	return nil
-}
+// parse is command.Parse.
+func parse(fs *flag.FlagSet, args []string) error { return command.Parse(fs, args) }
 
 // loadConfig is the agent's one configuration path, run the same way by
 // every command that needs a valid configuration (run, sync, validate,
@@ -71,7 +53,7 @@ func loadConfig(path string) (*config.Config, error) {
 		err = clientProblems(c)
 	}
 	if err != nil {
-		return c, usageError{err}
+		return c, command.Usage(err)
 	}
 	return c, nil
 }

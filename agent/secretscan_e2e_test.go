@@ -21,6 +21,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/config"
 	"github.com/sei-edge/servicenow-edge/agent/servicenow/snowtest"
 	"github.com/sei-edge/servicenow-edge/agent/status"
+	"github.com/sei-edge/servicenow-edge/relay/command"
 )
 
 // Unique strings, one in every secret slot; none may appear in any output,
@@ -298,10 +299,10 @@ func scanFailedAuth(t *testing.T, outs *scanOutputs, cfgText, block string) {
 	os.WriteFile(filepath.Join(dir, "proxy-password"), []byte(scanProxyPass+"\n"), 0o600)
 	path := filepath.Join(dir, "agent.yaml")
 	os.WriteFile(path, []byte(cfgText), 0o600)
-	if code := outs.cmd(t, context.Background(), "validate", "-c", path); code != exitFailure {
+	if code := outs.cmd(t, context.Background(), "validate", "-c", path); code != command.ExitFailure {
 		t.Errorf("validate with a wrong client secret exited %d, want 1", code)
 	}
-	if code := outs.cmd(t, context.Background(), "sync", "-c", path, "--timeout", "20s"); code != exitFailure {
+	if code := outs.cmd(t, context.Background(), "sync", "-c", path, "--timeout", "20s"); code != command.ExitFailure {
 		t.Errorf("sync with a wrong client secret exited %d, want 1", code)
 	}
 }
@@ -318,7 +319,7 @@ func scanBrokenConfig(t *testing.T, outs *scanOutputs, dir string) {
 		if verb == "preview" {
 			args = append(args, "incident")
 		}
-		if code := outs.cmd(t, context.Background(), args...); code != exitUsage {
+		if code := outs.cmd(t, context.Background(), args...); code != command.ExitUsage {
 			t.Errorf("%s with a broken config exited %d, want 2", verb, code)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/logging"
 	"github.com/sei-edge/servicenow-edge/agent/service"
 	"github.com/sei-edge/servicenow-edge/agent/servicenow"
+	"github.com/sei-edge/servicenow-edge/relay/command"
 	"github.com/sei-edge/servicenow-edge/relay/logsetup"
 )
 
@@ -53,7 +54,7 @@ func clientConfig(cfg *config.Config, log zerolog.Logger, tokens servicenow.Toke
 func newServiceNowClient(cfg *config.Config, log zerolog.Logger, tokens servicenow.TokenStore) (*servicenow.Client, error) {
 	c, err := servicenow.New(clientConfig(cfg, log, tokens))
 	if err != nil {
-		return nil, usageError{fmt.Errorf("servicenow: %w", err)}
+		return nil, command.Usage(fmt.Errorf("servicenow: %w", err))
 	}
 	return c, nil
 }
@@ -123,7 +124,7 @@ func serviceConfig(cfg *config.Config) service.Config {
 		DataDir:    cfg.Agent.DataDir,
 		LogDir:     logDir,
 		Validate:   func() error { _, err := loadConfig(cfg.File); return err },
-		ExitCode:   exitCode,
+		ExitCode:   command.Code,
 	}
 }
 
@@ -145,7 +146,7 @@ func newLogger(cfg *config.Config, stderr io.Writer, asService bool) (zerolog.Lo
 	}
 	log, closer, err := logging.New(opts)
 	if err != nil {
-		return zerolog.Nop(), nil, usageError{fmt.Errorf("log.file: %w", err)}
+		return zerolog.Nop(), nil, command.Usage(fmt.Errorf("log.file: %w", err))
 	}
 	return log, closer, nil
 }

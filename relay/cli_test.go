@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/sei-edge/servicenow-edge/relay/command"
 )
 
 // TestHelpEveryVerb: `sei-relay VERB -h` prints the verb's flags on stdout
@@ -18,7 +20,7 @@ func TestHelpEveryVerb(t *testing.T) {
 	for verb, flags := range verbs {
 		for _, h := range []string{"-h", "--help"} {
 			code, stdout, stderr := runCmd(t, verb, h)
-			if code != exitOK {
+			if code != command.ExitOK {
 				t.Errorf("%s %s: exit %d, want 0; stderr:\n%s", verb, h, code, stderr)
 			}
 			for _, f := range flags {
@@ -33,7 +35,7 @@ func TestHelpEveryVerb(t *testing.T) {
 // TestBadFlagPointsAtHelp: a bad flag is exit 2 with a pointer to -h.
 func TestBadFlagPointsAtHelp(t *testing.T) {
 	code, _, stderr := runCmd(t, "enroll", "--tenat", "x")
-	if code != exitUsage || !strings.Contains(stderr, "sei-relay enroll -h") {
+	if code != command.ExitUsage || !strings.Contains(stderr, "sei-relay enroll -h") {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 }
@@ -57,7 +59,7 @@ func TestConfigErrorsNeverPrintValues(t *testing.T) {
 		} {
 			verb := args[0]
 			code, stdout, stderr := runCmd(t, append([]string{verb, "-c", path}, args[1:]...)...)
-			if code != exitUsage || !strings.Contains(stderr, "invalid configuration") {
+			if code != command.ExitUsage || !strings.Contains(stderr, "invalid configuration") {
 				t.Errorf("%s %s: exit %d, want 2; stderr:\n%s", name, verb, code, stderr)
 			}
 			if strings.Contains(stdout+stderr, pw) {

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sei-edge/servicenow-edge/relay/command"
 	"github.com/sei-edge/servicenow-edge/relay/config"
 	"github.com/sei-edge/servicenow-edge/relay/enroll"
 	"github.com/sei-edge/servicenow-edge/relay/natsbox"
@@ -32,14 +33,14 @@ func cmdEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if err := errors.Join(wire.CheckName("--tenant", *tenant), wire.CheckName("--integration", *integration), wire.CheckName("--agent", *agent)); err != nil {
-		return usageError{err}
+		return command.Usage(err)
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		return err
 	}
 	if !cfg.NATS.Embedded() {
-		return usagef("enroll manages the embedded NATS server's agents; with nats.url (external cluster) issue agent credentials with the cluster's own tooling")
+		return command.Usagef("enroll manages the embedded NATS server's agents; with nats.url (external cluster) issue agent credentials with the cluster's own tooling")
 	}
 	credsPath := *out
 	if credsPath == "" {
@@ -50,7 +51,7 @@ func cmdEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	a, seed, err := enroll.NewRegistry(cfg.DataDir).Enroll(*tenant, *integration, *agent, *replace)
 	if errors.Is(err, enroll.ErrEnrolled) {
-		return usageError{fmt.Errorf("%w (use --replace to issue a new key)", err)}
+		return command.Usage(fmt.Errorf("%w (use --replace to issue a new key)", err))
 	}
 	if err != nil {
 		return err
@@ -112,7 +113,7 @@ func cmdRevoke(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if *tenant == "" || *agent == "" {
-		return usagef("--tenant and --agent are required")
+		return command.Usagef("--tenant and --agent are required")
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -120,7 +121,7 @@ func cmdRevoke(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if err := enroll.NewRegistry(cfg.DataDir).Revoke(*tenant, *agent); err != nil {
 		if errors.Is(err, enroll.ErrNotEnrolled) {
-			return usageError{err}
+			return command.Usage(err)
 		}
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sei-edge/servicenow-edge/relay/api"
+	"github.com/sei-edge/servicenow-edge/relay/command"
 	"github.com/sei-edge/servicenow-edge/relay/config"
 	"github.com/sei-edge/servicenow-edge/relay/enroll"
 	"github.com/sei-edge/servicenow-edge/relay/ingest"
@@ -40,7 +41,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
+		return command.Usagef("unexpected argument %q", fs.Arg(0))
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -48,7 +49,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log, closer, err := newLogger(cfg.Log, stderr)
 	if err != nil {
-		return usageError{err}
+		return command.Usage(err)
 	}
 	defer closer.Close()
 	if err := runRelay(ctx, cfg, log, stderr); err != nil {

@@ -15,7 +15,7 @@ const module = "github.com/sei-edge/servicenow-edge"
 // shared are the small packages both programs import, each with one job;
 // like relay/wire they import nothing of agent/ and nothing of relay/ but
 // each other.
-var shared = []string{"relay/wire", "relay/secret", "relay/confload", "relay/atomicfile", "relay/logsetup", "relay/interrupt"}
+var shared = []string{"relay/wire", "relay/secret", "relay/confload", "relay/atomicfile", "relay/logsetup", "relay/interrupt", "relay/command"}
 
 // ruleViolations checks imports (package path relative to the module ->
 // module-internal imports, relative too) against the dependency rule:

@@ -1,47 +1,24 @@
 package main
 
 import (
-	"errors"
 	"flag"
-	"fmt"
 	"io"
 
+	"github.com/sei-edge/servicenow-edge/relay/command"
 	"github.com/sei-edge/servicenow-edge/relay/config"
 )
 
-// errHelp is returned after -h printed a command's flags: exit 0.
-var errHelp = errors.New("help shown")
-
-// newFlags returns a flag set that reports errors instead of exiting, with
-// the -c/--config flag every command takes; -h prints the flags on stdout.
+// newFlags returns a flag set with the -c/--config flag every command
+// takes; -h prints the flags on stdout (command.Flags).
 func newFlags(name string, stdout io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("sei-relay "+name, flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: %s [flags]\n\nflags:\n", fs.Name())
-		fs.PrintDefaults()
-	}
+	fs := command.Flags("sei-relay "+name, stdout)
 	path := fs.String("c", "", "configuration file (default: built-in defaults)")
 	fs.StringVar(path, "config", "", "configuration file")
 	return fs, path
 }
 
-// parse parses args: -h prints the flags (errHelp), a bad flag is a usage
-// error that points at -h.
-func parse(fs *flag.FlagSet, args []string) error {
-	out := fs.Output()
-	fs.SetOutput(io.Discard) // the flag package would print the usage on any error
-	err := fs.Parse(args)
-	fs.SetOutput(out)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		fs.Usage()
-		return errHelp
-	case err != nil:
-		return usageError{fmt.Errorf("%w (%s -h lists the flags)", err, fs.Name())}
-	}
-	return nil
-}
+// parse is command.Parse.
+func parse(fs *flag.FlagSet, args []string) error { return command.Parse(fs, args) }
 
 // loadConfig loads and validates path, or the defaults when path is empty;
 // an invalid configuration is a usage error (exit 2), the same for every
@@ -50,13 +27,13 @@ func loadConfig(path string) (config.Config, error) {
 	if path == "" {
 		cfg := config.Default()
 		if err := cfg.Validate(); err != nil {
-			return cfg, usageError{err}
+			return cfg, command.Usage(err)
 		}
 		return cfg, nil
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
-		return cfg, usageError{err}
+		return cfg, command.Usage(err)
 	}
 	return cfg, nil
 }

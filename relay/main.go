@@ -17,29 +17,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/sei-edge/servicenow-edge/relay/command"
 	"github.com/sei-edge/servicenow-edge/relay/interrupt"
 )
-
-// Exit codes.
-const (
-	exitOK      = 0
-	exitRuntime = 1
-	exitUsage   = 2
-)
-
-// usageError marks errors that exit with code 2: bad flags, an invalid
-// configuration.
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
@@ -57,7 +41,7 @@ const usage = `usage:
 func main() {
 	ctx, stop := interrupt.Context(context.Background(), func() {
 		fmt.Fprintln(os.Stderr, "sei-relay: second signal: aborting without a graceful stop")
-		os.Exit(exitRuntime)
+		os.Exit(command.ExitFailure)
 	})
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -68,7 +52,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return exitUsage
+		return command.ExitUsage
 	}
 	var err error
 	switch args[0] {
@@ -84,22 +68,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdQuarantine(ctx, args[1:], stdout)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "sei-relay %s\n", version)
-		return exitOK
+		return command.ExitOK
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
-		return exitOK
+		return command.ExitOK
 	default:
-		err = usagef("unknown command %q\n%s", args[0], usage)
+		err = command.Usagef("unknown command %q\n%s", args[0], usage)
 	}
-	var ue usageError
-	switch {
-	case err == nil, errors.Is(err, errHelp):
-		return exitOK
-	case errors.As(err, &ue):
+	if !command.Silent(err) {
 		fmt.Fprintf(stderr, "sei-relay %s: %v\n", args[0], err)
-		return exitUsage
-	default:
-		fmt.Fprintf(stderr, "sei-relay %s: %v\n", args[0], err)
-		return exitRuntime
 	}
+	return command.Code(err)
 }
