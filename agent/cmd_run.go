@@ -31,18 +31,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer closer.Close()
 	svc.Logger = log
-	return service.Run(svc, func(sctx context.Context) error {
+	return service.Run(ctx, svc, func(sctx context.Context) error {
 		if cfgErr != nil {
 			// Reported through the service manager too (exit code 2
 			// stops systemd's restarts; Windows logs it).
 			log.Error().Err(cfgErr).Msg("invalid configuration")
 			return cfgErr
 		}
-		// Stop on the parent's signals as well as the service manager's.
-		sctx, cancel := context.WithCancel(sctx)
-		defer cancel()
-		stop := context.AfterFunc(ctx, cancel)
-		defer stop()
 		a, err := openAgent(cfg, log)
 		if err != nil {
 			log.Error().Err(err).Msg("start agent")
