@@ -17,6 +17,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/servicenow"
 	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/secret"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -115,7 +116,7 @@ func (a *Agent) Close() error { return a.buf.Close() }
 // meanwhile. In-flight publishes get shutdownGrace to finish.
 func (a *Agent) Run(ctx context.Context) error {
 	if a.cfg.ServiceNow.InsecureSkipVerify {
-		a.log.Warn().Str("url", a.cfg.ServiceNow.URL).Msg("servicenow.insecure_skip_verify is set: the instance's certificate is NOT verified")
+		a.log.Warn().Str("url", secret.RedactURL(a.cfg.ServiceNow.URL)).Msg("servicenow.insecure_skip_verify is set: the instance's certificate is NOT verified")
 	}
 	admin := status.NewServer(status.ServerConfig{
 		DataDir:    a.cfg.Agent.DataDir,
@@ -177,7 +178,7 @@ func (a *Agent) Sync(ctx context.Context, timeout time.Duration) error {
 	case drainErr != nil:
 		st := a.buf.Stats()
 		return fmt.Errorf("sync: %d batches (%d records) not acknowledged by the relay at %s: %w; last relay error: %s",
-			st.PendingBatches, st.PendingRecords, a.cfg.Relay.URL, drainErr, orNone(a.fwd.Stats().LastError))
+			st.PendingBatches, st.PendingRecords, secret.RedactURL(a.cfg.Relay.URL), drainErr, orNone(a.fwd.Stats().LastError))
 	}
 	if rs := a.buf.RepairStats(); rs.Pending > 0 {
 		return fmt.Errorf("sync: %d damaged range(s) still to read again after %d repair rounds (last: %s)",
@@ -220,7 +221,7 @@ func bufferDir(cfg *config.Config) string {
 func openBuffer(cfg *config.Config, log zerolog.Logger) (*buffer.Buffer, error) {
 	buf, err := buffer.Open(buffer.Options{
 		Dir:          bufferDir(cfg),
-		MaxBytes:     cfg.Agent.BufferMaxBytes,
+		MaxBytes:     int64(cfg.Agent.BufferMaxBytes),
 		MinFreeBytes: uint64(cfg.Agent.MinFreeBytes),
 		Logger:       log.With().Str("component", "badger").Logger(),
 		Mirror:       forward.ConfirmedPrefix,

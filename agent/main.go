@@ -23,37 +23,24 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/sei-edge/servicenow-edge/relay/command"
+	"github.com/sei-edge/servicenow-edge/relay/interrupt"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-// Exit codes.
-const (
-	exitOK         = 0
-	exitFailure    = 1
-	exitUsage      = 2
-	exitNotRunning = 3
-)
-
-// usageError marks a mistake on the command line or in the configuration:
-// exit code 2, which also stops systemd from restarting in a loop.
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
-
-// exitError carries a specific exit code (status uses 1 and 3).
-type exitError struct{ code int }
-
-func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+// Exit codes are command's (0 ok, 1 failure, 2 usage or invalid
+// configuration); status also exits 3 when the agent is not running
+// (status.ExitCode).
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	privateFiles()
+	ctx, stop := interrupt.Context(context.Background(), func() {
+		fmt.Fprintln(os.Stderr, "sei-agent: second signal: aborting without a graceful stop")
+		os.Exit(command.ExitFailure)
+	})
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -62,27 +49,10 @@ func main() {
 // run executes one command, reports its error and maps it to an exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	err := dispatch(ctx, args, stdout, stderr)
-	var ee exitError
-	if err != nil && !errors.As(err, &ee) {
+	if !command.Silent(err) {
 		fmt.Fprintf(stderr, "sei-agent: %v\n", err)
 	}
-	return exitCode(err)
-}
-
-// exitCode maps an error to the process exit code: the process's, and the
-// one the service reports to the Windows service manager.
-func exitCode(err error) int {
-	var ee exitError
-	var ue usageError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &ee):
-		return ee.code
-	case errors.As(err, &ue):
-		return exitUsage
-	}
-	return exitFailure
+	return command.Code(err)
 }
 
 const usage = `usage: sei-agent <command> [flags]
@@ -102,12 +72,12 @@ commands:
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return usageError{errors.New("no command given")}
+		return command.Usage(errors.New("no command given"))
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "run":
-		return cmdRun(ctx, rest, stderr)
+		return cmdRun(ctx, rest, stdout, stderr)
 	case "sync":
 		return cmdSync(ctx, rest, stdout, stderr)
 	case "validate":
@@ -130,5 +100,5 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return usagef("unknown command %q", cmd)
+	return command.Usagef("unknown command %q", cmd)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/poll"
 	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/secret"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -23,7 +24,7 @@ func (a *Agent) Snapshot() *status.Snapshot {
 	s.Buffer = bufferSection(a.buf.Stats())
 	repairSection(&s.Buffer, a.buf.RepairStats(), bufferDir(a.cfg))
 	s.Buffer.PollingPaused, s.Buffer.PauseReason = ps.Paused, ps.PauseReason
-	s.Relay = relaySection(a.cfg.Relay.URL, a.fwd.Stats())
+	s.Relay = relaySection(secret.RedactURL(a.cfg.Relay.URL), a.fwd.Stats())
 	if ps.Paused {
 		for i := range s.ServiceNow.Tables {
 			if s.ServiceNow.Tables[i].LastResult == status.ResultRunning {
@@ -50,7 +51,7 @@ func (a *Agent) agentSection() status.Agent {
 func (a *Agent) serviceNowSection(tables []poll.TableStats, next time.Time) status.ServiceNow {
 	cs := a.sn.Stats()
 	sn := status.ServiceNow{
-		URL:               a.cfg.ServiceNow.URL,
+		URL:               secret.RedactURL(a.cfg.ServiceNow.URL),
 		AuthMethod:        a.cfg.ServiceNow.Auth.Method,
 		AccessTokenExpiry: cs.TokenExpiry,
 		TokenExpiry:       refreshExpiry(a.cfg, a.buf.Get),
@@ -172,6 +173,6 @@ func thresholds(cfg *config.Config) status.Thresholds {
 	th.BacklogAge = time.Duration(cfg.Status.BacklogAge)
 	th.RelayDegraded = time.Duration(cfg.Status.RelayDegraded)
 	th.RelayFailing = time.Duration(cfg.Status.RelayFailing)
-	th.MinFreeDisk = cfg.Agent.MinFreeBytes
+	th.MinFreeDisk = int64(cfg.Agent.MinFreeBytes)
 	return th
 }

@@ -63,8 +63,8 @@ func TestSnapshotPausedForDisk(t *testing.T) {
 // configuration's (status.*, agent.min_free_bytes), so a snapshot
 // finalized without a configuration judges as the agent does.
 func TestThresholdDefaultsAgree(t *testing.T) {
-	cfg := config.Defaults()
+	cfg := config.Default()
 	if diff := cmp.Diff(status.DefaultThresholds(), thresholds(&cfg)); diff != "" {
-		t.Errorf("status.DefaultThresholds and config.Defaults disagree (-status +config):\n%s", diff)
+		t.Errorf("status.DefaultThresholds and config.Default disagree (-status +config):\n%s", diff)
 	}
 }

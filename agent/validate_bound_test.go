@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sei-edge/servicenow-edge/relay/command"
 )
 
 // TestValidateDeadProxy: with servicenow.proxy pointing at a port nothing
@@ -50,7 +52,7 @@ func TestValidateDeadProxy(t *testing.T) {
 	if auth == nil || auth.OK || !strings.Contains(auth.Detail, "connection refused") || !strings.Contains(auth.Detail, "proxy") {
 		t.Errorf("want a failed auth check naming the refused proxy connection, got %+v\n%s", auth, out)
 	}
-	if code != exitFailure {
-		t.Errorf("exit %d, want %d", code, exitFailure)
+	if code != command.ExitFailure {
+		t.Errorf("exit %d, want %d", code, command.ExitFailure)
 	}
 }

@@ -262,13 +262,3 @@ func TestRunStopsOnClose(t *testing.T) {
 		t.Errorf("Run after Close = %v, want ErrClosed", err)
 	}
 }
-
-func TestFreeDisk(t *testing.T) {
-	free, err := FreeDisk(t.TempDir())
-	if err != nil || free == 0 {
-		t.Errorf("FreeDisk(temp dir) = %d, %v", free, err)
-	}
-	if _, err := FreeDisk(filepath.Join(t.TempDir(), "missing")); err == nil {
-		t.Error("FreeDisk of a missing dir: no error")
-	}
-}

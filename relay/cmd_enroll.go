@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sei-edge/servicenow-edge/relay/command"
 	"github.com/sei-edge/servicenow-edge/relay/config"
 	"github.com/sei-edge/servicenow-edge/relay/enroll"
 	"github.com/sei-edge/servicenow-edge/relay/natsbox"
@@ -21,8 +22,8 @@ import (
 // cmdEnroll creates an agent's NKEY, writes its credentials file and prints
 // the agent's relay: block on stdout. A running relay is asked to load the
 // agent at once.
-func cmdEnroll(args []string, stdout, stderr io.Writer) error {
-	fs, path := newFlags("enroll")
+func cmdEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, path := newFlags("enroll", stdout)
 	tenant := fs.String("tenant", "", "tenant of the agent")
 	integration := fs.String("integration", "", "integration the agent publishes for")
 	agent := fs.String("agent", "", "agent id (the agent's agent.id)")
@@ -32,14 +33,14 @@ func cmdEnroll(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if err := errors.Join(wire.CheckName("--tenant", *tenant), wire.CheckName("--integration", *integration), wire.CheckName("--agent", *agent)); err != nil {
-		return usageError{err}
+		return command.Usage(err)
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		return err
 	}
 	if !cfg.NATS.Embedded() {
-		return usagef("enroll manages the embedded NATS server's agents; with nats.url (external cluster) issue agent credentials with the cluster's own tooling")
+		return command.Usagef("enroll manages the embedded NATS server's agents; with nats.url (external cluster) issue agent credentials with the cluster's own tooling")
 	}
 	credsPath := *out
 	if credsPath == "" {
@@ -50,7 +51,7 @@ func cmdEnroll(args []string, stdout, stderr io.Writer) error {
 	}
 	a, seed, err := enroll.NewRegistry(cfg.DataDir).Enroll(*tenant, *integration, *agent, *replace)
 	if errors.Is(err, enroll.ErrEnrolled) {
-		return usageError{fmt.Errorf("%w (use --replace to issue a new key)", err)}
+		return command.Usage(fmt.Errorf("%w (use --replace to issue a new key)", err))
 	}
 	if err != nil {
 		return err
@@ -62,7 +63,7 @@ func cmdEnroll(args []string, stdout, stderr io.Writer) error {
 	// it starts; ri stays zero then.
 	ri, err := readRunInfo(cfg.DataDir)
 	if err == nil {
-		reloadRunning(cfg, ri, stderr)
+		reloadRunning(ctx, cfg, ri, stderr)
 	}
 	block := enroll.RelayBlock{Credentials: credsPath, Tenant: *tenant, Integration: *integration}
 	block.URL, block.CAFile = agentURL(cfg, ri, stderr)
@@ -104,15 +105,15 @@ func agentURL(cfg config.Config, ri runInfo, stderr io.Writer) (url, caFile stri
 
 // cmdRevoke removes an agent; the running relay disconnects it within a
 // second.
-func cmdRevoke(args []string, stdout io.Writer) error {
-	fs, path := newFlags("revoke")
+func cmdRevoke(ctx context.Context, args []string, stdout io.Writer) error {
+	fs, path := newFlags("revoke", stdout)
 	tenant := fs.String("tenant", "", "tenant of the agent")
 	agent := fs.String("agent", "", "agent id")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *tenant == "" || *agent == "" {
-		return usagef("--tenant and --agent are required")
+		return command.Usagef("--tenant and --agent are required")
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -120,12 +121,12 @@ func cmdRevoke(args []string, stdout io.Writer) error {
 	}
 	if err := enroll.NewRegistry(cfg.DataDir).Revoke(*tenant, *agent); err != nil {
 		if errors.Is(err, enroll.ErrNotEnrolled) {
-			return usageError{err}
+			return command.Usage(err)
 		}
 		return err
 	}
 	if ri, err := readRunInfo(cfg.DataDir); err == nil { // else it loads the registry when it starts
-		reloadRunning(cfg, ri, stdout)
+		reloadRunning(ctx, cfg, ri, stdout)
 	}
 	fmt.Fprintf(stdout, "revoked %s/%s\n", *tenant, *agent)
 	return nil
@@ -135,8 +136,8 @@ func cmdRevoke(args []string, stdout io.Writer) error {
 // the agent registry now, so a new agent can connect (or a revoked one is
 // cut off) as soon as the command returns. If the request fails, the relay
 // still picks the change up within a second.
-func reloadRunning(cfg config.Config, ri runInfo, w io.Writer) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+func reloadRunning(ctx context.Context, cfg config.Config, ri runInfo, w io.Writer) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	nc, err := adminConn(ctx, cfg, ri)
 	if err == nil {
@@ -149,8 +150,8 @@ func reloadRunning(cfg config.Config, ri runInfo, w io.Writer) {
 }
 
 // cmdAgents lists the enrolled agents.
-func cmdAgents(args []string, stdout io.Writer) error {
-	fs, path := newFlags("agents")
+func cmdAgents(ctx context.Context, args []string, stdout io.Writer) error {
+	fs, path := newFlags("agents", stdout)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/sei-edge/servicenow-edge/relay/command"
 	"github.com/sei-edge/servicenow-edge/relay/config"
 	"github.com/sei-edge/servicenow-edge/relay/enroll"
 	"github.com/sei-edge/servicenow-edge/relay/natsbox"
@@ -20,7 +21,7 @@ import (
 // cmdQuarantine lists or replays dead-lettered batches through the running
 // relay (which holds the store).
 func cmdQuarantine(ctx context.Context, args []string, stdout io.Writer) error {
-	fs, path := newFlags("quarantine")
+	fs, path := newFlags("quarantine", stdout)
 	asJSON := fs.Bool("json", false, "print JSON (list)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -36,7 +37,7 @@ func cmdQuarantine(ctx context.Context, args []string, stdout io.Writer) error {
 	case len(rest) == 1 && rest[0] == "list":
 	case len(rest) == 2 && rest[0] == "replay":
 	default:
-		return usagef("want: quarantine list | quarantine replay ID")
+		return command.Usagef("want: quarantine list | quarantine replay ID")
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sei-edge/servicenow-edge/relay/api"
+	"github.com/sei-edge/servicenow-edge/relay/command"
 	"github.com/sei-edge/servicenow-edge/relay/config"
 	"github.com/sei-edge/servicenow-edge/relay/enroll"
 	"github.com/sei-edge/servicenow-edge/relay/feedpub"
@@ -35,13 +36,13 @@ import (
 // tokenFile, in data_dir, holds the generated HTTP token.
 const tokenFile = "http.token"
 
-func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
-	fs, path := newFlags("run")
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, path := newFlags("run", stdout)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
+		return command.Usagef("unexpected argument %q", fs.Arg(0))
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -49,7 +50,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log, closer, err := newLogger(cfg.Log, stderr)
 	if err != nil {
-		return usageError{err}
+		return command.Usage(err)
 	}
 	defer closer.Close()
 	if err := runRelay(ctx, cfg, log, stderr); err != nil {
@@ -154,11 +155,11 @@ func (r *relay) build(token string) error {
 		Stream: &ingest.StreamConfig{
 			Replicas:   r.cfg.StreamReplicas(),
 			MaxBytes:   int64(r.cfg.Stream.MaxBytes),
-			MaxAge:     r.cfg.Stream.MaxAge,
-			Duplicates: r.cfg.Stream.DuplicateWindow,
+			MaxAge:     r.cfg.Stream.MaxAge.D(),
+			Duplicates: r.cfg.Stream.DuplicateWindow.D(),
 		},
 		MaxDeliver: r.cfg.Consumer.MaxDeliver,
-		AckWait:    r.cfg.Consumer.AckWait,
+		AckWait:    r.cfg.Consumer.AckWait.D(),
 		Metrics:    reg,
 	})
 	if err != nil {
@@ -170,9 +171,9 @@ func (r *relay) build(token string) error {
 		}
 	}
 	r.api, err = api.New(api.Config{
-		Token: token, Store: r.store, Gatherer: reg, FeedPoll: r.cfg.Feed.Poll,
+		Token: token, Store: r.store, Gatherer: reg, FeedPoll: r.cfg.Feed.Poll.D(),
 		Health:     []api.Check{{Name: "nats", Func: natsbox.HealthCheck(r.nc, r.js)}},
-		StaleAfter: r.cfg.Heartbeat.StaleAfter,
+		StaleAfter: r.cfg.Heartbeat.StaleAfter.D(),
 		Logger:     r.log,
 	})
 	if err != nil {
@@ -281,7 +282,8 @@ func openStore(ctx context.Context, cfg config.Config, log zerolog.Logger) (stor
 }
 
 // httpToken returns http.token, or the token generated on first start into
-// data_dir/http.token, which it prints once on stderr.
+// data_dir/http.token (0600). Stderr names the file, never the token:
+// under a service manager stderr is a log.
 func httpToken(cfg config.Config, stderr io.Writer) (string, error) {
 	if cfg.HTTP.Token != "" {
 		return cfg.HTTP.Token.Reveal(), nil
@@ -303,7 +305,7 @@ func httpToken(cfg config.Config, stderr io.Writer) (string, error) {
 	if err := enroll.WriteFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write http token: %w", err)
 	}
-	fmt.Fprintf(stderr, "sei-relay: generated HTTP API token (kept in %s; shown only once):\n%s\n", path, tok)
+	fmt.Fprintf(stderr, "sei-relay: generated the HTTP API admin token into %s (readable by this user only)\n", path)
 	return tok, nil
 }
 

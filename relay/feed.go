@@ -21,13 +21,13 @@ func (r *relay) newFeedPublisher() (*feedpub.Publisher, error) {
 	}
 	s := r.cfg.Feed.Stream
 	p, err := feedpub.New(feedpub.Config{
-		JS: js, Feed: r.store, Poll: r.cfg.Feed.Poll,
+		JS: js, Feed: r.store, Poll: r.cfg.Feed.Poll.D(),
 		Logger: r.log,
 		Stream: &feedpub.StreamConfig{
 			Replicas:   r.cfg.FeedReplicas(),
 			MaxBytes:   int64(s.MaxBytes),
-			MaxAge:     s.MaxAge,
-			Duplicates: s.DuplicateWindow,
+			MaxAge:     s.MaxAge.D(),
+			Duplicates: s.DuplicateWindow.D(),
 		},
 	})
 	if err != nil {

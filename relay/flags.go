@@ -4,39 +4,36 @@ import (
 	"flag"
 	"io"
 
+	"github.com/sei-edge/servicenow-edge/relay/command"
 	"github.com/sei-edge/servicenow-edge/relay/config"
 )
 
-// newFlags returns a flag set that reports errors instead of exiting, with
-// the -c/--config flag every command takes.
-func newFlags(name string) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("sei-relay "+name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+// newFlags returns a flag set with the -c/--config flag every command
+// takes; -h prints the flags on stdout (command.Flags).
+func newFlags(name string, stdout io.Writer) (*flag.FlagSet, *string) {
+	fs := command.Flags("sei-relay "+name, stdout)
 	path := fs.String("c", "", "configuration file (default: built-in defaults)")
 	fs.StringVar(path, "config", "", "configuration file")
 	return fs, path
 }
 
-// parse parses args, mapping flag errors to usage errors.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	return nil
-}
+// parse is command.Parse.
+func parse(fs *flag.FlagSet, args []string) error { return command.Parse(fs, args) }
 
-// loadConfig loads path (or the defaults when path is empty) and validates
-// it; every problem is a usage error.
+// loadConfig loads and validates path, or the defaults when path is empty;
+// an invalid configuration is a usage error (exit 2), the same for every
+// command.
 func loadConfig(path string) (config.Config, error) {
-	cfg := config.Default()
-	if path != "" {
-		var err error
-		if cfg, err = config.Load(path); err != nil {
-			return cfg, usageError{err}
+	if path == "" {
+		cfg := config.Default()
+		if err := cfg.Validate(); err != nil {
+			return cfg, command.Usage(err)
 		}
+		return cfg, nil
 	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, usageError{err}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return cfg, command.Usage(err)
 	}
 	return cfg, nil
 }

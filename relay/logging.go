@@ -8,13 +8,14 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sei-edge/servicenow-edge/relay/config"
+	"github.com/sei-edge/servicenow-edge/relay/logsetup"
 )
 
 // newLogger builds the relay's one logger: JSON to log.file when set,
 // else to stderr, human-readable when stderr is a terminal. The returned
 // closer closes the log file.
 func newLogger(cfg config.Log, stderr io.Writer) (zerolog.Logger, io.Closer, error) {
-	level, err := config.ParseLevel(cfg.Level)
+	level, err := logsetup.ParseLevel(cfg.Level)
 	if err != nil {
 		return zerolog.Nop(), nil, fmt.Errorf("log.level: %w", err)
 	}
@@ -26,13 +27,8 @@ func newLogger(cfg config.Log, stderr io.Writer) (zerolog.Logger, io.Closer, err
 			return zerolog.Nop(), nil, fmt.Errorf("open log.file: %w", err)
 		}
 		out, closer = f, f
-	} else if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+	} else if f, ok := stderr.(*os.File); ok && logsetup.Terminal(f) {
 		out = zerolog.ConsoleWriter{Out: f}
 	}
 	return zerolog.New(out).Level(level).With().Timestamp().Logger(), closer, nil
-}
-
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -17,29 +17,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/sei-edge/servicenow-edge/relay/command"
+	"github.com/sei-edge/servicenow-edge/relay/interrupt"
 )
-
-// Exit codes.
-const (
-	exitOK      = 0
-	exitRuntime = 1
-	exitUsage   = 2
-)
-
-// usageError marks errors that exit with code 2: bad flags, an invalid
-// configuration.
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
@@ -55,7 +39,10 @@ const usage = `usage:
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interrupt.Context(context.Background(), func() {
+		fmt.Fprintln(os.Stderr, "sei-relay: second signal: aborting without a graceful stop")
+		os.Exit(command.ExitFailure)
+	})
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -65,38 +52,31 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return exitUsage
+		return command.ExitUsage
 	}
 	var err error
 	switch args[0] {
 	case "run":
-		err = cmdRun(ctx, args[1:], stderr)
+		err = cmdRun(ctx, args[1:], stdout, stderr)
 	case "enroll":
-		err = cmdEnroll(args[1:], stdout, stderr)
+		err = cmdEnroll(ctx, args[1:], stdout, stderr)
 	case "revoke":
-		err = cmdRevoke(args[1:], stdout)
+		err = cmdRevoke(ctx, args[1:], stdout)
 	case "agents":
-		err = cmdAgents(args[1:], stdout)
+		err = cmdAgents(ctx, args[1:], stdout)
 	case "quarantine":
 		err = cmdQuarantine(ctx, args[1:], stdout)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "sei-relay %s\n", version)
-		return exitOK
+		return command.ExitOK
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
-		return exitOK
+		return command.ExitOK
 	default:
-		err = usagef("unknown command %q\n%s", args[0], usage)
+		err = command.Usagef("unknown command %q\n%s", args[0], usage)
 	}
-	var ue usageError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &ue):
+	if !command.Silent(err) {
 		fmt.Fprintf(stderr, "sei-relay %s: %v\n", args[0], err)
-		return exitUsage
-	default:
-		fmt.Fprintf(stderr, "sei-relay %s: %v\n", args[0], err)
-		return exitRuntime
 	}
+	return command.Code(err)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sei-edge/servicenow-edge/relay/api"
+	"github.com/sei-edge/servicenow-edge/relay/command"
 	"github.com/sei-edge/servicenow-edge/relay/ingest"
 	"github.com/sei-edge/servicenow-edge/relay/store"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
@@ -91,7 +92,7 @@ func (r *relayProc) stop(t *testing.T) {
 	if !r.shutdown() {
 		t.Fatalf("%s did not stop within 30s", r.name)
 	}
-	if r.code != exitOK {
+	if r.code != command.ExitOK {
 		t.Errorf("%s exited %d:\n%s", r.name, r.code, r.stderr)
 	}
 }

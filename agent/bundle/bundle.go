@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/sei-edge/servicenow-edge/agent/status"
+
+	"github.com/sei-edge/servicenow-edge/relay/atomicfile"
 )
 
 // logTailBytes is how much of the end of each log file a bundle keeps.
@@ -258,24 +259,9 @@ func (b *builder) write(ctx context.Context, out string) error {
 			return fmt.Errorf("write support bundle: %s still holds a secret after scrubbing", f.name)
 		}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*")
+	err := atomicfile.WriteWith(out, 0o600, func(w io.Writer) error { return b.zip(ctx, w) })
 	if err != nil {
-		return fmt.Errorf("write support bundle %s: %w", out, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := tmp.Chmod(0o600); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		tmp.Close()
-		return fmt.Errorf("write support bundle %s: %w", out, err)
-	}
-	if err := b.zip(ctx, tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write support bundle %s: %w", out, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write support bundle %s: %w", out, err)
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		return fmt.Errorf("write support bundle %s: %w", out, err)
+		return fmt.Errorf("write support bundle: %w", err)
 	}
 	return nil
 }

@@ -1,17 +1,30 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/sei-edge/servicenow-edge/relay/confload"
+	"github.com/sei-edge/servicenow-edge/relay/secret"
 )
+
+// Duration is a time.Duration written as "90s", "1h" or in days, "90d".
+type Duration = confload.Duration
+
+// ByteSize is a size written as a number of bytes or with a unit, "8GiB".
+type ByteSize = confload.ByteSize
+
+// Secret is a value whose every printed form is "***".
+type Secret = secret.Secret
+
+// Error lists every problem of a configuration, each with its key path;
+// the relay's configuration errors are the same type.
+type Error = confload.Error
 
 // Config is sei-agent's configuration.
 type Config struct {
@@ -27,19 +40,24 @@ type Config struct {
 
 // Agent holds the agent's identity and local storage.
 type Agent struct {
-	ID             string `yaml:"id"`
-	DataDir        string `yaml:"data_dir"`
-	BufferMaxBytes int64  `yaml:"buffer_max_bytes"`
-	MinFreeBytes   int64  `yaml:"min_free_bytes"`
+	ID             string   `yaml:"id"`
+	DataDir        string   `yaml:"data_dir"`
+	BufferMaxBytes ByteSize `yaml:"buffer_max_bytes"`
+	MinFreeBytes   ByteSize `yaml:"min_free_bytes"`
 }
 
 // ServiceNow describes the instance and what to read from it.
 type ServiceNow struct {
-	URL                string                 `yaml:"url"`
-	Type               string                 `yaml:"type"` // cloud | onprem
-	Auth               Auth                   `yaml:"auth"`
-	CAFile             string                 `yaml:"ca_file"`
-	Proxy              string                 `yaml:"proxy"`
+	URL    string `yaml:"url"`
+	Type   string `yaml:"type"` // cloud | onprem
+	Auth   Auth   `yaml:"auth"`
+	CAFile string `yaml:"ca_file"`
+	Proxy  string `yaml:"proxy"`
+	// ProxyUsername and ProxyPassword authenticate to Proxy (Basic);
+	// userinfo in the proxy URL is refused so it cannot leak.
+	ProxyUsername      string                 `yaml:"proxy_username"`
+	ProxyPassword      Secret                 `yaml:"proxy_password"`
+	ProxyPasswordFile  string                 `yaml:"proxy_password_file"`
 	InsecureSkipVerify bool                   `yaml:"insecure_skip_verify"`
 	Interval           Duration               `yaml:"interval"`
 	Lookback           Duration               `yaml:"lookback"`
@@ -107,8 +125,8 @@ type Status struct {
 	RelayFailing  Duration `yaml:"relay_failing"`
 }
 
-// Defaults returns the configuration before a file is read.
-func Defaults() Config {
+// Default returns the configuration before a file is read.
+func Default() Config {
 	return Config{
 		Agent: Agent{BufferMaxBytes: 1 << 30, MinFreeBytes: 256 << 20},
 		ServiceNow: ServiceNow{
@@ -130,10 +148,13 @@ func Defaults() Config {
 	}
 }
 
-// Load reads, expands and parses the file at path, resolves `*_file`
-// secrets and relative paths (against the file's folder, never the working
-// directory: a Windows service starts in System32), and validates. The error
-// lists every problem.
+// Load is the agent's one configuration path, the same for every command:
+// Default, overlaid with the file at path (strict YAML), ${NAME} expanded,
+// relative paths resolved against the file's folder (never the working
+// directory: a Windows service starts in System32), `*_file` secrets read,
+// then Validate. The error lists every problem, each with its key path and
+// never a value. On a validation error the returned Config is still filled
+// (status and bundle need its data_dir); on a decode error it is nil.
 func Load(path string) (*Config, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -144,78 +165,51 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
 	c, err := Parse(raw, filepath.Dir(abs))
-	if err != nil {
-		return nil, fmt.Errorf("load config %s: %w", abs, err)
+	if c != nil {
+		c.File = abs
 	}
-	c.File = abs
+	if err != nil {
+		return c, fmt.Errorf("load config %s: %w", abs, err)
+	}
 	return c, nil
 }
 
 // Parse is Load for bytes; relative paths resolve against dir.
 func Parse(raw []byte, dir string) (*Config, error) {
-	c := Defaults()
-	dec := yaml.NewDecoder(bytes.NewReader(raw), yaml.DisallowUnknownField())
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, errors.New(yaml.FormatError(err, false, true))
+	c := Default()
+	if err := confload.Decode(raw, &c); err != nil {
+		return nil, err
 	}
-	problems := expandEnv(&c)
+	problems := confload.Expand(&c)
 	c.resolvePaths(dir)
 	problems = append(problems, c.readSecretFiles()...)
 	var invalid *Error
 	if errors.As(c.Validate(), &invalid) {
 		problems = append(problems, invalid.Problems...)
 	}
-	if len(problems) > 0 {
-		return &c, &Error{Problems: problems}
-	}
-	return &c, nil
-}
-
-// Error lists every problem found in a configuration.
-type Error struct{ Problems []string }
-
-func (e *Error) Error() string {
-	return "invalid configuration:\n  " + strings.Join(e.Problems, "\n  ")
+	return &c, problems.Err()
 }
 
 func (c *Config) resolvePaths(dir string) {
-	for _, p := range []*string{
-		&c.Agent.DataDir, &c.ServiceNow.CAFile, &c.ServiceNow.Auth.PasswordFile,
-		&c.ServiceNow.Auth.ClientSecretFile, &c.Relay.Credentials, &c.Relay.CAFile, &c.Log.File,
-	} {
-		if *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(dir, *p)
-		}
-	}
+	sn := &c.ServiceNow
+	confload.ResolvePaths(dir, &c.Agent.DataDir, &sn.CAFile, &sn.Auth.PasswordFile, &sn.Auth.ClientSecretFile,
+		&sn.ProxyPasswordFile, &c.Relay.Credentials, &c.Relay.CAFile, &c.Log.File)
 }
 
-func (c *Config) readSecretFiles() []string {
-	var problems []string
-	read := func(key, file string, dst *Secret) {
-		if file == "" {
-			return
-		}
-		if *dst != "" {
-			problems = append(problems, fmt.Sprintf("%s: set either it or %s_file, not both", key, key))
-			return
-		}
-		b, err := os.ReadFile(file)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s_file: %v", key, err))
-			return
-		}
-		*dst = Secret(strings.TrimRight(string(b), "\r\n"))
-	}
-	read("servicenow.auth.password", c.ServiceNow.Auth.PasswordFile, &c.ServiceNow.Auth.Password)
-	read("servicenow.auth.client_secret", c.ServiceNow.Auth.ClientSecretFile, &c.ServiceNow.Auth.ClientSecret)
-	return problems
+func (c *Config) readSecretFiles() confload.Problems {
+	sn := &c.ServiceNow
+	return confload.ReadSecretFiles(
+		confload.SecretFile{Key: "servicenow.auth.password", File: sn.Auth.PasswordFile, Dst: &sn.Auth.Password},
+		confload.SecretFile{Key: "servicenow.auth.client_secret", File: sn.Auth.ClientSecretFile, Dst: &sn.Auth.ClientSecret},
+		confload.SecretFile{Key: "servicenow.proxy_password", File: sn.ProxyPasswordFile, Dst: &sn.ProxyPassword},
+	)
 }
 
 // Secrets returns every secret value of the configuration, for scrubbing
 // support bundles and checking logs.
 func (c *Config) Secrets() []string {
 	var out []string
-	for _, s := range []Secret{c.ServiceNow.Auth.Password, c.ServiceNow.Auth.ClientSecret} {
+	for _, s := range []Secret{c.ServiceNow.Auth.Password, c.ServiceNow.Auth.ClientSecret, c.ServiceNow.ProxyPassword} {
 		if s != "" {
 			out = append(out, s.Reveal())
 		}
@@ -223,9 +217,14 @@ func (c *Config) Secrets() []string {
 	return out
 }
 
-// Redacted returns the configuration as YAML with every secret as "***".
+// Redacted returns the configuration as YAML with every secret as "***"
+// and every URL through secret.RedactURL.
 func (c *Config) Redacted() []byte {
-	b, err := yaml.Marshal(c)
+	r := *c
+	for _, u := range []*string{&r.ServiceNow.URL, &r.ServiceNow.Proxy, &r.ServiceNow.Auth.RedirectURL, &r.Relay.URL} {
+		*u = secret.RedactURL(*u)
+	}
+	b, err := yaml.Marshal(&r)
 	if err != nil {
 		return []byte("# could not render configuration: " + err.Error())
 	}

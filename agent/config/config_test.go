@@ -134,7 +134,7 @@ func TestUnknownKeyAndUnsetEnv(t *testing.T) {
 	for _, tc := range []struct{ name, cfg, want string }{
 		{"unknown key", "agent:\n  idd: x\n", "idd"},
 		{"unset env", "agent:\n  id: ${SEI_SURELY_UNSET_VAR}\n", "SEI_SURELY_UNSET_VAR"},
-		{"both secret and file", "servicenow:\n  auth: {password: a, password_file: /etc/hostname}\n", "not both"},
+		{"both secret and file", "servicenow:\n  auth: {password: a, password_file: /etc/hostname}\n", "servicenow.auth.password_file: set only one of servicenow.auth.password and servicenow.auth.password_file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.cfg), t.TempDir())
@@ -145,27 +145,13 @@ func TestUnknownKeyAndUnsetEnv(t *testing.T) {
 	}
 }
 
-func TestParseDuration(t *testing.T) {
-	for in, want := range map[string]time.Duration{"90d": 90 * 24 * time.Hour, "1h": time.Hour, "30s": 30 * time.Second} {
-		got, err := parseDuration(in)
-		if err != nil || got != want {
-			t.Errorf("parseDuration(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "d", "-1d", "1x"} {
-		if _, err := parseDuration(in); err == nil {
-			t.Errorf("parseDuration(%q): want error", in)
-		}
-	}
-}
-
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("agent: {id: a}\n"))
 	f.Add([]byte("servicenow:\n  tables:\n    incident: {exclude_fields: [a]}\n"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		c, err := Parse(raw, t.TempDir())
-		if err == nil && len(c.problems()) > 0 {
-			t.Fatalf("Parse accepted a configuration with problems: %v", c.problems())
+		if err == nil && c.Validate() != nil {
+			t.Fatalf("Parse accepted a configuration with problems: %v", c.Validate())
 		}
 	})
 }
@@ -174,12 +160,10 @@ func FuzzParse(f *testing.F) {
 // does ("warning" and upper case included).
 func TestLogLevelIsTheLoggers(t *testing.T) {
 	for level, ok := range map[string]bool{"warning": true, "DEBUG": true, "": true, "fatal": false, "loud": false} {
-		c := Defaults()
+		c := Default()
 		c.Log.Level = level
-		bad := false
-		for _, p := range c.problems() {
-			bad = bad || strings.HasPrefix(p, "log.level:")
-		}
+		err := c.Validate()
+		bad := err != nil && strings.Contains(err.Error(), "log.level:")
 		if bad == ok {
 			t.Errorf("log.level %q: problem %v, want %v", level, bad, !ok)
 		}
@@ -189,7 +173,7 @@ func TestLogLevelIsTheLoggers(t *testing.T) {
 // TestValidateAfterChange: Validate is the same check Parse runs, for a
 // Config a caller built or changed itself.
 func TestValidateAfterChange(t *testing.T) {
-	c := Defaults()
+	c := Default()
 	err := c.Validate()
 	var invalid *Error
 	if !errors.As(err, &invalid) || !strings.Contains(err.Error(), "agent.id:") {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/secret"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -103,7 +104,7 @@ func New(cfg Config, buf Buffer) (*Forwarder, error) {
 		}
 	}
 	f := &Forwarder{cfg: cfg, buf: buf, log: cfg.Logger, connected: make(chan struct{}, 1), permanent: make(chan error, 1)}
-	f.st.URL = cfg.URL
+	f.st.URL = secret.RedactURL(cfg.URL)
 	f.st.Confirmed = map[string]wire.Version{}
 	return f, nil
 }
@@ -147,7 +148,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	defer nc.Close()
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4*f.cfg.Window))
 	if err != nil {
-		return fmt.Errorf("jetstream on %s: %w", f.cfg.URL, err)
+		return fmt.Errorf("jetstream on %s: %w", secret.RedactURL(f.cfg.URL), err)
 	}
 	sub, err := nc.Subscribe(wire.ConfirmSubject(f.cfg.Tenant, f.cfg.Agent), f.onConfirm(ctx))
 	if err != nil {
@@ -216,7 +217,7 @@ func (f *Forwarder) connect() (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(f.cfg.URL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to relay %s: %w", f.cfg.URL, err)
+		return nil, fmt.Errorf("connect to relay %s: %w", secret.RedactURL(f.cfg.URL), err)
 	}
 	if nc.IsConnected() {
 		f.setConnected(true, nil)

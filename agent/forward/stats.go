@@ -4,6 +4,7 @@ import (
 	"maps"
 	"time"
 
+	"github.com/sei-edge/servicenow-edge/relay/secret"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -63,9 +64,9 @@ func (f *Forwarder) setConnected(up bool, err error) {
 	}
 	switch {
 	case changed && up:
-		f.log.Info().Str("url", f.cfg.URL).Msg("connected to relay")
+		f.log.Info().Str("url", secret.RedactURL(f.cfg.URL)).Msg("connected to relay")
 	case changed && !up:
-		f.log.Warn().Err(err).Str("url", f.cfg.URL).Msg("disconnected from relay; reconnecting")
+		f.log.Warn().Err(err).Str("url", secret.RedactURL(f.cfg.URL)).Msg("disconnected from relay; reconnecting")
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/sei-edge/servicenow-edge/relay/logsetup"
 )
 
 // The log file is rotated at maxSizeMB, keeping maxBackups rotated files.
@@ -32,7 +34,7 @@ type Options struct {
 	// DataDir is agent.data_dir, used for the default File.
 	DataDir string
 	// Console, when non-nil, also receives every event in zerolog's human
-	// console format. Set it to os.Stderr when Terminal(os.Stderr).
+	// console format. Set it to os.Stderr when logsetup.Terminal(os.Stderr).
 	Console io.Writer
 	// Service is true when the service manager runs the process. On
 	// Windows it adds the event log (warnings and errors) under Name as
@@ -58,9 +60,9 @@ type Options struct {
 // and passes the logger down; New never touches zerolog's globals.
 func New(opts Options) (zerolog.Logger, io.Closer, error) {
 	nop := zerolog.Nop()
-	level, err := ParseLevel(opts.Level)
+	level, err := logsetup.ParseLevel(opts.Level)
 	if err != nil {
-		return nop, nil, err
+		return nop, nil, fmt.Errorf("log.level: %w", err)
 	}
 	opts = withDefaults(opts)
 	path, err := FilePath(opts)
@@ -123,33 +125,6 @@ func FilePath(opts Options) (string, error) {
 		return "", errors.New("choose log file: set log.file or agent.data_dir")
 	}
 	return filepath.Join(opts.DataDir, "log", opts.Name+".log"), nil
-}
-
-// ParseLevel parses log.level. Unlike zerolog.ParseLevel, "" is info (not
-// NoLevel, which would hide info and error events), "warning" is warn, and
-// levels that make no sense for a service (fatal, panic, disabled) are
-// refused.
-func ParseLevel(s string) (zerolog.Level, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "", "info":
-		return zerolog.InfoLevel, nil
-	case "trace":
-		return zerolog.TraceLevel, nil
-	case "debug":
-		return zerolog.DebugLevel, nil
-	case "warn", "warning":
-		return zerolog.WarnLevel, nil
-	case "error":
-		return zerolog.ErrorLevel, nil
-	}
-	return zerolog.NoLevel, fmt.Errorf("log.level: must be one of trace, debug, info, warn, error (got %q)", s)
-}
-
-// Terminal reports whether f is a character device (a terminal), the case
-// in which main sets Options.Console.
-func Terminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // closers closes a list once.

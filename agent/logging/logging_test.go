@@ -3,7 +3,6 @@ package logging
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,40 +10,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
 )
-
-func TestParseLevel(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      string
-		want    zerolog.Level
-		wantErr bool
-	}{
-		{name: "empty is info, not NoLevel", in: "", want: zerolog.InfoLevel},
-		{name: "info", in: "info", want: zerolog.InfoLevel},
-		{name: "upper and spaces", in: " DEBUG ", want: zerolog.DebugLevel},
-		{name: "trace", in: "trace", want: zerolog.TraceLevel},
-		{name: "warning alias", in: "warning", want: zerolog.WarnLevel},
-		{name: "warn", in: "warn", want: zerolog.WarnLevel},
-		{name: "error", in: "error", want: zerolog.ErrorLevel},
-		{name: "fatal refused", in: "fatal", wantErr: true},
-		{name: "disabled refused", in: "disabled", wantErr: true},
-		{name: "typo", in: "inf", wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseLevel(tt.in)
-			if tt.wantErr {
-				if err == nil || !strings.Contains(err.Error(), "log.level") {
-					t.Fatalf("ParseLevel(%q) error = %v, want one naming log.level", tt.in, err)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Fatalf("ParseLevel(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
-			}
-		})
-	}
-}
 
 func TestFilePath(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -184,16 +149,5 @@ func TestEventLogKind(t *testing.T) {
 		if got := eventLogKind(tt.level); got != tt.want {
 			t.Errorf("eventLogKind(%v) = %v, want %v", tt.level, got, tt.want)
 		}
-	}
-}
-
-func TestTerminal(t *testing.T) {
-	f, err := os.CreateTemp(t.TempDir(), "x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if Terminal(f) {
-		t.Error("a regular file is a terminal")
 	}
 }

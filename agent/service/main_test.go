@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 // Run on the real init system kardianos detects, as `sei-agent run` does,
 // and maps the result to an exit code as main does.
 func childMain(mode string) int {
-	err := Run(Config{Logger: zerolog.New(os.Stderr)}, func(ctx context.Context) error {
+	err := Run(context.Background(), Config{Logger: zerolog.New(os.Stderr)}, func(ctx context.Context) error {
 		if mode == "badconfig" {
 			return errors.New("invalid configuration")
 		}

@@ -13,7 +13,7 @@ import (
 	kservice "github.com/kardianos/service"
 )
 
-// Run runs fn as the service body: under the service manager when it
+// Run runs fn as the service body until ctx ends or a stop arrives: under the service manager when it
 // started the process, in the foreground otherwise. fn's ctx is cancelled
 // when the service manager asks the service to stop, or on SIGINT/SIGTERM
 // (Ctrl-C in a terminal); fn then has cfg.StopTimeout to stop polling,
@@ -23,9 +23,10 @@ import (
 // (2 for an invalid configuration), which is what systemd's
 // RestartPreventExitStatus=2 sees; on Windows Run reports
 // cfg.ExitCode(err) to the service manager itself.
-func Run(cfg Config, fn func(ctx context.Context) error) error {
+func Run(ctx context.Context, cfg Config, fn func(ctx context.Context) error) error {
 	cfg = withDefaults(cfg)
 	prg := newProgram(cfg, fn)
+	prg.parent = ctx
 	if runsAsWindowsService() {
 		return runWindowsService(cfg, prg)
 	}
@@ -58,6 +59,8 @@ type program struct {
 	once sync.Once
 	// signals receives SIGINT/SIGTERM from start to stop; tests send to it.
 	signals chan os.Signal
+	// parent is the caller's context: fn's ends with it too (nil: none).
+	parent context.Context
 }
 
 // newProgram returns a program for fn.
@@ -77,8 +80,13 @@ func (p *program) Start(kservice.Service) error {
 // start launches fn once.
 func (p *program) start() {
 	p.once.Do(func() {
-		// The service body's root context: Run is called from main.
-		p.ctx, p.cancel = context.WithCancel(context.Background())
+		// The service body's context ends with the caller's (main's
+		// signals) or on a stop request.
+		parent := p.parent
+		if parent == nil {
+			parent = context.Background() // tests that build a program directly
+		}
+		p.ctx, p.cancel = context.WithCancel(parent)
 		// Catch signals before the body runs, so a SIGTERM at any point
 		// after it started is a graceful stop, not the default death.
 		signal.Notify(p.signals, syscall.SIGTERM, os.Interrupt)

@@ -14,7 +14,7 @@ import (
 func TestRunReturnsBodyErrorWithoutStopRequest(t *testing.T) {
 	rec, _ := useFake(t, platformSystemd)
 	errBadConfig := errors.New("invalid configuration")
-	err := Run(Config{Logger: zerolog.Nop()}, func(ctx context.Context) error { return errBadConfig })
+	err := Run(t.Context(), Config{Logger: zerolog.Nop()}, func(ctx context.Context) error { return errBadConfig })
 	if !errors.Is(err, errBadConfig) {
 		t.Fatalf("Run = %v, want the body's error", err)
 	}
@@ -123,5 +123,20 @@ func TestRecoveryActions(t *testing.T) {
 	}
 	if RecoveryResetPeriod != 24*time.Hour {
 		t.Errorf("reset period %v, want 24h", RecoveryResetPeriod)
+	}
+}
+
+// TestRunEndsWithCallersContext: the body's context ends when the caller's
+// does (main's first signal), not only on a stop request.
+func TestRunEndsWithCallersContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	prg := newProgram(withDefaults(Config{Logger: zerolog.Nop()}), func(ctx context.Context) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	prg.parent = ctx
+	cancel()
+	if err := prg.runForeground(); err != nil {
+		t.Fatalf("runForeground = %v, want nil after the caller's cancel", err)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/sei-edge/servicenow-edge/relay/secret"
 )
 
 // maxBody bounds a response body read into memory (10000 wide rows fit).
@@ -49,7 +51,7 @@ func New(cfg Config) (*Client, error) {
 	c.auth = newAuthenticator(cfg, c.hc, c.stats)
 	c.lim = newLimiter(cfg.RateLimit, cfg.Sleep)
 	if cfg.InsecureSkipVerify {
-		c.log.Warn().Str("url", cfg.URL).Msg("servicenow.insecure_skip_verify is true: the instance's TLS certificate is NOT verified; anyone on the path can read the credentials and the data. Set servicenow.ca_file instead.")
+		c.log.Warn().Str("url", secret.RedactURL(cfg.URL)).Msg("servicenow.insecure_skip_verify is true: the instance's TLS certificate is NOT verified; anyone on the path can read the credentials and the data. Set servicenow.ca_file instead.")
 	}
 	return c, nil
 }
@@ -77,7 +79,13 @@ func newTransport(cfg Config) (*http.Transport, error) {
 	if cfg.Proxy != "" {
 		p, err := url.Parse(cfg.Proxy)
 		if err != nil {
-			return nil, fmt.Errorf("servicenow.proxy: %w", err)
+			return nil, errors.New("servicenow.proxy: not a URL")
+		}
+		if cfg.ProxyUsername != "" {
+			// Held only inside the transport, which sends it as
+			// Proxy-Authorization on CONNECT and on forwarded requests;
+			// the configured URL, which is printed, never holds it.
+			p.User = url.UserPassword(cfg.ProxyUsername, cfg.ProxyPassword)
 		}
 		tr.Proxy = http.ProxyURL(p)
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"golang.org/x/oauth2"
+
+	"github.com/sei-edge/servicenow-edge/relay/secret"
 )
 
 // Authentication methods and OAuth grants accepted in Auth.
@@ -36,8 +38,10 @@ const (
 type Config struct {
 	URL                string // https://acme.service-now.com (no trailing path)
 	Auth               Auth
-	CAFile             string        // PEM bundle of the instance's (private) CA, added to the system roots
-	Proxy              string        // proxy URL; "" uses HTTPS_PROXY/NO_PROXY from the environment
+	CAFile             string // PEM bundle of the instance's (private) CA, added to the system roots
+	Proxy              string // proxy URL, without userinfo; "" uses HTTPS_PROXY/NO_PROXY from the environment
+	ProxyUsername      string // Basic authentication to Proxy, for CONNECT and forwarded requests
+	ProxyPassword      string
 	InsecureSkipVerify bool          // never verify the server certificate; warned about at every New
 	Timeout            time.Duration // per request, body included; default 60s
 	PageSize           int           // rows per page; default 1000, max 10000
@@ -109,9 +113,11 @@ func (cfg Config) Validate() error {
 	case cfg.URL == "":
 		errs = append(errs, errors.New("servicenow.url: required"))
 	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
-		errs = append(errs, fmt.Errorf("servicenow.url: must be http(s)://host (got %q)", cfg.URL))
+		errs = append(errs, fmt.Errorf("servicenow.url: must be http(s)://host (got %q)", secret.RedactURL(cfg.URL)))
+	case u.User != nil:
+		errs = append(errs, errors.New("servicenow.url: must not hold a user or password"))
 	case strings.Trim(u.Path, "/") != "" || u.RawQuery != "":
-		errs = append(errs, fmt.Errorf("servicenow.url: must have no path or query (got %q)", cfg.URL))
+		errs = append(errs, fmt.Errorf("servicenow.url: must have no path or query (got %q)", secret.RedactURL(cfg.URL)))
 	}
 	if cfg.PageSize < 1 || cfg.PageSize > MaxPageSize {
 		errs = append(errs, fmt.Errorf("servicenow.page_size: must be 1..%d (got %d)", MaxPageSize, cfg.PageSize))
@@ -121,7 +127,9 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.Proxy != "" {
 		if p, err := url.Parse(cfg.Proxy); err != nil || p.Host == "" {
-			errs = append(errs, fmt.Errorf("servicenow.proxy: must be a URL like http://proxy:3128 (got %q)", cfg.Proxy))
+			errs = append(errs, fmt.Errorf("servicenow.proxy: must be a URL like http://proxy:3128 (got %q)", secret.RedactURL(cfg.Proxy)))
+		} else if p.User != nil {
+			errs = append(errs, errors.New("servicenow.proxy: must not hold a user or password: use servicenow.proxy_username and proxy_password"))
 		}
 	}
 	errs = append(errs, cfg.Auth.validate()...)
@@ -149,7 +157,7 @@ func (a Auth) validate() []error {
 			errs = append(errs, fmt.Errorf("servicenow.auth.grant: must be password, client_credentials or authorization_code (got %q)", a.Grant))
 		}
 		if r, err := url.Parse(a.RedirectURL); err != nil || r.Scheme != "http" || !isLoopback(r.Hostname()) {
-			errs = append(errs, fmt.Errorf("servicenow.auth.redirect_url: must be an http loopback URL (got %q)", a.RedirectURL))
+			errs = append(errs, fmt.Errorf("servicenow.auth.redirect_url: must be an http loopback URL (got %q)", secret.RedactURL(a.RedirectURL)))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("servicenow.auth.method: must be basic or oauth (got %q)", a.Method))

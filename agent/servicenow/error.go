@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/sei-edge/servicenow-edge/relay/secret"
 )
 
 // Error is a failed ServiceNow request after classification. Permanent
@@ -24,7 +26,7 @@ type Error struct {
 // Error formats e as "OP from URL: STATUS MESSAGE: HINT".
 func (e *Error) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s from %s: ", e.Op, e.URL)
+	fmt.Fprintf(&b, "%s from %s: ", e.Op, secret.RedactURL(e.URL))
 	if e.Status != 0 {
 		fmt.Fprintf(&b, "%d ", e.Status)
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mattn/go-isatty"
+	"github.com/sei-edge/servicenow-edge/relay/logsetup"
 )
 
 // Width is the widest line Render writes.
@@ -32,7 +32,7 @@ func ColourFor(f *os.File) bool {
 	if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
 		return false
 	}
-	return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
+	return logsetup.Terminal(f)
 }
 
 // RenderJSON writes s as indented JSON, the documented contract.

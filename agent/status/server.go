@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
+
+	"github.com/sei-edge/servicenow-edge/relay/atomicfile"
 )
 
 // File names in the agent's data directory.
@@ -161,16 +163,7 @@ func writeAdminInfo(dataDir string, info adminInfo) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", AdminFileName, err)
 	}
-	path := filepath.Join(dataDir, AdminFileName)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(filepath.Join(dataDir, AdminFileName), append(b, '\n'), 0o600)
 }
 
 func (s *Server) handler(token string) http.Handler {

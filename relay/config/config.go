@@ -2,6 +2,9 @@ package config
 
 import (
 	"time"
+
+	"github.com/sei-edge/servicenow-edge/relay/confload"
+	"github.com/sei-edge/servicenow-edge/relay/secret"
 )
 
 // Config is sei-relay's whole configuration. The zero value is not useful:
@@ -20,9 +23,6 @@ type Config struct {
 	Heartbeat Heartbeat `yaml:"heartbeat"`
 	Log       Log       `yaml:"log"`
 	Feed      Feed      `yaml:"feed"`
-
-	// conflicts are problems found while loading, reported by Validate.
-	conflicts []string
 }
 
 // HTTP configures the relay's HTTP API.
@@ -31,8 +31,8 @@ type HTTP struct {
 	Listen string `yaml:"listen"`
 	// Token is the bearer token; when empty (and no TokenFile) the relay
 	// generates one on first start into data_dir/http.token.
-	Token     Secret `yaml:"token"`
-	TokenFile string `yaml:"token_file"`
+	Token     secret.Secret `yaml:"token"`
+	TokenFile string        `yaml:"token_file"`
 }
 
 // NATS configures the embedded server, or the external cluster when URL is
@@ -50,8 +50,8 @@ type NATS struct {
 	// acking it (agents delete their buffer on the ack).
 	SyncAlways bool `yaml:"sync_always"`
 	// MaxStore and MaxMemory bound the embedded JetStream.
-	MaxStore  ByteSize `yaml:"max_store"`
-	MaxMemory ByteSize `yaml:"max_memory"`
+	MaxStore  confload.ByteSize `yaml:"max_store"`
+	MaxMemory confload.ByteSize `yaml:"max_memory"`
 
 	// URL selects an external NATS cluster instead of the embedded server.
 	URL string `yaml:"url"`
@@ -77,9 +77,9 @@ type TLS struct {
 
 // Store selects the record store.
 type Store struct {
-	Kind    string `yaml:"kind"` // badger | postgres
-	DSN     Secret `yaml:"dsn"`
-	DSNFile string `yaml:"dsn_file"`
+	Kind    string        `yaml:"kind"` // badger | postgres
+	DSN     secret.Secret `yaml:"dsn"`
+	DSNFile string        `yaml:"dsn_file"`
 }
 
 // Store kinds.
@@ -90,21 +90,21 @@ const (
 
 // Stream sets the SEI_INGEST stream's limits.
 type Stream struct {
-	MaxBytes        ByteSize      `yaml:"max_bytes"`
-	MaxAge          time.Duration `yaml:"max_age"`  // 0: keep until consumed
-	Replicas        int           `yaml:"replicas"` // 0: 1 embedded, 3 external
-	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+	MaxBytes        confload.ByteSize `yaml:"max_bytes"`
+	MaxAge          confload.Duration `yaml:"max_age"`  // 0: keep until consumed
+	Replicas        int               `yaml:"replicas"` // 0: 1 embedded, 3 external
+	DuplicateWindow confload.Duration `yaml:"duplicate_window"`
 }
 
 // Consumer sets the durable consumer's redelivery.
 type Consumer struct {
-	MaxDeliver int           `yaml:"max_deliver"`
-	AckWait    time.Duration `yaml:"ack_wait"`
+	MaxDeliver int               `yaml:"max_deliver"`
+	AckWait    confload.Duration `yaml:"ack_wait"`
 }
 
 // Heartbeat says when an agent counts as stale.
 type Heartbeat struct {
-	StaleAfter time.Duration `yaml:"stale_after"`
+	StaleAfter confload.Duration `yaml:"stale_after"`
 }
 
 // Log configures the relay's logger.
@@ -130,10 +130,10 @@ func Default() Config {
 		Store: Store{Kind: StoreBadger},
 		Stream: Stream{
 			MaxBytes:        8 << 30,
-			DuplicateWindow: 10 * time.Minute,
+			DuplicateWindow: confload.Duration(10 * time.Minute),
 		},
-		Consumer:  Consumer{MaxDeliver: 10, AckWait: 30 * time.Second},
-		Heartbeat: Heartbeat{StaleAfter: 5 * time.Minute},
+		Consumer:  Consumer{MaxDeliver: 10, AckWait: confload.Duration(30 * time.Second)},
+		Heartbeat: Heartbeat{StaleAfter: confload.Duration(5 * time.Minute)},
 		Log:       Log{Level: "info"},
 		Feed:      defaultFeed(),
 	}

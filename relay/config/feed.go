@@ -1,13 +1,17 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/sei-edge/servicenow-edge/relay/confload"
+)
 
 // Feed configures the change feed (/v1/changes, and the optional NATS form).
 type Feed struct {
 	// Poll is how often a waiting /v1/changes, and the NATS publisher, look
 	// for writes of other relays on a shared PostgreSQL (writes of this
 	// relay wake them at once).
-	Poll time.Duration `yaml:"poll"`
+	Poll confload.Duration `yaml:"poll"`
 	// NATS publishes every change to sei.changes.<tenant>.<integration>.<table>,
 	// captured by the SEI_CHANGES stream.
 	NATS   bool       `yaml:"nats"`
@@ -18,20 +22,20 @@ type Feed struct {
 // keeps changes after they are read (each consumer has its own durable), and
 // drops the oldest when a limit is reached.
 type FeedStream struct {
-	MaxBytes        ByteSize      `yaml:"max_bytes"`
-	MaxAge          time.Duration `yaml:"max_age"`  // 0: no age limit
-	Replicas        int           `yaml:"replicas"` // 0: 1 embedded, 3 external
-	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+	MaxBytes        confload.ByteSize `yaml:"max_bytes"`
+	MaxAge          confload.Duration `yaml:"max_age"`  // 0: no age limit
+	Replicas        int               `yaml:"replicas"` // 0: 1 embedded, 3 external
+	DuplicateWindow confload.Duration `yaml:"duplicate_window"`
 }
 
 // defaultFeed is Feed's part of Default.
 func defaultFeed() Feed {
 	return Feed{
-		Poll: time.Second,
+		Poll: confload.Duration(time.Second),
 		Stream: FeedStream{
 			MaxBytes:        4 << 30,
-			MaxAge:          7 * 24 * time.Hour,
-			DuplicateWindow: 10 * time.Minute,
+			MaxAge:          confload.Duration(7 * 24 * time.Hour),
+			DuplicateWindow: confload.Duration(10 * time.Minute),
 		},
 	}
 }
@@ -46,7 +50,7 @@ func (c *Config) FeedReplicas() int {
 
 func (c *Config) validateFeed(v *validator) {
 	f := c.Feed
-	if f.Poll < 10*time.Millisecond || f.Poll > time.Minute {
+	if f.Poll.D() < 10*time.Millisecond || f.Poll.D() > time.Minute {
 		v.add("feed.poll", "must be 10ms..1m (got %s)", f.Poll)
 	}
 	s := f.Stream

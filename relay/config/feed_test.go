@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sei-edge/servicenow-edge/relay/confload"
 )
 
 func TestExampleDocumentsFeed(t *testing.T) {
@@ -36,11 +38,11 @@ func TestValidateFeed(t *testing.T) {
 		edit func(c *Config)
 		want string
 	}{
-		{"poll too short", func(c *Config) { c.Feed.Poll = time.Millisecond }, "feed.poll: must be 10ms..1m"},
+		{"poll too short", func(c *Config) { c.Feed.Poll = confload.Duration(time.Millisecond) }, "feed.poll: must be 10ms..1m"},
 		{"no bytes", func(c *Config) { c.Feed.Stream.MaxBytes = 0 }, "feed.stream.max_bytes: must be > 0"},
-		{"negative age", func(c *Config) { c.Feed.Stream.MaxAge = -time.Second }, "feed.stream.max_age"},
+		{"negative age", func(c *Config) { c.Feed.Stream.MaxAge = confload.Duration(-time.Second) }, "feed.stream.max_age"},
 		{"replicas embedded", func(c *Config) { c.Feed.Stream.Replicas = 3 }, "feed.stream.replicas: must be 1 with the embedded"},
-		{"window past age", func(c *Config) { c.Feed.Stream.MaxAge = time.Minute }, "feed.stream.duplicate_window: must not exceed"},
+		{"window past age", func(c *Config) { c.Feed.Stream.MaxAge = confload.Duration(time.Minute) }, "feed.stream.duplicate_window: must not exceed"},
 		{"does not fit", func(c *Config) { c.Feed.NATS = true; c.Feed.Stream.MaxBytes = 9 << 30 }, "must fit in nats.max_store"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
@@ -10,25 +8,21 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rs/zerolog"
+	"github.com/sei-edge/servicenow-edge/relay/confload"
+	"github.com/sei-edge/servicenow-edge/relay/logsetup"
+	"github.com/sei-edge/servicenow-edge/relay/secret"
 )
 
-// ValidationError lists every problem of a configuration, one per line,
-// each starting with its key path.
-type ValidationError struct {
-	Problems []string
-}
+// Error lists every problem of a configuration, one per line, each
+// starting with its key path; the agent's configuration errors are the
+// same type.
+type Error = confload.Error
 
-// Error joins the problems, one a line.
-func (e *ValidationError) Error() string {
-	return "invalid configuration:\n  " + strings.Join(e.Problems, "\n  ")
-}
-
-// Validate checks the whole configuration and returns a *ValidationError
-// naming every problem, or nil.
+// Validate checks the whole configuration and returns an *Error naming
+// every problem, or nil. Load runs it; a caller that builds or changes a
+// Config itself runs it too.
 func (c *Config) Validate() error {
 	v := &validator{}
-	v.problems = append(v.problems, c.conflicts...)
 	if c.DataDir == "" {
 		v.add("data_dir", "required")
 	}
@@ -37,13 +31,10 @@ func (c *Config) Validate() error {
 	c.validateStore(v)
 	c.validateLimits(v)
 	c.validateFeed(v)
-	if _, err := ParseLevel(c.Log.Level); err != nil {
-		v.add("log.level", "must be trace, debug, info, warn or error (got %q)", c.Log.Level)
+	if _, err := logsetup.ParseLevel(c.Log.Level); err != nil {
+		v.add("log.level", "%v", err)
 	}
-	if len(v.problems) == 0 {
-		return nil
-	}
-	return &ValidationError{Problems: v.problems}
+	return v.problems.Err()
 }
 
 func (c *Config) validateNATS(v *validator) {
@@ -51,9 +42,12 @@ func (c *Config) validateNATS(v *validator) {
 	if !n.Embedded() {
 		for _, one := range strings.Split(n.URL, ",") {
 			if u, err := url.Parse(strings.TrimSpace(one)); err != nil || u.Host == "" || !oneOf(u.Scheme, "nats", "tls") {
-				v.add("nats.url", "must be nats://host:port or tls://host:port, comma-separated (got %q)", n.URL)
+				v.add("nats.url", "must be nats://host:port or tls://host:port, comma-separated (got %q)", secret.RedactURL(n.URL))
 				break
 			}
+		}
+		if secret.HasUserinfo(n.URL) {
+			v.add("nats.url", "must not hold a user or password: put the relay's credentials in nats.credentials")
 		}
 		if n.TLS.CertFile != "" || n.TLS.KeyFile != "" {
 			v.add("nats.tls", "applies only to the embedded server; remove it or nats.url")
@@ -79,7 +73,10 @@ func (c *Config) validateNATS(v *validator) {
 	if n.PublicURL != "" {
 		u, err := url.Parse(n.PublicURL)
 		if err != nil || u.Host == "" || !oneOf(u.Scheme, "nats", "tls") {
-			v.add("nats.public_url", "must be nats://host:port or tls://host:port (got %q)", n.PublicURL)
+			v.add("nats.public_url", "must be nats://host:port or tls://host:port (got %q)", secret.RedactURL(n.PublicURL))
+		}
+		if secret.HasUserinfo(n.PublicURL) {
+			v.add("nats.public_url", "must not hold a user or password: agents authenticate with their credentials file")
 		}
 	}
 	if n.MaxMemory <= 0 {
@@ -127,7 +124,7 @@ func (c *Config) validateLimits(v *validator) {
 	if c.Consumer.MaxDeliver < 1 {
 		v.add("consumer.max_deliver", "must be >= 1 (got %d)", c.Consumer.MaxDeliver)
 	}
-	if c.Consumer.AckWait < time.Second {
+	if c.Consumer.AckWait.D() < time.Second {
 		v.add("consumer.ack_wait", "must be >= 1s (got %s)", c.Consumer.AckWait)
 	}
 	if c.Heartbeat.StaleAfter <= 0 {
@@ -135,23 +132,9 @@ func (c *Config) validateLimits(v *validator) {
 	}
 }
 
-// ParseLevel parses log.level; "" means info (zerolog's own ParseLevel
-// returns NoLevel for "", which hides everything).
-func ParseLevel(s string) (zerolog.Level, error) {
-	switch strings.ToLower(s) {
-	case "", "info":
-		return zerolog.InfoLevel, nil
-	case "trace", "debug", "warn", "error":
-		return zerolog.ParseLevel(strings.ToLower(s))
-	}
-	return zerolog.NoLevel, errors.New("unknown level")
-}
+type validator struct{ problems confload.Problems }
 
-type validator struct{ problems []string }
-
-func (v *validator) add(key, format string, args ...any) {
-	v.problems = append(v.problems, key+": "+fmt.Sprintf(format, args...))
-}
+func (v *validator) add(key, format string, args ...any) { v.problems.Add(key, format, args...) }
 
 // hostPort checks a host:port listen address and returns its host.
 func (v *validator) hostPort(key, addr string) string {

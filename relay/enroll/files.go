@@ -7,42 +7,22 @@ import (
 	"path/filepath"
 
 	"github.com/nats-io/nkeys"
+
+	"github.com/sei-edge/servicenow-edge/relay/atomicfile"
 )
 
 // AdminKeyFile is the operator's full-access NKEY seed file inside data_dir.
 const AdminKeyFile = "relay-admin.nk"
 
-// WriteFileAtomic writes data to path through a temp file in the same
-// directory, synced and renamed over path, so readers see the old or the new
-// content, never a part. The directory is created (0700) when missing.
+// WriteFileAtomic writes data to path atomically and durably (see
+// relay/atomicfile, which every writer of both programs uses). The
+// directory is created (0700) when missing.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create directory %s: %w", dir, err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("create temp file in %s: %w", dir, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Chmod(perm)
-	}
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		return fmt.Errorf("write %s: %w", tmp, werr)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, data, perm)
 }
 
 // WriteCredentials writes an agent's NKEY seed to path (mode 0600), with a

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sei-edge/servicenow-edge/agent/servicenow"
+	"github.com/sei-edge/servicenow-edge/relay/command"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -18,7 +19,7 @@ import (
 // window, in poll order) and prints them exactly as they would be sent:
 // NDJSON wire records, after exclusions.
 func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, path := flags("preview", stderr)
+	fs, path := flags("preview", stdout)
 	n := fs.Int("n", 3, "how many records to show")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -32,10 +33,10 @@ func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	if name == "" || fs.NArg() != 0 {
-		return usagef("usage: sei-agent preview -c FILE TABLE [-n N]")
+		return command.Usagef("usage: sei-agent preview -c FILE TABLE [-n N]")
 	}
 	if *n < 1 {
-		return usagef("preview: -n must be at least 1 (got %d)", *n)
+		return command.Usagef("preview: -n must be at least 1 (got %d)", *n)
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -44,7 +45,7 @@ func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	tables := syncTables(cfg)
 	i := slices.IndexFunc(tables, func(t servicenow.Table) bool { return t.Name == name })
 	if i < 0 {
-		return usagef("table %q is not synced by this configuration (synced: %v)", name, tableNames(cfg))
+		return command.Usagef("table %q is not synced by this configuration (synced: %v)", name, tableNames(cfg))
 	}
 	tokens, release := borrowTokens(cfg)
 	defer release()
@@ -52,7 +53,7 @@ func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	cc.PageSize = min(cc.PageSize, *n) // a preview needs no page of 1000 rows
 	client, err := servicenow.New(cc)
 	if err != nil {
-		return usageError{err}
+		return command.Usage(err)
 	}
 	// The first records of the lookback window, read exactly as a poll
 	// reads them (same client, same exclusions); stop once we have n.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sei-edge/servicenow-edge/relay/command"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -42,7 +43,7 @@ func TestPreview(t *testing.T) {
 	} {
 		t.Run(strings.Join(args[3:], " "), func(t *testing.T) {
 			code, out, errOut := agentCmd(ctx, args...)
-			if code != exitOK {
+			if code != command.ExitOK {
 				t.Fatalf("preview exited %d: %s", code, errOut)
 			}
 			if lines := strings.Count(out, "\n"); lines != 2 {
@@ -118,8 +119,8 @@ func TestPreview(t *testing.T) {
 		// dropped because comments and work_notes are both excluded.
 		for _, table := range []string{"cmdb_ci", "sys_journal_field"} {
 			code, out, errOut := agentCmd(ctx, "preview", "-c", cfg, table)
-			if code != exitUsage {
-				t.Errorf("preview %s exited %d, want %d", table, code, exitUsage)
+			if code != command.ExitUsage {
+				t.Errorf("preview %s exited %d, want %d", table, code, command.ExitUsage)
 			}
 			if out != "" {
 				t.Errorf("preview %s printed records:\n%s", table, out)
@@ -137,8 +138,8 @@ func TestPreview(t *testing.T) {
 			{"preview", "-c", cfg, "incident", "change_request"},
 			{"preview", "-c", cfg, "incident", "-n", "0"},
 		} {
-			if code, _, errOut := agentCmd(ctx, args...); code != exitUsage || !strings.Contains(errOut, "sei-agent: ") {
-				t.Errorf("%v exited %d (%q), want %d", args, code, errOut, exitUsage)
+			if code, _, errOut := agentCmd(ctx, args...); code != command.ExitUsage || !strings.Contains(errOut, "sei-agent: ") {
+				t.Errorf("%v exited %d (%q), want %d", args, code, errOut, command.ExitUsage)
 			}
 		}
 	})

@@ -10,7 +10,7 @@ import (
 
 // cmdService installs, removes and controls the system service.
 func cmdService(ctx context.Context, action string, args []string, stdout, stderr io.Writer) error {
-	fs, path := flags(action, stderr)
+	fs, path := flags(action, stdout)
 	purge := false
 	if action == "uninstall" {
 		fs.BoolVar(&purge, "purge", false, "also delete agent.data_dir (the buffer, cursors and tokens)")

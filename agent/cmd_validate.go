@@ -21,6 +21,8 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/servicenow"
 	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/command"
+	"github.com/sei-edge/servicenow-edge/relay/secret"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -36,7 +38,7 @@ type check struct {
 }
 
 func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, path := flags("validate", stderr)
+	fs, path := flags("validate", stdout)
 	asJSON := fs.Bool("json", false, "print the checks as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -59,11 +61,11 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if !checks[0].OK && checks[0].Name == "config" {
 		// An invalid configuration is exit 2, as for every command.
-		return exitError{exitUsage}
+		return command.ExitError{Code: command.ExitUsage}
 	}
 	for _, c := range checks {
 		if !c.OK {
-			return exitError{exitFailure}
+			return command.ExitError{Code: command.ExitFailure}
 		}
 	}
 	return nil
@@ -95,15 +97,15 @@ func checkDataDir(cfg *config.Config) []check {
 	}
 	f.Close()
 	os.Remove(f.Name())
-	free, err := buffer.FreeDisk(dir)
+	free, _, err := buffer.DiskSpace(dir)
 	if err != nil {
 		return []check{{"data_dir", false, fmt.Sprintf("free space of %s: %v", dir, err)}}
 	}
 	c := check{"data_dir", true, fmt.Sprintf("%s writable, %s free", dir, status.Bytes(int64(free)))}
-	if int64(free) < cfg.Agent.MinFreeBytes {
+	if int64(free) < int64(cfg.Agent.MinFreeBytes) {
 		c.OK = false
 		c.Detail = fmt.Sprintf("%s has %s free, less than agent.min_free_bytes (%s): the buffer would refuse writes",
-			dir, status.Bytes(int64(free)), status.Bytes(cfg.Agent.MinFreeBytes))
+			dir, status.Bytes(int64(free)), status.Bytes(int64(cfg.Agent.MinFreeBytes)))
 	}
 	return []check{c}
 }
@@ -128,7 +130,7 @@ func checkServiceNow(ctx context.Context, cfg *config.Config) []check {
 	authOK := false
 	for _, c := range probe.Checks {
 		if !c.OK && (c.Name == "dns" || c.Name == "tcp") {
-			c.Detail = fmt.Sprintf("servicenow.url %s: %s", cfg.ServiceNow.URL, c.Detail)
+			c.Detail = fmt.Sprintf("servicenow.url %s: %s", secret.RedactURL(cfg.ServiceNow.URL), c.Detail)
 		}
 		if !c.OK && cfg.ServiceNow.Proxy != "" && strings.Contains(c.Detail, "proxyconnect") {
 			c.Detail = fmt.Sprintf("servicenow.proxy %s: %s", cfg.ServiceNow.Proxy, c.Detail)
@@ -158,21 +160,6 @@ func checkServiceNow(ctx context.Context, cfg *config.Config) []check {
 	return out
 }
 
-// borrowTokens lends validate and preview the agent's stored OAuth tokens
-// when the agent is not running; when it is (the buffer is locked), or has
-// never run (no buffer, which borrowing does not create), they get nil and
-// the client makes a fresh grant. Call release when done.
-func borrowTokens(cfg *config.Config) (tokens servicenow.TokenStore, release func()) {
-	if cfg.ServiceNow.Auth.Method != "oauth" {
-		return nil, func() {}
-	}
-	buf, err := openExistingBuffer(cfg)
-	if err != nil {
-		return nil, func() {}
-	}
-	return &tokenStore{buf: buf}, func() { buf.Close() }
-}
-
 // checkRelay connects with the agent's credentials and measures a round trip.
 func checkRelay(ctx context.Context, cfg *config.Config) check {
 	opts := []nats.Option{
@@ -190,15 +177,16 @@ func checkRelay(ctx context.Context, cfg *config.Config) check {
 	}
 	opts = append(opts, cred)
 	nc, err := nats.Connect(cfg.Relay.URL, opts...)
+	shown := secret.RedactURL(cfg.Relay.URL)
 	if err != nil {
-		return check{"relay", false, fmt.Sprintf("connect to relay.url %s with relay.credentials %s: %v", cfg.Relay.URL, filepath.Base(cfg.Relay.Credentials), err)}
+		return check{"relay", false, fmt.Sprintf("connect to relay.url %s with relay.credentials %s: %v", shown, filepath.Base(cfg.Relay.Credentials), err)}
 	}
 	defer nc.Close()
 	rtt, err := nc.RTT()
 	if err != nil {
-		return check{"relay", false, fmt.Sprintf("relay %s: %v", cfg.Relay.URL, err)}
+		return check{"relay", false, fmt.Sprintf("relay %s: %v", shown, err)}
 	}
-	return check{"relay", true, fmt.Sprintf("%s reachable, credentials accepted, round trip %s", cfg.Relay.URL, rtt.Round(time.Microsecond))}
+	return check{"relay", true, fmt.Sprintf("%s reachable, credentials accepted, round trip %s", shown, rtt.Round(time.Microsecond))}
 }
 
 // checkBuffer reads and verifies every buffered batch and state value. It

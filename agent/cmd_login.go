@@ -12,7 +12,7 @@ import (
 // the agent's state, where the service finds them. The service must be
 // stopped: it holds the state's lock.
 func cmdLogin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, path := flags("login", stderr)
+	fs, path := flags("login", stdout)
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ func TestRefreshTokenExpiry(t *testing.T) {
 	defer buf.Close()
 	ts := &tokenStore{buf: buf}
 	ctx := context.Background()
-	cfg := config.Defaults()
+	cfg := config.Default()
 	cfg.ServiceNow.Auth.Method, cfg.ServiceNow.Auth.Grant = "oauth", "authorization_code"
 
 	if got := refreshExpiry(&cfg, buf.Get); !got.IsZero() {
@@ -61,7 +61,7 @@ func TestRefreshTokenExpiry(t *testing.T) {
 // only comments, with both excluded it is not read, and every table lists
 // its excluded fields for status.
 func TestSyncTables(t *testing.T) {
-	cfg := config.Defaults()
+	cfg := config.Default()
 	off := false
 	cfg.ServiceNow.ExcludeFields = []string{"work_notes"}
 	cfg.ServiceNow.Tables = map[string]config.TableConfig{

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sei-edge/servicenow-edge/agent/status"
+	"github.com/sei-edge/servicenow-edge/relay/command"
 )
 
 // statusConfig writes a valid configuration whose data directory is short
@@ -58,8 +59,8 @@ func TestStatusHungAgent(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	code, out, errOut := agentCmd(ctx, "status", "-c", cfgPath)
-	if code != exitFailure {
-		t.Errorf("status against a hung agent exited %d, want %d\n%s%s", code, exitFailure, out, errOut)
+	if code != command.ExitFailure {
+		t.Errorf("status against a hung agent exited %d, want %d\n%s%s", code, command.ExitFailure, out, errOut)
 	}
 	for _, want := range []string{"NOT RUNNING", "could not ask the agent", "no buffer yet"} {
 		if !strings.Contains(out, want) {
@@ -98,7 +99,7 @@ func TestStatusNotRunning(t *testing.T) {
 func TestBundleBeforeFirstStart(t *testing.T) {
 	cfgPath, dataDir := statusConfig(t)
 	out := filepath.Join(t.TempDir(), "bundle.zip")
-	if code, stdout, stderr := agentCmd(context.Background(), "bundle", "-c", cfgPath, "-o", out); code != exitOK {
+	if code, stdout, stderr := agentCmd(context.Background(), "bundle", "-c", cfgPath, "-o", out); code != command.ExitOK {
 		t.Fatalf("bundle exited %d: %s%s", code, stdout, stderr)
 	}
 	if _, err := os.Stat(out); err != nil {
@@ -121,7 +122,7 @@ func TestBundleListsMovedAside(t *testing.T) {
 	os.WriteFile(filepath.Join(moved, "000001.sst"), []byte(strings.Repeat(secret, 10)), 0o600)
 	os.WriteFile(filepath.Join(moved, "MANIFEST"), []byte("m"), 0o600)
 	out := filepath.Join(t.TempDir(), "bundle.zip")
-	if code, stdout, stderr := agentCmd(context.Background(), "bundle", "-c", cfgPath, "-o", out); code != exitOK {
+	if code, stdout, stderr := agentCmd(context.Background(), "bundle", "-c", cfgPath, "-o", out); code != command.ExitOK {
 		t.Fatalf("bundle exited %d: %s%s", code, stdout, stderr)
 	}
 	zr, err := zip.OpenReader(out)

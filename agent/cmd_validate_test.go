@@ -31,6 +31,7 @@ import (
 
 	"github.com/sei-edge/servicenow-edge/agent/config"
 	"github.com/sei-edge/servicenow-edge/agent/servicenow/snowtest"
+	"github.com/sei-edge/servicenow-edge/relay/command"
 )
 
 // These tests run `sei-agent validate` as main runs it, against the
@@ -196,9 +197,9 @@ func (r validateRun) wantFailed(t *testing.T, names ...string) {
 	if diff := cmp.Diff(names, r.failed()); diff != "" {
 		t.Errorf("failed checks (-want +got):\n%s\n%s", diff, r.text)
 	}
-	want := exitFailure
+	want := command.ExitFailure
 	if len(names) == 0 {
-		want = exitOK
+		want = command.ExitOK
 	}
 	if r.code != want {
 		t.Errorf("exit code %d, want %d\n%s", r.code, want, r.text)
@@ -483,8 +484,8 @@ func TestValidate(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				path := tc.path(t)
 				r := runValidate(t, path)
-				if r.code != exitUsage {
-					t.Errorf("exit code %d, want %d (invalid configuration)", r.code, exitUsage)
+				if r.code != command.ExitUsage {
+					t.Errorf("exit code %d, want %d (invalid configuration)", r.code, command.ExitUsage)
 				}
 				if len(r.checks) != 1 || r.checks[0].Name != "config" || r.checks[0].OK {
 					t.Fatalf("want one failed config check, got %+v", r.checks)

@@ -11,6 +11,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/logging"
 	"github.com/sei-edge/servicenow-edge/agent/service"
 	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/command"
 )
 
 // cmdBundle writes a support bundle: status (live, or what the data
@@ -18,7 +19,7 @@ import (
 // recent logs, figures and OS and service facts. Every secret the agent
 // knows is scrubbed from every file.
 func cmdBundle(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, path := flags("bundle", stderr)
+	fs, path := flags("bundle", stdout)
 	out := fs.String("o", "sei-agent-bundle.zip", "output file")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -26,7 +27,7 @@ func cmdBundle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cfg, err := config.Load(*path)
 	if cfg == nil || cfg.Agent.DataDir == "" {
 		// Without a data directory there is nothing to collect.
-		return usageError{fmt.Errorf("bundle needs agent.data_dir from the configuration: %w", err)}
+		return command.Usage(fmt.Errorf("bundle needs agent.data_dir from the configuration: %w", err))
 	}
 	snap, err := liveStatus(ctx, cfg)
 	var buf *buffer.Buffer // the stopped agent's: offline figures and stored tokens

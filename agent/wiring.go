@@ -1,21 +1,26 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/oauth2"
 
 	"github.com/sei-edge/servicenow-edge/agent/config"
+	"github.com/sei-edge/servicenow-edge/agent/logging"
+	"github.com/sei-edge/servicenow-edge/agent/service"
 	"github.com/sei-edge/servicenow-edge/agent/servicenow"
-	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/command"
+	"github.com/sei-edge/servicenow-edge/relay/logsetup"
 )
+
+// Wiring: how the configuration becomes the components' own settings (the
+// ServiceNow client, the tables to sync, the logger, the service).
 
 // clientConfig maps the agent configuration onto the ServiceNow client's.
 func clientConfig(cfg *config.Config, log zerolog.Logger, tokens servicenow.TokenStore) servicenow.Config {
@@ -34,6 +39,8 @@ func clientConfig(cfg *config.Config, log zerolog.Logger, tokens servicenow.Toke
 		},
 		CAFile:             sn.CAFile,
 		Proxy:              sn.Proxy,
+		ProxyUsername:      sn.ProxyUsername,
+		ProxyPassword:      sn.ProxyPassword.Reveal(),
 		InsecureSkipVerify: sn.InsecureSkipVerify,
 		Timeout:            time.Duration(sn.Timeout),
 		PageSize:           sn.PageSize,
@@ -47,7 +54,7 @@ func clientConfig(cfg *config.Config, log zerolog.Logger, tokens servicenow.Toke
 func newServiceNowClient(cfg *config.Config, log zerolog.Logger, tokens servicenow.TokenStore) (*servicenow.Client, error) {
 	c, err := servicenow.New(clientConfig(cfg, log, tokens))
 	if err != nil {
-		return nil, usageError{fmt.Errorf("servicenow: %w", err)}
+		return nil, command.Usage(fmt.Errorf("servicenow: %w", err))
 	}
 	return c, nil
 }
@@ -106,59 +113,40 @@ func tableNames(cfg *config.Config) []string {
 	return names
 }
 
-// tokenStore keeps OAuth tokens in the buffer's state: in the agent's
-// 0700 data directory, never in a log line.
-type tokenStore struct{ buf *buffer.Buffer }
-
-const tokenKey = "oauth/token"
-
-func (s *tokenStore) LoadToken(ctx context.Context) (*oauth2.Token, error) {
-	raw, err := s.buf.Get(tokenKey)
-	if errors.Is(err, buffer.ErrNotFound) {
-		return nil, nil
+// serviceConfig describes the system service for cfg.
+func serviceConfig(cfg *config.Config) service.Config {
+	logDir := ""
+	if cfg.Log.File != "" {
+		logDir = filepath.Dir(cfg.Log.File)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("load oauth token: %w", err)
+	return service.Config{
+		ConfigFile: cfg.File,
+		DataDir:    cfg.Agent.DataDir,
+		LogDir:     logDir,
+		Validate:   func() error { _, err := loadConfig(cfg.File); return err },
+		ExitCode:   command.Code,
 	}
-	var t oauth2.Token
-	if err := json.Unmarshal(raw, &t); err != nil {
-		return nil, fmt.Errorf("load oauth token: %w", err)
-	}
-	return &t, nil
 }
 
-func (s *tokenStore) SaveToken(ctx context.Context, t *oauth2.Token) error {
-	raw, err := json.Marshal(t)
-	if err != nil {
-		return err
-	}
-	if old, err := s.LoadToken(ctx); err == nil && (old == nil || old.RefreshToken != t.RefreshToken) && t.RefreshToken != "" {
-		// A new refresh token: its lifetime starts now.
-		now, _ := time.Now().UTC().MarshalText()
-		if err := s.buf.Set(ctx, refreshIssuedKey, now); err != nil {
-			return err
-		}
-	}
-	return s.buf.Set(ctx, tokenKey, raw)
+// logOptions says where cfg's log goes. The name is the service's: on
+// Windows it is the event-log source that installing the service
+// registers.
+func logOptions(cfg *config.Config) logging.Options {
+	return logging.Options{Level: cfg.Log.Level, File: cfg.Log.File, DataDir: cfg.Agent.DataDir, Name: service.DefaultName}
 }
 
-// refreshIssuedKey holds when the current refresh token was issued.
-const refreshIssuedKey = "oauth/refresh_issued"
-
-// refreshExpiry is when the stored refresh token ends, for the
-// authorization_code grant, whose renewal needs an admin (`sei-agent
-// login`); zero when unknown or irrelevant (the other grants renew alone).
-func refreshExpiry(cfg *config.Config, get func(string) ([]byte, error)) time.Time {
-	if cfg.ServiceNow.Auth.Method != "oauth" || cfg.ServiceNow.Auth.Grant != "authorization_code" {
-		return time.Time{}
+// newLogger builds the process's one logger: JSON to the rotated file, the
+// console writer on a terminal, journald priorities under systemd.
+func newLogger(cfg *config.Config, stderr io.Writer, asService bool) (zerolog.Logger, io.Closer, error) {
+	opts := logOptions(cfg)
+	opts.Service = asService
+	opts.Journald = asService && logging.UnderJournald()
+	if f, ok := stderr.(*os.File); ok && logsetup.Terminal(f) {
+		opts.Console = f
 	}
-	raw, err := get(refreshIssuedKey)
+	log, closer, err := logging.New(opts)
 	if err != nil {
-		return time.Time{}
+		return zerolog.Nop(), nil, command.Usage(fmt.Errorf("log.file: %w", err))
 	}
-	var issued time.Time
-	if issued.UnmarshalText(raw) != nil {
-		return time.Time{}
-	}
-	return issued.Add(time.Duration(cfg.ServiceNow.Auth.RefreshTokenLifetime))
+	return log, closer, nil
 }

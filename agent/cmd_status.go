@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/sei-edge/servicenow-edge/agent/config"
@@ -15,17 +14,19 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/service"
 	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/command"
+	"github.com/sei-edge/servicenow-edge/relay/secret"
 )
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, path := flags("status", stderr)
+	fs, path := flags("status", stdout)
 	asJSON := fs.Bool("json", false, "print the status as JSON (a stable, documented format)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	cfg, err := config.Load(*path)
 	if cfg == nil || cfg.Agent.DataDir == "" {
-		return usageError{fmt.Errorf("status needs agent.data_dir from the configuration: %w", err)}
+		return command.Usage(fmt.Errorf("status needs agent.data_dir from the configuration: %w", err))
 	}
 	snap, running, err := agentStatus(ctx, cfg)
 	if err != nil {
@@ -47,10 +48,10 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	if err != nil {
-		return exitError{exitFailure}
+		return command.ExitError{Code: command.ExitFailure}
 	}
 	if code := status.ExitCode(snap, running); code != 0 {
-		return exitError{code}
+		return command.ExitError{Code: code}
 	}
 	return nil
 }
@@ -96,8 +97,8 @@ func offlineSnapshot(cfg *config.Config, queryErr error, buf *buffer.Buffer, buf
 			ID: cfg.Agent.ID, Version: version, ConfigFile: cfg.File, DataDir: cfg.Agent.DataDir,
 			ServiceState: serviceState(cfg), Note: "agent not running: figures read from its data directory",
 		},
-		ServiceNow: status.ServiceNow{URL: cfg.ServiceNow.URL, AuthMethod: cfg.ServiceNow.Auth.Method},
-		Relay:      status.Relay{URL: cfg.Relay.URL},
+		ServiceNow: status.ServiceNow{URL: secret.RedactURL(cfg.ServiceNow.URL), AuthMethod: cfg.ServiceNow.Auth.Method},
+		Relay:      status.Relay{URL: secret.RedactURL(cfg.Relay.URL)},
 	}
 	if !errors.Is(queryErr, status.ErrNotRunning) {
 		s.Agent.Note = fmt.Sprintf("could not ask the agent: %v", queryErr)
@@ -126,19 +127,4 @@ func serviceState(cfg *config.Config) string {
 		return "unknown"
 	}
 	return st
-}
-
-// serviceConfig describes the system service for cfg.
-func serviceConfig(cfg *config.Config) service.Config {
-	logDir := ""
-	if cfg.Log.File != "" {
-		logDir = filepath.Dir(cfg.Log.File)
-	}
-	return service.Config{
-		ConfigFile: cfg.File,
-		DataDir:    cfg.Agent.DataDir,
-		LogDir:     logDir,
-		Validate:   func() error { _, err := loadConfig(cfg.File); return err },
-		ExitCode:   exitCode,
-	}
 }

@@ -1,0 +1,87 @@
+// Package command holds the command-line conventions sei-agent and
+// sei-relay share: exit codes, the error that means "usage or invalid
+// configuration", and flag sets whose -h prints the flags and exits 0.
+package command
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+)
+
+// Exit codes of both programs.
+const (
+	ExitOK      = 0
+	ExitFailure = 1 // runtime failure
+	ExitUsage   = 2 // usage or invalid configuration; stops systemd's restarts
+)
+
+// UsageError marks a mistake on the command line or in the configuration:
+// exit code 2.
+type UsageError struct{ Err error }
+
+func (e UsageError) Error() string { return e.Err.Error() }
+func (e UsageError) Unwrap() error { return e.Err }
+
+// Usage marks err as a usage error.
+func Usage(err error) error { return UsageError{Err: err} }
+
+// Usagef is Usage(fmt.Errorf(...)).
+func Usagef(format string, args ...any) error { return Usage(fmt.Errorf(format, args...)) }
+
+// ExitError ends a command with a specific exit code and nothing more to
+// print (status's 1 and 3, validate's 2 after its own report, 0 after -h).
+type ExitError struct{ Code int }
+
+func (e ExitError) Error() string { return fmt.Sprintf("exit %d", e.Code) }
+
+// Code maps a command's error to the process exit code.
+func Code(err error) int {
+	var ee ExitError
+	var ue UsageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ee):
+		return ee.Code
+	case errors.As(err, &ue):
+		return ExitUsage
+	}
+	return ExitFailure
+}
+
+// Silent reports whether err needs no message (an ExitError).
+func Silent(err error) bool {
+	var ee ExitError
+	return err == nil || errors.As(err, &ee)
+}
+
+// Flags returns a flag set named name ("sei-agent sync") that reports
+// errors instead of exiting; -h prints its flags on stdout.
+func Flags(name string, stdout io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s [flags]\n\nflags:\n", fs.Name())
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// Parse parses args: -h prints the flags and returns ExitError{ExitOK}; a
+// bad flag is a UsageError that points at -h.
+func Parse(fs *flag.FlagSet, args []string) error {
+	out := fs.Output()
+	fs.SetOutput(io.Discard) // the flag package would print the usage on any error
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return ExitError{Code: ExitOK}
+	case err != nil:
+		return Usage(fmt.Errorf("%w (%s -h lists the flags)", err, fs.Name()))
+	}
+	return nil
+}
