@@ -175,21 +175,17 @@ func (r *relay) build(token string) error {
 }
 
 // run runs the components until ctx ends or one fails. The embedded
-// server's registry watch runs beside them; the server itself stops in
-// close, after the relay's connection closed.
+// server stops in close, after the relay's connection closed.
 func (r *relay) run(ctx context.Context) error {
 	ln := r.ln
 	r.ln = nil // Serve owns it now
 	g, gctx := errgroup.WithContext(ctx)
-	if r.srv != nil {
-		g.Go(func() error { return r.srv.Watch(gctx) })
-	}
 	g.Go(func() error { return r.consumer.Run(gctx) })
 	g.Go(func() error { return r.api.Serve(gctx, ln) })
 	g.Go(func() error {
 		as := &adminService{nc: r.nc, js: r.js, store: r.store, log: r.log.With().Str("component", "admin").Logger()}
 		if r.srv != nil {
-			as.reload = r.srv.Reload
+			as.updateAccount = r.srv.UpdateAccount
 		}
 		return as.Run(gctx)
 	})

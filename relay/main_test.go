@@ -103,7 +103,7 @@ func TestExitCodes(t *testing.T) {
 		{"invalid config lists every problem", []string{"run", "-c", bad}, exitUsage, []string{
 			"data_dir: required", "http.listen: must be host:port", "store.dsn: required when store.kind is postgres"}},
 		{"enroll without names", []string{"enroll", "-c", good}, exitUsage, []string{"--tenant", "--integration", "--agent"}},
-		{"enroll external", []string{"enroll", "-c", external, "--tenant", "t", "--integration", "i", "--agent", "a"}, exitUsage, []string{"nats.url"}},
+		{"enroll external", []string{"enroll", "-c", external, "--tenant", "t", "--integration", "i", "--agent", "a"}, 0, []string{"external cluster: push the tenant's account JWT"}},
 		{"revoke unknown", []string{"revoke", "-c", good, "--tenant", "t", "--agent", "a"}, exitUsage, []string{"not enrolled"}},
 		{"quarantine bad sub", []string{"quarantine", "-c", good, "purge"}, exitUsage, []string{"quarantine list"}},
 		{"quarantine without relay", []string{"quarantine", "-c", good, "list"}, exitRuntime, []string{"relay.json"}},
@@ -209,10 +209,7 @@ log: {level: warn}
 	}
 
 	// The agent, configured only from the printed block.
-	seed, err := nats.NkeyOptionFromSeed(block.Relay.Credentials)
-	if err != nil {
-		t.Fatal(err)
-	}
+	seed := nats.UserCredentials(block.Relay.Credentials)
 	closed := make(chan struct{})
 	// enroll asked the running relay to load the agent: it connects at
 	// once, without waiting for the registry poll.

@@ -30,8 +30,9 @@ func (c *Consumer) runHeartbeats(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case m := <-ch:
-			a, err := parseHeartbeat(m.Subject, m.Data)
+			a, err := parseHeartbeat(m.Subject, m.Header, m.Data)
 			if err != nil {
+				c.m.heartbeatsRejected.Inc()
 				c.log.Warn().Err(err).Msg("drop heartbeat")
 				continue
 			}
@@ -48,13 +49,23 @@ func (c *Consumer) runHeartbeats(ctx context.Context) error {
 	}
 }
 
-// parseHeartbeat checks a heartbeat message. The tenant and agent come from
-// the subject, which the agent's permissions restrict; the payload's agent
-// field is not trusted.
-func parseHeartbeat(subject string, data []byte) (store.Agent, error) {
+// parseHeartbeat checks a heartbeat message. The tenant comes from the
+// subject, which only the tenant's account imports; the agent from the
+// subject too, which must name the connection's own agent (see sender).
+// The payload's agent field is not trusted.
+func parseHeartbeat(subject string, h nats.Header, data []byte) (store.Agent, error) {
 	tenant, agent, err := wire.ParseHeartbeatSubject(subject)
 	if err != nil {
 		return store.Agent{}, err
+	}
+	if h.Get(HeaderClientInfo) != "" {
+		from, err := sender(h)
+		if err != nil {
+			return store.Agent{}, fmt.Errorf("heartbeat on %s: %w", subject, err)
+		}
+		if from != agent {
+			return store.Agent{}, fmt.Errorf("heartbeat on %s sent by agent %q", subject, from)
+		}
 	}
 	var hb wire.Heartbeat
 	if t := bytes.TrimSpace(data); len(t) == 0 || t[0] != '{' {
