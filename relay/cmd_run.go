@@ -51,7 +51,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		return usageError{err}
 	}
 	defer closer.Close()
-	if err := runRelay(ctx, cfg, log, stderr); err != nil {
+	if err := runRelay(ctx, cfg, *path, log, stderr); err != nil {
 		log.Error().Err(err).Msg("relay stopped")
 		return err
 	}
@@ -62,6 +62,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 // relay is the running relay's parts, built by open and run by run.
 type relay struct {
 	cfg      config.Config
+	cfgPath  string // the -c file, "" for the embedded default
 	log      zerolog.Logger
 	store    store.Store
 	storeRun func(context.Context) error // nil when the store has no loop
@@ -77,8 +78,8 @@ type relay struct {
 
 // runRelay builds the relay's components and runs them until ctx ends or
 // one fails.
-func runRelay(ctx context.Context, cfg config.Config, log zerolog.Logger, stderr io.Writer) error {
-	r := &relay{cfg: cfg, log: log}
+func runRelay(ctx context.Context, cfg config.Config, cfgPath string, log zerolog.Logger, stderr io.Writer) error {
+	r := &relay{cfg: cfg, cfgPath: cfgPath, log: log}
 	defer r.close()
 	if err := r.open(ctx, stderr); err != nil {
 		return err
@@ -106,6 +107,11 @@ func (r *relay) open(ctx context.Context, stderr io.Writer) error {
 	}
 	if err := r.connectNATS(ctx); err != nil {
 		return err
+	}
+	if r.srv != nil {
+		if err := warnLegacyAgents(r.cfg, r.cfgPath, r.log, stderr); err != nil {
+			return err
+		}
 	}
 	if err := r.build(token); err != nil {
 		return err
@@ -307,5 +313,36 @@ func announce(cfg config.Config, srv *natsbox.Server, httpAddr net.Addr, log zer
 		return err
 	}
 	log.Info().Str("http", ri.HTTPURL).Str("nats", ri.NATSURL).Str("data_dir", cfg.DataDir).Msg("relay running")
+	return nil
+}
+
+// warnLegacyAgents tells the operator, on stderr and in the log, which
+// agents of the single-account layout (data_dir/agents.json) still have to
+// be enrolled again, with the command for each: their NKEY-only
+// credentials no longer authenticate.
+func warnLegacyAgents(cfg config.Config, cfgPath string, log zerolog.Logger, stderr io.Writer) error {
+	reg, err := enroll.NewRegistry(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	legacy, err := reg.Legacy()
+	if err != nil {
+		return err
+	}
+	if len(legacy) == 0 {
+		return nil
+	}
+	flag := ""
+	if cfgPath != "" {
+		flag = "-c " + cfgPath
+	}
+	fmt.Fprintf(stderr, "sei-relay: %d agent(s) in %s were enrolled before tenant accounts and cannot connect until enrolled again.\n"+
+		"Run for each, then copy the new credentials file to the agent (relay.credentials; no other change to its configuration):\n",
+		len(legacy), filepath.Join(cfg.DataDir, enroll.LegacyRegistryFile))
+	for _, a := range legacy {
+		hint := enroll.ReenrollHint(a, flag)
+		fmt.Fprintf(stderr, "  %s\n", hint)
+		log.Error().Str("tenant", a.Tenant).Str("agent", a.Agent).Str("command", hint).Msg("agent enrolled before tenant accounts must be enrolled again")
+	}
 	return nil
 }
