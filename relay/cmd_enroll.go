@@ -46,7 +46,7 @@ func cmdEnroll(args []string, stdout, stderr io.Writer) error {
 	if credsPath, err = filepath.Abs(credsPath); err != nil {
 		return fmt.Errorf("resolve credentials path: %w", err)
 	}
-	reg, err := enroll.NewRegistry(cfg.DataDir)
+	reg, err := newRegistry(cfg)
 	if err != nil {
 		return err
 	}
@@ -154,7 +154,7 @@ func cmdRevoke(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	reg, err := enroll.NewRegistry(cfg.DataDir)
+	reg, err := newRegistry(cfg)
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func cmdAgents(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	reg, err := enroll.NewRegistry(cfg.DataDir)
+	reg, err := newRegistry(cfg)
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/enroll"
 	"github.com/sei-edge/servicenow-edge/relay/ingest"
 	"github.com/sei-edge/servicenow-edge/relay/natsbox"
+	"github.com/sei-edge/servicenow-edge/relay/quota"
 	"github.com/sei-edge/servicenow-edge/relay/store"
 	"github.com/sei-edge/servicenow-edge/relay/store/badgerstore"
 	"github.com/sei-edge/servicenow-edge/relay/store/pgstore"
@@ -70,6 +71,7 @@ type relay struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	consumer *ingest.Consumer
+	quota    *quota.Enforcer // nil without quota.max_messages or in external mode
 	api      *api.Server
 	ln       net.Listener // the API's listener; Serve closes it
 	// announced is set once relay.json is written (close removes it then).
@@ -168,6 +170,11 @@ func (r *relay) build(token string) error {
 	if err != nil {
 		return fmt.Errorf("configure ingest: %w", err)
 	}
+	if r.srv != nil && r.cfg.Quota.MaxMessages > 0 {
+		if r.quota, err = r.newQuota(reg); err != nil {
+			return err
+		}
+	}
 	r.api, err = api.New(api.Config{
 		Token: token, Store: r.store, Gatherer: reg,
 		Health:     []api.Check{{Name: "nats", Func: natsbox.HealthCheck(r.nc, r.js)}},
@@ -187,6 +194,9 @@ func (r *relay) run(ctx context.Context) error {
 	r.ln = nil // Serve owns it now
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.consumer.Run(gctx) })
+	if r.quota != nil {
+		g.Go(func() error { return r.quota.Run(gctx) })
+	}
 	g.Go(func() error { return r.api.Serve(gctx, ln) })
 	g.Go(func() error {
 		as := &adminService{nc: r.nc, js: r.js, store: r.store, log: r.log.With().Str("component", "admin").Logger()}
@@ -345,4 +355,37 @@ func warnLegacyAgents(cfg config.Config, cfgPath string, log zerolog.Logger, std
 		log.Error().Str("tenant", a.Tenant).Str("agent", a.Agent).Str("command", hint).Msg("agent enrolled before tenant accounts must be enrolled again")
 	}
 	return nil
+}
+
+// newQuota builds the tenant quota enforcer of the embedded server: a
+// tenant's pause is recorded in its file and its account JWT applied at
+// once.
+func (r *relay) newQuota(metrics prometheus.Registerer) (*quota.Enforcer, error) {
+	reg, err := newRegistry(r.cfg)
+	if err != nil {
+		return nil, err
+	}
+	return quota.New(quota.Config{
+		JS: r.js, MaxMessages: r.cfg.Quota.MaxMessages, Interval: r.cfg.Quota.CheckInterval,
+		Log: r.log.With().Str("component", "quota").Logger(), Metrics: metrics,
+		Paused: reg.PausedTenants,
+		SetPaused: func(_ context.Context, tenant string, paused bool) error {
+			tok, _, err := reg.SetPaused(tenant, paused)
+			if err != nil {
+				return err
+			}
+			return r.srv.UpdateAccount(tok)
+		},
+	})
+}
+
+// newRegistry opens data_dir's agent registry with the configured
+// connection limit per agent.
+func newRegistry(cfg config.Config) (*enroll.Registry, error) {
+	reg, err := enroll.NewRegistry(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	reg.ConnsPerAgent = cfg.Quota.ConnectionsPerAgent
+	return reg, nil
 }

@@ -18,6 +18,7 @@ type Config struct {
 	Stream    Stream    `yaml:"stream"`
 	Consumer  Consumer  `yaml:"consumer"`
 	Heartbeat Heartbeat `yaml:"heartbeat"`
+	Quota     Quota     `yaml:"quota"`
 	Log       Log       `yaml:"log"`
 
 	// conflicts are problems found while loading, reported by Validate.
@@ -101,6 +102,21 @@ type Consumer struct {
 	AckWait    time.Duration `yaml:"ack_wait"`
 }
 
+// Quota bounds what one tenant may take of the embedded server (see the
+// accounts notes in relay/doc.go).
+type Quota struct {
+	// MaxMessages is how many batches one tenant may hold in the ingest
+	// stream; at the limit the tenant's ingest import is withdrawn until
+	// it drains below 90%, and its agents wait as during an outage. 0 is
+	// no limit.
+	MaxMessages int64 `yaml:"max_messages"`
+	// ConnectionsPerAgent bounds each agent's connections (its tenant
+	// account allows this many per enrolled agent).
+	ConnectionsPerAgent int `yaml:"connections_per_agent"`
+	// CheckInterval is how often the relay counts each tenant's batches.
+	CheckInterval time.Duration `yaml:"check_interval"`
+}
+
 // Heartbeat says when an agent counts as stale.
 type Heartbeat struct {
 	StaleAfter time.Duration `yaml:"stale_after"`
@@ -133,6 +149,7 @@ func Default() Config {
 		},
 		Consumer:  Consumer{MaxDeliver: 10, AckWait: 30 * time.Second},
 		Heartbeat: Heartbeat{StaleAfter: 5 * time.Minute},
+		Quota:     Quota{ConnectionsPerAgent: 3, CheckInterval: 5 * time.Second},
 		Log:       Log{Level: "info"},
 	}
 }

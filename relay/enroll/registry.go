@@ -173,6 +173,26 @@ func (r *Registry) List() ([]Agent, error) {
 	return out, nil
 }
 
+// PausedTenants returns the tenants paused for their quota. It reads every
+// tenant's file: the relay calls it once, at start.
+func (r *Registry) PausedTenants() ([]string, error) {
+	names, err := r.Tenants()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range names {
+		t, _, err := r.Tenant(n)
+		if err != nil {
+			return nil, err
+		}
+		if t.Paused {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
 // Enroll creates a user for agent of tenant, publishing for integration,
 // creating the tenant's account on its first agent. It returns the agent,
 // its .creds content (the secret the caller writes to the credentials
