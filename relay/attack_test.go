@@ -30,7 +30,7 @@ import (
 // The suite uses only the public surface (the CLI, the credentials file
 // enroll writes, NATS, HTTP), so it also runs against the single-account
 // relay that came before tenant accounts, where the reply-subject, forged
-// header and connection-limit attacks succeed (see the report of issue 8).
+// header, forged heartbeat and connection-limit attacks succeed.
 
 // attackRelay is a running relay with tenants ta (agents agent1, agent3)
 // and tb (agent2).
@@ -394,17 +394,47 @@ func TestAttackOneTenantCannotReachAnother(t *testing.T) {
 	})
 }
 
+// TestAttackForgedAgentHeader sends ta/agent1's batch claiming to come from
+// ta/agent3: the relay refuses it (the publish fails, the refusal is
+// counted), stores nothing, and agent3 gets no confirmation for a batch it
+// never sent.
+func TestAttackForgedAgentHeader(t *testing.T) {
+	r := startAttackRelay(t)
+	agent3 := r.mustDial(t, "agent3")
+	confirms, err := agent3.SubscribeSync(wire.AgentSubject("ta", "agent3") + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent3.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	attacker := r.mustDial(t, "agent1")
+	js, err := jetstream.New(attacker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := js.PublishMsg(ctx, batchMsg(t, "ta", "forged-1", "forged", "agent3")); err == nil {
+		t.Error("batch with a forged Sei-Agent acknowledged")
+	}
+	r.barrier(t, attacker, 1)
+	if body, _ := httpGet(r.ri.HTTPURL+"/v1/records?tenant=ta", r.adminToken); strings.Contains(body, `"sys_id":"forged"`) {
+		t.Errorf("forged batch stored: %s", body)
+	}
+	metrics, _ := httpGet(r.ri.HTTPURL+"/metrics", r.adminToken)
+	if !strings.Contains(metrics, `sei_relay_ingest_batches_rejected_total{reason="agent"} 1`) {
+		t.Errorf("forged header not counted in sei_relay_ingest_batches_rejected_total{reason=\"agent\"}")
+	}
+	if m, err := confirms.NextMsg(100 * time.Millisecond); err == nil {
+		t.Errorf("agent3 got a confirmation for a batch it never sent: %s", m.Data)
+	}
+}
+
 // TestAttackForgedHeartbeat sends heartbeats naming another agent of the
 // attacker's own tenant, and a batch whose reply subject is that agent's
 // heartbeat subject (the PubAck would arrive as a heartbeat): neither is
 // stored as agent3's heartbeat.
-//
-// A batch's Sei-Agent header is checked against the connection only where
-// the relay sees the connection (heartbeats, and core messages carrying
-// Nats-Request-Info): JetStream strips Nats-Request-Info before storing a
-// message (stream.go, "For now remove"), so a batch read back from the
-// stream carries no identity. Closing that needs the relay to stamp the
-// identity before the stream (see the report of issue 8).
 func TestAttackForgedHeartbeat(t *testing.T) {
 	r := startAttackRelay(t)
 	attacker := r.mustDial(t, "agent1")

@@ -107,10 +107,11 @@ log: {level: error}
 	if err != nil {
 		t.Fatalf("re-enrolled agent: %v", err)
 	}
-	if err := nc.Publish(wire.HeartbeatSubject("acme", "a1"), []byte(`{"agent":"a1"}`)); err != nil {
-		t.Fatal(err)
-	}
 	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		// Agents heartbeat on a timer; the relay may still be setting up.
+		if err := nc.Publish(wire.HeartbeatSubject("acme", "a1"), []byte(`{"agent":"a1"}`)); err != nil {
+			return err
+		}
 		body, err := httpGet(ri.HTTPURL+"/v1/agents?tenant=acme", "tok")
 		if err != nil || !strings.Contains(body, `"agent":"a1"`) {
 			return fmt.Errorf("re-enrolled agent's heartbeat: %v %s", err, body)

@@ -40,13 +40,14 @@ func (r *Registry) accountJWT(t *Tenant) (string, error) {
 	type imp struct {
 		name, subject string
 		typ           jwt.ExportType
+		local         string // the subject in the tenant's account, when it differs
 	}
 	imps := []imp{
-		{"heartbeat", wire.HeartbeatPrefix + "." + t.Name + ".*", jwt.Service},
-		{"agent", wire.AgentPrefix + "." + t.Name + ".>", jwt.Stream},
+		{"heartbeat", wire.HeartbeatPrefix + "." + t.Name + ".*", jwt.Service, ""},
+		{"agent", wire.AgentPrefix + "." + t.Name + ".>", jwt.Stream, ""},
 	}
 	if !t.Paused {
-		imps = append(imps, imp{"ingest", wire.IngestPrefix + "." + t.Name + ".>", jwt.Service})
+		imps = append(imps, imp{"ingest", wire.SubmitPrefix + "." + t.Name + ".>", jwt.Service, wire.IngestPrefix + "." + t.Name + ".>"})
 	}
 	for _, im := range imps {
 		act := jwt.NewActivationClaims(t.Account)
@@ -59,7 +60,8 @@ func (r *Registry) accountJWT(t *Tenant) (string, error) {
 		}
 		// Share passes the agent's identity (account, user, user JWT name)
 		// to the relay in the Nats-Request-Info header the server sets.
-		ac.Imports.Add(&jwt.Import{Name: im.name, Subject: jwt.Subject(im.subject), Account: relay, Token: tok, Type: im.typ, Share: im.typ == jwt.Service})
+		ac.Imports.Add(&jwt.Import{Name: im.name, Subject: jwt.Subject(im.subject), LocalSubject: jwt.RenamingSubject(im.local),
+			Account: relay, Token: tok, Type: im.typ, Share: im.typ == jwt.Service})
 	}
 	for k, at := range t.Revoked {
 		ac.RevokeAt(k, time.Unix(at, 0))

@@ -63,7 +63,7 @@ func TestRegistry(t *testing.T) {
 	for _, im := range ac.Imports {
 		imports = append(imports, string(im.Subject))
 	}
-	if diff := cmp.Diff([]string{"sei.agent.ta.>", "sei.heartbeat.ta.*", "sei.ingest.ta.>"}, imports); diff != "" {
+	if diff := cmp.Diff([]string{"sei.agent.ta.>", "sei.heartbeat.ta.*", "sei.submit.ta.>"}, imports); diff != "" {
 		t.Errorf("account imports (-want +got):\n%s", diff)
 	}
 	if ac.Limits.Conn != DefaultConnsPerAgent || ac.Limits.JetStreamLimits.DiskStorage != 0 {
@@ -129,7 +129,7 @@ func TestPausedTenantLosesOnlyIngest(t *testing.T) {
 	}
 	ac, _ := jwt.DecodeAccountClaims(tok)
 	for _, im := range ac.Imports {
-		if strings.HasPrefix(string(im.Subject), "sei.ingest.") {
+		if strings.HasPrefix(string(im.Subject), "sei.submit.") {
 			t.Errorf("paused tenant imports %s", im.Subject)
 		}
 	}

@@ -33,7 +33,7 @@ const (
 // for that tenant alone, so the relay account's JWT never changes as
 // tenants come and go, and no tenant can import another's subjects.
 const (
-	ingestExport    = wire.IngestPrefix + ".*.>"
+	ingestExport    = wire.SubmitPrefix + ".*.>"
 	heartbeatExport = wire.HeartbeatPrefix + ".*.*"
 	agentExport     = wire.AgentPrefix + ".*.>"
 )

@@ -81,6 +81,12 @@ func startRelay(t *testing.T) *relay {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The relay's gateway forwards what the tenants' ingest imports
+	// deliver to the stream.
+	gw := ingest.NewGateway(nc, "test", testLogger(t), nil)
+	gwDone := make(chan error, 1)
+	go func() { gwDone <- gw.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-gwDone })
 	if _, err := ingest.EnsureStream(ctx, js, ingest.StreamConfig{MaxBytes: 64 << 20, Replicas: 1, Duplicates: time.Minute}); err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,11 @@ func start(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { nc.Close(); srv.Shutdown() })
+	ctx, cancel := context.WithCancel(context.Background())
+	gw := ingest.NewGateway(nc, "test", zerolog.New(io.Discard), nil)
+	gwDone := make(chan error, 1)
+	go func() { gwDone <- gw.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-gwDone; nc.Close(); srv.Shutdown() })
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
