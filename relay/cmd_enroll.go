@@ -86,7 +86,16 @@ func publishAccount(cfg config.Config, reg *enroll.Registry, tok string, w io.Wr
 		if err != nil {
 			return runInfo{}, err
 		}
-		fmt.Fprintf(w, "note: external cluster: push the tenant's account JWT %s to the cluster's account resolver (nats.url), e.g. `nats --creds SYSTEM_USER.creds server request push-account` or `nsc push`; see the accounts notes in relay/doc.go\n", path)
+		op, sys, err := reg.WriteClusterFiles()
+		if err != nil {
+			return runInfo{}, err
+		}
+		fmt.Fprintf(w, "note: external cluster: push the tenant's account JWT %s to the cluster's account resolver (nats.url), e.g. `nats server request push-account` or `nsc push`.\n"+
+			"  Once per cluster: trust the operator %s, set system_account %s, use a full resolver, push the JWTs in %s, and run the relays as a user of the relay account (nats.credentials, e.g. %s). See relay/doc.go.\n",
+			path, op, sys, filepath.Dir(path), filepath.Join(cfg.DataDir, enroll.AdminCredsFile))
+		if _, err := enroll.AdminCreds(cfg.DataDir, reg.Keys()); err != nil {
+			return runInfo{}, err
+		}
 		return runInfo{}, nil
 	}
 	ri, err := readRunInfo(cfg.DataDir)

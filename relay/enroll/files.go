@@ -65,3 +65,32 @@ func (r *Registry) WriteResolverJWT(tok string) (string, error) {
 	}
 	return path, nil
 }
+
+// WriteClusterFiles writes what an external cluster's operator installs
+// once: data_dir/accounts/operator.jwt (the operator to trust) and the
+// system and relay accounts' JWTs in the resolver directory. It returns
+// the operator JWT's path and the system account's public key.
+func (r *Registry) WriteClusterFiles() (string, string, error) {
+	_, op, err := r.keys.OperatorClaims()
+	if err != nil {
+		return "", "", err
+	}
+	path := filepath.Join(r.dataDir, AccountsDir, "operator.jwt")
+	if err := WriteFileAtomic(path, []byte(op), 0o644); err != nil {
+		return "", "", fmt.Errorf("write operator jwt: %w", err)
+	}
+	sys, err := r.keys.SystemJWT()
+	if err != nil {
+		return "", "", err
+	}
+	relay, err := r.keys.RelayJWT()
+	if err != nil {
+		return "", "", err
+	}
+	for _, tok := range []string{sys, relay} {
+		if _, err := r.WriteResolverJWT(tok); err != nil {
+			return "", "", err
+		}
+	}
+	return path, Public(r.keys.System), nil
+}
