@@ -168,7 +168,7 @@ func enrollAll(ctx context.Context, o options, ri runInfo) ([]agentCreds, error)
 func connectAll(ri runInfo, creds []agentCreds) ([]*nats.Conn, error) {
 	start := time.Now()
 	conns := make([]*nats.Conn, len(creds))
-	sem := make(chan struct{}, 32)
+	sem := make(chan struct{}, 16)
 	var mu sync.Mutex
 	var firstErr error
 	var wg sync.WaitGroup
@@ -177,11 +177,19 @@ func connectAll(ri runInfo, creds []agentCreds) ([]*nats.Conn, error) {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			opts := []nats.Option{nats.UserJWTAndSeed(c.jwt, c.seed), nats.CustomInboxPrefix(wire.InboxPrefix(c.tenant, c.agent)),
-				nats.MaxReconnects(-1), nats.Name(c.tenant + "/" + c.agent), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})}
+				nats.MaxReconnects(-1), nats.Name(c.tenant + "/" + c.agent), nats.Timeout(30 * time.Second),
+				nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})}
 			if ri.CAFile != "" {
 				opts = append(opts, nats.RootCAs(ri.CAFile))
 			}
-			nc, err := nats.Connect(ri.NATSURL, opts...)
+			// A busy machine can miss a TLS handshake; an agent retries.
+			var nc *nats.Conn
+			var err error
+			for attempt := 0; attempt < 5; attempt++ {
+				if nc, err = nats.Connect(ri.NATSURL, opts...); err == nil {
+					break
+				}
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && firstErr == nil {
