@@ -9,8 +9,8 @@ import (
 type Config struct {
 	// DataDir holds everything the relay keeps on disk: the embedded
 	// JetStream store (jetstream/), the Badger store (store/), the agent
-	// registry (agents.json), generated TLS files (tls/), http.token,
-	// relay-admin.nk and relay.json.
+	// accounts (accounts/: keys, tenants, the resolver's JWTs), generated
+	// TLS files (tls/), http.token, relay-admin.creds and relay.json.
 	DataDir   string    `yaml:"data_dir"`
 	HTTP      HTTP      `yaml:"http"`
 	NATS      NATS      `yaml:"nats"`
@@ -56,7 +56,9 @@ type NATS struct {
 	// URL selects an external NATS cluster instead of the embedded server.
 	URL string `yaml:"url"`
 	// Credentials is the relay's credentials for URL: a .creds file (user
-	// JWT) or a file holding an NKEY seed.
+	// JWT) or a file holding an NKEY seed. With tenant accounts it is a
+	// user of the relay account (data_dir/relay-admin.creds, which enroll
+	// writes; see relay/doc.go).
 	Credentials string `yaml:"credentials"`
 	// CAFile is the CA that signed the external cluster's certificate.
 	CAFile string `yaml:"ca_file"`
