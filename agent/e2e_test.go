@@ -208,10 +208,7 @@ func (r *relayProc) records(t *testing.T, tenant string) (map[string]relayRecord
 // asks JetStream with the relay's admin credentials.
 func (r *relayProc) waitDrained(t *testing.T) {
 	t.Helper()
-	opt, err := nats.NkeyOptionFromSeed(filepath.Join(r.dataDir, "relay-admin.nk"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	opt := nats.UserCredentials(filepath.Join(r.dataDir, "relay-admin.creds"))
 	nc, err := nats.Connect(r.info.NATSURL, opt, nats.RootCAs(r.info.CAFile))
 	if err != nil {
 		t.Fatal(err)
@@ -333,11 +330,7 @@ func agentCmd(ctx context.Context, args ...string) (int, string, string) {
 // through the relay's admin credentials.
 func watchStream(t *testing.T, r *relayProc) func() [][]byte {
 	t.Helper()
-	seed := filepath.Join(r.dataDir, "relay-admin.nk")
-	opt, err := nats.NkeyOptionFromSeed(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	opt := nats.UserCredentials(filepath.Join(r.dataDir, "relay-admin.creds"))
 	nc, err := nats.Connect(r.info.NATSURL, opt, nats.RootCAs(r.info.CAFile))
 	if err != nil {
 		t.Fatal(err)

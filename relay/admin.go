@@ -17,16 +17,18 @@ import (
 )
 
 // Subjects on which a running relay answers the CLI: `sei-relay quarantine`,
-// and `enroll` and `revoke` asking for a registry reload. Agents cannot
-// reach them (their permissions allow nothing under sei.relay); in
-// external mode any relay replica answers (queue group).
+// and `enroll` and `revoke` handing over a tenant's account JWT. They live
+// in the relay's account, which no tenant account imports them from, so no
+// agent can reach them; in external mode any relay replica answers (queue
+// group).
 const (
 	quarantineListSubject   = "sei.relay.admin.quarantine.list"
 	quarantineReplaySubject = "sei.relay.admin.quarantine.replay"
-	// registryReloadSubject asks the embedded server to load the agent
-	// registry now, so `enroll` and `revoke` take effect before they return.
-	registryReloadSubject = "sei.relay.admin.registry.reload"
-	adminQueue            = "sei-relay-admin"
+	// accountUpdateSubject hands the embedded server a tenant's new
+	// account JWT (the request's body), so `enroll` and `revoke` take
+	// effect before they return.
+	accountUpdateSubject = "sei.relay.admin.account.update"
+	adminQueue           = "sei-relay-admin"
 )
 
 // adminReply is the answer to an admin request.
@@ -43,9 +45,9 @@ type adminService struct {
 	js    jetstream.JetStream
 	store store.Store
 	log   zerolog.Logger
-	// reload loads the agent registry into the embedded server; nil in
-	// external mode, where agents are the cluster's business.
-	reload func() error
+	// updateAccount applies a tenant's account JWT to the embedded server;
+	// nil in external mode, where the cluster's resolver holds accounts.
+	updateAccount func(jwt string) error
 }
 
 // Run subscribes until ctx ends. Handlers run on the subscriptions'
@@ -69,7 +71,7 @@ func (a *adminService) Run(ctx context.Context) error {
 	for subj, h := range map[string]func(context.Context, *nats.Msg) adminReply{
 		quarantineListSubject:   a.list,
 		quarantineReplaySubject: a.replay,
-		registryReloadSubject:   a.reloadRegistry,
+		accountUpdateSubject:    a.accountUpdate,
 	} {
 		s, err := a.nc.QueueSubscribe(subj, adminQueue, func(m *nats.Msg) {
 			mu.Lock()
@@ -96,13 +98,13 @@ func (a *adminService) Run(ctx context.Context) error {
 	return nil
 }
 
-// reloadRegistry answers `enroll` and `revoke`: the embedded server takes
-// the registry's new and revoked agents now instead of at its next poll.
-func (a *adminService) reloadRegistry(context.Context, *nats.Msg) adminReply {
-	if a.reload == nil {
-		return adminReply{Error: "no embedded NATS server: agents are managed by the external cluster"}
+// accountUpdate answers `enroll` and `revoke`: the embedded server applies
+// the tenant's new account JWT (checked to be signed by its operator).
+func (a *adminService) accountUpdate(_ context.Context, m *nats.Msg) adminReply {
+	if a.updateAccount == nil {
+		return adminReply{Error: "no embedded NATS server: accounts are managed by the external cluster"}
 	}
-	if err := a.reload(); err != nil {
+	if err := a.updateAccount(string(m.Data)); err != nil {
 		return adminReply{Error: err.Error()}
 	}
 	return adminReply{}

@@ -19,15 +19,16 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
-// cmdEnroll creates an agent's NKEY, writes its credentials file and prints
-// the agent's relay: block on stdout. A running relay is asked to load the
-// agent at once.
+// cmdEnroll creates an agent's user in its tenant's account (the account
+// too, for a tenant's first agent), writes its .creds file and prints the
+// agent's relay: block on stdout. A running relay gets the tenant's new
+// account JWT at once.
 func cmdEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, path := newFlags("enroll", stdout)
 	tenant := fs.String("tenant", "", "tenant of the agent")
 	integration := fs.String("integration", "", "integration the agent publishes for")
 	agent := fs.String("agent", "", "agent id (the agent's agent.id)")
-	out := fs.String("out", "", "credentials file to write (default data_dir/credentials/TENANT.AGENT.nk)")
+	out := fs.String("out", "", "credentials file to write (default data_dir/credentials/TENANT.AGENT.creds)")
 	replace := fs.Bool("replace", false, "replace the key of an agent already enrolled")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -39,31 +40,30 @@ func cmdEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if !cfg.NATS.Embedded() {
-		return command.Usagef("enroll manages the embedded NATS server's agents; with nats.url (external cluster) issue agent credentials with the cluster's own tooling")
-	}
 	credsPath := *out
 	if credsPath == "" {
-		credsPath = filepath.Join(cfg.DataDir, "credentials", *tenant+"."+*agent+".nk")
+		credsPath = filepath.Join(cfg.DataDir, "credentials", *tenant+"."+*agent+".creds")
 	}
 	if credsPath, err = filepath.Abs(credsPath); err != nil {
 		return fmt.Errorf("resolve credentials path: %w", err)
 	}
-	a, seed, err := enroll.NewRegistry(cfg.DataDir).Enroll(*tenant, *integration, *agent, *replace)
+	reg, err := newRegistry(cfg)
+	if err != nil {
+		return err
+	}
+	_, creds, tok, err := reg.Enroll(*tenant, *integration, *agent, *replace)
 	if errors.Is(err, enroll.ErrEnrolled) {
 		return command.Usage(fmt.Errorf("%w (use --replace to issue a new key)", err))
 	}
 	if err != nil {
 		return err
 	}
-	if err := enroll.WriteCredentials(credsPath, a, seed); err != nil {
+	if err := enroll.WriteCredentials(credsPath, creds); err != nil {
 		return err
 	}
-	// A relay that is not running (no relay.json) loads the registry when
-	// it starts; ri stays zero then.
-	ri, err := readRunInfo(cfg.DataDir)
-	if err == nil {
-		reloadRunning(ctx, cfg, ri, stderr)
+	ri, err := publishAccount(ctx, cfg, reg, tok, stderr)
+	if err != nil {
+		return err
 	}
 	block := enroll.RelayBlock{Credentials: credsPath, Tenant: *tenant, Integration: *integration}
 	block.URL, block.CAFile = agentURL(cfg, ri, stderr)
@@ -73,6 +73,51 @@ func cmdEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	_, err = stdout.Write(text)
 	return err
+}
+
+// publishAccount hands a tenant's new account JWT to the NATS server. The
+// embedded server of a running relay (relay.json names it) gets it over
+// the admin subject, so the change is live when the command returns; a
+// relay that is not running finds it in its resolver directory when it
+// starts. In external mode the JWT is written to data_dir/accounts/jwt and
+// the cluster operator pushes it (see relay/doc.go); ri is zero then.
+func publishAccount(ctx context.Context, cfg config.Config, reg *enroll.Registry, tok string, w io.Writer) (runInfo, error) {
+	if !cfg.NATS.Embedded() {
+		path, err := reg.WriteResolverJWT(tok)
+		if err != nil {
+			return runInfo{}, err
+		}
+		op, sys, err := reg.WriteClusterFiles()
+		if err != nil {
+			return runInfo{}, err
+		}
+		fmt.Fprintf(w, "note: external cluster: push the tenant's account JWT %s to the cluster's account resolver (nats.url), e.g. `nats server request push-account` or `nsc push`.\n"+
+			"  Once per cluster: trust the operator %s, set system_account %s, use a full resolver, push the JWTs in %s, and run the relays as a user of the relay account (nats.credentials, e.g. %s). See relay/doc.go.\n",
+			path, op, sys, filepath.Dir(path), filepath.Join(cfg.DataDir, enroll.AdminCredsFile))
+		if _, err := enroll.AdminCreds(cfg.DataDir, reg.Keys()); err != nil {
+			return runInfo{}, err
+		}
+		return runInfo{}, nil
+	}
+	ri, err := readRunInfo(cfg.DataDir)
+	if err != nil { // not running: it reads the resolver directory at start
+		_, err := reg.WriteResolverJWT(tok)
+		return runInfo{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	nc, err := adminConn(ctx, cfg, ri)
+	if err == nil {
+		defer nc.Close()
+		_, err = adminRequest(ctx, nc, accountUpdateSubject, []byte(tok))
+	}
+	if err != nil {
+		if _, werr := reg.WriteResolverJWT(tok); werr != nil {
+			return ri, werr
+		}
+		fmt.Fprintf(w, "note: could not hand the account to the running relay (%v); it is saved and applies when the relay restarts\n", err)
+	}
+	return ri, nil
 }
 
 // agentURL returns the URL and CA file agents should use: nats.public_url
@@ -103,8 +148,8 @@ func agentURL(cfg config.Config, ri runInfo, stderr io.Writer) (url, caFile stri
 	return url, caFile
 }
 
-// cmdRevoke removes an agent; the running relay disconnects it within a
-// second.
+// cmdRevoke removes an agent and revokes its user; a running relay
+// disconnects it before the command returns.
 func cmdRevoke(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, path := newFlags("revoke", stdout)
 	tenant := fs.String("tenant", "", "tenant of the agent")
@@ -119,34 +164,22 @@ func cmdRevoke(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := enroll.NewRegistry(cfg.DataDir).Revoke(*tenant, *agent); err != nil {
+	reg, err := newRegistry(cfg)
+	if err != nil {
+		return err
+	}
+	tok, err := reg.Revoke(*tenant, *agent)
+	if err != nil {
 		if errors.Is(err, enroll.ErrNotEnrolled) {
 			return command.Usage(err)
 		}
 		return err
 	}
-	if ri, err := readRunInfo(cfg.DataDir); err == nil { // else it loads the registry when it starts
-		reloadRunning(ctx, cfg, ri, stdout)
+	if _, err := publishAccount(ctx, cfg, reg, tok, stdout); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "revoked %s/%s\n", *tenant, *agent)
 	return nil
-}
-
-// reloadRunning asks the running relay, whose relay.json is ri, to load
-// the agent registry now, so a new agent can connect (or a revoked one is
-// cut off) as soon as the command returns. If the request fails, the relay
-// still picks the change up within a second.
-func reloadRunning(ctx context.Context, cfg config.Config, ri runInfo, w io.Writer) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	nc, err := adminConn(ctx, cfg, ri)
-	if err == nil {
-		defer nc.Close()
-		_, err = adminRequest(ctx, nc, registryReloadSubject, nil)
-	}
-	if err != nil {
-		fmt.Fprintf(w, "note: could not ask the running relay to reload its agents (%v); it picks the change up within a second\n", err)
-	}
 }
 
 // cmdAgents lists the enrolled agents.
@@ -160,7 +193,11 @@ func cmdAgents(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	agents, err := enroll.NewRegistry(cfg.DataDir).List()
+	reg, err := newRegistry(cfg)
+	if err != nil {
+		return err
+	}
+	agents, err := reg.List()
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
@@ -81,18 +82,18 @@ func cmdQuarantine(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // adminConn connects as an operator: to the running embedded server with
-// data_dir/relay-admin.nk (URL and CA from ri, the running relay's
+// data_dir/relay-admin.creds (URL and CA from ri, the running relay's
 // relay.json), or to the external cluster with nats.credentials (ri unused).
 func adminConn(ctx context.Context, cfg config.Config, ri runInfo) (*nats.Conn, error) {
 	if !cfg.NATS.Embedded() {
 		return natsbox.Dial(ctx, natsbox.DialConfig{URL: cfg.NATS.URL, Credentials: cfg.NATS.Credentials,
 			CAFile: cfg.NATS.CAFile, Name: "sei-relay cli", Log: zerolog.Nop()})
 	}
-	key, err := nats.NkeyOptionFromSeed(filepath.Join(cfg.DataDir, enroll.AdminKeyFile))
-	if err != nil {
-		return nil, fmt.Errorf("load admin key: %w", err)
+	creds := filepath.Join(cfg.DataDir, enroll.AdminCredsFile)
+	if _, err := os.Stat(creds); err != nil {
+		return nil, fmt.Errorf("admin credentials %s: %w (the relay writes them when it starts)", creds, err)
 	}
-	opts := []nats.Option{key, nats.Name("sei-relay cli"), nats.MaxReconnects(0)}
+	opts := []nats.Option{nats.UserCredentials(creds), nats.Name("sei-relay cli"), nats.MaxReconnects(0)}
 	if ri.CAFile != "" {
 		opts = append(opts, nats.RootCAs(ri.CAFile))
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/feedpub"
 	"github.com/sei-edge/servicenow-edge/relay/ingest"
 	"github.com/sei-edge/servicenow-edge/relay/natsbox"
+	"github.com/sei-edge/servicenow-edge/relay/quota"
 	"github.com/sei-edge/servicenow-edge/relay/store"
 	"github.com/sei-edge/servicenow-edge/relay/store/badgerstore"
 	"github.com/sei-edge/servicenow-edge/relay/store/pgstore"
@@ -53,7 +54,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return command.Usage(err)
 	}
 	defer closer.Close()
-	if err := runRelay(ctx, cfg, log, stderr); err != nil {
+	if err := runRelay(ctx, cfg, *path, log, stderr); err != nil {
 		log.Error().Err(err).Msg("relay stopped")
 		return err
 	}
@@ -64,6 +65,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // relay is the running relay's parts, built by open and run by run.
 type relay struct {
 	cfg      config.Config
+	cfgPath  string // the -c file, "" for the embedded default
 	log      zerolog.Logger
 	store    store.Store
 	storeRun func(context.Context) error // nil when the store has no loop
@@ -72,6 +74,7 @@ type relay struct {
 	js       jetstream.JetStream
 	consumer *ingest.Consumer
 	feedpub  *feedpub.Publisher // nil unless feed.nats
+	quota    *quota.Enforcer    // nil without quota.max_messages or in external mode
 	api      *api.Server
 	ln       net.Listener // the API's listener; Serve closes it
 	// announced is set once relay.json is written (close removes it then).
@@ -80,8 +83,8 @@ type relay struct {
 
 // runRelay builds the relay's components and runs them until ctx ends or
 // one fails.
-func runRelay(ctx context.Context, cfg config.Config, log zerolog.Logger, stderr io.Writer) error {
-	r := &relay{cfg: cfg, log: log}
+func runRelay(ctx context.Context, cfg config.Config, cfgPath string, log zerolog.Logger, stderr io.Writer) error {
+	r := &relay{cfg: cfg, cfgPath: cfgPath, log: log}
 	defer r.close()
 	if err := r.open(ctx, stderr); err != nil {
 		return err
@@ -109,6 +112,11 @@ func (r *relay) open(ctx context.Context, stderr io.Writer) error {
 	}
 	if err := r.connectNATS(ctx); err != nil {
 		return err
+	}
+	if r.srv != nil {
+		if err := warnLegacyAgents(r.cfg, r.cfgPath, r.log, stderr); err != nil {
+			return err
+		}
 	}
 	if err := r.build(token); err != nil {
 		return err
@@ -170,6 +178,11 @@ func (r *relay) build(token string) error {
 			return err
 		}
 	}
+	if r.srv != nil && r.cfg.Quota.MaxMessages > 0 {
+		if r.quota, err = r.newQuota(reg); err != nil {
+			return err
+		}
+	}
 	r.api, err = api.New(api.Config{
 		Token: token, Store: r.store, Gatherer: reg, FeedPoll: r.cfg.Feed.Poll.D(),
 		Health:     []api.Check{{Name: "nats", Func: natsbox.HealthCheck(r.nc, r.js)}},
@@ -183,24 +196,23 @@ func (r *relay) build(token string) error {
 }
 
 // run runs the components until ctx ends or one fails. The embedded
-// server's registry watch runs beside them; the server itself stops in
-// close, after the relay's connection closed.
+// server stops in close, after the relay's connection closed.
 func (r *relay) run(ctx context.Context) error {
 	ln := r.ln
 	r.ln = nil // Serve owns it now
 	g, gctx := errgroup.WithContext(ctx)
-	if r.srv != nil {
-		g.Go(func() error { return r.srv.Watch(gctx) })
-	}
 	g.Go(func() error { return r.consumer.Run(gctx) })
 	if r.feedpub != nil {
 		g.Go(func() error { return r.feedpub.Run(gctx) })
+	}
+	if r.quota != nil {
+		g.Go(func() error { return r.quota.Run(gctx) })
 	}
 	g.Go(func() error { return r.api.Serve(gctx, ln) })
 	g.Go(func() error {
 		as := &adminService{nc: r.nc, js: r.js, store: r.store, log: r.log.With().Str("component", "admin").Logger()}
 		if r.srv != nil {
-			as.reload = r.srv.Reload
+			as.updateAccount = r.srv.UpdateAccount
 		}
 		return as.Run(gctx)
 	})
@@ -324,4 +336,68 @@ func announce(cfg config.Config, srv *natsbox.Server, httpAddr net.Addr, log zer
 	}
 	log.Info().Str("http", ri.HTTPURL).Str("nats", ri.NATSURL).Str("data_dir", cfg.DataDir).Msg("relay running")
 	return nil
+}
+
+// warnLegacyAgents tells the operator, on stderr and in the log, which
+// agents of the single-account layout (data_dir/agents.json) still have to
+// be enrolled again, with the command for each: their NKEY-only
+// credentials no longer authenticate.
+func warnLegacyAgents(cfg config.Config, cfgPath string, log zerolog.Logger, stderr io.Writer) error {
+	reg, err := enroll.NewRegistry(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	legacy, err := reg.Legacy()
+	if err != nil {
+		return err
+	}
+	if len(legacy) == 0 {
+		return nil
+	}
+	flag := ""
+	if cfgPath != "" {
+		flag = "-c " + cfgPath
+	}
+	fmt.Fprintf(stderr, "sei-relay: %d agent(s) in %s were enrolled before tenant accounts and cannot connect until enrolled again.\n"+
+		"Run for each, then copy the new credentials file to the agent (relay.credentials; no other change to its configuration):\n",
+		len(legacy), filepath.Join(cfg.DataDir, enroll.LegacyRegistryFile))
+	for _, a := range legacy {
+		hint := enroll.ReenrollHint(a, flag)
+		fmt.Fprintf(stderr, "  %s\n", hint)
+		log.Error().Str("tenant", a.Tenant).Str("agent", a.Agent).Str("command", hint).Msg("agent enrolled before tenant accounts must be enrolled again")
+	}
+	return nil
+}
+
+// newQuota builds the tenant quota enforcer of the embedded server: a
+// tenant's pause is recorded in its file and its account JWT applied at
+// once.
+func (r *relay) newQuota(metrics prometheus.Registerer) (*quota.Enforcer, error) {
+	reg, err := newRegistry(r.cfg)
+	if err != nil {
+		return nil, err
+	}
+	return quota.New(quota.Config{
+		JS: r.js, MaxMessages: r.cfg.Quota.MaxMessages, Interval: r.cfg.Quota.CheckInterval.D(),
+		Log: r.log.With().Str("component", "quota").Logger(), Metrics: metrics,
+		Paused: reg.PausedTenants,
+		SetPaused: func(_ context.Context, tenant string, paused bool) error {
+			tok, _, err := reg.SetPaused(tenant, paused)
+			if err != nil {
+				return err
+			}
+			return r.srv.UpdateAccount(tok)
+		},
+	})
+}
+
+// newRegistry opens data_dir's agent registry with the configured
+// connection limit per agent.
+func newRegistry(cfg config.Config) (*enroll.Registry, error) {
+	reg, err := enroll.NewRegistry(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	reg.ConnsPerAgent = cfg.Quota.ConnectionsPerAgent
+	return reg, nil
 }

@@ -1,18 +1,3 @@
-// Command sei-relay is the cloud side of SEI ServiceNow Edge: it runs (or
-// connects to) NATS JetStream, consumes the agents' batches into the record
-// store and serves the HTTP API. Its other commands manage the agents
-// allowed to connect and the quarantined batches.
-//
-// Usage:
-//
-//	sei-relay run [-c FILE]
-//	sei-relay enroll [-c FILE] --tenant T --integration I --agent A [--out FILE] [--replace]
-//	sei-relay revoke [-c FILE] --tenant T --agent A
-//	sei-relay agents [-c FILE] [--json]
-//	sei-relay quarantine [-c FILE] list [--json]
-//	sei-relay quarantine [-c FILE] replay ID
-//
-// Exit codes: 0 success, 1 runtime failure, 2 usage or invalid configuration.
 package main
 
 import (

@@ -11,12 +11,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -104,7 +106,7 @@ func TestExitCodes(t *testing.T) {
 		{"invalid config lists every problem", []string{"run", "-c", bad}, command.ExitUsage, []string{
 			"data_dir: required", "http.listen: must be host:port", "store.dsn: required when store.kind is postgres"}},
 		{"enroll without names", []string{"enroll", "-c", good}, command.ExitUsage, []string{"--tenant", "--integration", "--agent"}},
-		{"enroll external", []string{"enroll", "-c", external, "--tenant", "t", "--integration", "i", "--agent", "a"}, command.ExitUsage, []string{"nats.url"}},
+		{"enroll external", []string{"enroll", "-c", external, "--tenant", "t", "--integration", "i", "--agent", "a"}, 0, []string{"external cluster: push the tenant's account JWT"}},
 		{"revoke unknown", []string{"revoke", "-c", good, "--tenant", "t", "--agent", "a"}, command.ExitUsage, []string{"not enrolled"}},
 		{"quarantine bad sub", []string{"quarantine", "-c", good, "purge"}, command.ExitUsage, []string{"quarantine list"}},
 		{"quarantine without relay", []string{"quarantine", "-c", good, "list"}, command.ExitFailure, []string{"relay.json"}},
@@ -212,10 +214,7 @@ log: {level: warn}
 	}
 
 	// The agent, configured only from the printed block.
-	seed, err := nats.NkeyOptionFromSeed(block.Relay.Credentials)
-	if err != nil {
-		t.Fatal(err)
-	}
+	seed := nats.UserCredentials(block.Relay.Credentials)
 	closed := make(chan struct{})
 	// enroll asked the running relay to load the agent: it connects at
 	// once, without waiting for the registry poll.
@@ -394,4 +393,133 @@ func httpGet(url, token string) (string, error) {
 		return string(b), fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return string(b), err
+}
+
+// TestRelayExternalNATSAccounts runs the relay against an external server
+// set up as relay/doc.go tells a cluster operator: enroll writes the
+// operator JWT, the account JWTs and the relay's credentials; the server
+// trusts the operator and resolves accounts from that directory; the relay
+// connects as a relay-account user. The agent, a user of its tenant's
+// account, gets its batch stored, and cannot reach the other tenant.
+func TestRelayExternalNATSAccounts(t *testing.T) {
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	natsURL := "nats://" + ln.Addr().String()
+	ln.Close()
+	cfgPath := writeConfig(t, dir, fmt.Sprintf(`
+data_dir: data
+http: {listen: "127.0.0.1:0", token: tok}
+nats: {url: %q, credentials: data/relay-admin.creds}
+stream: {max_bytes: 64MiB, replicas: 1}
+log: {level: warn}
+`, natsURL))
+	blocks := map[string]enroll.RelayBlock{}
+	for _, tenant := range []string{"acme", "other"} {
+		code, out, errOut := runCmd(t, "enroll", "-c", cfgPath, "--tenant", tenant, "--integration", "snow", "--agent", "a1")
+		if code != 0 {
+			t.Fatalf("enroll: %d %s", code, errOut)
+		}
+		if !strings.Contains(errOut, "system_account") {
+			t.Errorf("enroll does not tell the cluster operator what to install:\n%s", errOut)
+		}
+		var b struct {
+			Relay enroll.RelayBlock `yaml:"relay"`
+		}
+		if err := yaml.Unmarshal([]byte(out), &b); err != nil {
+			t.Fatal(err)
+		}
+		blocks[tenant] = b.Relay
+	}
+
+	// The cluster operator's side.
+	opJWT, err := os.ReadFile(filepath.Join(dataDir, enroll.AccountsDir, "operator.jwt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc, err := jwt.DecodeOperatorClaims(string(opJWT))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dr, err := server.NewDirAccResolver(filepath.Join(dataDir, enroll.ResolverDir), 0, 0, server.NoDelete)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(natsURL, "nats://"))
+	p, _ := strconv.Atoi(port)
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: p, NoSigs: true, NoLog: true, JetStream: true,
+		StoreDir: t.TempDir(), JetStreamMaxStore: 128 << 20, JetStreamMaxMemory: 16 << 20,
+		TrustedOperators: []*jwt.OperatorClaims{oc}, SystemAccount: oc.SystemAccount, AccountResolver: dr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"run", "-c", cfgPath}, io.Discard, stderr) }()
+	var ri runInfo
+	checkFor(t, 20*time.Second, 50*time.Millisecond, func() (err error) {
+		select {
+		case code := <-done:
+			t.Fatalf("relay exited %d:\n%s", code, stderr)
+		default:
+		}
+		ri, err = readRunInfo(dataDir)
+		return err
+	})
+	b := blocks["acme"]
+	nc, err := nats.Connect(natsURL, nats.UserCredentials(b.Credentials), nats.CustomInboxPrefix(wire.InboxPrefix("acme", "a1")))
+	if err != nil {
+		t.Fatalf("agent connects to the external cluster: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		body, err := wire.Encode([]wire.Record{{Op: wire.OpUpsert, Table: "incident", SysID: "ext", SysUpdatedOn: "2026-01-02 03:04:05"}})
+		if err != nil {
+			return err
+		}
+		m := nats.NewMsg(wire.IngestSubject("acme", "snow", "incident"))
+		m.Data = body
+		m.Header.Set(wire.HeaderMsgID, "b1")
+		m.Header.Set(wire.HeaderSchema, wire.SchemaVersion)
+		m.Header.Set(wire.HeaderEncoding, wire.Encoding)
+		m.Header.Set(wire.HeaderRecords, "1")
+		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+		defer pcancel()
+		_, err = js.PublishMsg(pctx, m) // the relay may still be setting the stream up
+		return err
+	})
+	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		body, err := httpGet(ri.HTTPURL+"/v1/records?tenant=acme", "tok")
+		if err != nil || !strings.Contains(body, `"sys_id":"ext"`) || !strings.Contains(body, `"tenant":"acme"`) {
+			return fmt.Errorf("records: %v %s", err, body)
+		}
+		return nil
+	})
+	if err := nc.Publish(wire.IngestSubject("other", "snow", "incident"), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err == nil {
+		if body, _ := httpGet(ri.HTTPURL+"/v1/records?tenant=other", "tok"); strings.Contains(body, "sys_id") {
+			t.Errorf("acme's agent wrote into tenant other: %s", body)
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("run exited %d:\n%s", code, stderr)
+	}
 }

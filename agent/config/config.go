@@ -103,7 +103,7 @@ type TableConfig struct {
 // Relay says where batches go.
 type Relay struct {
 	URL         string `yaml:"url"`
-	Credentials string `yaml:"credentials"` // NKEY seed file written by `sei-relay enroll`
+	Credentials string `yaml:"credentials"` // .creds file (user JWT + seed) written by `sei-relay enroll`
 	CAFile      string `yaml:"ca_file"`
 	Tenant      string `yaml:"tenant"`
 	Integration string `yaml:"integration"`

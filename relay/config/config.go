@@ -12,8 +12,8 @@ import (
 type Config struct {
 	// DataDir holds everything the relay keeps on disk: the embedded
 	// JetStream store (jetstream/), the Badger store (store/), the agent
-	// registry (agents.json), generated TLS files (tls/), http.token,
-	// relay-admin.nk and relay.json.
+	// accounts (accounts/: keys, tenants, the resolver's JWTs), generated
+	// TLS files (tls/), http.token, relay-admin.creds and relay.json.
 	DataDir   string    `yaml:"data_dir"`
 	HTTP      HTTP      `yaml:"http"`
 	NATS      NATS      `yaml:"nats"`
@@ -21,6 +21,7 @@ type Config struct {
 	Stream    Stream    `yaml:"stream"`
 	Consumer  Consumer  `yaml:"consumer"`
 	Heartbeat Heartbeat `yaml:"heartbeat"`
+	Quota     Quota     `yaml:"quota"`
 	Log       Log       `yaml:"log"`
 	Feed      Feed      `yaml:"feed"`
 }
@@ -56,7 +57,9 @@ type NATS struct {
 	// URL selects an external NATS cluster instead of the embedded server.
 	URL string `yaml:"url"`
 	// Credentials is the relay's credentials for URL: a .creds file (user
-	// JWT) or a file holding an NKEY seed.
+	// JWT) or a file holding an NKEY seed. With tenant accounts it is a
+	// user of the relay account (data_dir/relay-admin.creds, which enroll
+	// writes; see relay/doc.go).
 	Credentials string `yaml:"credentials"`
 	// CAFile is the CA that signed the external cluster's certificate.
 	CAFile string `yaml:"ca_file"`
@@ -102,6 +105,21 @@ type Consumer struct {
 	AckWait    confload.Duration `yaml:"ack_wait"`
 }
 
+// Quota bounds what one tenant may take of the embedded server (see the
+// accounts notes in relay/doc.go).
+type Quota struct {
+	// MaxMessages is how many batches one tenant may hold in the ingest
+	// stream; at the limit the tenant's ingest import is withdrawn until
+	// it drains below 90%, and its agents wait as during an outage. 0 is
+	// no limit.
+	MaxMessages int64 `yaml:"max_messages"`
+	// ConnectionsPerAgent bounds each agent's connections (its tenant
+	// account allows this many per enrolled agent).
+	ConnectionsPerAgent int `yaml:"connections_per_agent"`
+	// CheckInterval is how often the relay counts each tenant's batches.
+	CheckInterval confload.Duration `yaml:"check_interval"`
+}
+
 // Heartbeat says when an agent counts as stale.
 type Heartbeat struct {
 	StaleAfter confload.Duration `yaml:"stale_after"`
@@ -134,6 +152,7 @@ func Default() Config {
 		},
 		Consumer:  Consumer{MaxDeliver: 10, AckWait: confload.Duration(30 * time.Second)},
 		Heartbeat: Heartbeat{StaleAfter: confload.Duration(5 * time.Minute)},
+		Quota:     Quota{ConnectionsPerAgent: 3, CheckInterval: confload.Duration(5 * time.Second)},
 		Log:       Log{Level: "info"},
 		Feed:      defaultFeed(),
 	}

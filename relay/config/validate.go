@@ -127,6 +127,15 @@ func (c *Config) validateLimits(v *validator) {
 	if c.Consumer.AckWait.D() < time.Second {
 		v.add("consumer.ack_wait", "must be >= 1s (got %s)", c.Consumer.AckWait)
 	}
+	if c.Quota.MaxMessages < 0 {
+		v.add("quota.max_messages", "must be >= 0, 0 for no limit (got %d)", c.Quota.MaxMessages)
+	}
+	if c.Quota.ConnectionsPerAgent < 1 || c.Quota.ConnectionsPerAgent > 1000 {
+		v.add("quota.connections_per_agent", "must be 1..1000 (got %d)", c.Quota.ConnectionsPerAgent)
+	}
+	if c.Quota.CheckInterval.D() < 100*time.Millisecond {
+		v.add("quota.check_interval", "must be >= 100ms (got %s)", c.Quota.CheckInterval)
+	}
 	if c.Heartbeat.StaleAfter <= 0 {
 		v.add("heartbeat.stale_after", "must be > 0 (got %s)", c.Heartbeat.StaleAfter)
 	}

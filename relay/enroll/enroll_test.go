@@ -11,33 +11,63 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/google/go-cmp/cmp"
-	"github.com/nats-io/nats.go"
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+func newRegistry(t *testing.T, dir string) *Registry {
+	t.Helper()
+	r, err := NewRegistry(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func TestRegistry(t *testing.T) {
 	dir := t.TempDir()
-	r := NewRegistry(dir)
+	r := newRegistry(t, dir)
 	if got, err := r.List(); err != nil || len(got) != 0 {
 		t.Fatalf("empty List() = %v, %v", got, err)
 	}
-	b, seedB, err := r.Enroll("tb", "snow", "agent2", false)
+	b, credsB, _, err := r.Enroll("tb", "snow", "agent2", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, seedA, err := r.Enroll("ta", "snow", "agent1", false)
+	a, credsA, tokA, err := r.Enroll("ta", "snow", "agent1", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kp, err := nkeys.FromSeed(seedA)
+	uj, err := jwt.ParseDecoratedJWT(credsA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pub, _ := kp.PublicKey(); pub != a.PublicKey {
-		t.Errorf("seed's public key %s != registry's %s", pub, a.PublicKey)
+	uc, err := jwt.DecodeUserClaims(uj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac, err := jwt.DecodeAccountClaims(tokA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uc.Subject != a.PublicKey || uc.Name != "agent1" || uc.Issuer != ac.Subject {
+		t.Errorf("user jwt %s named %q issued by %s; want %s named agent1 issued by account %s", uc.Subject, uc.Name, uc.Issuer, a.PublicKey, ac.Subject)
+	}
+	if diff := cmp.Diff([]string{"sei.ingest.ta.snow.>", "sei.heartbeat.ta.agent1"}, []string(uc.Pub.Allow)); diff != "" {
+		t.Errorf("user publish permissions (-want +got):\n%s", diff)
+	}
+	var imports []string
+	for _, im := range ac.Imports {
+		imports = append(imports, string(im.Subject))
+	}
+	if diff := cmp.Diff([]string{"sei.agent.ta.>", "sei.heartbeat.ta.*", "sei.submit.ta.>"}, imports); diff != "" {
+		t.Errorf("account imports (-want +got):\n%s", diff)
+	}
+	if ac.Limits.Conn != DefaultConnsPerAgent || ac.Limits.JetStreamLimits.DiskStorage != 0 {
+		t.Errorf("account limits %+v", ac.Limits)
 	}
 	got, err := r.List()
 	if err != nil {
@@ -46,40 +76,65 @@ func TestRegistry(t *testing.T) {
 	if diff := cmp.Diff([]Agent{a, b}, got); diff != "" {
 		t.Errorf("List (-want +got):\n%s", diff)
 	}
-	raw, _ := os.ReadFile(r.Path())
-	if strings.Contains(string(raw), string(seedA)) || strings.Contains(string(raw), string(seedB)) {
-		t.Error("registry holds a seed")
+	for _, ten := range []string{"ta", "tb"} {
+		raw, _ := os.ReadFile(filepath.Join(dir, TenantsDir, ten+".json"))
+		if strings.Contains(string(raw), "SU") || len(raw) == 0 {
+			t.Errorf("tenant file %s holds a seed or is empty", ten)
+		}
+		for _, ext := range []string{".json", ".nk"} {
+			if fi, err := os.Stat(filepath.Join(dir, TenantsDir, ten+ext)); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("tenant file %s%s: %v", ten, ext, err)
+			}
+		}
 	}
-	if fi, _ := os.Stat(r.Path()); fi.Mode().Perm() != 0o600 {
-		t.Errorf("registry mode %v, want 0600", fi.Mode().Perm())
-	}
-
-	if _, _, err := r.Enroll("ta", "other", "agent1", false); !errors.Is(err, ErrEnrolled) {
+	_ = credsB
+	if _, _, _, err := r.Enroll("ta", "other", "agent1", false); !errors.Is(err, ErrEnrolled) {
 		t.Errorf("second Enroll: %v, want ErrEnrolled", err)
 	}
-	a2, _, err := r.Enroll("ta", "snow", "agent1", true)
+	a2, _, tok, err := r.Enroll("ta", "snow", "agent1", true)
 	if err != nil || a2.PublicKey == a.PublicKey {
-		t.Errorf("replace: %v, key changed %v", err, a2.PublicKey != a.PublicKey)
+		t.Fatalf("replace: %v, key changed %v", err, a2.PublicKey != a.PublicKey)
 	}
-	if err := r.Revoke("ta", "agent1"); err != nil {
+	if ac, _ := jwt.DecodeAccountClaims(tok); !ac.IsClaimRevoked(uc) {
+		t.Error("replaced key not revoked in the account jwt")
+	}
+	tok, err = r.Revoke("ta", "agent1")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Revoke("ta", "agent1"); !errors.Is(err, ErrNotEnrolled) {
+	if ac, _ := jwt.DecodeAccountClaims(tok); ac.Limits.Conn != 0 || len(ac.Revocations) != 2 {
+		t.Errorf("after revoke: conns %d, revocations %v", ac.Limits.Conn, ac.Revocations)
+	}
+	if _, err := r.Revoke("ta", "agent1"); !errors.Is(err, ErrNotEnrolled) {
 		t.Errorf("second Revoke: %v, want ErrNotEnrolled", err)
 	}
 	if got, _ := r.List(); len(got) != 1 || got[0].Agent != "agent2" {
 		t.Errorf("after revoke: %v", got)
 	}
-	if _, _, err := r.Enroll("Bad Tenant", "snow", "x", false); err == nil || !strings.Contains(err.Error(), "tenant") {
+	if _, _, _, err := r.Enroll("Bad Tenant", "snow", "x", false); err == nil || !strings.Contains(err.Error(), "tenant") {
 		t.Errorf("bad tenant: %v", err)
 	}
-	entries, _ := os.ReadDir(dir)
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
+}
+
+// TestPausedTenantLosesOnlyIngest checks the quota switch: a paused
+// tenant's JWT keeps heartbeats and confirmations but not ingest.
+func TestPausedTenantLosesOnlyIngest(t *testing.T) {
+	r := newRegistry(t, t.TempDir())
+	if _, _, _, err := r.Enroll("ta", "snow", "agent1", false); err != nil {
+		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{RegistryFile, RegistryFile + ".lock"}, names); diff != "" {
-		t.Errorf("data dir entries (temp files left?) (-want +got):\n%s", diff)
+	tok, changed, err := r.SetPaused("ta", true)
+	if err != nil || !changed {
+		t.Fatalf("SetPaused: %v %v", changed, err)
+	}
+	ac, _ := jwt.DecodeAccountClaims(tok)
+	for _, im := range ac.Imports {
+		if strings.HasPrefix(string(im.Subject), "sei.submit.") {
+			t.Errorf("paused tenant imports %s", im.Subject)
+		}
+	}
+	if len(ac.Imports) != 2 {
+		t.Errorf("paused imports %d, want 2", len(ac.Imports))
 	}
 }
 
@@ -87,10 +142,10 @@ func TestRegistry(t *testing.T) {
 // operators (or a script) running sei-relay enroll in parallel would: none
 // may be lost to another's read-modify-write.
 func TestRegistryConcurrentChanges(t *testing.T) {
-	r := NewRegistry(t.TempDir())
+	r := newRegistry(t, t.TempDir())
 	const n = 40
 	for i := range n / 2 {
-		if _, _, err := r.Enroll("t", "snow", fmt.Sprintf("old%02d", i), false); err != nil {
+		if _, _, _, err := r.Enroll("t", "snow", fmt.Sprintf("old%02d", i), false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -98,12 +153,12 @@ func TestRegistryConcurrentChanges(t *testing.T) {
 	errs := make(chan error, 2*n)
 	for i := range n {
 		wg.Go(func() {
-			_, _, err := r.Enroll("t", "snow", fmt.Sprintf("new%02d", i), false)
+			_, _, _, err := r.Enroll("t", "snow", fmt.Sprintf("new%02d", i), false)
 			errs <- err
 		})
 	}
 	for i := range n / 2 {
-		wg.Go(func() { errs <- r.Revoke("t", fmt.Sprintf("old%02d", i)) })
+		wg.Go(func() { _, err := r.Revoke("t", fmt.Sprintf("old%02d", i)); errs <- err })
 	}
 	wg.Wait()
 	close(errs)
@@ -131,63 +186,60 @@ func TestRegistryConcurrentChanges(t *testing.T) {
 
 func TestRegistryRejectsCorruptFile(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, RegistryFile), []byte(`{"agents":[{"tenant":"t","integration":"i","agent":"a","public_key":"nope"}]}`), 0o600); err != nil {
+	r := newRegistry(t, dir)
+	path := filepath.Join(dir, TenantsDir, "t.json")
+	if err := WriteFileAtomic(path, []byte(`{"tenant":"t","account":"nope","agents":[]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewRegistry(dir).List(); err == nil || !strings.Contains(err.Error(), "invalid public key") {
+	if _, err := r.List(); err == nil || !strings.Contains(err.Error(), "invalid account key") {
 		t.Errorf("List() = %v", err)
-	}
-}
-
-func TestPermissions(t *testing.T) {
-	a := Agent{Tenant: "ta", Integration: "snow", Agent: "agent1"}
-	if diff := cmp.Diff([]string{"sei.ingest.ta.snow.>", "sei.heartbeat.ta.agent1"}, a.Publish()); diff != "" {
-		t.Errorf("Publish (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]string{"_INBOX.ta.agent1.>", "sei.agent.ta.agent1.>"}, a.Subscribe()); diff != "" {
-		t.Errorf("Subscribe (-want +got):\n%s", diff)
 	}
 }
 
 func TestCredentialsFile(t *testing.T) {
 	dir := t.TempDir()
-	a, seed, err := NewRegistry(dir).Enroll("ta", "snow", "agent1", false)
+	_, creds, _, err := newRegistry(t, dir).Enroll("ta", "snow", "agent1", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "creds", "agent1.nk")
-	if err := WriteCredentials(path, a, seed); err != nil {
+	path := filepath.Join(dir, "creds", "agent1.creds")
+	if err := WriteCredentials(path, creds); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("credentials mode: %v %v", fi, err)
 	}
-	// The agent loads it exactly like this.
-	if _, err := nats.NkeyOptionFromSeed(path); err != nil {
-		t.Errorf("NkeyOptionFromSeed: %v", err)
-	}
 	raw, _ := os.ReadFile(path)
-	kp, err := nkeys.ParseDecoratedNKey(raw)
-	if err != nil {
-		t.Fatal(err)
+	if _, err := nkeys.ParseDecoratedNKey(raw); err != nil {
+		t.Errorf("no seed in the .creds file: %v", err)
 	}
-	if pub, _ := kp.PublicKey(); pub != a.PublicKey {
-		t.Errorf("file key %s, want %s", pub, a.PublicKey)
+	if _, err := jwt.ParseDecoratedJWT(raw); err != nil {
+		t.Errorf("no user JWT in the .creds file: %v", err)
 	}
 }
 
-func TestAdminKeyStable(t *testing.T) {
+// TestLegacyAgentsNeedReenrolling reads a data_dir of the single-account
+// layout: its agents are listed for re-enrolment until enrolled again.
+func TestLegacyAgentsNeedReenrolling(t *testing.T) {
 	dir := t.TempDir()
-	k1, err := AdminKey(dir)
-	if err != nil {
+	legacy := `{"agents":[{"tenant":"ta","integration":"snow","agent":"agent1","public_key":"UAXJANWHEWB67I7HZPWVLXGON5MQIJF5WNCYJI5UTITLM4HO7SY3ZSVS"},` +
+		`{"tenant":"tb","integration":"snow","agent":"agent2","public_key":"UAXJANWHEWB67I7HZPWVLXGON5MQIJF5WNCYJI5UTITLM4HO7SY3ZSVS"}]}`
+	if err := os.WriteFile(filepath.Join(dir, LegacyRegistryFile), []byte(legacy), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	k2, err := AdminKey(dir)
-	if err != nil || k1 != k2 || !nkeys.IsValidPublicUserKey(k1) {
-		t.Errorf("AdminKey: %q %q %v", k1, k2, err)
+	r := newRegistry(t, dir)
+	got, err := r.Legacy()
+	if err != nil || len(got) != 2 {
+		t.Fatalf("Legacy() = %v, %v", got, err)
 	}
-	if fi, _ := os.Stat(filepath.Join(dir, AdminKeyFile)); fi.Mode().Perm() != 0o600 {
-		t.Errorf("admin key mode %v", fi.Mode().Perm())
+	if h := ReenrollHint(got[0], "-c relay.yaml"); h != "sei-relay enroll -c relay.yaml --tenant ta --integration snow --agent agent1" {
+		t.Errorf("hint %q", h)
+	}
+	if _, _, _, err := r.Enroll("ta", "snow", "agent1", false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := r.Legacy(); len(got) != 1 || got[0].Agent != "agent2" {
+		t.Errorf("after re-enrolling agent1: %v", got)
 	}
 }
 
@@ -209,17 +261,17 @@ func TestRelayBlockIsValidYAML(t *testing.T) {
 	}
 }
 
-func FuzzParseRegistry(f *testing.F) {
-	f.Add([]byte(`{"agents":[{"tenant":"t","integration":"i","agent":"a","public_key":"UAXJANWHEWB67I7HZPWVLXGON5MQIJF5WNCYJI5UTITLM4HO7SY3ZSVS"}]}`))
+func FuzzParseTenant(f *testing.F) {
+	f.Add([]byte(`{"tenant":"t","account":"ACZSWBJ4SYILK7QVDELO64VX3EFWB6CXCPMEBN3OKXR5S3GN4JWHKJPY","agents":[{"tenant":"t","integration":"i","agent":"a","public_key":"UAXJANWHEWB67I7HZPWVLXGON5MQIJF5WNCYJI5UTITLM4HO7SY3ZSVS"}]}`))
 	f.Add([]byte(`{"agents":[]}`))
 	f.Add([]byte(`[1,2`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		agents, err := ParseRegistry(raw)
+		ten, err := ParseTenant(raw)
 		if err != nil {
 			return
 		}
-		for _, a := range agents {
-			if a.check() != nil {
+		for _, a := range ten.Agents {
+			if a.check() != nil || a.Tenant != ten.Name {
 				t.Fatalf("accepted invalid agent %+v", a)
 			}
 		}

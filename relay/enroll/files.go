@@ -1,18 +1,14 @@
 package enroll
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
-	"github.com/nats-io/nkeys"
+	"github.com/nats-io/jwt/v2"
 
 	"github.com/sei-edge/servicenow-edge/relay/atomicfile"
 )
-
-// AdminKeyFile is the operator's full-access NKEY seed file inside data_dir.
-const AdminKeyFile = "relay-admin.nk"
 
 // WriteFileAtomic writes data to path atomically and durably (see
 // relay/atomicfile, which every writer of both programs uses). The
@@ -25,45 +21,56 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return atomicfile.Write(path, data, perm)
 }
 
-// WriteCredentials writes an agent's NKEY seed to path (mode 0600), with a
-// comment saying whose it is. sei-agent reads it with
-// nats.NkeyOptionFromSeed.
-func WriteCredentials(path string, a Agent, seed []byte) error {
-	content := fmt.Sprintf("# sei-agent NATS credentials: tenant %s, integration %s, agent %s\n"+
-		"# public key %s. Keep this file secret (mode 0600).\n%s\n",
-		a.Tenant, a.Integration, a.Agent, a.PublicKey, seed)
-	if err := WriteFileAtomic(path, []byte(content), 0o600); err != nil {
+// WriteCredentials writes an agent's .creds file (user JWT and NKEY seed)
+// to path, mode 0600. sei-agent reads it with nats.UserCredentials.
+func WriteCredentials(path string, creds []byte) error {
+	if err := WriteFileAtomic(path, creds, 0o600); err != nil {
 		return fmt.Errorf("write credentials: %w", err)
 	}
 	return nil
 }
 
-// AdminKey returns the public key of the operator's admin NKEY in dataDir,
-// creating dataDir/relay-admin.nk (0600) on first use. The admin user has
-// full access to the embedded server (to inspect the stream, for tests).
-func AdminKey(dataDir string) (string, error) {
-	path := filepath.Join(dataDir, AdminKeyFile)
-	raw, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		kp, err := nkeys.CreateUser()
-		if err != nil {
-			return "", fmt.Errorf("create admin nkey: %w", err)
-		}
-		defer kp.Wipe()
-		seed, _ := kp.Seed()
-		content := fmt.Sprintf("# sei-relay admin NKEY: full access to the embedded NATS server.\n%s\n", seed)
-		if err := WriteFileAtomic(path, []byte(content), 0o600); err != nil {
-			return "", fmt.Errorf("write admin nkey: %w", err)
-		}
-		return kp.PublicKey()
-	}
+// WriteResolverJWT writes an account JWT into data_dir's resolver directory
+// as <account>.jwt, where the embedded server reads accounts it has not
+// loaded yet (and where an external cluster's operator picks them up). It
+// returns the file's path.
+func (r *Registry) WriteResolverJWT(tok string) (string, error) {
+	ac, err := jwt.DecodeAccountClaims(tok)
 	if err != nil {
-		return "", fmt.Errorf("read admin nkey: %w", err)
+		return "", fmt.Errorf("decode account jwt: %w", err)
 	}
-	kp, err := nkeys.ParseDecoratedNKey(raw)
+	path := filepath.Join(r.dataDir, ResolverDir, ac.Subject+".jwt")
+	if err := WriteFileAtomic(path, []byte(tok), 0o600); err != nil {
+		return "", fmt.Errorf("write account jwt: %w", err)
+	}
+	return path, nil
+}
+
+// WriteClusterFiles writes what an external cluster's operator installs
+// once: data_dir/accounts/operator.jwt (the operator to trust) and the
+// system and relay accounts' JWTs in the resolver directory. It returns
+// the operator JWT's path and the system account's public key.
+func (r *Registry) WriteClusterFiles() (string, string, error) {
+	_, op, err := r.keys.OperatorClaims()
 	if err != nil {
-		return "", fmt.Errorf("parse admin nkey %s: %w", path, err)
+		return "", "", err
 	}
-	defer kp.Wipe()
-	return kp.PublicKey()
+	path := filepath.Join(r.dataDir, AccountsDir, "operator.jwt")
+	if err := WriteFileAtomic(path, []byte(op), 0o644); err != nil {
+		return "", "", fmt.Errorf("write operator jwt: %w", err)
+	}
+	sys, err := r.keys.SystemJWT()
+	if err != nil {
+		return "", "", err
+	}
+	relay, err := r.keys.RelayJWT()
+	if err != nil {
+		return "", "", err
+	}
+	for _, tok := range []string{sys, relay} {
+		if _, err := r.WriteResolverJWT(tok); err != nil {
+			return "", "", err
+		}
+	}
+	return path, Public(r.keys.System), nil
 }

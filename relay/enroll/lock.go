@@ -6,13 +6,13 @@ import (
 	"path/filepath"
 )
 
-// locked runs fn while holding an exclusive lock on the registry's lock file
-// (agents.json.lock), so two enroll or revoke commands run at once cannot
-// both read the old registry and each write it back without the other's
-// change. The lock is the operating system's (flock, LockFileEx): it goes
+// lockDir runs fn while holding an exclusive lock on data_dir's registry
+// lock file (accounts/.lock), so two enroll or revoke commands run at once
+// cannot both read a tenant's file and each write it back without the
+// other's change. The lock is the operating system's (flock, LockFileEx): it goes
 // away with the process, so a killed command leaves nothing stale behind.
-func (r *Registry) locked(fn func() error) error {
-	path := r.path + ".lock"
+func lockDir(dataDir string, fn func() error) error {
+	path := filepath.Join(dataDir, AccountsDir, ".lock")
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create directory for %s: %w", path, err)
 	}

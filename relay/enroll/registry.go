@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nkeys"
@@ -14,8 +15,13 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
-// RegistryFile is the registry's file name inside data_dir.
-const RegistryFile = "agents.json"
+// TenantsDir holds one <tenant>.json and one <tenant>.nk (the tenant
+// account's seed) per tenant, inside data_dir.
+const TenantsDir = "accounts/tenants"
+
+// DefaultConnsPerAgent is how many connections each enrolled agent may hold
+// at once (sei-agent run, plus a validate or status beside it).
+const DefaultConnsPerAgent = 3
 
 // ErrNotEnrolled is returned by Revoke for an agent the registry does not hold.
 var ErrNotEnrolled = errors.New("agent not enrolled")
@@ -34,137 +40,303 @@ type Agent struct {
 	Created     time.Time `json:"created"`
 }
 
+// Tenant is one tenant's file: its NATS account and its agents. Only this
+// file and the tenant's account JWT change when one of its agents is
+// enrolled or revoked, so the cost of an enroll does not grow with the
+// number of tenants.
+type Tenant struct {
+	Name    string  `json:"tenant"`
+	Account string  `json:"account"` // account public key (A...)
+	Agents  []Agent `json:"agents"`
+	// Revoked holds the user keys of revoked or replaced agents with the
+	// time of revocation (Unix seconds), copied into the account JWT.
+	Revoked map[string]int64 `json:"revoked,omitempty"`
+	// Paused is set while the tenant is over its quota: its account JWT
+	// then lacks the ingest import, and its agents' publishes get "no
+	// responders", which they treat as an outage.
+	Paused bool `json:"paused,omitempty"`
+	// Revision counts the changes of the tenant's account JWT. It goes into
+	// the JWT's audience: a JWT's id hashes only the standard claims, and
+	// the resolver ignores a JWT whose id it already holds, so two changes
+	// within one second (enroll then revoke) would otherwise look alike.
+	Revision uint64 `json:"revision"`
+}
+
 // Registry is the agent registry in one data directory. Its methods read
-// and write the file on every call and hold no state; Enroll and Revoke
-// hold a file lock while they change it, so they are safe to run from
-// several goroutines and several processes at once.
+// and write files on every call and hold no state but the keys; changes
+// hold a file lock, so they are safe from several goroutines and processes.
 type Registry struct {
-	path string
+	dataDir string
+	keys    *Keys
+	// ConnsPerAgent bounds each agent's connections (the tenant account's
+	// connection limit is this times its agents); 0 means
+	// DefaultConnsPerAgent.
+	ConnsPerAgent int
 }
 
-type registryFile struct {
-	Agents []Agent `json:"agents"`
+// NewRegistry returns the registry of dataDir, creating its signing keys on
+// first use.
+func NewRegistry(dataDir string) (*Registry, error) {
+	k, err := LoadKeys(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return &Registry{dataDir: dataDir, keys: k}, nil
 }
 
-// NewRegistry returns the registry kept in dataDir/agents.json. It creates
-// nothing until the first Enroll.
-func NewRegistry(dataDir string) *Registry {
-	return &Registry{path: filepath.Join(dataDir, RegistryFile)}
+// Keys returns the registry's signing keys.
+func (r *Registry) Keys() *Keys { return r.keys }
+
+func (r *Registry) tenantPath(tenant, ext string) string {
+	return filepath.Join(r.dataDir, TenantsDir, tenant+ext)
 }
 
-// Path returns the registry file's path.
-func (r *Registry) Path() string { return r.path }
+// Tenant reads one tenant's file; ok is false when it has none.
+func (r *Registry) Tenant(name string) (t Tenant, ok bool, err error) {
+	if err := wire.CheckName("tenant", name); err != nil {
+		return Tenant{}, false, err
+	}
+	raw, err := os.ReadFile(r.tenantPath(name, ".json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return Tenant{}, false, nil
+	}
+	if err != nil {
+		return Tenant{}, false, fmt.Errorf("read tenant %s: %w", name, err)
+	}
+	t, err = ParseTenant(raw)
+	if err != nil {
+		return Tenant{}, false, fmt.Errorf("tenant file %s: %w", r.tenantPath(name, ".json"), err)
+	}
+	if t.Name != name {
+		return Tenant{}, false, fmt.Errorf("tenant file %s names tenant %q", r.tenantPath(name, ".json"), t.Name)
+	}
+	return t, true, nil
+}
 
-// List returns the enrolled agents ordered by tenant and agent; a missing
-// file is an empty registry.
-func (r *Registry) List() ([]Agent, error) {
-	raw, err := os.ReadFile(r.path)
+// ParseTenant decodes and checks a tenant file.
+func ParseTenant(raw []byte) (Tenant, error) {
+	var t Tenant
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return Tenant{}, fmt.Errorf("decode: %w", err)
+	}
+	if err := wire.CheckName("tenant", t.Name); err != nil {
+		return Tenant{}, err
+	}
+	if !nkeys.IsValidPublicAccountKey(t.Account) {
+		return Tenant{}, fmt.Errorf("tenant %s: invalid account key %q", t.Name, t.Account)
+	}
+	for _, a := range t.Agents {
+		if err := a.check(); err != nil {
+			return Tenant{}, err
+		}
+		if a.Tenant != t.Name {
+			return Tenant{}, fmt.Errorf("agent %s/%s listed under tenant %s", a.Tenant, a.Agent, t.Name)
+		}
+	}
+	return t, nil
+}
+
+// Tenants returns the names of every tenant with a file, sorted.
+func (r *Registry) Tenants() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(r.dataDir, TenantsDir))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read agent registry: %w", err)
+		return nil, fmt.Errorf("read tenants: %w", err)
 	}
-	agents, err := ParseRegistry(raw)
-	if err != nil {
-		return nil, fmt.Errorf("agent registry %s: %w", r.path, err)
-	}
-	return agents, nil
-}
-
-// ParseRegistry decodes the content of a registry file (empty content is
-// an empty registry) and checks every entry: valid names and a user public
-// key. Agents come back ordered by tenant and agent.
-func ParseRegistry(raw []byte) ([]Agent, error) {
-	if len(raw) == 0 {
-		return nil, nil
-	}
-	var f registryFile
-	if err := json.Unmarshal(raw, &f); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
-	}
-	for _, a := range f.Agents {
-		if err := a.check(); err != nil {
-			return nil, fmt.Errorf("decode: %w", err)
+	var names []string
+	for _, e := range entries {
+		if n, ok := strings.CutSuffix(e.Name(), ".json"); ok && wire.ValidName(n) {
+			names = append(names, n)
 		}
 	}
-	sortAgents(f.Agents)
-	return f.Agents, nil
+	sort.Strings(names)
+	return names, nil
 }
 
-// Enroll creates a new NKEY for agent of tenant, publishing for integration,
-// records its public key and returns the agent and its seed (the secret the
-// caller writes to the credentials file). An agent already enrolled is an
-// ErrEnrolled error unless replace is set, in which case its old key stops
-// working.
-func (r *Registry) Enroll(tenant, integration, agent string, replace bool) (Agent, []byte, error) {
+// List returns every enrolled agent ordered by tenant and agent. It reads
+// every tenant's file: for listing, not for the hot path.
+func (r *Registry) List() ([]Agent, error) {
+	names, err := r.Tenants()
+	if err != nil {
+		return nil, err
+	}
+	var out []Agent
+	for _, n := range names {
+		t, _, err := r.Tenant(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t.Agents...)
+	}
+	return out, nil
+}
+
+// PausedTenants returns the tenants paused for their quota. It reads every
+// tenant's file: the relay calls it once, at start.
+func (r *Registry) PausedTenants() ([]string, error) {
+	names, err := r.Tenants()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range names {
+		t, _, err := r.Tenant(n)
+		if err != nil {
+			return nil, err
+		}
+		if t.Paused {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// Enroll creates a user for agent of tenant, publishing for integration,
+// creating the tenant's account on its first agent. It returns the agent,
+// its .creds content (the secret the caller writes to the credentials
+// file) and the tenant's new account JWT, which the caller hands to the
+// server (see Server.UpdateAccount in natsbox). An agent already enrolled
+// is an ErrEnrolled error unless replace is set; its old user is then
+// revoked.
+func (r *Registry) Enroll(tenant, integration, agent string, replace bool) (Agent, []byte, string, error) {
 	a := Agent{Tenant: tenant, Integration: integration, Agent: agent, Created: time.Now().UTC().Truncate(time.Second)}
 	if err := a.checkNames(); err != nil {
-		return Agent{}, nil, err
+		return Agent{}, nil, "", err
 	}
-	kp, err := nkeys.CreateUser()
-	if err != nil {
-		return Agent{}, nil, fmt.Errorf("create nkey: %w", err)
-	}
-	defer kp.Wipe()
-	if a.PublicKey, err = kp.PublicKey(); err != nil {
-		return Agent{}, nil, fmt.Errorf("create nkey: %w", err)
-	}
-	seed, err := kp.Seed()
-	if err != nil {
-		return Agent{}, nil, fmt.Errorf("create nkey: %w", err)
-	}
-	err = r.locked(func() error {
-		agents, err := r.List()
-		if err != nil {
-			return err
-		}
-		i := find(agents, tenant, agent)
+	var creds []byte
+	var tok string
+	err := r.change(tenant, true, func(t *Tenant, acct nkeys.KeyPair) error {
+		i := find(t.Agents, agent)
 		if i >= 0 && !replace {
 			return fmt.Errorf("enroll %s/%s: %w (revoke it first, or replace its key)", tenant, agent, ErrEnrolled)
 		}
-		if i >= 0 {
-			agents[i] = a
-		} else {
-			agents = append(agents, a)
-		}
-		return r.write(agents)
-	})
-	if err != nil {
-		return Agent{}, nil, err
-	}
-	return a, append([]byte(nil), seed...), nil
-}
-
-// Revoke removes agent of tenant; its key stops working at the relay's next
-// registry check, and the relay disconnects it.
-func (r *Registry) Revoke(tenant, agent string) error {
-	return r.locked(func() error {
-		agents, err := r.List()
+		ukp, err := nkeys.CreateUser()
 		if err != nil {
+			return fmt.Errorf("create nkey: %w", err)
+		}
+		defer ukp.Wipe()
+		a.PublicKey = Public(ukp)
+		if creds, err = userCredsFor(acct, ukp, agent, a.permissions()); err != nil {
 			return err
 		}
-		i := find(agents, tenant, agent)
+		if i >= 0 {
+			t.revoke(t.Agents[i].PublicKey)
+			t.Agents[i] = a
+		} else {
+			t.Agents = append(t.Agents, a)
+		}
+		tok, err = r.accountJWT(t)
+		return err
+	})
+	if err != nil {
+		return Agent{}, nil, "", err
+	}
+	return a, creds, tok, nil
+}
+
+// Revoke removes agent of tenant and revokes its user in the tenant's
+// account; it returns the account's new JWT. The server disconnects the
+// agent once it has the JWT.
+func (r *Registry) Revoke(tenant, agent string) (string, error) {
+	var tok string
+	err := r.change(tenant, false, func(t *Tenant, _ nkeys.KeyPair) error {
+		i := find(t.Agents, agent)
 		if i < 0 {
 			return fmt.Errorf("revoke %s/%s: %w", tenant, agent, ErrNotEnrolled)
 		}
-		return r.write(append(agents[:i], agents[i+1:]...))
+		t.revoke(t.Agents[i].PublicKey)
+		t.Agents = append(t.Agents[:i], t.Agents[i+1:]...)
+		var err error
+		tok, err = r.accountJWT(t)
+		return err
+	})
+	return tok, err
+}
+
+// SetPaused sets whether tenant is paused (over quota) and returns its
+// account JWT, and whether anything changed.
+func (r *Registry) SetPaused(tenant string, paused bool) (string, bool, error) {
+	var tok string
+	var changed bool
+	err := r.change(tenant, false, func(t *Tenant, _ nkeys.KeyPair) error {
+		changed = t.Paused != paused
+		t.Paused = paused
+		var err error
+		tok, err = r.accountJWT(t)
+		return err
+	})
+	return tok, changed, err
+}
+
+// AccountJWT returns tenant's current account JWT (signed now).
+func (r *Registry) AccountJWT(tenant string) (string, error) {
+	t, ok, err := r.Tenant(tenant)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", fmt.Errorf("tenant %s: %w", tenant, ErrNotEnrolled)
+	}
+	return r.accountJWT(&t)
+}
+
+// change runs fn on tenant's file under the registry lock and writes it
+// back when fn succeeds. create allows a tenant without a file (and makes
+// its account key); otherwise a missing tenant is ErrNotEnrolled.
+func (r *Registry) change(tenant string, create bool, fn func(*Tenant, nkeys.KeyPair) error) error {
+	if err := wire.CheckName("tenant", tenant); err != nil {
+		return err
+	}
+	return lockDir(r.dataDir, func() error {
+		t, ok, err := r.Tenant(tenant)
+		if err != nil {
+			return err
+		}
+		if !ok && !create {
+			return fmt.Errorf("tenant %s: %w", tenant, ErrNotEnrolled)
+		}
+		acct, err := seedFile(r.tenantPath(tenant, ".nk"), nkeys.CreateAccount, "sei-relay tenant "+tenant+" account")
+		if err != nil {
+			return err
+		}
+		defer acct.Wipe()
+		if !ok {
+			t = Tenant{Name: tenant, Account: Public(acct)}
+		} else if t.Account != Public(acct) {
+			return fmt.Errorf("tenant %s: account key %s does not match seed file %s", tenant, t.Account, r.tenantPath(tenant, ".nk"))
+		}
+		t.Revision++
+		if err := fn(&t, acct); err != nil {
+			return err
+		}
+		return r.writeTenant(t)
 	})
 }
 
-func (r *Registry) write(agents []Agent) error {
-	if agents == nil {
-		agents = []Agent{}
+func (r *Registry) writeTenant(t Tenant) error {
+	if t.Agents == nil {
+		t.Agents = []Agent{}
 	}
-	sortAgents(agents)
-	raw, err := json.MarshalIndent(registryFile{Agents: agents}, "", "  ")
+	sort.Slice(t.Agents, func(i, j int) bool { return t.Agents[i].Agent < t.Agents[j].Agent })
+	raw, err := json.MarshalIndent(t, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encode agent registry: %w", err)
+		return fmt.Errorf("encode tenant %s: %w", t.Name, err)
 	}
-	if err := WriteFileAtomic(r.path, append(raw, '\n'), 0o600); err != nil {
-		return fmt.Errorf("write agent registry: %w", err)
+	if err := WriteFileAtomic(r.tenantPath(t.Name, ".json"), append(raw, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write tenant %s: %w", t.Name, err)
 	}
 	return nil
+}
+
+func (t *Tenant) revoke(userKey string) {
+	if t.Revoked == nil {
+		t.Revoked = map[string]int64{}
+	}
+	// A revocation covers JWTs issued at or before this second; a user
+	// key is never reused, so "now" is enough.
+	t.Revoked[userKey] = time.Now().Unix()
 }
 
 func (a Agent) checkNames() error {
@@ -181,20 +353,11 @@ func (a Agent) check() error {
 	return nil
 }
 
-func find(agents []Agent, tenant, agent string) int {
+func find(agents []Agent, agent string) int {
 	for i, a := range agents {
-		if a.Tenant == tenant && a.Agent == agent {
+		if a.Agent == agent {
 			return i
 		}
 	}
 	return -1
-}
-
-func sortAgents(agents []Agent) {
-	sort.Slice(agents, func(i, j int) bool {
-		if agents[i].Tenant != agents[j].Tenant {
-			return agents[i].Tenant < agents[j].Tenant
-		}
-		return agents[i].Agent < agents[j].Agent
-	})
 }

@@ -21,6 +21,7 @@ const (
 	ReasonTableMismatch = "table_mismatch" // a record's table differs from the subject's
 	ReasonRecordCount   = "record_count"   // Sei-Records disagrees with the body
 	ReasonMaxDeliver    = "max_deliver"    // the store refused it MaxDeliver times
+	ReasonAgent         = "agent"          // Sei-Agent disagrees with the connection's identity
 )
 
 // rejectError is a permanent problem with a batch: retrying cannot help.
@@ -39,19 +40,25 @@ func reject(reason string, format string, args ...any) error {
 // batch is a checked message, ready for the store.
 type batch struct {
 	tenant, integration, table string
-	agent                      string // from Sei-Agent; "" when missing or invalid
+	agent                      string // the sender (see sender); "" when unknown
 	records                    []store.Record
 	newest                     wire.Version // the newest version among records
 }
 
 // checkBatch checks a message's subject, headers and body and converts its
 // records. Every error it returns is a *rejectError. Tenant and integration
-// come from the subject, which the agent's NATS permissions restrict; the
-// payload cannot move records into another tenant.
+// come from the subject, which only the tenant's own account can import
+// (and its agents' permissions restrict further); the agent comes from the
+// connection (see sender). The payload cannot move records into another
+// tenant.
 func checkBatch(subject string, h nats.Header, data []byte) (*batch, error) {
 	tenant, integration, table, err := wire.ParseIngestSubject(subject)
 	if err != nil {
 		return nil, &rejectError{reason: ReasonSubject, err: err}
+	}
+	agent, err := sender(h)
+	if err != nil {
+		return nil, &rejectError{reason: ReasonAgent, err: err}
 	}
 	if got := h.Get(wire.HeaderSchema); got != wire.SchemaVersion {
 		return nil, reject(ReasonSchema, "header %s: want %q (got %q)", wire.HeaderSchema, wire.SchemaVersion, got)
@@ -66,10 +73,7 @@ func checkBatch(subject string, h nats.Header, data []byte) (*batch, error) {
 	if n := h.Get(wire.HeaderRecords); n != "" && n != strconv.Itoa(len(recs)) {
 		return nil, reject(ReasonRecordCount, "header %s says %s records, body holds %d", wire.HeaderRecords, n, len(recs))
 	}
-	b := &batch{tenant: tenant, integration: integration, table: table, records: make([]store.Record, 0, len(recs))}
-	if a := h.Get(wire.HeaderAgent); wire.ValidName(a) {
-		b.agent = a
-	}
+	b := &batch{tenant: tenant, integration: integration, table: table, agent: agent, records: make([]store.Record, 0, len(recs))}
 	for i := range recs {
 		r := &recs[i]
 		if r.Table != table {

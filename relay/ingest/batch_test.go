@@ -79,13 +79,22 @@ func TestCheckBatchRejectsWhatTheStoreRefuses(t *testing.T) {
 }
 
 func FuzzParseHeartbeat(f *testing.F) {
-	f.Add("sei.heartbeat.t1.a1", []byte(`{"agent":"x","version":"1","verdict":"OK","backlog_records":3}`))
-	f.Add("sei.heartbeat.t1.a1", []byte(`null`))
-	f.Add("sei.heartbeat.t1", []byte(`{}`))
-	f.Fuzz(func(t *testing.T, subject string, data []byte) {
-		a, err := parseHeartbeat(subject, data)
+	f.Add("sei.heartbeat.t1.a1", "", []byte(`{"agent":"x","version":"1","verdict":"OK","backlog_records":3}`))
+	f.Add("sei.heartbeat.t1.a1", `{"acc":"A","name_tag":"a1"}`, []byte(`{}`))
+	f.Add("sei.heartbeat.t1.a1", `{"acc":"A","name_tag":"a2"}`, []byte(`{}`))
+	f.Add("sei.heartbeat.t1.a1", "", []byte(`null`))
+	f.Add("sei.heartbeat.t1", "", []byte(`{}`))
+	f.Fuzz(func(t *testing.T, subject, ci string, data []byte) {
+		h := nats.Header{}
+		if ci != "" {
+			h.Set(HeaderClientInfo, ci)
+		}
+		a, err := parseHeartbeat(subject, h, data)
 		if err != nil {
 			return
+		}
+		if got, _ := sender(h); ci != "" && got != a.Agent {
+			t.Fatalf("heartbeat of %s accepted from connection %q", a.Agent, got)
 		}
 		if !strings.HasPrefix(subject, wire.HeartbeatSubject(a.Tenant, a.Agent)) || !wire.ValidName(a.Tenant) || !wire.ValidName(a.Agent) {
 			t.Fatalf("subject %q parsed as %s/%s", subject, a.Tenant, a.Agent)
@@ -112,5 +121,37 @@ func TestCheckBatchKeepsDeleteReason(t *testing.T) {
 	}
 	if got := []string{b.records[0].Reason, b.records[1].Reason}; got[0] != wire.DeleteRecord || got[1] != "" || !b.records[0].Deleted {
 		t.Errorf("reasons = %q, want [delete_record, \"\"]", got)
+	}
+}
+
+// TestSender checks that the agent comes from the connection once the
+// server set Nats-Request-Info, and that a Sei-Agent header cannot
+// override it.
+func TestSender(t *testing.T) {
+	for _, tc := range []struct {
+		name, ci, header, want string
+		wantErr                bool
+	}{
+		{name: "same account, header only", header: "a1", want: "a1"},
+		{name: "same account, invalid header", header: "A B", want: ""},
+		{name: "connection only", ci: `{"acc":"ACC","user":"U","name_tag":"a1"}`, want: "a1"},
+		{name: "header agrees", ci: `{"acc":"ACC","name_tag":"a1"}`, header: "a1", want: "a1"},
+		{name: "forged header", ci: `{"acc":"ACC","name_tag":"a1"}`, header: "a2", wantErr: true},
+		{name: "no user name", ci: `{"acc":"ACC"}`, header: "a1", wantErr: true},
+		{name: "garbage info", ci: `{`, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := nats.Header{}
+			if tc.ci != "" {
+				h.Set(HeaderClientInfo, tc.ci)
+			}
+			if tc.header != "" {
+				h.Set(wire.HeaderAgent, tc.header)
+			}
+			got, err := sender(h)
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Errorf("sender() = %q, %v; want %q, error %v", got, err, tc.want, tc.wantErr)
+			}
+		})
 	}
 }

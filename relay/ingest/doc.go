@@ -28,8 +28,18 @@
 //     The limit is enforced here rather than by the server, so a batch whose
 //     quarantine fails stays in the stream instead of being dropped.
 //
+// Before the stream, the Gateway (run by the Consumer) receives what the
+// tenants' ingest imports deliver to sei.submit.<tenant>.… in the relay's
+// account, with the sender's identity the server attached: it refuses a
+// batch whose Sei-Agent header names another agent than the connection's
+// user, stamps Sei-Agent from the connection and forwards the batch to
+// sei.ingest.<tenant>.…, answering the agent with the stream's ack. The
+// agent a batch's confirmation goes to is therefore the connection that
+// sent it (see relay/doc.go for the account model).
+//
 // Beside the batches it stores agent heartbeats (sei.heartbeat.<tenant>.<agent>,
-// shared by the relays through a queue group) and sends each agent delivery
+// shared by the relays through a queue group; one naming another agent than
+// the connection's is dropped and counted) and sends each agent delivery
 // confirmations (wire.Confirmation on wire.ConfirmSubject) with the newest
 // version per table it committed from that agent.
 package ingest

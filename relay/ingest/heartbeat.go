@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 
@@ -15,46 +16,75 @@ import (
 // heartbeatSubjects matches every agent's heartbeats.
 const heartbeatSubjects = wire.HeartbeatPrefix + ".*.*"
 
+// heartbeatWorkers store heartbeats at once: the store syncs every write,
+// and concurrent writes share one sync (Badger groups them), so one relay
+// keeps up with 10,000 agents heartbeating every 30 s.
+const heartbeatWorkers = 16
+
 // runHeartbeats stores the agents' heartbeats until ctx ends. The relays
 // share the subscription through a queue group, so each heartbeat is stored
 // once.
 func (c *Consumer) runHeartbeats(ctx context.Context) error {
-	ch := make(chan *nats.Msg, 256)
+	ch := make(chan *nats.Msg, 8192)
 	sub, err := c.cfg.Conn.ChanQueueSubscribe(heartbeatSubjects, c.cfg.Durable, ch)
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", heartbeatSubjects, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case m := <-ch:
-			a, err := parseHeartbeat(m.Subject, m.Data)
-			if err != nil {
-				c.log.Warn().Err(err).Msg("drop heartbeat")
-				continue
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for range heartbeatWorkers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case m := <-ch:
+					c.storeHeartbeat(ctx, m)
+				}
 			}
-			a.Seen = c.cfg.Now().UTC()
-			if err := c.cfg.Store.PutAgent(ctx, a); err != nil {
-				c.log.Warn().Err(err).Str("tenant", a.Tenant).Str("agent", a.Agent).Msg("store heartbeat")
-				continue
-			}
-			c.m.heartbeats.Inc()
-			// A heartbeat shows the agent is listening (after its own
-			// restart, say): tell it again what this relay committed.
-			c.confirms.resend(a.Tenant, a.Agent)
-		}
+		})
 	}
+	<-ctx.Done()
+	return nil
 }
 
-// parseHeartbeat checks a heartbeat message. The tenant and agent come from
-// the subject, which the agent's permissions restrict; the payload's agent
-// field is not trusted.
-func parseHeartbeat(subject string, data []byte) (store.Agent, error) {
+// storeHeartbeat checks and stores one heartbeat.
+func (c *Consumer) storeHeartbeat(ctx context.Context, m *nats.Msg) {
+	a, err := parseHeartbeat(m.Subject, m.Header, m.Data)
+	if err != nil {
+		c.m.heartbeatsRejected.Inc()
+		c.log.Warn().Err(err).Msg("drop heartbeat")
+		return
+	}
+	a.Seen = c.cfg.Now().UTC()
+	if err := c.cfg.Store.PutAgent(ctx, a); err != nil {
+		c.log.Warn().Err(err).Str("tenant", a.Tenant).Str("agent", a.Agent).Msg("store heartbeat")
+		return
+	}
+	c.m.heartbeats.Inc()
+	// A heartbeat shows the agent is listening (after its own restart,
+	// say): tell it again what this relay committed.
+	c.confirms.resend(a.Tenant, a.Agent)
+}
+
+// parseHeartbeat checks a heartbeat message. The tenant comes from the
+// subject, which only the tenant's account imports; the agent from the
+// subject too, which must name the connection's own agent (see sender).
+// The payload's agent field is not trusted.
+func parseHeartbeat(subject string, h nats.Header, data []byte) (store.Agent, error) {
 	tenant, agent, err := wire.ParseHeartbeatSubject(subject)
 	if err != nil {
 		return store.Agent{}, err
+	}
+	if h.Get(HeaderClientInfo) != "" {
+		from, err := sender(h)
+		if err != nil {
+			return store.Agent{}, fmt.Errorf("heartbeat on %s: %w", subject, err)
+		}
+		if from != agent {
+			return store.Agent{}, fmt.Errorf("heartbeat on %s sent by agent %q", subject, from)
+		}
 	}
 	var hb wire.Heartbeat
 	if t := bytes.TrimSpace(data); len(t) == 0 || t[0] != '{' {

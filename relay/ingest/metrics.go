@@ -15,11 +15,14 @@ type metrics struct {
 	quarantined    *prometheus.CounterVec
 	retried        prometheus.Counter
 	heartbeats     prometheus.Counter
-	confirmations  prometheus.Counter
-	rejections     prometheus.Counter
-	pending        prometheus.Gauge
-	ackPending     prometheus.Gauge
-	applySeconds   prometheus.Histogram
+	// heartbeatsRejected counts heartbeats dropped: bad subject or body,
+	// or sent by another agent than the subject names.
+	heartbeatsRejected prometheus.Counter
+	confirmations      prometheus.Counter
+	rejections         prometheus.Counter
+	pending            prometheus.Gauge
+	ackPending         prometheus.Gauge
+	applySeconds       prometheus.Histogram
 }
 
 const ns = "sei_relay_ingest"
@@ -40,6 +43,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Batches negatively acknowledged for redelivery after a store error."}),
 		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "heartbeats_total",
 			Help: "Agent heartbeats stored."}),
+		heartbeatsRejected: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "heartbeats_rejected_total",
+			Help: "Agent heartbeats dropped: malformed, or sent by another agent than the subject names."}),
 		confirmations: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "confirmations_sent_total",
 			Help: "Delivery confirmations published to agents."}),
 		rejections: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "rejections_sent_total",
@@ -52,7 +57,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Latency of one store transaction applying a group of batches.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
 	}
-	for _, r := range []string{ReasonSubject, ReasonSchema, ReasonEncoding, ReasonDecode, ReasonTableMismatch, ReasonRecordCount} {
+	for _, r := range []string{ReasonSubject, ReasonSchema, ReasonEncoding, ReasonDecode, ReasonTableMismatch, ReasonRecordCount, ReasonAgent} {
 		m.rejected.WithLabelValues(r)
 		m.quarantined.WithLabelValues(r)
 	}
@@ -61,7 +66,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.batchesApplied, m.recordsApplied, m.recordsIgnored, m.rejected,
-		m.quarantined, m.retried, m.heartbeats, m.confirmations, m.rejections, m.pending, m.ackPending, m.applySeconds} {
+		m.quarantined, m.retried, m.heartbeats, m.heartbeatsRejected, m.confirmations, m.rejections, m.pending, m.ackPending, m.applySeconds} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register ingest metrics: %w", err)
 		}

@@ -1,9 +1,7 @@
 package natsbox
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -12,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
@@ -23,8 +22,9 @@ import (
 // Config configures the embedded server.
 type Config struct {
 	// DataDir is the relay's data directory: JetStream lives in
-	// DataDir/jetstream, the registry in DataDir/agents.json, generated TLS
-	// files in DataDir/tls, the admin NKEY in DataDir/relay-admin.nk.
+	// DataDir/jetstream, the accounts (keys, tenants, the resolver's JWTs)
+	// in DataDir/accounts, generated TLS files in DataDir/tls, the admin
+	// credentials in DataDir/relay-admin.creds.
 	DataDir string
 	// Listen is the client listener, host:port; port 0 picks a free port.
 	Listen string
@@ -46,70 +46,53 @@ type Config struct {
 	// MaxStore and MaxMemory bound JetStream (the server's defaults are 75%
 	// of the disk and RAM).
 	MaxStore, MaxMemory int64
-	// PollInterval is how often Watch checks the registry; 0 means 1s.
-	PollInterval time.Duration
-	Log          zerolog.Logger
+	Log                 zerolog.Logger
 }
 
-// Server is a running embedded nats-server with the relay's users.
+// Server is a running embedded nats-server in operator mode: the relay's
+// account holds JetStream, each tenant is an account in a directory
+// resolver (see package enroll for the model).
 type Server struct {
 	cfg      Config
 	ns       *server.Server
-	tlsCA    string // CA agents trust, "" when none applies
-	scheme   string // tls or nats
-	relayKey nkeys.KeyPair
-	relayPub string          // relayKey's public key
-	adminPub string          // public key of DataDir/relay-admin.nk
-	base     *server.Options // pristine options, copied for every reload
-	reg      *enroll.Registry
+	resolver *server.DirAccResolver
+	keys     *enroll.Keys
+	tlsCA    string        // CA agents trust, "" when none applies
+	scheme   string        // tls or nats
+	relayKey nkeys.KeyPair // the relay's own user (in-process connection)
+	relayJWT string        // its user JWT
 	log      zerolog.Logger
 
 	shutOnce sync.Once
-
-	// mu guards the fields below.
-	mu      sync.Mutex
-	lastReg []byte // registry content applied last
-	agents  int
 }
 
 // Start starts the embedded server and returns when it accepts connections.
 // The caller must call Shutdown.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = time.Second
+	s := &Server{cfg: cfg, log: cfg.Log, scheme: "nats"}
+	var err error
+	if s.keys, err = enroll.LoadKeys(cfg.DataDir); err != nil {
+		return nil, err
 	}
-	s := &Server{cfg: cfg, reg: enroll.NewRegistry(cfg.DataDir), log: cfg.Log, scheme: "nats"}
-	kp, err := nkeys.CreateUser()
-	if err != nil {
-		return nil, fmt.Errorf("create relay nkey: %w", err)
+	if _, err := enroll.AdminCreds(cfg.DataDir, s.keys); err != nil {
+		return nil, err
 	}
-	s.relayKey = kp
-	if s.relayPub, err = kp.PublicKey(); err != nil {
-		return nil, fmt.Errorf("relay nkey: %w", err)
+	if err := s.relayUser(); err != nil {
+		return nil, err
 	}
 	opts, err := s.baseOptions()
 	if err != nil {
 		return nil, err
 	}
-	if s.adminPub, err = enroll.AdminKey(cfg.DataDir); err != nil {
-		return nil, err
-	}
-	s.base = opts.Clone()
-	s.base.TLSConfig = opts.TLSConfig
-	raw, err := s.readRegistry()
-	if err != nil {
-		return nil, err
-	}
-	users, err := s.users(raw)
-	if err != nil {
-		return nil, err
-	}
-	opts.Nkeys = users
 	if err := checkListen(cfg.Listen); err != nil {
+		return nil, err
+	}
+	if err := s.accountOptions(opts); err != nil {
 		return nil, err
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
+		s.resolver.Close()
 		return nil, fmt.Errorf("create nats server: %w", err)
 	}
 	ns.SetLoggerV2(serverLogger{cfg.Log}, cfg.Log.GetLevel() <= zerolog.DebugLevel, cfg.Log.GetLevel() <= zerolog.TraceLevel, false)
@@ -120,18 +103,99 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("start nats server on %s: not ready after 30s", cfg.Listen)
 	}
 	s.ns = ns
-	s.lastReg, s.agents = raw, len(users)-2
 	if err := ctx.Err(); err != nil {
 		s.Shutdown()
 		return nil, err
 	}
-	s.log.Info().Str("url", s.ClientURL()).Int("agents", s.agents).Bool("tls", s.scheme == "tls").Msg("embedded NATS server started")
+	s.log.Info().Str("url", s.ClientURL()).Bool("tls", s.scheme == "tls").Msg("embedded NATS server started")
 	return s, nil
+}
+
+// relayUser makes the relay's own user for this run: a fresh key, signed by
+// the relay account, never written to disk.
+func (s *Server) relayUser() error {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return fmt.Errorf("create relay nkey: %w", err)
+	}
+	uc := jwt.NewUserClaims(enroll.Public(kp))
+	uc.Name = "sei-relay"
+	if s.relayJWT, err = uc.Encode(s.keys.Relay); err != nil {
+		return fmt.Errorf("sign relay user jwt: %w", err)
+	}
+	s.relayKey = kp
+	return nil
+}
+
+// accountOptions puts the server in operator mode: the operator trusted,
+// the system account set, and a directory resolver in
+// DataDir/accounts/jwt holding the system and relay accounts' JWTs
+// (rewritten at every start: they depend only on the keys) and every
+// tenant's, which enroll adds one at a time.
+func (s *Server) accountOptions(opts *server.Options) error {
+	oc, _, err := s.keys.OperatorClaims()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(s.cfg.DataDir, enroll.ResolverDir)
+	dr, err := server.NewDirAccResolver(dir, 0, 0, server.NoDelete)
+	if err != nil {
+		return fmt.Errorf("open account resolver %s: %w", dir, err)
+	}
+	sysJWT, err := s.keys.SystemJWT()
+	if err != nil {
+		return err
+	}
+	relayJWT, err := s.keys.RelayJWT()
+	if err != nil {
+		return err
+	}
+	for _, tok := range []string{sysJWT, relayJWT} {
+		if err := storeJWT(dr, tok); err != nil {
+			return err
+		}
+	}
+	s.resolver = dr
+	opts.TrustedOperators = []*jwt.OperatorClaims{oc}
+	opts.SystemAccount = enroll.Public(s.keys.System)
+	opts.AccountResolver = dr
+	return nil
+}
+
+// storeJWT writes an account JWT into the resolver; the server, once
+// running, applies it to that one account.
+func storeJWT(dr *server.DirAccResolver, tok string) error {
+	ac, err := jwt.DecodeAccountClaims(tok)
+	if err != nil {
+		return fmt.Errorf("decode account jwt: %w", err)
+	}
+	if err := dr.Store(ac.Subject, tok); err != nil {
+		return fmt.Errorf("store account jwt %s (%s): %w", ac.Name, ac.Subject, err)
+	}
+	return nil
+}
+
+// UpdateAccount checks that tok is an account JWT signed by this relay's
+// operator and applies it: a new tenant's agents can connect, a revoked
+// agent is disconnected, a paused tenant loses its ingest import. Only that
+// account is touched.
+func (s *Server) UpdateAccount(tok string) error {
+	ac, err := jwt.DecodeAccountClaims(tok)
+	if err != nil {
+		return fmt.Errorf("decode account jwt: %w", err)
+	}
+	if ac.Issuer != enroll.Public(s.keys.Operator) {
+		return fmt.Errorf("account jwt %s: not signed by this relay's operator", ac.Subject)
+	}
+	if ac.Subject == enroll.Public(s.keys.Relay) || ac.Subject == enroll.Public(s.keys.System) {
+		return fmt.Errorf("account jwt %s: the relay and system accounts are not replaced at run time", ac.Subject)
+	}
+	return storeJWT(s.resolver, tok)
 }
 
 // baseOptions builds the server options that never change while it runs.
 // Rebuilding them for a reload would change non-reloadable fields, so a
-// reload copies these and replaces only Nkeys.
+// reload would copy these.
 func (s *Server) baseOptions() (*server.Options, error) {
 	host, portStr, err := net.SplitHostPort(s.cfg.Listen)
 	if err != nil {
@@ -184,90 +248,6 @@ func (s *Server) baseOptions() (*server.Options, error) {
 	return opts, nil
 }
 
-// readRegistry returns the registry file's content; a missing file reads
-// as empty (no agents).
-func (s *Server) readRegistry() ([]byte, error) {
-	raw, err := os.ReadFile(s.reg.Path())
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("read agent registry: %w", err)
-	}
-	return raw, nil
-}
-
-// users returns every NKEY user: the relay, the admin and each agent
-// enrolled in raw, the registry file's content.
-func (s *Server) users(raw []byte) ([]*server.NkeyUser, error) {
-	agents, err := enroll.ParseRegistry(raw)
-	if err != nil {
-		return nil, fmt.Errorf("agent registry %s: %w", s.reg.Path(), err)
-	}
-	users := []*server.NkeyUser{{Nkey: s.relayPub}, {Nkey: s.adminPub}}
-	for _, a := range agents {
-		users = append(users, &server.NkeyUser{
-			Nkey: a.PublicKey,
-			Permissions: &server.Permissions{
-				Publish:   &server.SubjectPermission{Allow: a.Publish()},
-				Subscribe: &server.SubjectPermission{Allow: a.Subscribe()},
-			},
-		})
-	}
-	return users, nil
-}
-
-// Reload applies the registry now if it changed since the last check: new
-// agents can connect, revoked ones are disconnected by the server (their
-// NKEY is no longer a user) and cannot reconnect.
-func (s *Server) Reload() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	raw, err := s.readRegistry()
-	if err != nil {
-		return err
-	}
-	if bytes.Equal(raw, s.lastReg) {
-		return nil
-	}
-	users, err := s.users(raw)
-	if err != nil {
-		return err
-	}
-	opts := s.base.Clone()
-	opts.TLSConfig = s.base.TLSConfig // same certificate: no TLS reload
-	opts.Nkeys = users
-	if err := s.ns.ReloadOptions(opts); err != nil {
-		return fmt.Errorf("reload nats users: %w", err)
-	}
-	s.log.Info().Int("agents", len(users)-2).Int("before", s.agents).Msg("agent registry reloaded")
-	s.lastReg, s.agents = raw, len(users)-2
-	return nil
-}
-
-// Watch checks the registry every PollInterval and reloads on change, until
-// ctx ends; it leaves the server running, so callers close their own
-// connections before they call Shutdown. A failed reload is logged once and
-// retried at the next tick; the previous users stay in force meanwhile.
-func (s *Server) Watch(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.PollInterval)
-	defer t.Stop()
-	var failing bool
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		if err := s.Reload(); err != nil {
-			if !failing {
-				s.log.Error().Err(err).Msg("reload agent registry")
-			}
-			failing = true
-		} else if failing {
-			s.log.Info().Msg("agent registry reload recovered")
-			failing = false
-		}
-	}
-}
-
 // Shutdown stops the server and waits for it. It is idempotent.
 func (s *Server) Shutdown() {
 	s.shutOnce.Do(func() {
@@ -277,13 +257,13 @@ func (s *Server) Shutdown() {
 	})
 }
 
-// Connect opens the relay's own in-process connection (full access, no
-// TCP, no TLS). The caller closes it before Shutdown.
+// Connect opens the relay's own in-process connection (a user of the relay
+// account, full access within it; no TCP, no TLS). The caller closes it before Shutdown.
 func (s *Server) Connect(name string, opts ...nats.Option) (*nats.Conn, error) {
 	base := []nats.Option{
 		nats.Name(name),
 		nats.InProcessServer(s.ns),
-		nats.Nkey(s.relayPub, s.relayKey.Sign),
+		nats.UserJWT(func() (string, error) { return s.relayJWT, nil }, s.relayKey.Sign),
 		nats.MaxReconnects(-1),
 	}
 	nc, err := nats.Connect("", append(base, opts...)...)

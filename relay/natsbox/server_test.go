@@ -62,14 +62,12 @@ func startRelay(t *testing.T) *relay {
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := Start(ctx, Config{
 		DataDir: dir, Listen: "127.0.0.1:0", SyncAlways: true,
-		MaxStore: 256 << 20, MaxMemory: 32 << 20, PollInterval: 50 * time.Millisecond, Log: testLogger(t),
+		MaxStore: 256 << 20, MaxMemory: 32 << 20, Log: testLogger(t),
 	})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.Watch(ctx) }()
 	nc, err := s.Connect("relay-test")
 	if err != nil {
 		t.Fatal(err)
@@ -77,15 +75,18 @@ func startRelay(t *testing.T) *relay {
 	t.Cleanup(func() {
 		nc.Close()
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Watch: %v", err)
-		}
 		s.Shutdown()
 	})
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The relay's gateway forwards what the tenants' ingest imports
+	// deliver to the stream.
+	gw := ingest.NewGateway(nc, "test", testLogger(t), nil)
+	gwDone := make(chan error, 1)
+	go func() { gwDone <- gw.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-gwDone })
 	if _, err := ingest.EnsureStream(ctx, js, ingest.StreamConfig{MaxBytes: 64 << 20, Replicas: 1, Duplicates: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
@@ -103,24 +104,32 @@ type agentConn struct {
 // enrollAgent enrolls tenant/agent and returns its credentials path.
 func (r *relay) enrollAgent(t *testing.T, tenant, integration, agent string) string {
 	t.Helper()
-	a, seed, err := enroll.NewRegistry(r.dir).Enroll(tenant, integration, agent, false)
+	_, creds, tok, err := r.registry(t).Enroll(tenant, integration, agent, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	creds := filepath.Join(t.TempDir(), agent+".nk")
-	if err := enroll.WriteCredentials(creds, a, seed); err != nil {
+	if err := r.UpdateAccount(tok); err != nil {
 		t.Fatal(err)
 	}
-	return creds
+	path := filepath.Join(t.TempDir(), agent+".creds")
+	if err := enroll.WriteCredentials(path, creds); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func (r *relay) registry(t *testing.T) *enroll.Registry {
+	t.Helper()
+	reg, err := enroll.NewRegistry(r.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
 }
 
 func (r *relay) dialAgent(tenant, agent, creds string) (*agentConn, error) {
 	ac := &agentConn{errs: make(chan error, 64), disconnected: make(chan struct{})}
-	seed, err := nats.NkeyOptionFromSeed(creds)
-	if err != nil {
-		return nil, err
-	}
-	nc, err := nats.Connect(r.ClientURL(), seed,
+	nc, err := nats.Connect(r.ClientURL(), nats.UserCredentials(creds),
 		nats.RootCAs(r.CAFile()),
 		nats.CustomInboxPrefix(wire.InboxPrefix(tenant, agent)),
 		nats.MaxReconnects(2), nats.ReconnectWait(20*time.Millisecond),
@@ -288,7 +297,11 @@ func TestEnrollAndRevokeWithoutRestart(t *testing.T) {
 	creds2 := r.enrollAgent(t, "ta", "snow", "agent2")
 	a2 := r.mustDialAgent(t, "ta", "agent2", creds2)
 
-	if err := enroll.NewRegistry(r.dir).Revoke("ta", "agent2"); err != nil {
+	tok, err := r.registry(t).Revoke("ta", "agent2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.UpdateAccount(tok); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -324,11 +337,7 @@ func TestEnrollAndRevokeWithoutRestart(t *testing.T) {
 
 func TestAdminKeyHasFullAccess(t *testing.T) {
 	r := startRelay(t)
-	o, err := nats.NkeyOptionFromSeed(filepath.Join(r.dir, enroll.AdminKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(r.ClientURL(), o, nats.RootCAs(r.CAFile()))
+	nc, err := nats.Connect(r.ClientURL(), nats.UserCredentials(filepath.Join(r.dir, enroll.AdminCredsFile)), nats.RootCAs(r.CAFile()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +354,7 @@ func TestAdminKeyHasFullAccess(t *testing.T) {
 	if err := HealthCheck(r.nc, r.js)(ctx); err != nil {
 		t.Errorf("HealthCheck: %v", err)
 	}
-	fi, err := os.Stat(filepath.Join(r.dir, enroll.AdminKeyFile))
+	fi, err := os.Stat(filepath.Join(r.dir, enroll.AdminCredsFile))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("admin key file: %v %v", fi, err)
 	}

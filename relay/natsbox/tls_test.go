@@ -74,10 +74,7 @@ func TestTLSIsVerified(t *testing.T) {
 	if !strings.HasPrefix(r.ClientURL(), "tls://127.0.0.1:") {
 		t.Fatalf("ClientURL = %q", r.ClientURL())
 	}
-	seed, err := nats.NkeyOptionFromSeed(filepath.Join(r.dir, enroll.AdminKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	seed := nats.UserCredentials(filepath.Join(r.dir, enroll.AdminCredsFile))
 	// Without the CA: the client rejects the certificate.
 	if nc, err := nats.Connect(r.ClientURL(), seed, nats.MaxReconnects(0)); err == nil {
 		nc.Close()

@@ -18,6 +18,12 @@ const (
 	HeartbeatPrefix = "sei.heartbeat"
 	// AgentPrefix is the first token of subjects addressed to one agent.
 	AgentPrefix = "sei.agent"
+	// SubmitPrefix is where a tenant account's ingest import delivers in
+	// the relay's account: an agent publishes sei.ingest.<tenant>.…, the
+	// relay receives sei.submit.<tenant>.… with the connection's identity,
+	// stamps Sei-Agent from it and forwards the batch to the stream. Only
+	// the relay's account sees these subjects.
+	SubmitPrefix = "sei.submit"
 )
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
