@@ -62,7 +62,8 @@ func newService(cfg Config, prg kservice.Interface) (kservice.Service, error) {
 	return s, nil
 }
 
-// Install validates the configuration and installs the service. It refuses
+// Install validates the configuration and installs the service. On Windows
+// it restricts the data folder to SYSTEM and Administrators first. It refuses
 // when cfg.Validate fails, when the service is already installed, and, under
 // systemd, when a path lies under a home directory the hardened unit cannot
 // see. An existing installation makes the service manager's install fail.
@@ -85,6 +86,11 @@ func Install(cfg Config) error {
 		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("install service %s: config file %s does not validate: %w", cfg.Name, cfg.ConfigFile, err)
 		}
+	}
+	// The data folder holds the buffer, the token store and the admin
+	// token: on Windows only SYSTEM and Administrators may open it.
+	if err := secureDataDir(cfg.DataDir); err != nil {
+		return fmt.Errorf("install service %s: %w", cfg.Name, err)
 	}
 	s, err := newService(cfg, nil)
 	if err != nil {
