@@ -49,7 +49,7 @@ type Config struct {
 
 	Window         int           // batches published before waiting for their acks; default 8
 	PublishTimeout time.Duration // per window, and the grace for in-flight publishes at shutdown; default 30s
-	RetryWait      time.Duration // pause after a failed window; default 2s
+	RetryWait      time.Duration // first pause after a failed window, doubled per failure up to 1m; default 2s
 
 	HeartbeatInterval time.Duration         // default 1m
 	Heartbeat         func() wire.Heartbeat // the status snapshot to publish; nil sends none
@@ -256,8 +256,12 @@ func CredentialOption(file string) (nats.Option, error) {
 	return opt, nil
 }
 
-// forward leases and publishes windows of batches until ctx ends.
+// forward leases and publishes windows of batches until ctx ends. After a
+// failed window it waits with capped exponential backoff and jitter
+// (retryWait); its warnings are rate-limited, and the first delivery after
+// failures is logged once (outage).
 func (f *Forwarder) forward(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
+	var out outage
 	for {
 		if err := f.waitConnected(ctx, nc); err != nil {
 			return err
@@ -271,10 +275,11 @@ func (f *Forwarder) forward(ctx context.Context, nc *nats.Conn, js jetstream.Jet
 		}
 		// In-flight publishes finish even when ctx ends, within PublishTimeout.
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.PublishTimeout)
-		failed := f.publishWindow(pctx, js, batches)
+		failed := f.publishWindow(pctx, js, batches, &out)
 		cancel()
 		if failed > 0 {
-			f.wait(ctx, f.cfg.RetryWait)
+			out.failures++
+			f.wait(ctx, retryWait(f.cfg.RetryWait, out.failures, jitter()))
 		}
 	}
 }
@@ -282,7 +287,7 @@ func (f *Forwarder) forward(ctx context.Context, nc *nats.Conn, js jetstream.Jet
 // publishWindow publishes batches asynchronously, waits for their acks,
 // acks the delivered ones in the buffer and releases the rest. It returns
 // how many failed.
-func (f *Forwarder) publishWindow(ctx context.Context, js jetstream.JetStream, batches []buffer.Batch) int {
+func (f *Forwarder) publishWindow(ctx context.Context, js jetstream.JetStream, batches []buffer.Batch, out *outage) int {
 	futures := make([]jetstream.PubAckFuture, len(batches))
 	errs := make([]error, len(batches))
 	for i, b := range batches {
@@ -297,7 +302,7 @@ func (f *Forwarder) publishWindow(ctx context.Context, js jetstream.JetStream, b
 		}
 		if errs[i] != nil {
 			failed = append(failed, b.Seq)
-			f.publishFailed(b, errs[i])
+			f.publishFailed(b, errs[i], out)
 			continue
 		}
 		done = append(done, b.Seq)
@@ -322,6 +327,11 @@ func (f *Forwarder) publishWindow(ctx context.Context, js jetstream.JetStream, b
 			s.LastError = ""
 		})
 		f.log.Debug().Int("batch", len(done)).Int("records", recs).Msg("forwarded")
+		if len(failed) == 0 {
+			if d := out.recovered(f.cfg.Now()); d > 0 {
+				f.log.Info().Dur("outage", d).Msg("relay reachable again: publishing resumed")
+			}
+		}
 	}
 	return len(failed)
 }
@@ -348,13 +358,19 @@ func (f *Forwarder) message(b buffer.Batch) *nats.Msg {
 	return m
 }
 
-func (f *Forwarder) publishFailed(b buffer.Batch, err error) {
+func (f *Forwarder) publishFailed(b buffer.Batch, err error, out *outage) {
+	now := f.cfg.Now()
 	f.count(func(s *Stats) {
 		s.PublishErrors++
 		s.LastError = err.Error()
-		s.LastErrorAt = f.cfg.Now()
+		s.LastErrorAt = now
 	})
-	f.log.Warn().Err(err).Str("batch", b.ID).Str("table", b.Label).Msg("publish failed; will retry")
+	if warn, n := out.failed(now); warn {
+		f.log.Warn().Err(err).Str("batch", b.ID).Str("table", b.Label).Int("failures", n).
+			Msg("publish failed; will retry with backoff (next warning in a minute at most)")
+		return
+	}
+	f.log.Debug().Err(err).Str("batch", b.ID).Str("table", b.Label).Msg("publish failed")
 }
 
 // waitConnected returns when nc is connected or ctx ends.
