@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,9 +30,20 @@ func (r *relay) newFeedPublisher() (*feedpub.Publisher, error) {
 			MaxAge:     s.MaxAge.D(),
 			Duplicates: s.DuplicateWindow.D(),
 		},
+		// Relays sharing one PostgreSQL publish one at a time.
+		Lease: &feedpub.Lease{Bucket: feedLeaseBucket, Holder: leaseHolder(), Replicas: r.cfg.FeedReplicas()},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configure feed.nats: %w", err)
 	}
 	return p, nil
+}
+
+// feedLeaseBucket is the key-value bucket of feed.nats's publisher lease.
+const feedLeaseBucket = "SEI_FEED_LEASE"
+
+// leaseHolder names this relay process in the lease bucket.
+func leaseHolder() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
 }

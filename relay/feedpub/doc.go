@@ -26,9 +26,10 @@
 // Publisher that starts behind publishes each record's latest version, not
 // every intermediate one.
 //
-// Several relays on one PostgreSQL database may each run a Publisher; they
-// publish the same changes with the same ids, which the stream
-// de-duplicates. Order in the stream is position order per tenant for one
-// Publisher; with several it can interleave, which newest-version-wins
-// absorbs.
+// Several relays on one PostgreSQL database each run a Publisher, but only
+// the one holding the lease (Config.Lease, a key in a JetStream key-value
+// bucket) publishes; another takes over within the lease's TTL when the
+// holder dies or stops. Order in the stream is position order per tenant.
+// See Lease for the one race left (a holder stalled past its TTL), which
+// the stream's de-duplication absorbs.
 package feedpub

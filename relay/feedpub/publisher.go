@@ -47,6 +47,9 @@ type Config struct {
 	// Stream, when set, is created or updated by Run before it publishes
 	// (retried like a publish failure).
 	Stream *StreamConfig
+	// Lease, when set, makes this Publisher publish only while it holds
+	// the lease, so that of several relays one publishes at a time.
+	Lease *Lease
 
 	// beforeMark, in tests, runs after a page was acknowledged and before
 	// its mark is saved; an error stops the Publisher there (a crash).
@@ -56,8 +59,9 @@ type Config struct {
 // Publisher follows the store's feed and publishes every change; see the
 // package comment for what it guarantees.
 type Publisher struct {
-	cfg Config
-	log zerolog.Logger
+	cfg   Config
+	log   zerolog.Logger
+	lease *leaser // nil without Config.Lease
 }
 
 // New checks cfg. It does no I/O.
@@ -71,7 +75,17 @@ func New(cfg Config) (*Publisher, error) {
 	if cfg.Batch <= 0 || cfg.Batch > store.MaxLimit {
 		cfg.Batch = DefaultBatch
 	}
-	return &Publisher{cfg: cfg, log: cfg.Logger.With().Str("component", "feedpub").Logger()}, nil
+	p := &Publisher{cfg: cfg, log: cfg.Logger.With().Str("component", "feedpub").Logger()}
+	if l := cfg.Lease; l != nil {
+		if l.Bucket == "" || l.Holder == "" {
+			return nil, errors.New("feedpub: a Lease needs Bucket and Holder")
+		}
+		if l.TTL <= 0 {
+			l.TTL = DefaultLeaseTTL
+		}
+		p.lease = &leaser{cfg: *l, js: cfg.JS}
+	}
+	return p, nil
 }
 
 // Run ensures the stream (Config.Stream), publishes every tenant's changes
@@ -82,6 +96,13 @@ func New(cfg Config) (*Publisher, error) {
 func (p *Publisher) Run(ctx context.Context) error {
 	t := time.NewTicker(p.cfg.Poll)
 	defer t.Stop()
+	if p.lease != nil {
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			defer cancel()
+			p.lease.release(rctx)
+		}()
+	}
 	failing, ensured := false, p.cfg.Stream == nil
 	for {
 		changed := p.cfg.Feed.Changed()
@@ -91,7 +112,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 			ensured = err == nil
 		}
 		if err == nil {
-			err = p.CatchUp(ctx)
+			err = p.round(ctx)
 		}
 		switch {
 		case ctx.Err() != nil:
@@ -110,6 +131,20 @@ func (p *Publisher) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// round publishes what is new, when this Publisher holds the lease (or
+// needs none). The lease is renewed at least every Poll, well within its
+// TTL, and given up when Run ends.
+func (p *Publisher) round(ctx context.Context) error {
+	if p.lease == nil {
+		return p.CatchUp(ctx)
+	}
+	held, err := p.lease.hold(ctx)
+	if err != nil || !held {
+		return err
+	}
+	return p.CatchUp(ctx)
 }
 
 // CatchUp publishes every tenant's changes beyond its mark and moves the
@@ -146,6 +181,13 @@ func (p *Publisher) catchUpTenant(ctx context.Context, tenant string) error {
 		}
 		if len(page) == 0 {
 			return nil
+		}
+		if p.lease != nil {
+			// Renewed before every page: a holder that lost the lease
+			// stops here and leaves the tenant to the new one.
+			if held, err := p.lease.hold(ctx); err != nil || !held {
+				return err
+			}
 		}
 		if err := p.publish(ctx, page); err != nil {
 			return fmt.Errorf("publish changes of tenant %s: %w", tenant, err)
