@@ -12,6 +12,10 @@ import (
 
 const module = "github.com/sei-edge/servicenow-edge"
 
+// testSupport is the test helper package every package's tests may use
+// (an in-process NATS server, CheckFor), and nothing but tests.
+const testSupport = "relay/natstest"
+
 // shared are the small packages both programs import, each with one job;
 // like relay/wire they import nothing of agent/ and nothing of relay/ but
 // each other.
@@ -40,6 +44,8 @@ func allowed(pkg, dep string) bool {
 	isShared := func(p string) bool { return slices.Contains(shared, p) }
 	under := func(p, root string) bool { return p == root || strings.HasPrefix(p, root+"/") }
 	switch {
+	case dep == testSupport:
+		return true // test files only: TestDependencyRule checks that
 	case isShared(pkg):
 		return isShared(dep)
 	case under(dep, "agent"):
@@ -56,7 +62,7 @@ func allowed(pkg, dep string) bool {
 
 // moduleImports lists every package's module-internal imports, tests'
 // imports included, for ctx's platform.
-func moduleImports(t *testing.T, ctx build.Context, root string) map[string][]string {
+func moduleImports(t *testing.T, ctx build.Context, root string, withTests bool) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
@@ -72,7 +78,11 @@ func moduleImports(t *testing.T, ctx build.Context, root string) map[string][]st
 		}
 		rel, _ := filepath.Rel(root, path)
 		rel = filepath.ToSlash(rel)
-		for _, imp := range slices.Concat(p.Imports, p.TestImports, p.XTestImports) {
+		imps := p.Imports
+		if withTests {
+			imps = slices.Concat(p.Imports, p.TestImports, p.XTestImports)
+		}
+		for _, imp := range imps {
 			if dep, ok := strings.CutPrefix(imp, module+"/"); ok && !slices.Contains(out[rel], dep) {
 				out[rel] = append(out[rel], dep)
 			}
@@ -91,12 +101,17 @@ func TestDependencyRule(t *testing.T) {
 	for _, goos := range []string{"linux", "windows"} {
 		ctx := build.Default
 		ctx.GOOS = goos
-		imports := moduleImports(t, ctx, "..")
+		imports := moduleImports(t, ctx, "..", true)
 		if len(imports["agent"]) == 0 || len(imports["relay"]) == 0 {
 			t.Fatalf("%s: found no imports of agent or relay: %v", goos, imports)
 		}
 		for _, v := range ruleViolations(imports) {
 			t.Errorf("%s: %s", goos, v)
+		}
+		for pkg, deps := range moduleImports(t, ctx, "..", false) {
+			if slices.Contains(deps, testSupport) {
+				t.Errorf("%s: %s imports %s outside its tests", goos, pkg, testSupport)
+			}
 		}
 	}
 }
