@@ -23,7 +23,19 @@ func (c *Consumer) process(ctx context.Context, group []jetstream.Msg) {
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(c.cfg.AckWait, cancel) })
 	defer stop()
-	var good []*pending
+	// Messages are decoded one at a time and applied as soon as the group
+	// would pass MaxGroupRecords or MaxGroupBytes, so the decoded records
+	// held at once stay bounded whatever the fetch delivered.
+	var (
+		good        []*pending
+		recs, bytes int64
+	)
+	flush := func() {
+		if len(good) > 0 {
+			c.apply(pctx, good)
+		}
+		good, recs, bytes = nil, 0, 0
+	}
 	for _, m := range group {
 		p := &pending{msg: m}
 		if md, err := m.Metadata(); err == nil {
@@ -35,11 +47,14 @@ func (c *Consumer) process(ctx context.Context, group []jetstream.Msg) {
 			continue
 		}
 		p.batch = b
+		if recs+int64(len(b.records)) > int64(c.cfg.MaxGroupRecords) || bytes+b.size > c.cfg.MaxGroupBytes {
+			flush()
+		}
 		good = append(good, p)
+		recs += int64(len(b.records))
+		bytes += b.size
 	}
-	for _, part := range split(good, c.cfg.MaxGroupRecords) {
-		c.apply(pctx, part)
-	}
+	flush()
 }
 
 // pending is a fetched message on its way to the store.
@@ -56,25 +71,6 @@ func (p *pending) delivered() int {
 		return 1
 	}
 	return int(p.meta.NumDelivered)
-}
-
-// split cuts ps into groups of at most max records (a larger batch alone).
-func split(ps []*pending, max int) [][]*pending {
-	var out [][]*pending
-	var cur []*pending
-	n := 0
-	for _, p := range ps {
-		if len(cur) > 0 && n+len(p.batch.records) > max {
-			out = append(out, cur)
-			cur, n = nil, 0
-		}
-		cur = append(cur, p)
-		n += len(p.batch.records)
-	}
-	if len(cur) > 0 {
-		out = append(out, cur)
-	}
-	return out
 }
 
 // apply writes the records of ps in one transaction and acks each message.

@@ -21,6 +21,7 @@ const (
 	DefaultAckWait         = 30 * time.Second
 	DefaultBatch           = 32
 	DefaultMaxGroupRecords = 10000
+	DefaultMaxGroupBytes   = 32 << 20
 	DefaultNakDelay        = time.Second
 	DefaultMaxNakDelay     = time.Minute
 	DefaultConfirmInterval = time.Second
@@ -59,6 +60,10 @@ type Config struct {
 	// MaxGroupRecords caps the records of one store transaction; default
 	// 10000. A single batch larger than it is still applied whole.
 	MaxGroupRecords int
+	// MaxGroupBytes caps the inflated bytes of the batches of one store
+	// transaction; default 32 MiB. Together with MaxGroupRecords it bounds
+	// the decoded records the consumer holds at once, whatever Batch is.
+	MaxGroupBytes int64
 	// NakDelay is the redelivery delay after the first failed write, doubled
 	// per delivery up to MaxNakDelay; defaults 1s and 1m.
 	NakDelay    time.Duration
@@ -100,6 +105,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDefault(&cfg.AckWait, DefaultAckWait)
 	setDefault(&cfg.Batch, DefaultBatch)
 	setDefault(&cfg.MaxGroupRecords, DefaultMaxGroupRecords)
+	setDefault(&cfg.MaxGroupBytes, DefaultMaxGroupBytes)
 	setDefault(&cfg.NakDelay, DefaultNakDelay)
 	setDefault(&cfg.MaxNakDelay, DefaultMaxNakDelay)
 	setDefault(&cfg.ConfirmInterval, DefaultConfirmInterval)
