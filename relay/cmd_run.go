@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -29,6 +31,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/store"
 	"github.com/sei-edge/servicenow-edge/relay/store/badgerstore"
 	"github.com/sei-edge/servicenow-edge/relay/store/pgstore"
+	relaytoken "github.com/sei-edge/servicenow-edge/relay/token"
 )
 
 // tokenFile, in data_dir, holds the generated HTTP token.
@@ -97,7 +100,7 @@ func (r *relay) open(ctx context.Context, stderr io.Writer) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create data_dir: %w", err)
 	}
-	token, err := httpToken(r.cfg, stderr)
+	token, err := httpToken(r.cfg, r.log)
 	if err != nil {
 		return err
 	}
@@ -110,8 +113,8 @@ func (r *relay) open(ctx context.Context, stderr io.Writer) error {
 	if err := r.build(token); err != nil {
 		return err
 	}
-	if r.ln, err = net.Listen("tcp", r.cfg.HTTP.Listen); err != nil {
-		return fmt.Errorf("listen http.listen %s: %w", r.cfg.HTTP.Listen, err)
+	if r.ln, err = listenHTTP(r.cfg.HTTP, r.log); err != nil {
+		return err
 	}
 	if err := announce(r.cfg, r.srv, r.ln.Addr(), r.log); err != nil {
 		return err
@@ -163,7 +166,7 @@ func (r *relay) build(token string) error {
 		return fmt.Errorf("configure ingest: %w", err)
 	}
 	r.api, err = api.New(api.Config{
-		Token: token, Store: r.store, Gatherer: reg,
+		Token: token, Tenants: relaytoken.Open(r.cfg.DataDir), Store: r.store, Gatherer: reg,
 		Health:     []api.Check{{Name: "nats", Func: natsbox.HealthCheck(r.nc, r.js)}},
 		StaleAfter: r.cfg.Heartbeat.StaleAfter,
 		Logger:     r.log,
@@ -270,9 +273,10 @@ func openStore(ctx context.Context, cfg config.Config, log zerolog.Logger) (stor
 	return st, st.Run, nil
 }
 
-// httpToken returns http.token, or the token generated on first start into
-// data_dir/http.token, which it prints once on stderr.
-func httpToken(cfg config.Config, stderr io.Writer) (string, error) {
+// httpToken returns http.token, or the admin token generated on first start
+// into data_dir/http.token (0600). The token itself is never printed or
+// logged: the log says where it is.
+func httpToken(cfg config.Config, log zerolog.Logger) (string, error) {
 	if cfg.HTTP.Token != "" {
 		return cfg.HTTP.Token.Reveal(), nil
 	}
@@ -293,14 +297,43 @@ func httpToken(cfg config.Config, stderr io.Writer) (string, error) {
 	if err := enroll.WriteFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write http token: %w", err)
 	}
-	fmt.Fprintf(stderr, "sei-relay: generated HTTP API token (kept in %s; shown only once):\n%s\n", path, tok)
+	log.Info().Str("file", path).Msg("generated the HTTP API admin token (http.token); read it from this file")
 	return tok, nil
+}
+
+// listenHTTP opens the API's listener, with TLS when http.tls is set, and
+// warns when it serves plain HTTP beyond the loopback interface.
+func listenHTTP(h config.HTTP, log zerolog.Logger) (net.Listener, error) {
+	var tcfg *tls.Config
+	if h.TLS.Enabled() {
+		cert, err := tls.LoadX509KeyPair(h.TLS.CertFile, h.TLS.KeyFile)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("http.tls: load %s and %s: %w", h.TLS.CertFile, h.TLS.KeyFile, err)}
+		}
+		tcfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := net.Listen("tcp", h.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen http.listen %s: %w", h.Listen, err)
+	}
+	if tcfg != nil {
+		return tls.NewListener(ln, tcfg), nil
+	}
+	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil && !ap.Addr().IsLoopback() {
+		log.Warn().Str("listen", ln.Addr().String()).
+			Msg("HTTP API serves plain HTTP on a non-loopback address: tokens and records cross the network unencrypted; set http.tls.cert_file and http.tls.key_file")
+	}
+	return ln, nil
 }
 
 // announce writes data_dir/relay.json with the actual URLs (ports may have
 // been 0) and logs them.
 func announce(cfg config.Config, srv *natsbox.Server, httpAddr net.Addr, log zerolog.Logger) error {
-	ri := runInfo{PID: os.Getpid(), Started: time.Now().UTC(), HTTPURL: "http://" + httpAddr.String()}
+	scheme := "http://"
+	if cfg.HTTP.TLS.Enabled() {
+		scheme = "https://"
+	}
+	ri := runInfo{PID: os.Getpid(), Started: time.Now().UTC(), HTTPURL: scheme + httpAddr.String()}
 	if srv != nil {
 		ri.NATSURL = srv.ClientURL()
 		if ca := srv.CAFile(); ca != "" {

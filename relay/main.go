@@ -11,6 +11,9 @@
 //	sei-relay agents [-c FILE] [--json]
 //	sei-relay quarantine [-c FILE] list [--json]
 //	sei-relay quarantine [-c FILE] replay ID
+//	sei-relay token create [-c FILE] --tenant T [--name N]
+//	sei-relay token list [-c FILE] [--json]
+//	sei-relay token revoke [-c FILE] ID
 //
 // Exit codes: 0 success, 1 runtime failure, 2 usage or invalid configuration.
 package main
@@ -51,6 +54,9 @@ const usage = `usage:
   sei-relay agents [-c FILE] [--json]
   sei-relay quarantine [-c FILE] list [--json]
   sei-relay quarantine [-c FILE] replay ID
+  sei-relay token create [-c FILE] --tenant T [--name N]
+  sei-relay token list [-c FILE] [--json]
+  sei-relay token revoke [-c FILE] ID
   sei-relay version
 `
 
@@ -77,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdRevoke(args[1:], stdout)
 	case "agents":
 		err = cmdAgents(args[1:], stdout)
+	case "token":
+		err = cmdToken(args[1:], stdout)
 	case "quarantine":
 		err = cmdQuarantine(ctx, args[1:], stdout)
 	case "version", "--version":

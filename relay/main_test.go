@@ -24,6 +24,7 @@ import (
 
 	"github.com/sei-edge/servicenow-edge/relay/enroll"
 	"github.com/sei-edge/servicenow-edge/relay/store"
+	relaytoken "github.com/sei-edge/servicenow-edge/relay/token"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -184,8 +185,11 @@ log: {level: warn}
 		t.Fatal(err)
 	}
 	token := strings.TrimSpace(string(tokenRaw))
-	if !strings.Contains(stderr.String(), token) {
-		t.Error("generated token not printed on stderr")
+	if strings.Contains(stderr.String(), token) {
+		t.Error("generated admin token printed on stderr")
+	}
+	if fi, err := os.Stat(filepath.Join(dataDir, tokenFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("admin token file: %v %v", fi, err)
 	}
 
 	code, out, errOut := runCmd(t, "enroll", "-c", cfgPath, "--tenant", "acme", "--integration", "snow", "--agent", "a1")
@@ -243,6 +247,7 @@ log: {level: warn}
 	if body, err := httpGet(ri.HTTPURL+"/healthz", token); err != nil {
 		t.Errorf("healthz: %v %s", err, body)
 	}
+	checkTenantTokens(t, cfgPath, ri.HTTPURL, token)
 
 	// A batch with the wrong schema is quarantined; replay republishes it.
 	publishBatch(ctx, t, js, "bad1", wire.Record{Op: wire.OpUpsert, Table: "incident", SysID: "x", SysUpdatedOn: "2026-01-02 03:04:05"}, "99")
@@ -391,4 +396,65 @@ func httpGet(url, token string) (string, error) {
 		return string(b), fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return string(b), err
+}
+
+// checkTenantTokens creates, uses, lists and revokes a tenant token against
+// the running relay, which takes each change without a restart.
+func checkTenantTokens(t *testing.T, cfgPath, base, admin string) {
+	t.Helper()
+	code, out, errOut := runCmd(t, "token", "create", "-c", cfgPath, "--tenant", "acme", "--name", "sei cloud")
+	if code != 0 {
+		t.Fatalf("token create: %d %s", code, errOut)
+	}
+	tok := strings.TrimSuffix(out, "\n")
+	if strings.ContainsAny(tok, " \n\t") || len(tok) < 64 || errOut != "" {
+		t.Fatalf("token create must print the token alone on stdout; stdout %q stderr %q", out, errOut)
+	}
+	if body, err := httpGet(base+"/v1/records?tenant=acme", tok); err != nil || !strings.Contains(body, `"sys_id":"abc"`) {
+		t.Errorf("tenant token reading its tenant: %v %s", err, body)
+	}
+	for _, path := range []string{"/v1/records?tenant=other", "/v1/agents?tenant=other", "/metrics"} {
+		if code := httpStatus(t, base+path, tok); code != http.StatusForbidden {
+			t.Errorf("tenant token GET %s = %d, want 403", path, code)
+		}
+	}
+	if code := httpStatus(t, base+"/v1/records?tenant=other", admin); code != http.StatusOK {
+		t.Errorf("admin token GET other tenant = %d, want 200", code)
+	}
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(cfgPath), "data", relaytoken.FileName))
+	if err != nil || strings.Contains(string(raw), tok) {
+		t.Errorf("token file must hold only the hash: %v", err)
+	}
+	code, out, _ = runCmd(t, "token", "list", "-c", cfgPath, "--json")
+	var list []struct{ ID, Tenant, Name string }
+	if err := json.Unmarshal([]byte(out), &list); code != 0 || err != nil || len(list) != 1 || list[0].Tenant != "acme" || list[0].Name != "sei cloud" {
+		t.Fatalf("token list: %d %v %s", code, err, out)
+	}
+	if strings.Contains(out, tok) {
+		t.Error("token list shows the token")
+	}
+	if code, _, errOut := runCmd(t, "token", "revoke", "-c", cfgPath, list[0].ID); code != 0 {
+		t.Fatalf("token revoke: %s", errOut)
+	}
+	if code := httpStatus(t, base+"/v1/records?tenant=acme", tok); code != http.StatusUnauthorized {
+		t.Errorf("revoked token = %d, want 401", code)
+	}
+	if code, _, _ := runCmd(t, "token", "revoke", "-c", cfgPath, list[0].ID); code != exitUsage {
+		t.Errorf("revoking an unknown id exits %d, want %d", code, exitUsage)
+	}
+}
+
+func httpStatus(t *testing.T, url, token string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -23,6 +23,10 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 		writeParamError(w, err)
 		return
 	}
+	if !who(r).mayRead(q.Tenant) {
+		forbidden(w, "tenant")
+		return
+	}
 	recs, next, err := s.cfg.Store.List(r.Context(), q)
 	switch {
 	case errors.Is(err, store.ErrBadCursor):

@@ -28,11 +28,23 @@ type Config struct {
 type HTTP struct {
 	// Listen is the API's host:port; port 0 picks a free one.
 	Listen string `yaml:"listen"`
-	// Token is the bearer token; when empty (and no TokenFile) the relay
-	// generates one on first start into data_dir/http.token.
+	// Token is the admin bearer token; when empty (and no TokenFile) the
+	// relay generates one on first start into data_dir/http.token (0600).
+	// Tenant tokens are made with `sei-relay token create`.
 	Token     Secret `yaml:"token"`
 	TokenFile string `yaml:"token_file"`
+	// TLS, when both files are set, serves the API over HTTPS.
+	TLS HTTPTLS `yaml:"tls"`
 }
+
+// HTTPTLS is the HTTP API's certificate and key (PEM files).
+type HTTPTLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether the API serves HTTPS.
+func (t HTTPTLS) Enabled() bool { return t.CertFile != "" }
 
 // NATS configures the embedded server, or the external cluster when URL is
 // set.

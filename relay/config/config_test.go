@@ -110,6 +110,15 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 			t.Errorf("relay.example.yaml does not mention %s", key)
 		}
 	}
+	// Keys whose names repeat elsewhere: their section must say them.
+	for section, keys := range map[string][]string{"  tls:": {"cert_file", "key_file"}} {
+		_, after, ok := strings.Cut(strings.SplitN(string(raw), "\nnats:", 2)[0], section)
+		for _, key := range keys {
+			if !ok || !strings.Contains(after, key+":") {
+				t.Errorf("relay.example.yaml does not document http.tls.%s", key)
+			}
+		}
+	}
 }
 
 func TestValidateListsEveryProblem(t *testing.T) {

@@ -73,6 +73,7 @@ func (c *Config) resolvePaths(dir string) {
 	for _, p := range []*string{
 		&c.DataDir, &c.HTTP.TokenFile, &c.Store.DSNFile, &c.NATS.Credentials,
 		&c.NATS.CAFile, &c.NATS.TLS.CertFile, &c.NATS.TLS.KeyFile, &c.Log.File,
+		&c.HTTP.TLS.CertFile, &c.HTTP.TLS.KeyFile,
 	} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)

@@ -33,6 +33,9 @@ func (c *Config) Validate() error {
 		v.add("data_dir", "required")
 	}
 	v.hostPort("http.listen", c.HTTP.Listen)
+	if (c.HTTP.TLS.CertFile == "") != (c.HTTP.TLS.KeyFile == "") {
+		v.add("http.tls", "set both cert_file and key_file, or neither (plain HTTP)")
+	}
 	c.validateNATS(v)
 	c.validateStore(v)
 	c.validateLimits(v)
