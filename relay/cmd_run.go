@@ -160,7 +160,11 @@ func (r *relay) build(token string) error {
 		},
 		MaxDeliver: r.cfg.Consumer.MaxDeliver,
 		AckWait:    r.cfg.Consumer.AckWait,
-		Metrics:    reg,
+		Quarantine: store.QuarantineLimits{
+			MaxBatches: r.cfg.Consumer.QuarantineMaxBatches,
+			MaxBytes:   int64(r.cfg.Consumer.QuarantineMaxBytes),
+		},
+		Metrics: reg,
 	})
 	if err != nil {
 		return fmt.Errorf("configure ingest: %w", err)

@@ -9,8 +9,9 @@
 //	sei-relay enroll [-c FILE] --tenant T --integration I --agent A [--out FILE] [--replace]
 //	sei-relay revoke [-c FILE] --tenant T --agent A
 //	sei-relay agents [-c FILE] [--json]
-//	sei-relay quarantine [-c FILE] list [--json]
-//	sei-relay quarantine [-c FILE] replay ID
+//	sei-relay quarantine [-c FILE] list [--tenant T] [--json]
+//	sei-relay quarantine [-c FILE] show [--tenant T] [--raw] ID
+//	sei-relay quarantine [-c FILE] replay [--tenant T] ID
 //	sei-relay token create [-c FILE] --tenant T [--name N]
 //	sei-relay token list [-c FILE] [--json]
 //	sei-relay token revoke [-c FILE] ID
@@ -52,8 +53,9 @@ const usage = `usage:
   sei-relay enroll [-c FILE] --tenant T --integration I --agent A [--out FILE] [--replace]
   sei-relay revoke [-c FILE] --tenant T --agent A
   sei-relay agents [-c FILE] [--json]
-  sei-relay quarantine [-c FILE] list [--json]
-  sei-relay quarantine [-c FILE] replay ID
+  sei-relay quarantine [-c FILE] list [--tenant T] [--json]
+  sei-relay quarantine [-c FILE] show [--tenant T] [--raw] ID
+  sei-relay quarantine [-c FILE] replay [--tenant T] ID
   sei-relay token create [-c FILE] --tenant T [--name N]
   sei-relay token list [-c FILE] [--json]
   sei-relay token revoke [-c FILE] ID

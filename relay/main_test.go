@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -276,6 +277,8 @@ log: {level: warn}
 		return nil
 	})
 
+	checkLargeQuarantine(ctx, t, js, cfgPath)
+
 	if code, _, errOut := runCmd(t, "revoke", "-c", cfgPath, "--tenant", "acme", "--agent", "a1"); code != 0 {
 		t.Fatalf("revoke: %s", errOut)
 	}
@@ -457,4 +460,60 @@ func httpStatus(t *testing.T, url, token string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// checkLargeQuarantine fills the quarantine past the NATS max payload (four
+// undecodable batches of 700 KB) and lists, shows and replays through the
+// CLI. Before, the list reply carried every batch's data and failed past
+// 1 MiB.
+func checkLargeQuarantine(ctx context.Context, t *testing.T, js jetstream.JetStream, cfgPath string) {
+	t.Helper()
+	bodies := map[string][]byte{}
+	for i := range 4 {
+		id := fmt.Sprintf("acme:big-%d", i)
+		body := make([]byte, 700<<10)
+		_, _ = rand.Read(body) // incompressible: stays 700 KB on the wire
+		bodies[id] = body
+		m := nats.NewMsg(wire.IngestSubject("acme", "snow", "incident"))
+		m.Data = body
+		m.Header.Set(wire.HeaderMsgID, id)
+		m.Header.Set(wire.HeaderSchema, wire.SchemaVersion)
+		m.Header.Set(wire.HeaderEncoding, wire.Encoding)
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := js.PublishMsg(pctx, m)
+		cancel()
+		if err != nil {
+			t.Fatalf("publish %s: %v", id, err)
+		}
+	}
+	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		code, out, errOut := runCmd(t, "quarantine", "-c", cfgPath, "list", "--json", "--tenant", "acme")
+		if code != 0 {
+			return fmt.Errorf("quarantine list: %d %s", code, errOut)
+		}
+		var qs []store.Quarantined
+		if err := json.Unmarshal([]byte(out), &qs); err != nil {
+			return err
+		}
+		total := 0
+		for _, q := range qs {
+			if strings.HasPrefix(q.ID, "acme:big-") {
+				total += q.Size
+			}
+		}
+		if total != 4*700<<10 {
+			return fmt.Errorf("quarantine lists %d bytes of big batches, want %d", total, 4*700<<10)
+		}
+		return nil
+	})
+	code, out, errOut := runCmd(t, "quarantine", "-c", cfgPath, "show", "--raw", "acme:big-2")
+	if code != 0 || out != string(bodies["acme:big-2"]) {
+		t.Errorf("quarantine show: exit %d, %d bytes (want %d): %s", code, len(out), len(bodies["acme:big-2"]), errOut)
+	}
+	if code, _, errOut := runCmd(t, "quarantine", "-c", cfgPath, "replay", "acme:big-1", "--tenant", "acme"); code != 0 {
+		t.Errorf("quarantine replay of a 700 KB batch: %d %s", code, errOut)
+	}
+	if code, _, _ := runCmd(t, "quarantine", "-c", cfgPath, "show", "--tenant", "other", "acme:big-2"); code == 0 {
+		t.Error("another tenant's id shows acme's batch")
+	}
 }

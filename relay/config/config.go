@@ -107,10 +107,15 @@ type Stream struct {
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
 }
 
-// Consumer sets the durable consumer's redelivery.
+// Consumer sets the durable consumer's redelivery and the quarantine's
+// bound per tenant.
 type Consumer struct {
 	MaxDeliver int           `yaml:"max_deliver"`
 	AckWait    time.Duration `yaml:"ack_wait"`
+	// QuarantineMaxBatches and QuarantineMaxBytes bound each tenant's
+	// quarantine; a batch past them is refused and counted.
+	QuarantineMaxBatches int      `yaml:"quarantine_max_batches"`
+	QuarantineMaxBytes   ByteSize `yaml:"quarantine_max_bytes"`
 }
 
 // Heartbeat says when an agent counts as stale.
@@ -143,7 +148,7 @@ func Default() Config {
 			MaxBytes:        8 << 30,
 			DuplicateWindow: 10 * time.Minute,
 		},
-		Consumer:  Consumer{MaxDeliver: 10, AckWait: 30 * time.Second},
+		Consumer:  Consumer{MaxDeliver: 10, AckWait: 30 * time.Second, QuarantineMaxBatches: 1000, QuarantineMaxBytes: 256 << 20},
 		Heartbeat: Heartbeat{StaleAfter: 5 * time.Minute},
 		Log:       Log{Level: "info"},
 	}

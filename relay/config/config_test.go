@@ -105,7 +105,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 	for _, key := range []string{"data_dir", "listen", "token", "token_file", "public_url", "cert_file",
 		"key_file", "disable", "allow_plaintext", "sync_always", "max_store", "max_memory", "url",
 		"credentials", "ca_file", "kind", "dsn", "dsn_file", "max_bytes", "max_age", "replicas",
-		"duplicate_window", "max_deliver", "ack_wait", "stale_after", "level", "file"} {
+		"duplicate_window", "max_deliver", "ack_wait", "quarantine_max_batches", "quarantine_max_bytes", "stale_after", "level", "file"} {
 		if !strings.Contains(string(raw), key+":") {
 			t.Errorf("relay.example.yaml does not mention %s", key)
 		}

@@ -126,6 +126,12 @@ func (c *Config) validateLimits(v *validator) {
 	} else if s.MaxAge > 0 && s.DuplicateWindow > s.MaxAge {
 		v.add("stream.duplicate_window", "must not exceed stream.max_age %s (got %s)", s.MaxAge, s.DuplicateWindow)
 	}
+	if c.Consumer.QuarantineMaxBatches < 1 {
+		v.add("consumer.quarantine_max_batches", "must be >= 1 (got %d)", c.Consumer.QuarantineMaxBatches)
+	}
+	if c.Consumer.QuarantineMaxBytes < 1<<20 {
+		v.add("consumer.quarantine_max_bytes", "must be at least 1MiB (got %d)", c.Consumer.QuarantineMaxBytes)
+	}
 	if c.Consumer.MaxDeliver < 1 {
 		v.add("consumer.max_deliver", "must be >= 1 (got %d)", c.Consumer.MaxDeliver)
 	}

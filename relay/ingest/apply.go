@@ -159,11 +159,15 @@ func (c *Consumer) retry(ctx context.Context, p *pending, err error) {
 	}
 }
 
-// quarantine keeps a batch that cannot be applied in the store and
-// terminates it. When the store cannot take it either, the message is naked
-// and comes back later: nothing is dropped.
+// quarantine keeps a batch that cannot be applied in the store, under its
+// subject's tenant, and terminates it. When the store cannot take it, the
+// message is naked and comes back later: nothing is dropped. A refusal (the
+// tenant's quarantine is full, or holds this id already: the entry there is
+// kept) is counted and logged; the batch is terminated, except a valid batch
+// the store kept refusing (max_deliver), which stays in the stream.
 func (c *Consumer) quarantine(ctx context.Context, p *pending, reason string, cause error) {
 	q := store.Quarantined{
+		Tenant:  store.QuarantineTenant(p.msg.Subject()),
 		ID:      msgID(p),
 		Subject: p.msg.Subject(),
 		Header:  flatten(p.msg.Headers()),
@@ -171,16 +175,35 @@ func (c *Consumer) quarantine(ctx context.Context, p *pending, reason string, ca
 		Reason:  cause.Error(),
 		Time:    c.cfg.Now().UTC(),
 	}
-	if err := c.cfg.Store.Quarantine(ctx, q); err != nil {
+	err := c.cfg.Store.Quarantine(ctx, q, c.cfg.Quarantine)
+	refused := ""
+	switch {
+	case errors.Is(err, store.ErrQuarantineFull):
+		refused = "full"
+	case errors.Is(err, store.ErrQuarantineExists):
+		refused = "exists"
+	case err != nil:
 		c.log.Error().Err(err).Str("batch", q.ID).Msg("quarantine batch; will retry")
 		_ = p.msg.NakWithDelay(backoff(c.cfg.NakDelay, c.cfg.MaxNakDelay, p.delivered()))
 		return
+	}
+	if refused != "" {
+		c.m.qRefused.WithLabelValues(refused).Inc()
+		c.log.Error().Err(err).Str("batch", q.ID).Str("tenant", q.Tenant).Str("reason", reason).Str("cause", cause.Error()).
+			Str("refused", refused).Msg("quarantine refused the batch")
+		if refused == "full" && reason == ReasonMaxDeliver {
+			_ = p.msg.NakWithDelay(c.cfg.MaxNakDelay)
+			return
+		}
 	}
 	if err := p.msg.TermWithReason(reason); err != nil {
 		c.log.Warn().Err(err).Str("batch", q.ID).Msg("terminate quarantined batch")
 	}
 	if reason != ReasonMaxDeliver {
 		c.m.rejected.WithLabelValues(reason).Inc()
+	}
+	if refused != "" {
+		return
 	}
 	c.m.quarantined.WithLabelValues(reason).Inc()
 	c.log.Error().Str("batch", q.ID).Str("subject", q.Subject).Str("reason", reason).Err(cause).Msg("batch quarantined")

@@ -21,6 +21,7 @@ const (
 	ReasonTableMismatch = "table_mismatch" // a record's table differs from the subject's
 	ReasonRecordCount   = "record_count"   // Sei-Records disagrees with the body
 	ReasonMaxDeliver    = "max_deliver"    // the store refused it MaxDeliver times
+	ReasonMsgID         = "msg_id"         // Nats-Msg-Id is scoped to another tenant
 )
 
 // rejectError is a permanent problem with a batch: retrying cannot help.
@@ -53,6 +54,9 @@ func checkBatch(subject string, h nats.Header, data []byte) (*batch, error) {
 	tenant, integration, table, err := wire.ParseIngestSubject(subject)
 	if err != nil {
 		return nil, &rejectError{reason: ReasonSubject, err: err}
+	}
+	if t, ok := wire.MsgIDTenant(h.Get(wire.HeaderMsgID)); ok && t != tenant {
+		return nil, reject(ReasonMsgID, "header %s is scoped to tenant %q, the subject's tenant is %q", wire.HeaderMsgID, t, tenant)
 	}
 	if got := h.Get(wire.HeaderSchema); got != wire.SchemaVersion {
 		return nil, reject(ReasonSchema, "header %s: want %q (got %q)", wire.HeaderSchema, wire.SchemaVersion, got)

@@ -26,6 +26,10 @@ const (
 	DefaultMaxNakDelay     = time.Minute
 	DefaultConfirmInterval = time.Second
 	DefaultLagInterval     = 15 * time.Second
+	// DefaultQuarantineBatches and DefaultQuarantineBytes bound one
+	// tenant's quarantine.
+	DefaultQuarantineBatches = 1000
+	DefaultQuarantineBytes   = 256 << 20
 )
 
 // Config configures a Consumer. JS, Conn and Store are required; every zero
@@ -75,6 +79,11 @@ type Config struct {
 	// default 15s.
 	LagInterval time.Duration
 
+	// Quarantine bounds each tenant's quarantine; zero fields take
+	// DefaultQuarantineBatches and DefaultQuarantineBytes. A batch past the
+	// bound is refused and counted (quarantine_refused_total).
+	Quarantine store.QuarantineLimits
+
 	// Metrics, when set, registers the consumer's metrics (names start with
 	// sei_relay_ingest_).
 	Metrics prometheus.Registerer
@@ -110,6 +119,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDefault(&cfg.MaxNakDelay, DefaultMaxNakDelay)
 	setDefault(&cfg.ConfirmInterval, DefaultConfirmInterval)
 	setDefault(&cfg.LagInterval, DefaultLagInterval)
+	setDefault(&cfg.Quarantine.MaxBatches, DefaultQuarantineBatches)
+	setDefault(&cfg.Quarantine.MaxBytes, DefaultQuarantineBytes)
 	if cfg.MaxDeliver < 1 {
 		errs = append(errs, fmt.Errorf("ingest: MaxDeliver must be at least 1 (got %d)", cfg.MaxDeliver))
 	}

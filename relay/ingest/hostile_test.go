@@ -158,7 +158,7 @@ func TestConsumerQuarantinesBombsCheaply(t *testing.T) {
 	if limit := 2*base.HeapInuse + 128*mib; peak > limit {
 		t.Errorf("heap peaked at %d MiB, want under %d MiB", peak/mib, limit/mib)
 	}
-	qs, err := bs.Quarantined(t.Context())
+	qs, err := quarantinedAll(t, bs)
 	if err != nil {
 		t.Fatal(err)
 	}

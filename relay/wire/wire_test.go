@@ -316,3 +316,18 @@ func zstdAll(t testing.TB, raw []byte) []byte {
 	defer e.Close()
 	return e.EncodeAll(raw, nil)
 }
+
+func TestScopedMsgID(t *testing.T) {
+	id := ScopedMsgID("acme", "0123abcd-0000000000000001")
+	if got, ok := MsgIDTenant(id); !ok || got != "acme" {
+		t.Errorf("MsgIDTenant(%q) = %q, %v", id, got, ok)
+	}
+	if got, ok := MsgIDTenant(id + ".replay-abc"); !ok || got != "acme" {
+		t.Errorf("a replayed id loses its tenant: %q %v", got, ok)
+	}
+	for _, old := range []string{"0123abcd-0000000000000001", "poison.replay-1", "seq-7", "Bad:x", ":x"} {
+		if got, ok := MsgIDTenant(old); ok {
+			t.Errorf("MsgIDTenant(%q) = %q, want no tenant", old, got)
+		}
+	}
+}

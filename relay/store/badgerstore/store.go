@@ -3,6 +3,7 @@ package badgerstore
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -69,8 +70,8 @@ func Open(dir string, log zerolog.Logger) (*Store, error) {
 	return s, nil
 }
 
-// migrate records the layout version in a new store and refuses a store
-// written by a newer relay. Version 1 is the only layout so far.
+// migrate records the layout version in a new store, brings an older
+// layout up to date, and refuses a store written by a newer relay.
 func (s *Store) migrate() error {
 	return s.db.Update(func(txn *badger.Txn) error {
 		item, err := txn.Get(schemaKey)
@@ -90,9 +91,52 @@ func (s *Store) migrate() error {
 			return fmt.Errorf("read schema version: corrupt value %x", v)
 		case got > schemaVersion:
 			return fmt.Errorf("check schema version: store has layout %d, this relay knows up to %d (upgrade the relay)", got, schemaVersion)
+		case got == 1:
+			if err := migrateQuarantine1(txn); err != nil {
+				return fmt.Errorf("migrate quarantine to layout 2: %w", err)
+			}
+			return txn.Set(schemaKey, binary.AppendUvarint(nil, schemaVersion))
 		}
 		return nil
 	})
+}
+
+// migrateQuarantine1 re-keys layout 1's quarantine ('q' + id) by tenant,
+// taken from each batch's subject. A quarantine is small (and bounded per
+// tenant from layout 2 on), so one transaction holds it.
+func migrateQuarantine1(txn *badger.Txn) error {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = []byte{prefixQuarantine}
+	it := txn.NewIterator(opts)
+	type entry struct {
+		old []byte
+		q   store.Quarantined
+	}
+	var all []entry
+	for it.Rewind(); it.Valid(); it.Next() {
+		var e entry
+		e.old = it.Item().KeyCopy(nil)
+		if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e.q) }); err != nil {
+			it.Close()
+			return fmt.Errorf("read %q: %w", e.old, err)
+		}
+		all = append(all, e)
+	}
+	it.Close()
+	for _, e := range all {
+		e.q.Tenant, e.q.Size = store.QuarantineTenant(e.q.Subject), len(e.q.Data)
+		v, err := json.Marshal(e.q)
+		if err != nil {
+			return err
+		}
+		if err := txn.Delete(e.old); err != nil {
+			return err
+		}
+		if err := txn.Set(quarantineKey(e.q.Tenant, e.q.ID), v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // acquire holds off Close until release is called; it fails after Close.

@@ -20,8 +20,9 @@ const (
 // schemaKey holds the key layout version; Open refuses a newer one.
 var schemaKey = []byte("mschema")
 
-// schemaVersion is the key and value layout this code writes.
-const schemaVersion = 1
+// schemaVersion is the key and value layout this code writes. Version 2
+// keys the quarantine by tenant (version 1: by id alone).
+const schemaVersion = 2
 
 // valueFormat is the first byte of a record value.
 const valueFormat = 1
