@@ -54,7 +54,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		return usageError{err}
 	}
 	defer closer.Close()
-	if err := runRelay(ctx, cfg, log, stderr); err != nil {
+	if err := runRelay(ctx, cfg, log); err != nil {
 		log.Error().Err(err).Msg("relay stopped")
 		return err
 	}
@@ -80,10 +80,10 @@ type relay struct {
 
 // runRelay builds the relay's components and runs them until ctx ends or
 // one fails.
-func runRelay(ctx context.Context, cfg config.Config, log zerolog.Logger, stderr io.Writer) error {
+func runRelay(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	r := &relay{cfg: cfg, log: log}
 	defer r.close()
-	if err := r.open(ctx, stderr); err != nil {
+	if err := r.open(ctx); err != nil {
 		return err
 	}
 	return r.run(ctx)
@@ -91,7 +91,7 @@ func runRelay(ctx context.Context, cfg config.Config, log zerolog.Logger, stderr
 
 // open prepares data_dir, opens the store, starts or connects to NATS,
 // builds the consumer and the API, listens and writes relay.json.
-func (r *relay) open(ctx context.Context, stderr io.Writer) error {
+func (r *relay) open(ctx context.Context) error {
 	dir, err := filepath.Abs(r.cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("resolve data_dir: %w", err)
