@@ -109,6 +109,12 @@ func TestExitCodes(t *testing.T) {
 		{"revoke unknown", []string{"revoke", "-c", good, "--tenant", "t", "--agent", "a"}, exitUsage, []string{"not enrolled"}},
 		{"quarantine bad sub", []string{"quarantine", "-c", good, "purge"}, exitUsage, []string{"quarantine list"}},
 		{"quarantine without relay", []string{"quarantine", "-c", good, "list"}, exitRuntime, []string{"relay.json"}},
+		{"token without verb", []string{"token"}, exitUsage, []string{"token create"}},
+		{"token bad verb", []string{"token", "mint"}, exitUsage, []string{"mint"}},
+		{"token create without tenant", []string{"token", "create", "-c", good}, exitUsage, []string{"--tenant"}},
+		{"token create bad tenant", []string{"token", "create", "-c", good, "--tenant", "Acme.Corp"}, exitUsage, []string{"--tenant"}},
+		{"token revoke unknown", []string{"token", "revoke", "-c", good, "nope"}, exitUsage, []string{"no such token"}},
+		{"quarantine bad tenant", []string{"quarantine", "-c", good, "list", "--tenant", "A.B"}, exitUsage, []string{"--tenant"}},
 		{"help", []string{"help"}, exitOK, nil},
 	}
 	for _, tt := range tests {

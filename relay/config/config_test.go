@@ -172,6 +172,9 @@ func TestValidateCases(t *testing.T) {
 		wants string // "" = valid
 	}{
 		{"plaintext loopback", func(c *Config) { c.NATS.TLS.Disable = true }, ""},
+		{"http tls cert without key", func(c *Config) { c.HTTP.TLS.CertFile = "c.pem" }, "http.tls: set both cert_file and key_file"},
+		{"http tls both", func(c *Config) { c.HTTP.TLS = HTTPTLS{CertFile: "c.pem", KeyFile: "k.pem"} }, ""},
+		{"quarantine bound zero", func(c *Config) { c.Consumer.QuarantineMaxBatches = 0 }, "consumer.quarantine_max_batches: must be >= 1"},
 		{"plaintext public allowed", func(c *Config) {
 			c.NATS.Listen, c.NATS.TLS.Disable, c.NATS.AllowPlaintext = "0.0.0.0:4222", true, true
 		}, ""},
