@@ -61,6 +61,7 @@ type quarantineRequest struct {
 const (
 	listPage  = 100
 	showChunk = 256 << 10
+	maxReply  = 768 << 10
 )
 
 // adminService answers the CLI's requests: it lists the store's
@@ -151,11 +152,19 @@ func (a *adminService) list(ctx context.Context, m *nats.Msg) adminReply {
 	if limit <= 0 || limit > listPage {
 		limit = listPage
 	}
-	batches, next, err := a.store.QuarantineList(ctx, store.QuarantineQuery{Tenant: req.Tenant, After: req.After, Limit: limit})
-	if err != nil {
-		return adminReply{Error: fmt.Sprintf("list quarantine: %v", err)}
+	// Entries are small (the consumer bounds headers and reason), but a
+	// page is halved until its reply fits, whatever they hold.
+	for {
+		batches, next, err := a.store.QuarantineList(ctx, store.QuarantineQuery{Tenant: req.Tenant, After: req.After, Limit: limit})
+		if err != nil {
+			return adminReply{Error: fmt.Sprintf("list quarantine: %v", err)}
+		}
+		r := adminReply{Batches: batches, Next: next}
+		if raw, _ := json.Marshal(r); len(raw) <= maxReply || limit == 1 {
+			return r
+		}
+		limit /= 2
 	}
-	return adminReply{Batches: batches, Next: next}
 }
 
 // find returns the quarantined batch req names, data included. Without a

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -172,7 +174,7 @@ func (c *Consumer) quarantine(ctx context.Context, p *pending, reason string, ca
 		Subject: p.msg.Subject(),
 		Header:  flatten(p.msg.Headers()),
 		Data:    p.msg.Data(),
-		Reason:  cause.Error(),
+		Reason:  truncate(cause.Error()),
 		Time:    c.cfg.Now().UTC(),
 	}
 	err := c.cfg.Store.Quarantine(ctx, q, c.cfg.Quarantine)
@@ -220,13 +222,54 @@ func msgID(p *pending) string {
 	return "unknown"
 }
 
-// flatten keeps the first value of each header.
+// Bounds of what the quarantine keeps beside the data, so a page of its
+// metadata stays small whatever headers or error text a hostile batch
+// brings. The headers a replay needs are all far shorter.
+const (
+	maxQuarantineHeaders     = 32
+	maxQuarantineHeaderBytes = 4 << 10
+	maxQuarantineText        = 1 << 10
+)
+
+// flatten keeps the first value of each header, at most maxQuarantineHeaders
+// of them (the wire's own first, then in name order), each name and value
+// cut to maxQuarantineText.
 func flatten(h nats.Header) map[string]string {
-	out := make(map[string]string, len(h))
+	keys := make([]string, 0, len(h))
 	for k, v := range h {
 		if len(v) > 0 {
-			out[k] = v[0]
+			keys = append(keys, k)
 		}
 	}
+	own := func(k string) bool {
+		return k == wire.HeaderMsgID || k == wire.HeaderSchema || k == wire.HeaderAgent ||
+			k == wire.HeaderRecords || k == wire.HeaderEncoding
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if own(a) != own(b) {
+			if own(a) {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	out := make(map[string]string, min(len(keys), maxQuarantineHeaders))
+	total := 0
+	for _, k := range keys[:min(len(keys), maxQuarantineHeaders)] {
+		k, v := truncate(k), truncate(h[k][0])
+		if total += len(k) + len(v); total > maxQuarantineHeaderBytes {
+			break
+		}
+		out[k] = v
+	}
 	return out
+}
+
+// truncate cuts s to maxQuarantineText bytes, saying so.
+func truncate(s string) string {
+	if len(s) <= maxQuarantineText {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxQuarantineText], "") + "…(truncated)"
 }

@@ -97,3 +97,40 @@ func mustQuarantine(t *testing.T, st store.Store) []store.Quarantined {
 	}
 	return qs
 }
+
+// TestQuarantineBoundsMetadata: a bad batch with huge headers and a huge
+// invalid sys_id is quarantined with its data whole but its headers and
+// reason cut, so listing the quarantine's metadata stays small.
+func TestQuarantineBoundsMetadata(t *testing.T) {
+	e := startNATS(t)
+	st := newMemStore()
+	start(t, e.testConfig(t, st))
+	m := badBatch(t, "t1", "t1:huge")
+	raw := `{"op":"upsert","table":"incident","sys_id":"` + strings.Repeat("z", 200<<10) + `","sys_updated_on":"2026-01-01 10:00:00","sys_mod_count":1}` + "\n"
+	m.Data = zstdOf(t, []byte(raw))
+	for i := range 5 { // JetStream caps a message's headers at 64 KiB
+		m.Header.Set(fmt.Sprintf("A-Big-%d", i), strings.Repeat("p", 10<<10))
+	}
+	for i := range 40 {
+		m.Header.Set(fmt.Sprintf("A-Pad-%02d", i), "x")
+	}
+	e.publish(t, m)
+	e.waitDrained(t)
+	q, err := st.QuarantinedBatch(t.Context(), "t1", "t1:huge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := len(q.Reason)
+	for k, v := range q.Header {
+		meta += len(k) + len(v)
+	}
+	if meta > 8<<10 || len(q.Header) > maxQuarantineHeaders {
+		t.Errorf("quarantine metadata is %d bytes in %d headers, want bounded", meta, len(q.Header))
+	}
+	if string(q.Data) != string(m.Data) {
+		t.Error("quarantined data is not the message's")
+	}
+	if q.Header[wire.HeaderSchema] != wire.SchemaVersion {
+		t.Errorf("the headers a replay needs are lost: %v", q.Header[wire.HeaderSchema])
+	}
+}

@@ -62,9 +62,31 @@ func (s *Store) Agents(ctx context.Context, tenant string) ([]store.Agent, error
 }
 
 // quarantineKey is prefixQuarantine, tenant, NUL, id: a tenant's entries
-// are one key range, so a tenant's count and a page are prefix scans.
+// are one key range, so a tenant's count and a page are prefix scans. The
+// data lives apart (payloadKey), so neither reads it.
 func quarantineKey(tenant, id string) []byte {
 	return append(append(append([]byte{prefixQuarantine}, tenant...), 0), id...)
+}
+
+// payloadKey holds the data of the batch quarantineKey(tenant, id) names.
+func payloadKey(tenant, id string) []byte {
+	k := quarantineKey(tenant, id)
+	k[0] = prefixPayload
+	return k
+}
+
+// putQuarantined writes q's metadata and data.
+func putQuarantined(txn *badger.Txn, q store.Quarantined) error {
+	data := q.Data
+	q.Data, q.Size = nil, len(data)
+	v, err := json.Marshal(q)
+	if err != nil {
+		return err
+	}
+	if err := txn.Set(quarantineKey(q.Tenant, q.ID), v); err != nil {
+		return err
+	}
+	return txn.Set(payloadKey(q.Tenant, q.ID), data)
 }
 
 // Quarantine keeps q under (q.Tenant, q.ID), never replacing an entry, and
@@ -75,11 +97,6 @@ func (s *Store) Quarantine(ctx context.Context, q store.Quarantined, lim store.Q
 		return fmt.Errorf("quarantine batch: %w", err)
 	}
 	q.Time = store.NormTime(q.Time)
-	q.Size = len(q.Data)
-	v, err := json.Marshal(q)
-	if err != nil {
-		return fmt.Errorf("quarantine batch %s/%s: %w", q.Tenant, q.ID, err)
-	}
 	release, err := s.acquire()
 	if err != nil {
 		return fmt.Errorf("quarantine batch %s/%s: %w", q.Tenant, q.ID, err)
@@ -96,10 +113,10 @@ func (s *Store) Quarantine(ctx context.Context, q store.Quarantined, lim store.Q
 		if err != nil {
 			return err
 		}
-		if lim.Full(n, bytes, int64(q.Size)) {
+		if lim.Full(n, bytes, int64(len(q.Data))) {
 			return fmt.Errorf("%w (%d batches, %d bytes)", store.ErrQuarantineFull, n, bytes)
 		}
-		return txn.Set(key, v)
+		return putQuarantined(txn, q)
 	})
 	if err != nil {
 		return fmt.Errorf("quarantine batch %s/%s: %w", q.Tenant, q.ID, err)
@@ -199,7 +216,14 @@ func (s *Store) QuarantinedBatch(ctx context.Context, tenant, id string) (store.
 		if err != nil {
 			return err
 		}
-		return item.Value(func(v []byte) error { return json.Unmarshal(v, &q) })
+		if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &q) }); err != nil {
+			return err
+		}
+		if item, err = txn.Get(payloadKey(tenant, id)); err != nil {
+			return fmt.Errorf("read data: %w", err)
+		}
+		q.Data, err = item.ValueCopy(nil)
+		return err
 	})
 	if err != nil {
 		return store.Quarantined{}, fmt.Errorf("read quarantined batch %s/%s: %w", tenant, id, err)
@@ -219,7 +243,13 @@ func (s *Store) Release(ctx context.Context, tenant, id string) error {
 		return fmt.Errorf("release batch %s/%s: %w", tenant, id, err)
 	}
 	defer release()
-	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(quarantineKey(tenant, id)) }); err != nil {
+	err = s.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Delete(quarantineKey(tenant, id)); err != nil {
+			return err
+		}
+		return txn.Delete(payloadKey(tenant, id))
+	})
+	if err != nil {
 		return fmt.Errorf("release batch %s/%s: %w", tenant, id, err)
 	}
 	return nil

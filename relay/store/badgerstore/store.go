@@ -1,6 +1,7 @@
 package badgerstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -73,9 +74,11 @@ func Open(dir string, log zerolog.Logger) (*Store, error) {
 // migrate records the layout version in a new store, brings an older
 // layout up to date, and refuses a store written by a newer relay.
 func (s *Store) migrate() error {
-	return s.db.Update(func(txn *badger.Txn) error {
+	var got uint64
+	err := s.db.Update(func(txn *badger.Txn) error {
 		item, err := txn.Get(schemaKey)
 		if errors.Is(err, badger.ErrKeyNotFound) {
+			got = schemaVersion
 			return txn.Set(schemaKey, binary.AppendUvarint(nil, schemaVersion))
 		}
 		if err != nil {
@@ -85,54 +88,65 @@ func (s *Store) migrate() error {
 		if err != nil {
 			return fmt.Errorf("read schema version: %w", err)
 		}
-		got, n := binary.Uvarint(v)
+		var n int
+		got, n = binary.Uvarint(v)
 		switch {
 		case n <= 0:
 			return fmt.Errorf("read schema version: corrupt value %x", v)
 		case got > schemaVersion:
 			return fmt.Errorf("check schema version: store has layout %d, this relay knows up to %d (upgrade the relay)", got, schemaVersion)
-		case got == 1:
-			if err := migrateQuarantine1(txn); err != nil {
-				return fmt.Errorf("migrate quarantine to layout 2: %w", err)
-			}
-			return txn.Set(schemaKey, binary.AppendUvarint(nil, schemaVersion))
 		}
 		return nil
 	})
+	if err != nil || got != 1 {
+		return err
+	}
+	if err := s.migrateQuarantine1(); err != nil {
+		return fmt.Errorf("migrate quarantine to layout 2: %w", err)
+	}
+	return s.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(schemaKey, binary.AppendUvarint(nil, schemaVersion))
+	})
 }
 
-// migrateQuarantine1 re-keys layout 1's quarantine ('q' + id) by tenant,
-// taken from each batch's subject. A quarantine is small (and bounded per
-// tenant from layout 2 on), so one transaction holds it.
-func migrateQuarantine1(txn *badger.Txn) error {
-	opts := badger.DefaultIteratorOptions
-	opts.Prefix = []byte{prefixQuarantine}
-	it := txn.NewIterator(opts)
-	type entry struct {
-		old []byte
-		q   store.Quarantined
-	}
-	var all []entry
-	for it.Rewind(); it.Valid(); it.Next() {
-		var e entry
-		e.old = it.Item().KeyCopy(nil)
-		if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e.q) }); err != nil {
-			it.Close()
-			return fmt.Errorf("read %q: %w", e.old, err)
+// migrateQuarantine1 re-keys layout 1's quarantine ('q' + id, data inside
+// the value) by tenant, taken from each batch's subject, one batch per
+// transaction (a layout 1 quarantine was unbounded). Layout 2 keys hold a
+// NUL, layout 1 keys none, so a migration cut short resumes where it was.
+func (s *Store) migrateQuarantine1() error {
+	var old [][]byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix, opts.PrefetchValues = []byte{prefixQuarantine}, false
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if k := it.Item().Key(); bytes.IndexByte(k, 0) < 0 {
+				old = append(old, it.Item().KeyCopy(nil))
+			}
 		}
-		all = append(all, e)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	it.Close()
-	for _, e := range all {
-		e.q.Tenant, e.q.Size = store.QuarantineTenant(e.q.Subject), len(e.q.Data)
-		v, err := json.Marshal(e.q)
+	for _, k := range old {
+		err := s.db.Update(func(txn *badger.Txn) error {
+			item, err := txn.Get(k)
+			if err != nil {
+				return err
+			}
+			var q store.Quarantined
+			if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &q) }); err != nil {
+				return fmt.Errorf("read %q: %w", k, err)
+			}
+			q.Tenant = store.QuarantineTenant(q.Subject)
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+			return putQuarantined(txn, q)
+		})
 		if err != nil {
-			return err
-		}
-		if err := txn.Delete(e.old); err != nil {
-			return err
-		}
-		if err := txn.Set(quarantineKey(e.q.Tenant, e.q.ID), v); err != nil {
 			return err
 		}
 	}

@@ -14,7 +14,8 @@ import (
 const (
 	prefixRecord     = 'r'
 	prefixAgent      = 'a'
-	prefixQuarantine = 'q'
+	prefixQuarantine = 'q' // a quarantined batch's metadata (JSON, no data)
+	prefixPayload    = 'p' // its data, under the same tenant and id
 )
 
 // schemaKey holds the key layout version; Open refuses a newer one.
