@@ -124,21 +124,17 @@ func (s *Store) Quarantine(ctx context.Context, q store.Quarantined, lim store.Q
 	return nil
 }
 
-// quarantineUsage counts a tenant's quarantined batches and their bytes.
+// quarantineUsage counts a tenant's quarantined batches and their bytes
+// from the payload keys' sizes (Badger's ValueSize: exact for small values,
+// approximate for those in the value log), reading no value.
 func quarantineUsage(txn *badger.Txn, tenant string) (n int, bytes int64, err error) {
 	opts := badger.DefaultIteratorOptions
-	opts.Prefix = quarantineKey(tenant, "")
+	opts.Prefix, opts.PrefetchValues = payloadKey(tenant, ""), false
 	it := txn.NewIterator(opts)
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
-		var q struct {
-			Size int64 `json:"bytes"`
-		}
-		if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &q) }); err != nil {
-			return 0, 0, fmt.Errorf("read %q: %w", it.Item().Key(), err)
-		}
 		n++
-		bytes += q.Size
+		bytes += it.Item().ValueSize()
 	}
 	return n, bytes, nil
 }
