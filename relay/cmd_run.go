@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -32,6 +34,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/store"
 	"github.com/sei-edge/servicenow-edge/relay/store/badgerstore"
 	"github.com/sei-edge/servicenow-edge/relay/store/pgstore"
+	relaytoken "github.com/sei-edge/servicenow-edge/relay/token"
 )
 
 // tokenFile, in data_dir, holds the generated HTTP token.
@@ -121,8 +124,8 @@ func (r *relay) open(ctx context.Context, stderr io.Writer) error {
 	if err := r.build(token); err != nil {
 		return err
 	}
-	if r.ln, err = net.Listen("tcp", r.cfg.HTTP.Listen); err != nil {
-		return fmt.Errorf("listen http.listen %s: %w", r.cfg.HTTP.Listen, err)
+	if r.ln, err = listenHTTP(r.cfg.HTTP, r.log); err != nil {
+		return err
 	}
 	if err := announce(r.cfg, r.srv, r.ln.Addr(), r.log); err != nil {
 		return err
@@ -168,7 +171,11 @@ func (r *relay) build(token string) error {
 		},
 		MaxDeliver: r.cfg.Consumer.MaxDeliver,
 		AckWait:    r.cfg.Consumer.AckWait.D(),
-		Metrics:    reg,
+		Quarantine: store.QuarantineLimits{
+			MaxBatches: r.cfg.Consumer.QuarantineMaxBatches,
+			MaxBytes:   int64(r.cfg.Consumer.QuarantineMaxBytes),
+		},
+		Metrics: reg,
 	})
 	if err != nil {
 		return fmt.Errorf("configure ingest: %w", err)
@@ -184,7 +191,7 @@ func (r *relay) build(token string) error {
 		}
 	}
 	r.api, err = api.New(api.Config{
-		Token: token, Store: r.store, Gatherer: reg, FeedPoll: r.cfg.Feed.Poll.D(),
+		Token: token, Tenants: relaytoken.Open(r.cfg.DataDir), Store: r.store, Gatherer: reg, FeedPoll: r.cfg.Feed.Poll.D(),
 		Health:     []api.Check{{Name: "nats", Func: natsbox.HealthCheck(r.nc, r.js)}},
 		StaleAfter: r.cfg.Heartbeat.StaleAfter.D(),
 		Logger:     r.log,
@@ -321,10 +328,39 @@ func httpToken(cfg config.Config, stderr io.Writer) (string, error) {
 	return tok, nil
 }
 
+// listenHTTP opens the API's listener, with TLS when http.tls is set, and
+// warns when it serves plain HTTP beyond the loopback interface.
+func listenHTTP(h config.HTTP, log zerolog.Logger) (net.Listener, error) {
+	var tcfg *tls.Config
+	if h.TLS.Enabled() {
+		cert, err := tls.LoadX509KeyPair(h.TLS.CertFile, h.TLS.KeyFile)
+		if err != nil {
+			return nil, command.Usage(fmt.Errorf("http.tls: load %s and %s: %w", h.TLS.CertFile, h.TLS.KeyFile, err))
+		}
+		tcfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := net.Listen("tcp", h.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen http.listen %s: %w", h.Listen, err)
+	}
+	if tcfg != nil {
+		return tls.NewListener(ln, tcfg), nil
+	}
+	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil && !ap.Addr().IsLoopback() {
+		log.Warn().Str("listen", ln.Addr().String()).
+			Msg("HTTP API serves plain HTTP on a non-loopback address: tokens and records cross the network unencrypted; set http.tls.cert_file and http.tls.key_file")
+	}
+	return ln, nil
+}
+
 // announce writes data_dir/relay.json with the actual URLs (ports may have
 // been 0) and logs them.
 func announce(cfg config.Config, srv *natsbox.Server, httpAddr net.Addr, log zerolog.Logger) error {
-	ri := runInfo{PID: os.Getpid(), Started: time.Now().UTC(), HTTPURL: "http://" + httpAddr.String()}
+	scheme := "http://"
+	if cfg.HTTP.TLS.Enabled() {
+		scheme = "https://"
+	}
+	ri := runInfo{PID: os.Getpid(), Started: time.Now().UTC(), HTTPURL: scheme + httpAddr.String()}
 	if srv != nil {
 		ri.NATSURL = srv.ClientURL()
 		if ca := srv.CAFile(); ca != "" {

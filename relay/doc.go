@@ -9,8 +9,12 @@
 //	sei-relay enroll [-c FILE] --tenant T --integration I --agent A [--out FILE] [--replace]
 //	sei-relay revoke [-c FILE] --tenant T --agent A
 //	sei-relay agents [-c FILE] [--json]
-//	sei-relay quarantine [-c FILE] list [--json]
-//	sei-relay quarantine [-c FILE] replay ID
+//	sei-relay quarantine [-c FILE] list [--tenant T] [--json]
+//	sei-relay quarantine [-c FILE] show [--tenant T] [--raw] ID
+//	sei-relay quarantine [-c FILE] replay [--tenant T] ID
+//	sei-relay token create [-c FILE] --tenant T [--name N]
+//	sei-relay token list [-c FILE] [--json]
+//	sei-relay token revoke [-c FILE] ID
 //
 // Exit codes: 0 success, 1 runtime failure, 2 usage or invalid configuration.
 //

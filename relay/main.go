@@ -18,8 +18,12 @@ const usage = `usage:
   sei-relay enroll [-c FILE] --tenant T --integration I --agent A [--out FILE] [--replace]
   sei-relay revoke [-c FILE] --tenant T --agent A
   sei-relay agents [-c FILE] [--json]
-  sei-relay quarantine [-c FILE] list [--json]
-  sei-relay quarantine [-c FILE] replay ID
+  sei-relay quarantine [-c FILE] list [--tenant T] [--json]
+  sei-relay quarantine [-c FILE] show [--tenant T] [--raw] ID
+  sei-relay quarantine [-c FILE] replay [--tenant T] ID
+  sei-relay token create [-c FILE] --tenant T [--name N]
+  sei-relay token list [-c FILE] [--json]
+  sei-relay token revoke [-c FILE] ID
   sei-relay version
 `
 
@@ -49,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdRevoke(ctx, args[1:], stdout)
 	case "agents":
 		err = cmdAgents(ctx, args[1:], stdout)
+	case "token":
+		err = cmdToken(ctx, args[1:], stdout)
 	case "quarantine":
 		err = cmdQuarantine(ctx, args[1:], stdout)
 	case "version", "--version":

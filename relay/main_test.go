@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/command"
 	"github.com/sei-edge/servicenow-edge/relay/enroll"
 	"github.com/sei-edge/servicenow-edge/relay/store"
+	relaytoken "github.com/sei-edge/servicenow-edge/relay/token"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -110,6 +112,12 @@ func TestExitCodes(t *testing.T) {
 		{"revoke unknown", []string{"revoke", "-c", good, "--tenant", "t", "--agent", "a"}, command.ExitUsage, []string{"not enrolled"}},
 		{"quarantine bad sub", []string{"quarantine", "-c", good, "purge"}, command.ExitUsage, []string{"quarantine list"}},
 		{"quarantine without relay", []string{"quarantine", "-c", good, "list"}, command.ExitFailure, []string{"relay.json"}},
+		{"token without verb", []string{"token"}, command.ExitUsage, []string{"token create"}},
+		{"token bad verb", []string{"token", "mint"}, command.ExitUsage, []string{"mint"}},
+		{"token create without tenant", []string{"token", "create", "-c", good}, command.ExitUsage, []string{"--tenant"}},
+		{"token create bad tenant", []string{"token", "create", "-c", good, "--tenant", "Acme.Corp"}, command.ExitUsage, []string{"--tenant"}},
+		{"token revoke unknown", []string{"token", "revoke", "-c", good, "nope"}, command.ExitUsage, []string{"no such token"}},
+		{"quarantine bad tenant", []string{"quarantine", "-c", good, "list", "--tenant", "A.B"}, command.ExitUsage, []string{"--tenant"}},
 		{"help", []string{"help"}, command.ExitOK, nil},
 	}
 	for _, tt := range tests {
@@ -188,9 +196,12 @@ log: {level: warn}
 	}
 	token := strings.TrimSpace(string(tokenRaw))
 	// The admin token never reaches the log (stderr under a service
-	// manager): stderr names the file that holds it.
+	// manager): stderr names the file that holds it, which is 0600.
 	if strings.Contains(stderr.String(), token) || !strings.Contains(stderr.String(), filepath.Join(dataDir, tokenFile)) {
 		t.Errorf("stderr shows the generated token or does not name its file:\n%s", stderr.String())
+	}
+	if fi, err := os.Stat(filepath.Join(dataDir, tokenFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("admin token file: %v %v", fi, err)
 	}
 
 	code, out, errOut := runCmd(t, "enroll", "-c", cfgPath, "--tenant", "acme", "--integration", "snow", "--agent", "a1")
@@ -245,6 +256,7 @@ log: {level: warn}
 	if body, err := httpGet(ri.HTTPURL+"/healthz", token); err != nil {
 		t.Errorf("healthz: %v %s", err, body)
 	}
+	checkTenantTokens(t, cfgPath, ri.HTTPURL, token)
 
 	// A batch with the wrong schema is quarantined; replay republishes it.
 	publishBatch(ctx, t, js, "bad1", wire.Record{Op: wire.OpUpsert, Table: "incident", SysID: "x", SysUpdatedOn: "2026-01-02 03:04:05"}, "99")
@@ -272,6 +284,8 @@ log: {level: warn}
 		}
 		return nil
 	})
+
+	checkLargeQuarantine(ctx, t, js, cfgPath)
 
 	if code, _, errOut := runCmd(t, "revoke", "-c", cfgPath, "--tenant", "acme", "--agent", "a1"); code != 0 {
 		t.Fatalf("revoke: %s", errOut)
@@ -521,5 +535,122 @@ log: {level: warn}
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("run exited %d:\n%s", code, stderr)
+	}
+}
+
+// checkTenantTokens creates, uses, lists and revokes a tenant token against
+// the running relay, which takes each change without a restart.
+func checkTenantTokens(t *testing.T, cfgPath, base, admin string) {
+	t.Helper()
+	code, out, errOut := runCmd(t, "token", "create", "-c", cfgPath, "--tenant", "acme", "--name", "sei cloud")
+	if code != 0 {
+		t.Fatalf("token create: %d %s", code, errOut)
+	}
+	tok := strings.TrimSuffix(out, "\n")
+	if strings.ContainsAny(tok, " \n\t") || len(tok) < 64 || errOut != "" {
+		t.Fatalf("token create must print the token alone on stdout; stdout %q stderr %q", out, errOut)
+	}
+	if body, err := httpGet(base+"/v1/records?tenant=acme", tok); err != nil || !strings.Contains(body, `"sys_id":"abc"`) {
+		t.Errorf("tenant token reading its tenant: %v %s", err, body)
+	}
+	for _, path := range []string{"/v1/records?tenant=other", "/v1/agents?tenant=other", "/metrics"} {
+		if code := httpStatus(t, base+path, tok); code != http.StatusForbidden {
+			t.Errorf("tenant token GET %s = %d, want 403", path, code)
+		}
+	}
+	if code := httpStatus(t, base+"/v1/records?tenant=other", admin); code != http.StatusOK {
+		t.Errorf("admin token GET other tenant = %d, want 200", code)
+	}
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(cfgPath), "data", relaytoken.FileName))
+	if err != nil || strings.Contains(string(raw), tok) {
+		t.Errorf("token file must hold only the hash: %v", err)
+	}
+	code, out, _ = runCmd(t, "token", "list", "-c", cfgPath, "--json")
+	var list []struct{ ID, Tenant, Name string }
+	if err := json.Unmarshal([]byte(out), &list); code != 0 || err != nil || len(list) != 1 || list[0].Tenant != "acme" || list[0].Name != "sei cloud" {
+		t.Fatalf("token list: %d %v %s", code, err, out)
+	}
+	if strings.Contains(out, tok) {
+		t.Error("token list shows the token")
+	}
+	if code, _, errOut := runCmd(t, "token", "revoke", "-c", cfgPath, list[0].ID); code != 0 {
+		t.Fatalf("token revoke: %s", errOut)
+	}
+	if code := httpStatus(t, base+"/v1/records?tenant=acme", tok); code != http.StatusUnauthorized {
+		t.Errorf("revoked token = %d, want 401", code)
+	}
+	if code, _, _ := runCmd(t, "token", "revoke", "-c", cfgPath, list[0].ID); code != command.ExitUsage {
+		t.Errorf("revoking an unknown id exits %d, want %d", code, command.ExitUsage)
+	}
+}
+
+func httpStatus(t *testing.T, url, token string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// checkLargeQuarantine fills the quarantine past the NATS max payload (four
+// undecodable batches of 700 KB) and lists, shows and replays through the
+// CLI. Before, the list reply carried every batch's data and failed past
+// 1 MiB.
+func checkLargeQuarantine(ctx context.Context, t *testing.T, js jetstream.JetStream, cfgPath string) {
+	t.Helper()
+	bodies := map[string][]byte{}
+	for i := range 4 {
+		id := fmt.Sprintf("acme:big-%d", i)
+		body := make([]byte, 700<<10)
+		_, _ = rand.Read(body) // incompressible: stays 700 KB on the wire
+		bodies[id] = body
+		m := nats.NewMsg(wire.IngestSubject("acme", "snow", "incident"))
+		m.Data = body
+		m.Header.Set(wire.HeaderMsgID, id)
+		m.Header.Set(wire.HeaderSchema, wire.SchemaVersion)
+		m.Header.Set(wire.HeaderEncoding, wire.Encoding)
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := js.PublishMsg(pctx, m)
+		cancel()
+		if err != nil {
+			t.Fatalf("publish %s: %v", id, err)
+		}
+	}
+	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		code, out, errOut := runCmd(t, "quarantine", "-c", cfgPath, "list", "--json", "--tenant", "acme")
+		if code != 0 {
+			return fmt.Errorf("quarantine list: %d %s", code, errOut)
+		}
+		var qs []store.Quarantined
+		if err := json.Unmarshal([]byte(out), &qs); err != nil {
+			return err
+		}
+		total := 0
+		for _, q := range qs {
+			if strings.HasPrefix(q.ID, "acme:big-") {
+				total += q.Size
+			}
+		}
+		if total != 4*700<<10 {
+			return fmt.Errorf("quarantine lists %d bytes of big batches, want %d", total, 4*700<<10)
+		}
+		return nil
+	})
+	code, out, errOut := runCmd(t, "quarantine", "-c", cfgPath, "show", "--raw", "acme:big-2")
+	if code != 0 || out != string(bodies["acme:big-2"]) {
+		t.Errorf("quarantine show: exit %d, %d bytes (want %d): %s", code, len(out), len(bodies["acme:big-2"]), errOut)
+	}
+	if code, _, errOut := runCmd(t, "quarantine", "-c", cfgPath, "replay", "acme:big-1", "--tenant", "acme"); code != 0 {
+		t.Errorf("quarantine replay of a 700 KB batch: %d %s", code, errOut)
+	}
+	if code, _, _ := runCmd(t, "quarantine", "-c", cfgPath, "show", "--tenant", "other", "acme:big-2"); code == 0 {
+		t.Error("another tenant's id shows acme's batch")
 	}
 }

@@ -172,7 +172,7 @@ func TestForwardSurvivesServerRestart(t *testing.T) {
 			t.Errorf("header %s = %q, want %q", h, got, want)
 		}
 	}
-	if msg.Subject != "sei.ingest.acme.sn.incident" || msg.Header.Get(wire.HeaderMsgID) == "" {
+	if tenant, ok := wire.MsgIDTenant(msg.Header.Get(wire.HeaderMsgID)); msg.Subject != "sei.ingest.acme.sn.incident" || !ok || tenant != "acme" {
 		t.Errorf("message subject %q, id %q", msg.Subject, msg.Header.Get(wire.HeaderMsgID))
 	}
 	if s := f.Stats(); s.Published != 50 || s.Reconnects < 1 || s.LastAckBatch == "" {

@@ -349,7 +349,7 @@ func awaitAck(ctx context.Context, fut jetstream.PubAckFuture) error {
 
 func (f *Forwarder) message(b buffer.Batch) *nats.Msg {
 	m := nats.NewMsg(wire.IngestSubject(f.cfg.Tenant, f.cfg.Integration, b.Label))
-	m.Header.Set(wire.HeaderMsgID, b.ID)
+	m.Header.Set(wire.HeaderMsgID, wire.ScopedMsgID(f.cfg.Tenant, b.ID))
 	m.Header.Set(wire.HeaderSchema, wire.SchemaVersion)
 	m.Header.Set(wire.HeaderAgent, f.cfg.Agent)
 	m.Header.Set(wire.HeaderRecords, strconv.Itoa(b.Records))

@@ -113,16 +113,18 @@ type chunk struct {
 }
 
 // encodeChunks encodes records of one table as one batch, halving the record count until
-// each encoded part fits wire.MaxPayload.
+// each encoded part fits wire.MaxPayload and the relay's decoded limits
+// (wire.MaxDecoded, wire.MaxRecords).
 func encodeChunks(recs []wire.Record) ([]chunk, error) {
 	if len(recs) == 0 {
 		return nil, nil
 	}
 	data, err := wire.Encode(recs)
-	if err != nil {
-		return nil, err
+	tooBig := errors.Is(err, wire.ErrTooLarge) || errors.Is(err, wire.ErrTooManyRecords)
+	if err != nil && (!tooBig || len(recs) == 1) {
+		return nil, fmt.Errorf("encode record %s/%s: %w", recs[0].Table, recs[0].SysID, err)
 	}
-	if len(data) <= wire.MaxPayload {
+	if !tooBig && len(data) <= wire.MaxPayload {
 		return []chunk{{recs[0].Table, len(recs), data}}, nil
 	}
 	if len(recs) == 1 {

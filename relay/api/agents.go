@@ -30,11 +30,20 @@ type agentsAnswer struct {
 	Agents            []agentView `json:"agents"`
 }
 
-// agents lists the agents, of one tenant when ?tenant= is given.
+// agents lists the agents, of one tenant when ?tenant= is given or the token
+// is a tenant's; only the admin token lists every tenant.
 func (s *Server) agents(w http.ResponseWriter, r *http.Request) {
 	tenant, err := parseAgentsQuery(r.URL.Query())
 	if err != nil {
 		writeParamError(w, err)
+		return
+	}
+	p := who(r)
+	if tenant == "" && !p.admin {
+		tenant = p.tenant // a tenant token lists its own tenant
+	}
+	if !p.mayRead(tenant) {
+		forbidden(w, "tenant")
 		return
 	}
 	list, err := s.cfg.Store.Agents(r.Context(), tenant)

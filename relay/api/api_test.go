@@ -22,10 +22,11 @@ import (
 
 	"github.com/sei-edge/servicenow-edge/relay/store"
 	"github.com/sei-edge/servicenow-edge/relay/store/badgerstore"
+	"github.com/sei-edge/servicenow-edge/relay/token"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
-const token = "s3cret-token"
+const adminToken = "s3cret-token"
 
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
@@ -44,10 +45,11 @@ func (s *pingStore) Ping(ctx context.Context) error {
 
 // fixture is a server over a Badger store holding records of two tenants.
 type fixture struct {
-	st   *pingStore
-	ts   *httptest.Server
-	recs []store.Record // every stored record of tenant t1, in List order
-	nats error          // what the "nats" health check returns
+	st     *pingStore
+	ts     *httptest.Server
+	recs   []store.Record // every stored record of tenant t1, in List order
+	nats   error          // what the "nats" health check returns
+	tokens *token.File    // tenant tokens, created and revoked as the CLI does
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -57,7 +59,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatalf("open badger store: %v", err)
 	}
 	t.Cleanup(func() { _ = bs.Close() })
-	f := &fixture{st: &pingStore{Store: bs}}
+	f := &fixture{st: &pingStore{Store: bs}, tokens: token.Open(t.TempDir())}
 	var all []store.Record
 	for _, tenant := range []string{"t1", "t2"} {
 		for _, integ := range []string{"snow1", "snow2"} {
@@ -91,7 +93,8 @@ func newFixture(t *testing.T) *fixture {
 	reg.MustRegister(c)
 	c.Add(7)
 	srv, err := New(Config{
-		Token:    token,
+		Token:    adminToken,
+		Tenants:  f.tokens,
 		Store:    f.st,
 		Health:   []Check{{Name: "nats", Func: func(context.Context) error { return f.nats }}},
 		Gatherer: reg,
@@ -172,12 +175,23 @@ func (f *fixture) pageAll(t *testing.T, query string, limit int) (recs []store.R
 // pageFrom is pageAll starting after a cursor.
 func (f *fixture) pageFrom(t *testing.T, query, after string, limit int) (recs []store.Record, pages int) {
 	t.Helper()
+	return f.pageFromWith(t, adminToken, query, after, limit)
+}
+
+// pageAllWith is pageAll with another token.
+func (f *fixture) pageAllWith(t *testing.T, tok, query string, limit int) (recs []store.Record, pages int) {
+	t.Helper()
+	return f.pageFromWith(t, tok, query, "", limit)
+}
+
+func (f *fixture) pageFromWith(t *testing.T, tok, query, after string, limit int) (recs []store.Record, pages int) {
+	t.Helper()
 	for {
 		q := fmt.Sprintf("/v1/records?%s&limit=%d", query, limit)
 		if after != "" {
 			q += "&after=" + url.QueryEscape(after)
 		}
-		resp := f.get(t, q, token)
+		resp := f.get(t, q, tok)
 		if resp.StatusCode != http.StatusOK {
 			b, _ := io.ReadAll(resp.Body)
 			t.Fatalf("GET %s: %s %s", q, resp.Status, b)
@@ -211,7 +225,7 @@ func TestRecordsPagesThroughEverything(t *testing.T) {
 		t.Errorf("%d pages for %d records of 7, want %d", pages, len(f.recs), want)
 	}
 	// One page holding everything; default limit.
-	resp := f.get(t, "/v1/records?tenant=t1", token)
+	resp := f.get(t, "/v1/records?tenant=t1", adminToken)
 	if got := readRecords(t, resp.Body); len(got) != len(f.recs) {
 		t.Errorf("default limit returned %d records, want %d", len(got), len(f.recs))
 	}
@@ -265,7 +279,7 @@ func TestRecordsFilters(t *testing.T) {
 
 func TestRecordsCursorSurvivesWrites(t *testing.T) {
 	f := newFixture(t)
-	resp := f.get(t, "/v1/records?tenant=t1&limit=10", token)
+	resp := f.get(t, "/v1/records?tenant=t1&limit=10", adminToken)
 	first := readRecords(t, resp.Body)
 	cursor := resp.Header.Get(HeaderNextCursor)
 	// A record before the cursor and one after it appear meanwhile.
@@ -309,7 +323,7 @@ func TestRecordsBadRequests(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.query, func(t *testing.T) {
-			resp := f.get(t, "/v1/records?"+tc.query, token)
+			resp := f.get(t, "/v1/records?"+tc.query, adminToken)
 			if resp.StatusCode != http.StatusBadRequest {
 				t.Fatalf("status %s, want 400", resp.Status)
 			}
@@ -329,7 +343,7 @@ func TestRecordsStoreFailure(t *testing.T) {
 	if err := f.st.Store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	resp := f.get(t, "/v1/records?tenant=t1", token)
+	resp := f.get(t, "/v1/records?tenant=t1", adminToken)
 	if resp.StatusCode != http.StatusInternalServerError {
 		t.Errorf("status %s, want 500", resp.Status)
 	}
@@ -344,9 +358,9 @@ func TestUnauthenticated(t *testing.T) {
 		}{
 			{"no header", ""},
 			{"wrong token", "Bearer wrong"},
-			{"token prefix", "Bearer " + token[:5]},
-			{"token longer", "Bearer " + token + "x"},
-			{"basic", "Basic " + token},
+			{"token prefix", "Bearer " + adminToken[:5]},
+			{"token longer", "Bearer " + adminToken + "x"},
+			{"basic", "Basic " + adminToken},
 			{"scheme only", "Bearer"},
 		} {
 			t.Run(path+"/"+tc.name, func(t *testing.T) {
@@ -374,7 +388,7 @@ func TestUnauthenticated(t *testing.T) {
 	}
 	// The token works, with any case of the scheme.
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, f.ts.URL+"/v1/agents", nil)
-	req.Header.Set("Authorization", "bearer "+token)
+	req.Header.Set("Authorization", "bearer "+adminToken)
 	resp, err := f.ts.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -384,12 +398,12 @@ func TestUnauthenticated(t *testing.T) {
 		t.Errorf("lower-case scheme: %s", resp.Status)
 	}
 	// Unknown paths are 404 with the token.
-	if resp := f.get(t, "/v2/records", token); resp.StatusCode != http.StatusNotFound {
+	if resp := f.get(t, "/v2/records", adminToken); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown path: %s, want 404", resp.Status)
 	}
 	// Writes are not allowed.
 	req, _ = http.NewRequestWithContext(t.Context(), http.MethodPost, f.ts.URL+"/v1/records?tenant=t1", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
 	resp, err = f.ts.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -421,7 +435,7 @@ func TestAgents(t *testing.T) {
 
 	read := func(t *testing.T, path string) agentsAnswer {
 		t.Helper()
-		resp := f.get(t, path, token)
+		resp := f.get(t, path, adminToken)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET %s: %s", path, resp.Status)
 		}
@@ -458,7 +472,7 @@ func TestAgents(t *testing.T) {
 		{"nope=1", "nope"},
 		{"tenant=t1&tenant=t2", "tenant"},
 	} {
-		resp := f.get(t, "/v1/agents?"+tc.query, token)
+		resp := f.get(t, "/v1/agents?"+tc.query, adminToken)
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("?%s: %s, want 400", tc.query, resp.Status)
 			continue
@@ -497,7 +511,7 @@ func TestHealthz(t *testing.T) {
 		t.Errorf("anonymous, nats down (-want +got):\n%s", d)
 	}
 	f.st.pingErr = errors.New("badger: closed")
-	got = read(t, token, http.StatusServiceUnavailable)
+	got = read(t, adminToken, http.StatusServiceUnavailable)
 	want := healthReport{Status: "failing", Failing: []string{"store", "nats"},
 		Errors: map[string]string{"store": "badger: closed", "nats": "nats: connection closed"}}
 	if d := cmp.Diff(want, got); d != "" {
@@ -511,7 +525,7 @@ func TestHealthz(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	f := newFixture(t)
-	resp := f.get(t, "/metrics", token)
+	resp := f.get(t, "/metrics", adminToken)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %s", resp.Status)
 	}
@@ -540,7 +554,7 @@ func TestNewChecksConfig(t *testing.T) {
 
 func TestServeShutsDownGracefully(t *testing.T) {
 	f := newFixture(t)
-	srv, err := New(Config{Token: token, Store: f.st, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	srv, err := New(Config{Token: adminToken, Store: f.st, Logger: zerolog.New(zerolog.NewTestWriter(t))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func BenchmarkReadAll(b *testing.B) {
 		b.Run(kind, func(b *testing.B) {
 			st := open(b)
 			fill(b, st, n)
-			srv, err := New(Config{Token: token, Store: st, Logger: zerolog.Nop()})
+			srv, err := New(Config{Token: adminToken, Store: st, Logger: zerolog.Nop()})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -103,7 +103,7 @@ func readAll(b *testing.B, ts *httptest.Server, path, param, header string) int 
 			q += "&" + param + "=" + url.QueryEscape(pos)
 		}
 		req, _ := http.NewRequestWithContext(b.Context(), http.MethodGet, q, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
 		resp, err := ts.Client().Do(req)
 		if err != nil || resp.StatusCode != http.StatusOK {
 			b.Fatalf("GET %s: %v", q, err)

@@ -76,7 +76,7 @@ func fetchChanges(t testing.TB, client *http.Client, base, query, since string) 
 		q += "&since=" + url.QueryEscape(since)
 	}
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, q, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, "", fmt.Errorf("GET %s: %w", q, err)
@@ -208,7 +208,7 @@ func TestChangesBadRequests(t *testing.T) {
 		{"twice", "tenant=t1&wait=1s&wait=2s", 400, "wait", "more than once"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp := f.get(t, "/v1/changes?"+tc.query, token)
+			resp := f.get(t, "/v1/changes?"+tc.query, adminToken)
 			defer resp.Body.Close()
 			var e apiError
 			if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
@@ -237,7 +237,7 @@ func snapshotThenFollow(t *testing.T, client *http.Client, base, followBase stri
 			q += "&after=" + url.QueryEscape(after)
 		}
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, q, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
 		resp, err := client.Do(req)
 		if err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET %s: %v %v", q, err, resp.Status)
@@ -325,7 +325,7 @@ func (s *countingStore) Changes(ctx context.Context, q store.ChangeQuery) ([]sto
 func TestLongPollEndsAtShutdown(t *testing.T) {
 	f := newFixture(t)
 	cs := &countingStore{Store: f.st}
-	srv, err := New(Config{Token: token, Store: cs, FeedPoll: time.Hour, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	srv, err := New(Config{Token: adminToken, Store: cs, FeedPoll: time.Hour, Logger: zerolog.New(zerolog.NewTestWriter(t))})
 	if err != nil {
 		t.Fatal(err)
 	}

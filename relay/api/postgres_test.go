@@ -33,7 +33,7 @@ func newReplicas(t *testing.T, n int) []replica {
 			t.Fatalf("open replica %d: %v", i, err)
 		}
 		t.Cleanup(func() { _ = st.Close() })
-		srv, err := New(Config{Token: token, Store: st, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), FeedPoll: 20 * time.Millisecond})
+		srv, err := New(Config{Token: adminToken, Store: st, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), FeedPoll: 20 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
+
+	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
 // routes builds the handler: /healthz open, everything else (unknown paths
@@ -20,10 +23,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/records", s.records)
 	mux.HandleFunc("GET /v1/changes", s.changes)
 	mux.HandleFunc("GET /v1/agents", s.agents)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{
+	metrics := promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{
 		ErrorLog:      promLogger{s.log},
 		ErrorHandling: promhttp.ContinueOnError,
-	}))
+	})
+	mux.Handle("GET /metrics", adminOnly(metrics))
 	authed := s.auth(mux)
 	return noStore(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
@@ -42,31 +46,89 @@ func noStore(h http.Handler) http.Handler {
 	})
 }
 
-// auth lets a request through only with "Authorization: Bearer <Token>".
+// auth lets a request through only with "Authorization: Bearer <token>",
+// the admin token or a tenant token, and puts who it is in the context.
 func (s *Server) auth(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case bearer(r) == "":
+		if bearer(r) == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sei-relay"`)
-			writeError(w, http.StatusUnauthorized, "", "authorization required: send Authorization: Bearer <http.token>")
-		case !s.authorized(r):
+			writeError(w, http.StatusUnauthorized, "", "authorization required: send Authorization: Bearer <token>")
+			return
+		}
+		p, err := s.principal(r)
+		switch {
+		case err != nil:
+			s.log.Error().Err(err).Msg("look up token")
+			writeError(w, http.StatusInternalServerError, "", "check token: token store unavailable")
+		case p == nil:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sei-relay", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "", "invalid token")
 		default:
-			h.ServeHTTP(w, r)
+			h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 		}
 	})
 }
 
-// authorized compares the request's token with Config.Token in constant
-// time; hashing first hides the token's length as well.
-func (s *Server) authorized(r *http.Request) bool {
+// principal is who a request's token speaks for: the admin, or one tenant.
+type principal struct {
+	admin  bool
+	tenant string // a tenant token's tenant
+}
+
+type principalKey struct{}
+
+// who returns the request's principal; auth put it there.
+func who(r *http.Request) *principal {
+	p, _ := r.Context().Value(principalKey{}).(*principal)
+	if p == nil {
+		return &principal{} // reads nothing
+	}
+	return p
+}
+
+// mayRead reports whether p may read tenant's data ("" is every tenant).
+func (p *principal) mayRead(tenant string) bool {
+	return p.admin || (tenant != "" && tenant == p.tenant)
+}
+
+// forbidden answers 403 for a tenant token reaching past its tenant. The
+// answer is the same whether the other tenant exists or not.
+func forbidden(w http.ResponseWriter, param string) {
+	writeError(w, http.StatusForbidden, param, "this token reads only its own tenant")
+}
+
+// adminOnly lets only the admin token through.
+func adminOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !who(r).admin {
+			writeError(w, http.StatusForbidden, "", "only the admin token (http.token) may do this")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// principal returns who the request's token is, nil for an unknown token.
+// The admin token is compared in constant time through its hash, which
+// hides its length as well; tenant tokens are looked up by hash (see
+// Tenants).
+func (s *Server) principal(r *http.Request) (*principal, error) {
 	got := bearer(r)
 	if got == "" {
-		return false
+		return nil, nil
 	}
 	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(s.cfg.Token))
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+	if subtle.ConstantTimeCompare(a[:], b[:]) == 1 {
+		return &principal{admin: true}, nil
+	}
+	if s.cfg.Tenants == nil {
+		return nil, nil
+	}
+	tenant, ok, err := s.cfg.Tenants.TenantOf(got)
+	if err != nil || !ok || !wire.ValidName(tenant) {
+		return nil, err
+	}
+	return &principal{tenant: tenant}, nil
 }
 
 // bearer returns the request's bearer token, or "".

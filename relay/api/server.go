@@ -31,10 +31,21 @@ type Check struct {
 	Func func(ctx context.Context) error
 }
 
+// Tenants resolves tenant tokens: TenantOf returns the one tenant a token
+// may read, ok false for a token it does not know. It is called on every
+// request, so a token created or revoked meanwhile counts at once. It must
+// be safe for concurrent use.
+type Tenants interface {
+	TenantOf(token string) (tenant string, ok bool, err error)
+}
+
 // Config configures a Server. Token and Store are required.
 type Config struct {
-	// Token is the bearer token every endpoint but /healthz requires.
+	// Token is the admin bearer token (http.token): it reads every tenant,
+	// and only it may list across tenants or read /metrics.
 	Token string
+	// Tenants, when set, admits tenant tokens, each reading its tenant only.
+	Tenants Tenants
 	// Store serves records and agents. Its Ping is always a health check,
 	// named "store".
 	Store store.Store

@@ -2,11 +2,14 @@ package api
 
 import "net/http"
 
-// tenantAllowed reports whether the request may read tenant's data, and
-// answers the request when it may not. Every endpoint that serves one
-// tenant's records (/v1/records, /v1/changes) asks it, so a check added
-// here covers them all. Today the only token is the admin token, which the
-// auth middleware checked already and which reads every tenant.
+// tenantAllowed reports whether the request's token may read tenant's data
+// (the admin token reads every tenant, a tenant token only its own), and
+// answers 403 when it may not. Every endpoint that serves one tenant's
+// records (/v1/records, /v1/changes) asks it.
 func (s *Server) tenantAllowed(w http.ResponseWriter, r *http.Request, tenant string) bool {
+	if !who(r).mayRead(tenant) {
+		forbidden(w, "tenant")
+		return false
+	}
 	return true
 }

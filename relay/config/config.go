@@ -30,11 +30,23 @@ type Config struct {
 type HTTP struct {
 	// Listen is the API's host:port; port 0 picks a free one.
 	Listen string `yaml:"listen"`
-	// Token is the bearer token; when empty (and no TokenFile) the relay
-	// generates one on first start into data_dir/http.token.
+	// Token is the admin bearer token; when empty (and no TokenFile) the
+	// relay generates one on first start into data_dir/http.token (0600).
+	// Tenant tokens are made with `sei-relay token create`.
 	Token     secret.Secret `yaml:"token"`
 	TokenFile string        `yaml:"token_file"`
+	// TLS, when both files are set, serves the API over HTTPS.
+	TLS HTTPTLS `yaml:"tls"`
 }
+
+// HTTPTLS is the HTTP API's certificate and key (PEM files).
+type HTTPTLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether the API serves HTTPS.
+func (t HTTPTLS) Enabled() bool { return t.CertFile != "" }
 
 // NATS configures the embedded server, or the external cluster when URL is
 // set.
@@ -99,10 +111,15 @@ type Stream struct {
 	DuplicateWindow confload.Duration `yaml:"duplicate_window"`
 }
 
-// Consumer sets the durable consumer's redelivery.
+// Consumer sets the durable consumer's redelivery and the quarantine's
+// bound per tenant.
 type Consumer struct {
 	MaxDeliver int               `yaml:"max_deliver"`
 	AckWait    confload.Duration `yaml:"ack_wait"`
+	// QuarantineMaxBatches and QuarantineMaxBytes bound each tenant's
+	// quarantine; a batch past them is refused and counted.
+	QuarantineMaxBatches int               `yaml:"quarantine_max_batches"`
+	QuarantineMaxBytes   confload.ByteSize `yaml:"quarantine_max_bytes"`
 }
 
 // Quota bounds what one tenant may take of the embedded server (see the
@@ -150,7 +167,7 @@ func Default() Config {
 			MaxBytes:        8 << 30,
 			DuplicateWindow: confload.Duration(10 * time.Minute),
 		},
-		Consumer:  Consumer{MaxDeliver: 10, AckWait: confload.Duration(30 * time.Second)},
+		Consumer:  Consumer{MaxDeliver: 10, AckWait: confload.Duration(30 * time.Second), QuarantineMaxBatches: 1000, QuarantineMaxBytes: 256 << 20},
 		Heartbeat: Heartbeat{StaleAfter: confload.Duration(5 * time.Minute)},
 		Quota:     Quota{ConnectionsPerAgent: 3, CheckInterval: confload.Duration(5 * time.Second)},
 		Log:       Log{Level: "info"},

@@ -105,9 +105,18 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 	for _, key := range []string{"data_dir", "listen", "token", "token_file", "public_url", "cert_file",
 		"key_file", "disable", "allow_plaintext", "sync_always", "max_store", "max_memory", "url",
 		"credentials", "ca_file", "kind", "dsn", "dsn_file", "max_bytes", "max_age", "replicas",
-		"duplicate_window", "max_deliver", "ack_wait", "stale_after", "level", "file"} {
+		"duplicate_window", "max_deliver", "ack_wait", "quarantine_max_batches", "quarantine_max_bytes", "stale_after", "level", "file"} {
 		if !strings.Contains(string(raw), key+":") {
 			t.Errorf("relay.example.yaml does not mention %s", key)
+		}
+	}
+	// Keys whose names repeat elsewhere: their section must say them.
+	for section, keys := range map[string][]string{"  tls:": {"cert_file", "key_file"}} {
+		_, after, ok := strings.Cut(strings.SplitN(string(raw), "\nnats:", 2)[0], section)
+		for _, key := range keys {
+			if !ok || !strings.Contains(after, key+":") {
+				t.Errorf("relay.example.yaml does not document http.tls.%s", key)
+			}
 		}
 	}
 }
@@ -163,6 +172,9 @@ func TestValidateCases(t *testing.T) {
 		wants string // "" = valid
 	}{
 		{"plaintext loopback", func(c *Config) { c.NATS.TLS.Disable = true }, ""},
+		{"http tls cert without key", func(c *Config) { c.HTTP.TLS.CertFile = "c.pem" }, "http.tls: set both cert_file and key_file"},
+		{"http tls both", func(c *Config) { c.HTTP.TLS = HTTPTLS{CertFile: "c.pem", KeyFile: "k.pem"} }, ""},
+		{"quarantine bound zero", func(c *Config) { c.Consumer.QuarantineMaxBatches = 0 }, "consumer.quarantine_max_batches: must be >= 1"},
 		{"plaintext public allowed", func(c *Config) {
 			c.NATS.Listen, c.NATS.TLS.Disable, c.NATS.AllowPlaintext = "0.0.0.0:4222", true, true
 		}, ""},

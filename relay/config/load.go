@@ -51,5 +51,6 @@ func Parse(raw []byte, cfg *Config) error {
 // resolvePaths makes relative paths relative to dir.
 func (c *Config) resolvePaths(dir string) {
 	confload.ResolvePaths(dir, &c.DataDir, &c.HTTP.TokenFile, &c.Store.DSNFile, &c.NATS.Credentials,
-		&c.NATS.CAFile, &c.NATS.TLS.CertFile, &c.NATS.TLS.KeyFile, &c.Log.File)
+		&c.NATS.CAFile, &c.NATS.TLS.CertFile, &c.NATS.TLS.KeyFile, &c.Log.File,
+		&c.HTTP.TLS.CertFile, &c.HTTP.TLS.KeyFile)
 }

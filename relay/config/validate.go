@@ -27,6 +27,9 @@ func (c *Config) Validate() error {
 		v.add("data_dir", "required")
 	}
 	v.hostPort("http.listen", c.HTTP.Listen)
+	if (c.HTTP.TLS.CertFile == "") != (c.HTTP.TLS.KeyFile == "") {
+		v.add("http.tls", "set both cert_file and key_file, or neither (plain HTTP)")
+	}
 	c.validateNATS(v)
 	c.validateStore(v)
 	c.validateLimits(v)
@@ -120,6 +123,12 @@ func (c *Config) validateLimits(v *validator) {
 		v.add("stream.duplicate_window", "must be > 0 (got %s)", s.DuplicateWindow)
 	} else if s.MaxAge > 0 && s.DuplicateWindow > s.MaxAge {
 		v.add("stream.duplicate_window", "must not exceed stream.max_age %s (got %s)", s.MaxAge, s.DuplicateWindow)
+	}
+	if c.Consumer.QuarantineMaxBatches < 1 {
+		v.add("consumer.quarantine_max_batches", "must be >= 1 (got %d)", c.Consumer.QuarantineMaxBatches)
+	}
+	if c.Consumer.QuarantineMaxBytes < 1<<20 {
+		v.add("consumer.quarantine_max_bytes", "must be at least 1MiB (got %d)", c.Consumer.QuarantineMaxBytes)
 	}
 	if c.Consumer.MaxDeliver < 1 {
 		v.add("consumer.max_deliver", "must be >= 1 (got %d)", c.Consumer.MaxDeliver)

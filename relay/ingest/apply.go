@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,7 +25,19 @@ func (c *Consumer) process(ctx context.Context, group []jetstream.Msg) {
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(c.cfg.AckWait, cancel) })
 	defer stop()
-	var good []*pending
+	// Messages are decoded one at a time and applied as soon as the group
+	// would pass MaxGroupRecords or MaxGroupBytes, so the decoded records
+	// held at once stay bounded whatever the fetch delivered.
+	var (
+		good        []*pending
+		recs, bytes int64
+	)
+	flush := func() {
+		if len(good) > 0 {
+			c.apply(pctx, good)
+		}
+		good, recs, bytes = nil, 0, 0
+	}
 	for _, m := range group {
 		p := &pending{msg: m}
 		if md, err := m.Metadata(); err == nil {
@@ -35,11 +49,14 @@ func (c *Consumer) process(ctx context.Context, group []jetstream.Msg) {
 			continue
 		}
 		p.batch = b
+		if recs+int64(len(b.records)) > int64(c.cfg.MaxGroupRecords) || bytes+b.size > c.cfg.MaxGroupBytes {
+			flush()
+		}
 		good = append(good, p)
+		recs += int64(len(b.records))
+		bytes += b.size
 	}
-	for _, part := range split(good, c.cfg.MaxGroupRecords) {
-		c.apply(pctx, part)
-	}
+	flush()
 }
 
 // pending is a fetched message on its way to the store.
@@ -56,25 +73,6 @@ func (p *pending) delivered() int {
 		return 1
 	}
 	return int(p.meta.NumDelivered)
-}
-
-// split cuts ps into groups of at most max records (a larger batch alone).
-func split(ps []*pending, max int) [][]*pending {
-	var out [][]*pending
-	var cur []*pending
-	n := 0
-	for _, p := range ps {
-		if len(cur) > 0 && n+len(p.batch.records) > max {
-			out = append(out, cur)
-			cur, n = nil, 0
-		}
-		cur = append(cur, p)
-		n += len(p.batch.records)
-	}
-	if len(cur) > 0 {
-		out = append(out, cur)
-	}
-	return out
 }
 
 // apply writes the records of ps in one transaction and acks each message.
@@ -163,28 +161,51 @@ func (c *Consumer) retry(ctx context.Context, p *pending, err error) {
 	}
 }
 
-// quarantine keeps a batch that cannot be applied in the store and
-// terminates it. When the store cannot take it either, the message is naked
-// and comes back later: nothing is dropped.
+// quarantine keeps a batch that cannot be applied in the store, under its
+// subject's tenant, and terminates it. When the store cannot take it, the
+// message is naked and comes back later: nothing is dropped. A refusal (the
+// tenant's quarantine is full, or holds this id already: the entry there is
+// kept) is counted and logged; the batch is terminated, except a valid batch
+// the store kept refusing (max_deliver), which stays in the stream.
 func (c *Consumer) quarantine(ctx context.Context, p *pending, reason string, cause error) {
 	q := store.Quarantined{
+		Tenant:  store.QuarantineTenant(p.msg.Subject()),
 		ID:      msgID(p),
 		Subject: p.msg.Subject(),
 		Header:  flatten(p.msg.Headers()),
 		Data:    p.msg.Data(),
-		Reason:  cause.Error(),
+		Reason:  truncate(cause.Error()),
 		Time:    c.cfg.Now().UTC(),
 	}
-	if err := c.cfg.Store.Quarantine(ctx, q); err != nil {
+	err := c.cfg.Store.Quarantine(ctx, q, c.cfg.Quarantine)
+	refused := ""
+	switch {
+	case errors.Is(err, store.ErrQuarantineFull):
+		refused = "full"
+	case errors.Is(err, store.ErrQuarantineExists):
+		refused = "exists"
+	case err != nil:
 		c.log.Error().Err(err).Str("batch", q.ID).Msg("quarantine batch; will retry")
 		_ = p.msg.NakWithDelay(backoff(c.cfg.NakDelay, c.cfg.MaxNakDelay, p.delivered()))
 		return
+	}
+	if refused != "" {
+		c.m.qRefused.WithLabelValues(refused).Inc()
+		c.log.Error().Err(err).Str("batch", q.ID).Str("tenant", q.Tenant).Str("reason", reason).Str("cause", cause.Error()).
+			Str("refused", refused).Msg("quarantine refused the batch")
+		if refused == "full" && reason == ReasonMaxDeliver {
+			_ = p.msg.NakWithDelay(c.cfg.MaxNakDelay)
+			return
+		}
 	}
 	if err := p.msg.TermWithReason(reason); err != nil {
 		c.log.Warn().Err(err).Str("batch", q.ID).Msg("terminate quarantined batch")
 	}
 	if reason != ReasonMaxDeliver {
 		c.m.rejected.WithLabelValues(reason).Inc()
+	}
+	if refused != "" {
+		return
 	}
 	c.m.quarantined.WithLabelValues(reason).Inc()
 	c.log.Error().Str("batch", q.ID).Str("subject", q.Subject).Str("reason", reason).Err(cause).Msg("batch quarantined")
@@ -202,13 +223,54 @@ func msgID(p *pending) string {
 	return "unknown"
 }
 
-// flatten keeps the first value of each header.
+// Bounds of what the quarantine keeps beside the data, so a page of its
+// metadata stays small whatever headers or error text a hostile batch
+// brings. The headers a replay needs are all far shorter.
+const (
+	maxQuarantineHeaders     = 32
+	maxQuarantineHeaderBytes = 4 << 10
+	maxQuarantineText        = 1 << 10
+)
+
+// flatten keeps the first value of each header, at most maxQuarantineHeaders
+// of them (the wire's own first, then in name order), each name and value
+// cut to maxQuarantineText.
 func flatten(h nats.Header) map[string]string {
-	out := make(map[string]string, len(h))
+	keys := make([]string, 0, len(h))
 	for k, v := range h {
 		if len(v) > 0 {
-			out[k] = v[0]
+			keys = append(keys, k)
 		}
 	}
+	own := func(k string) bool {
+		return k == wire.HeaderMsgID || k == wire.HeaderSchema || k == wire.HeaderAgent ||
+			k == wire.HeaderRecords || k == wire.HeaderEncoding
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if own(a) != own(b) {
+			if own(a) {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	out := make(map[string]string, min(len(keys), maxQuarantineHeaders))
+	total := 0
+	for _, k := range keys[:min(len(keys), maxQuarantineHeaders)] {
+		k, v := truncate(k), truncate(h[k][0])
+		if total += len(k) + len(v); total > maxQuarantineHeaderBytes {
+			break
+		}
+		out[k] = v
+	}
 	return out
+}
+
+// truncate cuts s to maxQuarantineText bytes, saying so.
+func truncate(s string) string {
+	if len(s) <= maxQuarantineText {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxQuarantineText], "") + "…(truncated)"
 }

@@ -52,7 +52,7 @@ func TestConsumerIntoBadger(t *testing.T) {
 	bad := batchMsg(t, wire.IngestSubject("t1", "snow1", "incident"), "bad", "a1", []wire.Record{rec("sys_user", "u1", 1, 1)})
 	e.publish(t, bad)
 	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		qs, err := bs.Quarantined(t.Context())
+		qs, err := quarantinedAll(t, bs)
 		if err != nil {
 			return err
 		}
@@ -90,7 +90,7 @@ func TestConsumerQuarantinesRecordsTheStoreRefuses(t *testing.T) {
 	r := start(t, e.testConfig(t, bs))
 
 	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		qs, err := bs.Quarantined(t.Context())
+		qs, err := quarantinedAll(t, bs)
 		if err != nil {
 			return err
 		}

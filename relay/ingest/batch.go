@@ -22,6 +22,7 @@ const (
 	ReasonRecordCount   = "record_count"   // Sei-Records disagrees with the body
 	ReasonMaxDeliver    = "max_deliver"    // the store refused it MaxDeliver times
 	ReasonAgent         = "agent"          // Sei-Agent disagrees with the connection's identity
+	ReasonMsgID         = "msg_id"         // Nats-Msg-Id is scoped to another tenant
 )
 
 // rejectError is a permanent problem with a batch: retrying cannot help.
@@ -42,6 +43,7 @@ type batch struct {
 	tenant, integration, table string
 	agent                      string // the sender (see sender); "" when unknown
 	records                    []store.Record
+	size                       int64        // inflated bytes of the body
 	newest                     wire.Version // the newest version among records
 }
 
@@ -60,41 +62,51 @@ func checkBatch(subject string, h nats.Header, data []byte) (*batch, error) {
 	if err != nil {
 		return nil, &rejectError{reason: ReasonAgent, err: err}
 	}
+	if t, ok := wire.MsgIDTenant(h.Get(wire.HeaderMsgID)); ok && t != tenant {
+		return nil, reject(ReasonMsgID, "header %s is scoped to tenant %q, the subject's tenant is %q", wire.HeaderMsgID, t, tenant)
+	}
 	if got := h.Get(wire.HeaderSchema); got != wire.SchemaVersion {
 		return nil, reject(ReasonSchema, "header %s: want %q (got %q)", wire.HeaderSchema, wire.SchemaVersion, got)
 	}
 	if got := h.Get(wire.HeaderEncoding); got != wire.Encoding {
 		return nil, reject(ReasonEncoding, "header %s: want %q (got %q)", wire.HeaderEncoding, wire.Encoding, got)
 	}
-	recs, err := wire.Decode(data)
+	b := &batch{tenant: tenant, integration: integration, table: table, agent: agent}
+	// Each record is converted as it is decoded: the inflated body is never
+	// held whole, and a bad record stops the work at once.
+	b.size, err = wire.DecodeEach(data, func(r *wire.Record) error { return b.add(r) })
 	if err != nil {
+		if rejectReason(err) != "" {
+			return nil, err
+		}
 		return nil, &rejectError{reason: ReasonDecode, err: err}
 	}
-	if n := h.Get(wire.HeaderRecords); n != "" && n != strconv.Itoa(len(recs)) {
-		return nil, reject(ReasonRecordCount, "header %s says %s records, body holds %d", wire.HeaderRecords, n, len(recs))
-	}
-	b := &batch{tenant: tenant, integration: integration, table: table, agent: agent, records: make([]store.Record, 0, len(recs))}
-	for i := range recs {
-		r := &recs[i]
-		if r.Table != table {
-			return nil, reject(ReasonTableMismatch, "record %s: table %q on subject of table %q", r.SysID, r.Table, table)
-		}
-		sr, err := toStore(tenant, integration, r)
-		if err == nil {
-			// The store's checks are stricter than the wire's (a real date,
-			// UTF-8 fields); a record it refuses must be rejected here, not
-			// retried.
-			err = store.CheckRecord(&sr)
-		}
-		if err != nil {
-			return nil, &rejectError{reason: ReasonDecode, err: err}
-		}
-		if v := r.Version(); v.Newer(b.newest) {
-			b.newest = v
-		}
-		b.records = append(b.records, sr)
+	if n := h.Get(wire.HeaderRecords); n != "" && n != strconv.Itoa(len(b.records)) {
+		return nil, reject(ReasonRecordCount, "header %s says %s records, body holds %d", wire.HeaderRecords, n, len(b.records))
 	}
 	return b, nil
+}
+
+// add checks and converts one record of the batch's body.
+func (b *batch) add(r *wire.Record) error {
+	if r.Table != b.table {
+		return reject(ReasonTableMismatch, "record %s: table %q on subject of table %q", r.SysID, r.Table, b.table)
+	}
+	sr, err := toStore(b.tenant, b.integration, r)
+	if err == nil {
+		// The store's checks are stricter than the wire's (a real date,
+		// UTF-8 fields); a record it refuses must be rejected here, not
+		// retried.
+		err = store.CheckRecord(&sr)
+	}
+	if err != nil {
+		return &rejectError{reason: ReasonDecode, err: err}
+	}
+	if v := r.Version(); v.Newer(b.newest) {
+		b.newest = v
+	}
+	b.records = append(b.records, sr)
+	return nil
 }
 
 // toStore converts a wire record; a delete becomes a tombstone.

@@ -14,14 +14,17 @@ import (
 func FuzzCheckBatch(f *testing.F) {
 	good, _ := wire.Encode([]wire.Record{rec("incident", "i1", 1, 1), {Op: wire.OpDelete, Table: "incident", SysID: "i2", SysUpdatedOn: "2026-01-01 00:00:00", Reason: wire.DeleteAudit}})
 	mixed, _ := wire.Encode([]wire.Record{rec("incident", "i1", 1, 1), rec("sys_user", "u1", 1, 1)})
-	f.Add("sei.ingest.t1.snow1.incident", "1", "zstd", "2", good)
-	f.Add("sei.ingest.t1.snow1.incident", "1", "zstd", "", mixed)
-	f.Add("sei.ingest.t1.snow1.sys_user", "1", "zstd", "", good)
-	f.Add("sei.ingest.T1.snow1.incident", "1", "zstd", "", good)
-	f.Add("sei.ingest.t1.snow1.incident", "1", "zstd", "", []byte("garbage"))
-	f.Add("sei.ingest.t1.snow1.incident", "1", "zstd", "", zstdOf(f, []byte(`{"op":"upsert"}`+"\n")))
-	f.Fuzz(func(t *testing.T, subject, schema, encoding, count string, data []byte) {
+	f.Add("sei.ingest.t1.snow1.incident", "t1:a-1", "1", "zstd", "2", good)
+	f.Add("sei.ingest.t1.snow1.incident", "t2:a-1", "1", "zstd", "2", good)
+	f.Add("sei.ingest.t1.snow1.incident", "", "1", "zstd", "", mixed)
+	f.Add("sei.ingest.t1.snow1.sys_user", "x", "1", "zstd", "", good)
+	f.Add("sei.ingest.T1.snow1.incident", "", "1", "zstd", "", good)
+	f.Add("sei.ingest.t1.snow1.incident", "", "1", "zstd", "", []byte("garbage"))
+	f.Add("sei.ingest.t1.snow1.incident", "", "1", "zstd", "", zstdOf(f, []byte(`{"op":"upsert"}`+"\n")))
+	f.Add("sei.ingest.t1.snow1.incident", "", "1", "zstd", "", bombBody(f, 20_000))
+	f.Fuzz(func(t *testing.T, subject, msgID, schema, encoding, count string, data []byte) {
 		h := nats.Header{}
+		h.Set(wire.HeaderMsgID, msgID)
 		h.Set(wire.HeaderSchema, schema)
 		h.Set(wire.HeaderEncoding, encoding)
 		h.Set(wire.HeaderRecords, count)
@@ -35,6 +38,12 @@ func FuzzCheckBatch(f *testing.F) {
 		tenant, integration, table, err := wire.ParseIngestSubject(subject)
 		if err != nil {
 			t.Fatalf("accepted a batch on subject %q: %v", subject, err)
+		}
+		if scope, ok := wire.MsgIDTenant(msgID); ok && scope != tenant {
+			t.Fatalf("accepted id %q scoped to %q on tenant %q's subject", msgID, scope, tenant)
+		}
+		if len(b.records) > wire.MaxRecords || b.size > wire.MaxDecoded {
+			t.Fatalf("accepted %d records, %d bytes: past the limits", len(b.records), b.size)
 		}
 		for _, r := range b.records {
 			if r.Tenant != tenant || r.Integration != integration || r.Table != table {

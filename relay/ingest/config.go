@@ -21,10 +21,15 @@ const (
 	DefaultAckWait         = 30 * time.Second
 	DefaultBatch           = 32
 	DefaultMaxGroupRecords = 10000
+	DefaultMaxGroupBytes   = 32 << 20
 	DefaultNakDelay        = time.Second
 	DefaultMaxNakDelay     = time.Minute
 	DefaultConfirmInterval = time.Second
 	DefaultLagInterval     = 15 * time.Second
+	// DefaultQuarantineBatches and DefaultQuarantineBytes bound one
+	// tenant's quarantine.
+	DefaultQuarantineBatches = 1000
+	DefaultQuarantineBytes   = 256 << 20
 )
 
 // Config configures a Consumer. JS, Conn and Store are required; every zero
@@ -59,6 +64,10 @@ type Config struct {
 	// MaxGroupRecords caps the records of one store transaction; default
 	// 10000. A single batch larger than it is still applied whole.
 	MaxGroupRecords int
+	// MaxGroupBytes caps the inflated bytes of the batches of one store
+	// transaction; default 32 MiB. Together with MaxGroupRecords it bounds
+	// the decoded records the consumer holds at once, whatever Batch is.
+	MaxGroupBytes int64
 	// NakDelay is the redelivery delay after the first failed write, doubled
 	// per delivery up to MaxNakDelay; defaults 1s and 1m.
 	NakDelay    time.Duration
@@ -69,6 +78,11 @@ type Config struct {
 	// LagInterval is how often the consumer's backlog gauge is refreshed;
 	// default 15s.
 	LagInterval time.Duration
+
+	// Quarantine bounds each tenant's quarantine; zero fields take
+	// DefaultQuarantineBatches and DefaultQuarantineBytes. A batch past the
+	// bound is refused and counted (quarantine_refused_total).
+	Quarantine store.QuarantineLimits
 
 	// Metrics, when set, registers the consumer's metrics (names start with
 	// sei_relay_ingest_).
@@ -100,10 +114,13 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDefault(&cfg.AckWait, DefaultAckWait)
 	setDefault(&cfg.Batch, DefaultBatch)
 	setDefault(&cfg.MaxGroupRecords, DefaultMaxGroupRecords)
+	setDefault(&cfg.MaxGroupBytes, DefaultMaxGroupBytes)
 	setDefault(&cfg.NakDelay, DefaultNakDelay)
 	setDefault(&cfg.MaxNakDelay, DefaultMaxNakDelay)
 	setDefault(&cfg.ConfirmInterval, DefaultConfirmInterval)
 	setDefault(&cfg.LagInterval, DefaultLagInterval)
+	setDefault(&cfg.Quarantine.MaxBatches, DefaultQuarantineBatches)
+	setDefault(&cfg.Quarantine.MaxBytes, DefaultQuarantineBytes)
 	if cfg.MaxDeliver < 1 {
 		errs = append(errs, fmt.Errorf("ingest: MaxDeliver must be at least 1 (got %d)", cfg.MaxDeliver))
 	}

@@ -223,7 +223,7 @@ func TestConsumerRejectsBadBatches(t *testing.T) {
 	if got := st.snapshot(); len(got) != 0 {
 		t.Errorf("rejected batches applied records: %v", got)
 	}
-	qs, _ := st.Quarantined(t.Context())
+	qs, _ := quarantinedAll(t, st)
 	for _, q := range qs {
 		if len(q.Data) == 0 || q.Subject == "" || q.Header[wire.HeaderSchema] == "" && q.ID != "schema" {
 			t.Errorf("quarantined %s lacks data, subject or headers: %+v", q.ID, q)
@@ -299,14 +299,14 @@ func TestConsumerQuarantinesAfterMaxDeliverAndReplays(t *testing.T) {
 
 	// The operator fixes the store and replays the batch.
 	close(healed)
-	qs, err := st.Quarantined(t.Context())
+	qs, err := quarantinedAll(t, st)
 	if err != nil || len(qs) != 1 {
 		t.Fatalf("Quarantined = %v, %v; want one", qs, err)
 	}
 	if err := Replay(t.Context(), e.js, qs[0]); err != nil {
 		t.Fatalf("Replay: %v", err)
 	}
-	if err := st.Release(t.Context(), qs[0].ID); err != nil {
+	if err := st.Release(t.Context(), qs[0].Tenant, qs[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	waitRecords(t, st, expected(t, "t1", "snow1", append(poison, fine...)))

@@ -11,14 +11,21 @@
 // Per message the Consumer:
 //
 //   - checks the headers (Sei-Schema 1, Content-Encoding zstd), the subject
-//     (sei.ingest.<tenant>.<integration>.<table>), decodes the body with
-//     wire.Decode and checks that every record belongs to the subject's table.
+//     (sei.ingest.<tenant>.<integration>.<table>), decodes the body as a
+//     stream with wire.DecodeEach (refused past wire.MaxDecoded inflated
+//     bytes or wire.MaxRecords records, before any record is parsed, so a
+//     zstd bomb costs a pass of inflating and no memory) and checks that
+//     every record belongs to the subject's table.
 //     A batch failing any check can never succeed: it is quarantined in the
 //     store, terminated and counted under its reason.
 //   - converts the records to store.Record, taking tenant and integration from
 //     the subject (what the agent's credentials allowed it to publish on),
 //     never from the payload, and checks each with store.CheckRecord (stricter
 //     than the wire: a real date, UTF-8 fields), quarantining like above;
+//   - decodes the messages of a fetch one at a time and applies them in
+//     groups of at most MaxGroupRecords records and MaxGroupBytes inflated
+//     bytes, so the decoded records held at once stay bounded whatever a
+//     fetch delivered;
 //   - applies the records of several fetched messages in one store.Apply,
 //     sending InProgress while a slow write runs, then acknowledges each
 //     message with a confirmed (double) ack;

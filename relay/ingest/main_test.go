@@ -333,32 +333,86 @@ func (s *memStore) Agents(ctx context.Context, tenant string) ([]store.Agent, er
 	return out, nil
 }
 
-func (s *memStore) Quarantine(ctx context.Context, q store.Quarantined) error {
+func (s *memStore) Quarantine(ctx context.Context, q store.Quarantined, lim store.QuarantineLimits) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failQuarantine != nil {
 		return s.failQuarantine
 	}
-	s.quarantined[q.ID] = q
+	if err := store.CheckQuarantineID(q.Tenant, q.ID); err != nil {
+		return err
+	}
+	k := q.Tenant + "\x00" + q.ID
+	if _, ok := s.quarantined[k]; ok {
+		return store.ErrQuarantineExists
+	}
+	n, bytes := 0, int64(0)
+	for _, e := range s.quarantined {
+		if e.Tenant == q.Tenant {
+			n, bytes = n+1, bytes+int64(len(e.Data))
+		}
+	}
+	if lim.Full(n, bytes, int64(len(q.Data))) {
+		return store.ErrQuarantineFull
+	}
+	q.Size = len(q.Data)
+	s.quarantined[k] = q
 	return nil
 }
 
-func (s *memStore) Quarantined(ctx context.Context) ([]store.Quarantined, error) {
+func (s *memStore) QuarantineList(ctx context.Context, q store.QuarantineQuery) ([]store.Quarantined, string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []store.Quarantined
-	for _, q := range s.quarantined {
-		out = append(out, q)
+	for _, e := range s.quarantined {
+		if q.Tenant == "" || e.Tenant == q.Tenant {
+			e.Data = nil
+			out = append(out, e)
+		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
-	return out, nil
+	sort.Slice(out, func(i, j int) bool { return out[i].Tenant+"\x00"+out[i].ID < out[j].Tenant+"\x00"+out[j].ID })
+	return out, "", nil
 }
 
-func (s *memStore) Release(ctx context.Context, id string) error {
+func (s *memStore) QuarantinedBatch(ctx context.Context, tenant, id string) (store.Quarantined, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.quarantined, id)
+	q, ok := s.quarantined[tenant+"\x00"+id]
+	if !ok {
+		return q, store.ErrNotFound
+	}
+	return q, nil
+}
+
+func (s *memStore) Release(ctx context.Context, tenant, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.quarantined, tenant+"\x00"+id)
 	return nil
+}
+
+// quarantinedAll lists st's whole quarantine, data included.
+func quarantinedAll(t testing.TB, st store.Store) ([]store.Quarantined, error) {
+	t.Helper()
+	var out []store.Quarantined
+	after := ""
+	for {
+		page, next, err := st.QuarantineList(t.Context(), store.QuarantineQuery{After: after})
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range page {
+			q, err := st.QuarantinedBatch(t.Context(), m.Tenant, m.ID)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, q)
+		}
+		if next == "" {
+			return out, nil
+		}
+		after = next
+	}
 }
 
 func (s *memStore) Ping(ctx context.Context) error { return nil }
@@ -385,8 +439,8 @@ func (s *memStore) quarantinedIDs() map[string]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string]string{}
-	for id, q := range s.quarantined {
-		out[id] = q.Reason
+	for _, q := range s.quarantined {
+		out[q.ID] = q.Reason
 	}
 	return out
 }

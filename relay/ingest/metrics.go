@@ -13,6 +13,7 @@ type metrics struct {
 	recordsIgnored prometheus.Counter
 	rejected       *prometheus.CounterVec
 	quarantined    *prometheus.CounterVec
+	qRefused       *prometheus.CounterVec
 	retried        prometheus.Counter
 	heartbeats     prometheus.Counter
 	// heartbeatsRejected counts heartbeats dropped: bad subject or body,
@@ -39,6 +40,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Batches that can never be applied (bad subject, headers or body), by reason."}, []string{"reason"}),
 		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "batches_quarantined_total",
 			Help: "Batches put in quarantine, by reason (a rejection reason, or max_deliver)."}, []string{"reason"}),
+		qRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "quarantine_refused_total",
+			Help: "Batches the quarantine refused, by reason: full (the tenant is at its limit) or exists (its tenant and id are quarantined already; the entry there is kept)."}, []string{"reason"}),
 		retried: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "batches_retried_total",
 			Help: "Batches negatively acknowledged for redelivery after a store error."}),
 		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "heartbeats_total",
@@ -57,16 +60,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Latency of one store transaction applying a group of batches.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
 	}
-	for _, r := range []string{ReasonSubject, ReasonSchema, ReasonEncoding, ReasonDecode, ReasonTableMismatch, ReasonRecordCount, ReasonAgent} {
+	for _, r := range []string{ReasonSubject, ReasonSchema, ReasonEncoding, ReasonDecode, ReasonTableMismatch, ReasonRecordCount, ReasonAgent, ReasonMsgID} {
 		m.rejected.WithLabelValues(r)
 		m.quarantined.WithLabelValues(r)
 	}
 	m.quarantined.WithLabelValues(ReasonMaxDeliver)
+	m.qRefused.WithLabelValues("full")
+	m.qRefused.WithLabelValues("exists")
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.batchesApplied, m.recordsApplied, m.recordsIgnored, m.rejected,
-		m.quarantined, m.retried, m.heartbeats, m.heartbeatsRejected, m.confirmations, m.rejections, m.pending, m.ackPending, m.applySeconds} {
+		m.quarantined, m.qRefused, m.retried, m.heartbeats, m.heartbeatsRejected, m.confirmations, m.rejections, m.pending, m.ackPending, m.applySeconds} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register ingest metrics: %w", err)
 		}

@@ -64,15 +64,45 @@ type Agent struct {
 }
 
 // Quarantined is a batch the relay could never apply (undecodable, or
-// rejected MaxDeliver times), kept for inspection and replay.
+// rejected MaxDeliver times), kept for inspection and replay. It is keyed by
+// (Tenant, ID): an agent chooses the ID, so one tenant's ids can never
+// touch another tenant's entries.
 type Quarantined struct {
+	// Tenant is the tenant of the subject it came on; "" when the subject
+	// names no valid tenant.
+	Tenant  string            `json:"tenant"`
 	ID      string            `json:"id"` // the batch's Nats-Msg-Id, or stream sequence when it has none
 	Subject string            `json:"subject"`
 	Header  map[string]string `json:"header"`
-	Data    []byte            `json:"data"`
+	Data    []byte            `json:"data,omitempty"` // nil in QuarantineList's answers
+	Size    int               `json:"bytes"`          // len(Data); set by the store
 	Reason  string            `json:"reason"`
 	Time    time.Time         `json:"time"`
 }
+
+// QuarantineLimits bound one tenant's quarantine; zero means no bound.
+type QuarantineLimits struct {
+	MaxBatches int
+	MaxBytes   int64
+}
+
+// QuarantineQuery selects a page of QuarantineList.
+type QuarantineQuery struct {
+	Tenant string // "" for every tenant
+	After  string // opaque cursor from a previous page; "" for the start
+	Limit  int    // 1..MaxLimit; 0 means DefaultLimit
+}
+
+// Errors of Quarantine. A caller counts each: they are refusals.
+var (
+	// ErrQuarantineFull: the tenant holds QuarantineLimits already.
+	ErrQuarantineFull = errors.New("tenant's quarantine is full")
+	// ErrQuarantineExists: (tenant, id) is quarantined already; the entry
+	// there is kept, never replaced.
+	ErrQuarantineExists = errors.New("batch already quarantined")
+	// ErrNotFound: no quarantined batch has that (tenant, id).
+	ErrNotFound = errors.New("no such quarantined batch")
+)
 
 // ErrBadCursor is returned by List for a cursor it did not issue.
 var ErrBadCursor = errors.New("invalid cursor")
@@ -101,13 +131,22 @@ type Store interface {
 	// Agents lists the agents of tenant ("" for every tenant), by tenant and name.
 	Agents(ctx context.Context, tenant string) ([]Agent, error)
 
-	// Quarantine keeps a batch that cannot be applied; the same ID twice
-	// replaces the earlier entry.
-	Quarantine(ctx context.Context, q Quarantined) error
-	// Quarantined lists the quarantined batches, oldest first.
-	Quarantined(ctx context.Context) ([]Quarantined, error)
-	// Release removes a quarantined batch (after a replay).
-	Release(ctx context.Context, id string) error
+	// Quarantine keeps a batch that cannot be applied, under (q.Tenant,
+	// q.ID). An entry already there is never replaced (ErrQuarantineExists),
+	// and a tenant at lim gets ErrQuarantineFull. Across processes the
+	// limits are checked, not locked: concurrent relays may pass them by
+	// the few batches they quarantine at the same instant.
+	Quarantine(ctx context.Context, q Quarantined, lim QuarantineLimits) error
+	// QuarantineList returns up to q.Limit quarantined batches without
+	// their Data (Size says how large it is), ordered by (tenant, id),
+	// and the cursor of the next page ("" when there is none).
+	QuarantineList(ctx context.Context, q QuarantineQuery) ([]Quarantined, string, error)
+	// QuarantinedBatch returns one quarantined batch with its Data, or
+	// ErrNotFound.
+	QuarantinedBatch(ctx context.Context, tenant, id string) (Quarantined, error)
+	// Release removes a quarantined batch (after a replay). Releasing one
+	// that is not there is not an error.
+	Release(ctx context.Context, tenant, id string) error
 
 	// Ping reports whether the store can serve requests (for /healthz).
 	Ping(ctx context.Context) error

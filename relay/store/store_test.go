@@ -147,9 +147,18 @@ func TestCheckAgentAndQuarantineID(t *testing.T) {
 		{strings.Repeat("x", 255), true},
 		{strings.Repeat("x", 256), false},
 		{"", false},
+		{"a\x00b", false},
 	} {
-		if err := store.CheckQuarantineID(tc.id); (err == nil) != tc.ok {
+		if err := store.CheckQuarantineID("acme", tc.id); (err == nil) != tc.ok {
 			t.Errorf("CheckQuarantineID(%.20q) = %v, want ok %v", tc.id, err, tc.ok)
+		}
+	}
+	if store.CheckQuarantineID("", "x") != nil || store.CheckQuarantineID("Bad.T", "x") == nil {
+		t.Error("CheckQuarantineID: tenant \"\" is allowed (no valid tenant), an invalid one is not")
+	}
+	for subject, want := range map[string]string{"sei.ingest.acme.sn.incident": "acme", "sei.ingest.Acme.sn.x": "", "foo.bar.acme": "", "sei.ingest": ""} {
+		if got := store.QuarantineTenant(subject); got != want {
+			t.Errorf("QuarantineTenant(%q) = %q, want %q", subject, got, want)
 		}
 	}
 }

@@ -31,33 +31,52 @@ const Encoding = "zstd"
 // default max_payload is 1 MiB including headers; keep a margin.
 const MaxPayload = 900 << 10
 
-// MaxDecoded bounds a batch's decompressed size, so a hostile or corrupt
-// body cannot exhaust the relay's memory.
-const MaxDecoded = 256 << 20
+// MaxDecoded bounds a batch's decompressed size (its NDJSON), so a hostile or
+// corrupt body cannot exhaust the relay's memory. An agent's batch of
+// MaxRecords ordinary records stays far below it; the agent splits a batch
+// that would not (see Encode).
+const MaxDecoded = 16 << 20
+
+// MaxRecords bounds the records of one batch (servicenow.page_size is at most
+// 10000, and a page may split into several batches, never merge).
+const MaxRecords = 10000
 
 // ErrTooLarge is wrapped by Decode's error (test it with errors.Is) for a
-// body that inflates past MaxDecoded.
+// body that inflates past MaxDecoded, and by Encode's for records whose
+// NDJSON passes it.
 var ErrTooLarge = errors.New("batch too large")
+
+// ErrTooManyRecords is wrapped by Decode's and Encode's error for a batch of
+// more than MaxRecords records.
+var ErrTooManyRecords = errors.New("batch holds too many records")
 
 var (
 	encOnce sync.Once
 	enc     *zstd.Encoder
-	dec     *zstd.Decoder
+	// decoders holds stream decoders: a *zstd.Decoder decodes one stream at
+	// a time, and making one per batch would cost its buffers every time.
+	decoders = sync.Pool{New: func() any {
+		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderMaxMemory(MaxDecoded), zstd.WithDecoderMaxWindow(MaxDecoded))
+		if err != nil {
+			panic(err) // only on invalid options
+		}
+		return d
+	}}
 )
 
-func codecs() (*zstd.Encoder, *zstd.Decoder) {
+// lineBufs holds countLines' read buffers.
+var lineBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func encoder() *zstd.Encoder {
 	encOnce.Do(func() {
 		var err error
 		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
 		if err != nil {
 			panic(err) // only on invalid options
 		}
-		dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxDecoded))
-		if err != nil {
-			panic(err)
-		}
 	})
-	return enc, dec
+	return enc
 }
 
 // EncodeNDJSON writes records as NDJSON, one record a line, uncompressed.
@@ -73,57 +92,187 @@ func EncodeNDJSON(records []Record) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Encode returns records as a batch body: zstd-compressed NDJSON.
+// Encode returns records as a batch body: zstd-compressed NDJSON. It refuses
+// (ErrTooManyRecords, ErrTooLarge) a batch the relay would refuse, so the
+// caller splits it instead.
 func Encode(records []Record) ([]byte, error) {
+	if len(records) > MaxRecords {
+		return nil, fmt.Errorf("encode batch: %w: %d records, at most %d", ErrTooManyRecords, len(records), MaxRecords)
+	}
 	raw, err := EncodeNDJSON(records)
 	if err != nil {
 		return nil, err
 	}
-	e, _ := codecs()
-	return e.EncodeAll(raw, make([]byte, 0, len(raw)/4+64)), nil
+	if len(raw) > MaxDecoded {
+		return nil, fmt.Errorf("encode batch: %w: %d bytes of NDJSON, at most %d", ErrTooLarge, len(raw), MaxDecoded)
+	}
+	return encoder().EncodeAll(raw, make([]byte, 0, len(raw)/4+64)), nil
 }
 
 // Decode parses a batch body written by Encode and validates every record.
 // It never panics on bad input; the error says which line is wrong.
 func Decode(body []byte) ([]Record, error) {
-	_, d := codecs()
-	raw, err := d.DecodeAll(body, nil)
-	if errors.Is(err, zstd.ErrDecoderSizeExceeded) {
-		// The decoder's memory bound is MaxDecoded: it stops there.
-		return nil, fmt.Errorf("decompress batch: %w: more than %d bytes", ErrTooLarge, MaxDecoded)
-	}
+	var out []Record
+	_, err := DecodeEach(body, func(r *Record) error {
+		out = append(out, *r)
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("decompress batch: %w", err)
+		return nil, err
 	}
-	return DecodeNDJSON(raw)
+	return out, nil
+}
+
+// DecodeEach inflates body as a stream and calls fn with each record, in
+// order, once the record is validated; r is valid only during the call. It
+// stops at the first error, fn's included, and returns the inflated bytes
+// read. Memory is bounded by one line, not by the batch: a body that would
+// inflate past MaxDecoded or hold more than MaxRecords records is refused as
+// soon as the limit is passed, so a small "bomb" costs at most that much
+// work. It never panics on bad input.
+func DecodeEach(body []byte, fn func(r *Record) error) (inflated int64, err error) {
+	// A frame that declares its size is refused before any work.
+	var fh zstd.Header
+	if fh.Decode(body) == nil && fh.HasFCS && fh.FrameContentSize > MaxDecoded {
+		return 0, fmt.Errorf("decompress batch: %w: frame declares %d bytes, at most %d", ErrTooLarge, fh.FrameContentSize, MaxDecoded)
+	}
+	// First pass: inflate and count lines, allocating nothing per record,
+	// so a bomb is refused at the cost of inflating MaxDecoded bytes at
+	// most. Only a body within the limits is parsed, in the second pass.
+	inflated, err = inflate(body, func(r io.Reader) error {
+		lines, err := countLines(r)
+		if err == nil && lines > MaxRecords {
+			err = fmt.Errorf("decode batch: %w: more than %d records", ErrTooManyRecords, MaxRecords)
+		}
+		return err
+	})
+	if err != nil {
+		return inflated, err
+	}
+	return inflate(body, func(r io.Reader) error { return decodeLines(r, fn) })
+}
+
+// inflate calls read with body's inflated stream, limited to MaxDecoded+1
+// bytes, and returns the bytes read.
+func inflate(body []byte, read func(io.Reader) error) (int64, error) {
+	d := decoders.Get().(*zstd.Decoder)
+	defer func() {
+		_ = d.Reset(nil) // drop the reference to body
+		decoders.Put(d)
+	}()
+	// Hide bytes.Reader's Len: the decoder would inflate a small body whole.
+	if err := d.Reset(struct{ io.Reader }{bytes.NewReader(body)}); err != nil {
+		return 0, fmt.Errorf("decompress batch: %w", err)
+	}
+	cr := &countingReader{r: io.LimitReader(d, MaxDecoded+1)}
+	err := read(cr)
+	if cr.n > MaxDecoded {
+		return cr.n, fmt.Errorf("decompress batch: %w: more than %d bytes", ErrTooLarge, MaxDecoded)
+	}
+	if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
+		return cr.n, fmt.Errorf("decompress batch: %w: %w", ErrTooLarge, err)
+	}
+	return cr.n, err
+}
+
+// countLines counts the lines of r that hold more than white space, and
+// stops past MaxRecords.
+func countLines(r io.Reader) (int, error) {
+	buf := lineBufs.Get().(*[]byte)
+	defer lineBufs.Put(buf)
+	n, filled := 0, false
+	for n <= MaxRecords {
+		k, err := r.Read(*buf)
+		for _, c := range (*buf)[:k] {
+			switch c {
+			case '\n':
+				if filled {
+					n++
+				}
+				filled = false
+			case ' ', '\t', '\r':
+			default:
+				filled = true
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return n, fmt.Errorf("decompress batch: %w", err)
+		}
+	}
+	if filled {
+		n++
+	}
+	return n, nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // DecodeNDJSON parses uncompressed NDJSON records and validates each.
 func DecodeNDJSON(raw []byte) ([]Record, error) {
 	var out []Record
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(make([]byte, 0, 64<<10), MaxDecoded)
+	err := decodeLines(bytes.NewReader(raw), func(r *Record) error {
+		out = append(out, *r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// decodeLines reads NDJSON records from rd, validates each and calls fn.
+func decodeLines(rd io.Reader, fn func(r *Record) error) error {
+	sc := bufio.NewScanner(rd)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxDecoded+1)
+	n := 0
 	for line := 1; sc.Scan(); line++ {
 		b := bytes.TrimSpace(sc.Bytes())
 		if len(b) == 0 {
 			continue
 		}
-		var r Record
-		d := json.NewDecoder(bytes.NewReader(b))
-		d.DisallowUnknownFields()
-		if err := d.Decode(&r); err != nil {
-			return nil, fmt.Errorf("decode batch line %d: %w", line, err)
+		if n++; n > MaxRecords {
+			return fmt.Errorf("decode batch line %d: %w: more than %d records", line, ErrTooManyRecords, MaxRecords)
 		}
-		if _, err := d.Token(); err != io.EOF {
-			return nil, fmt.Errorf("decode batch line %d: trailing data", line)
+		r, err := decodeLine(b)
+		if err != nil {
+			return fmt.Errorf("decode batch line %d: %w", line, err)
 		}
-		if err := r.Validate(); err != nil {
-			return nil, fmt.Errorf("decode batch line %d: %w", line, err)
+		if err := fn(&r); err != nil {
+			return err
 		}
-		out = append(out, r)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("decode batch: %w", err)
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("decode batch: %w: a line of more than %d bytes", ErrTooLarge, MaxDecoded)
+		}
+		return fmt.Errorf("decode batch: %w", err)
 	}
-	return out, nil
+	return nil
+}
+
+// decodeLine parses and validates one NDJSON line.
+func decodeLine(b []byte) (Record, error) {
+	var r Record
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&r); err != nil {
+		return r, err
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return r, errors.New("trailing data")
+	}
+	return r, r.Validate()
 }

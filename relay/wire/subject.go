@@ -108,3 +108,19 @@ func RejectSubject(tenant, agent string) string {
 func InboxPrefix(tenant, agent string) string {
 	return "_INBOX." + tenant + "." + agent
 }
+
+// ScopedMsgID is the Nats-Msg-Id an agent of tenant publishes batch id
+// with: "<tenant>:<id>". JetStream deduplicates on the id alone across the
+// whole stream, so the tenant prefix keeps one tenant's ids out of
+// another's; the relay refuses a batch whose id names another tenant.
+func ScopedMsgID(tenant, id string) string { return tenant + ":" + id }
+
+// MsgIDTenant returns the tenant a Nats-Msg-Id is scoped to, and false for
+// an id without a tenant prefix (agents before ScopedMsgID).
+func MsgIDTenant(id string) (string, bool) {
+	t, _, ok := strings.Cut(id, ":")
+	if !ok || !ValidName(t) {
+		return "", false
+	}
+	return t, true
+}

@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/klauspost/compress/zstd"
 	"go.uber.org/goleak"
 )
@@ -136,20 +138,48 @@ func TestSubjects(t *testing.T) {
 	}
 }
 
+// FuzzDecode: whatever the body, Decode never panics, returns only valid
+// records within the limits, agrees with DecodeEach, and what it returns
+// encodes and decodes back to the same records.
 func FuzzDecode(f *testing.F) {
 	body, _ := Encode(sample())
 	f.Add(body)
 	raw, _ := EncodeNDJSON(sample())
 	f.Add(raw)
+	f.Add(bomb(f, 20_000))
+	f.Add(zstdAll(f, append(raw, []byte(`{"op":"upsert","table":"incident"}`+"\n")...)))
+	f.Add(zstdAll(f, []byte("\n\n"+string(raw)+"\n")))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		recs, err := Decode(b)
+		var streamed int
+		inflated, serr := DecodeEach(b, func(*Record) error { streamed++; return nil })
+		if (err == nil) != (serr == nil) {
+			t.Fatalf("Decode err %v, DecodeEach err %v", err, serr)
+		}
+		if inflated > MaxDecoded+1 {
+			t.Fatalf("DecodeEach read %d inflated bytes, limit %d", inflated, MaxDecoded)
+		}
 		if err != nil {
 			return
+		}
+		if len(recs) > MaxRecords || streamed != len(recs) {
+			t.Fatalf("Decode returned %d records, DecodeEach %d (limit %d)", len(recs), streamed, MaxRecords)
 		}
 		for i := range recs {
 			if err := recs[i].Validate(); err != nil {
 				t.Fatalf("Decode returned an invalid record: %v", err)
 			}
+		}
+		again, err := Encode(recs)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		back, err := Decode(again)
+		if err != nil {
+			t.Fatalf("re-encoded records do not decode: %v", err)
+		}
+		if diff := cmp.Diff(recs, back, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("round trip (-first +second):\n%s", diff)
 		}
 	})
 }
@@ -190,6 +220,117 @@ func TestValidSysIDAndTime(t *testing.T) {
 		}
 		if got := ValidTime(tc.s); got != tc.time {
 			t.Errorf("ValidTime(%q) = %v, want %v", tc.s, got, tc.time)
+		}
+	}
+}
+
+// bomb is a small body that inflates to n copies of one valid record line.
+func bomb(t testing.TB, n int) []byte {
+	t.Helper()
+	line, err := EncodeNDJSON(sample()[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w, err := zstd.NewWriter(&buf, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if _, err := w.Write(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// allocated returns the bytes f allocated.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestDecodeBombIsCheap: a few KB that inflate to ~500k records are refused
+// after MaxRecords records, having allocated a few MB rather than the
+// hundreds the inflated body would take.
+func TestDecodeBombIsCheap(t *testing.T) {
+	body := bomb(t, 536_870)
+	t.Logf("bomb: %d bytes compressed", len(body))
+	var err error
+	n := allocated(func() { _, err = Decode(body) })
+	if !errors.Is(err, ErrTooManyRecords) {
+		t.Fatalf("Decode(bomb) = %v, want ErrTooManyRecords", err)
+	}
+	t.Logf("decoding the bomb allocated %.1f MiB", float64(n)/(1<<20))
+	if n > 32<<20 {
+		t.Errorf("decoding the bomb allocated %d bytes, want under 32 MiB", n)
+	}
+	n = allocated(func() { _, err = DecodeEach(body, func(*Record) error { return nil }) })
+	t.Logf("streaming the bomb allocated %.1f MiB", float64(n)/(1<<20))
+	if n > 4<<20 {
+		t.Errorf("streaming the bomb allocated %d bytes, want under 4 MiB", n)
+	}
+}
+
+// TestDecodeLimits: exactly MaxRecords records decode; one more does not;
+// Encode refuses what Decode would refuse, so an agent splits instead.
+func TestDecodeLimits(t *testing.T) {
+	recs := make([]Record, MaxRecords+1)
+	for i := range recs {
+		recs[i] = sample()[1]
+	}
+	if _, err := Encode(recs); !errors.Is(err, ErrTooManyRecords) {
+		t.Errorf("Encode(%d records) = %v, want ErrTooManyRecords", len(recs), err)
+	}
+	body, err := Encode(recs[:MaxRecords])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Decode(body); err != nil || len(got) != MaxRecords {
+		t.Errorf("Decode(%d records) = %d, %v", MaxRecords, len(got), err)
+	}
+	raw, _ := EncodeNDJSON(recs)
+	if _, err := Decode(zstdAll(t, raw)); !errors.Is(err, ErrTooManyRecords) {
+		t.Errorf("Decode(%d records) = %v, want ErrTooManyRecords", len(recs), err)
+	}
+	big := sample()[:1]
+	big[0].Fields = map[string]json.RawMessage{"description": json.RawMessage(`"` + strings.Repeat("x", MaxDecoded) + `"`)}
+	if _, err := Encode(big); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Encode(record over MaxDecoded) = %v, want ErrTooLarge", err)
+	}
+	raw, _ = EncodeNDJSON(big)
+	if _, err := Decode(zstdAll(t, raw)); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Decode(record over MaxDecoded) = %v, want ErrTooLarge", err)
+	}
+}
+
+func zstdAll(t testing.TB, raw []byte) []byte {
+	t.Helper()
+	e, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	return e.EncodeAll(raw, nil)
+}
+
+func TestScopedMsgID(t *testing.T) {
+	id := ScopedMsgID("acme", "0123abcd-0000000000000001")
+	if got, ok := MsgIDTenant(id); !ok || got != "acme" {
+		t.Errorf("MsgIDTenant(%q) = %q, %v", id, got, ok)
+	}
+	if got, ok := MsgIDTenant(id + ".replay-abc"); !ok || got != "acme" {
+		t.Errorf("a replayed id loses its tenant: %q %v", got, ok)
+	}
+	for _, old := range []string{"0123abcd-0000000000000001", "poison.replay-1", "seq-7", "Bad:x", ":x"} {
+		if got, ok := MsgIDTenant(old); ok {
+			t.Errorf("MsgIDTenant(%q) = %q, want no tenant", old, got)
 		}
 	}
 }

@@ -1,8 +1,10 @@
 package badgerstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -81,9 +83,9 @@ func Open(dir string, log zerolog.Logger) (*Store, error) {
 	return s, nil
 }
 
-// migrate records the layout version in a new store, brings a layout 1
-// store to layout 2 (the feed), refuses a store written by a newer relay,
-// and loads the feed epoch.
+// migrate records the layout version in a new store, brings an older
+// layout up to date (1 -> 2: the feed; 2 -> 3: the quarantine by tenant),
+// refuses a store written by a newer relay, and loads the feed epoch.
 func (s *Store) migrate() error {
 	var current uint64
 	err := s.db.Update(func(txn *badger.Txn) error {
@@ -116,13 +118,64 @@ func (s *Store) migrate() error {
 	if err != nil || current == schemaVersion {
 		return err
 	}
-	if err := s.migrateFeed(); err != nil {
-		return err
+	if current < 2 {
+		if err := s.migrateFeed(); err != nil {
+			return err
+		}
+	}
+	if current < 3 {
+		if err := s.migrateQuarantine1(); err != nil {
+			return fmt.Errorf("migrate quarantine to layout 3: %w", err)
+		}
 	}
 	s.log.Info().Uint64("version", schemaVersion).Msg("migrated badger store layout")
 	return s.db.Update(func(txn *badger.Txn) error {
 		return txn.Set(schemaKey, binary.AppendUvarint(nil, schemaVersion))
 	})
+}
+
+// migrateQuarantine1 re-keys layout 1's quarantine ('q' + id, data inside
+// the value) by tenant, taken from each batch's subject, one batch per
+// transaction (a layout 1 quarantine was unbounded). Layout 3 keys hold a
+// NUL, older keys none, so a migration cut short resumes where it was.
+func (s *Store) migrateQuarantine1() error {
+	var old [][]byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix, opts.PrefetchValues = []byte{prefixQuarantine}, false
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if k := it.Item().Key(); bytes.IndexByte(k, 0) < 0 {
+				old = append(old, it.Item().KeyCopy(nil))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range old {
+		err := s.db.Update(func(txn *badger.Txn) error {
+			item, err := txn.Get(k)
+			if err != nil {
+				return err
+			}
+			var q store.Quarantined
+			if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &q) }); err != nil {
+				return fmt.Errorf("read %q: %w", k, err)
+			}
+			q.Tenant = store.QuarantineTenant(q.Subject)
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+			return putQuarantined(txn, q)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // acquire holds off Close until release is called; it fails after Close.

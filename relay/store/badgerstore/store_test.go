@@ -2,10 +2,13 @@ package badgerstore
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
@@ -148,5 +151,37 @@ func BenchmarkApply(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			storetest.BenchApply(b, openTest(b), bc.size, bc.redeliver)
 		})
+	}
+}
+
+// TestOpenMigratesQuarantineByTenant: a layout 1 store (quarantine keyed by
+// id alone) opens with each batch under its subject's tenant.
+func TestOpenMigratesQuarantineByTenant(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := store.Quarantined{ID: "b1", Subject: "sei.ingest.acme.sn.incident", Data: []byte("xyz"), Reason: "decode: x", Time: time.Unix(5, 0).UTC()}
+	v, _ := json.Marshal(old)
+	if err := s.put("test", append([]byte{prefixQuarantine}, "b1"...), v); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.put("test", schemaKey, binary.AppendUvarint(nil, 1)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(dir, testLogger(t))
+	if err != nil {
+		t.Fatalf("Open of layout 1: %v", err)
+	}
+	defer s.Close()
+	got, err := s.QuarantinedBatch(t.Context(), "acme", "b1")
+	if err != nil || string(got.Data) != "xyz" || got.Size != 3 {
+		t.Fatalf("migrated batch = %+v, %v", got, err)
+	}
+	list, _, err := s.QuarantineList(t.Context(), store.QuarantineQuery{})
+	if err != nil || len(list) != 1 {
+		t.Errorf("after migration the quarantine lists %v, %v", list, err)
 	}
 }

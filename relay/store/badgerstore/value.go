@@ -14,10 +14,11 @@ import (
 const (
 	prefixRecord     = 'r'
 	prefixAgent      = 'a'
-	prefixQuarantine = 'q'
+	prefixQuarantine = 'q' // a quarantined batch's metadata (JSON, no data)
 	prefixFeed       = 'p' // 'p' tenant 0 seq(8, big-endian) -> integration 0 table 0 sys_id
 	prefixHead       = 'h' // 'h' tenant -> uvarint highest position
 	prefixMark       = 'k' // 'k' name 0 tenant -> a follower's mark
+	prefixPayload    = 'd' // a quarantined batch's data, under the same tenant and id
 )
 
 // epochKey holds the feed epoch, made when the store is created.
@@ -28,7 +29,9 @@ var schemaKey = []byte("mschema")
 
 // schemaVersion is the key and value layout this code writes. Layout 2
 // added the feed: positions in record values and the 'p' and 'h' keys.
-const schemaVersion = 2
+// Layout 3 keys the quarantine by tenant (before: by id alone) and keeps
+// its data apart ('d' keys).
+const schemaVersion = 3
 
 // Record value formats (the first byte of a record value). Format 1 has no
 // position and no delete reason; Open rewrites it to format 2.

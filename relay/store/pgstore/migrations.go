@@ -71,6 +71,16 @@ CREATE TABLE feed_marks (
 	PRIMARY KEY (name, tenant)
 );
 `},
+	// 3: the quarantine is keyed by (tenant, id): an agent chooses the id.
+	{3, `
+ALTER TABLE quarantine ADD COLUMN tenant text COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE quarantine ADD COLUMN size bigint NOT NULL DEFAULT 0;
+UPDATE quarantine SET size = coalesce(length(data), 0),
+	tenant = CASE WHEN split_part(subject, '.', 1) = 'sei' AND split_part(subject, '.', 2) = 'ingest'
+		AND split_part(subject, '.', 3) ~ '^[a-z0-9][a-z0-9_-]{0,62}$' THEN split_part(subject, '.', 3) ELSE '' END;
+ALTER TABLE quarantine DROP CONSTRAINT quarantine_pkey;
+ALTER TABLE quarantine ADD PRIMARY KEY (tenant, id);
+`},
 }
 
 // The advisory lock is per database and schema, so relays on different

@@ -235,3 +235,34 @@ func TestMigrateFeed(t *testing.T) {
 		t.Errorf("feed after a write = %+v, %v", got, err)
 	}
 }
+
+// TestMigrationKeysQuarantineByTenant: a quarantine written by schema 1
+// (keyed by id alone) is keyed by its subject's tenant after migration 3.
+func TestMigrationKeysQuarantineByTenant(t *testing.T) {
+	dsn := storetest.PostgresSchema(t)
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(context.WithoutCancel(t.Context()))
+	for _, q := range []string{
+		`CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+		migrations[0].sql,
+		`INSERT INTO schema_migrations (version) VALUES (1)`,
+		`INSERT INTO quarantine (id, subject, data, reason, quarantined_at) VALUES
+			('b1', 'sei.ingest.acme.sn.incident', 'xyz', 'decode: x', now()),
+			('b2', 'odd.subject', NULL, 'subject: x', now())`,
+	} {
+		if _, err := conn.Exec(t.Context(), q); err != nil {
+			t.Fatalf("set up schema 1: %v", err)
+		}
+	}
+	s := openTest(t, dsn)
+	got, err := s.QuarantinedBatch(t.Context(), "acme", "b1")
+	if err != nil || string(got.Data) != "xyz" || got.Size != 3 {
+		t.Errorf("migrated acme/b1 = %+v, %v", got, err)
+	}
+	if _, err := s.QuarantinedBatch(t.Context(), "", "b2"); err != nil {
+		t.Errorf("migrated b2 (no tenant): %v", err)
+	}
+}

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"InvalidRecord", testInvalidRecord},
 		{"Agents", testAgents},
 		{"Quarantine", testQuarantine},
+		{"QuarantineLimits", testQuarantineLimits},
 		{"Close", testClose},
 		{"Concurrent", func(t *testing.T, s store.Store) { ApplyConcurrently(t, s) }},
 		{"LargeBatch", testLargeBatch},

@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -49,50 +51,121 @@ func testAgents(t *testing.T, s store.Store) {
 }
 
 func testQuarantine(t *testing.T, s store.Store) {
+	ctx := t.Context()
 	at := func(sec int) time.Time { return time.Date(2026, 3, 1, 0, 0, sec, 5000, time.UTC) }
-	q1 := store.Quarantined{ID: "batch-1", Subject: "sei.ingest.acme.sn.incident", Header: map[string]string{"Sei-Schema": "1"}, Data: []byte{0x28, 0xb5, 0x2f, 0xfd, 0, 0xff}, Reason: "decode: bad", Time: at(5)}
-	q2 := store.Quarantined{ID: "batch-2", Subject: "sei.ingest.acme.sn.incident", Data: []byte("x"), Reason: "max deliveries", Time: at(1)}
-	q3 := store.Quarantined{ID: "7", Subject: "sei.ingest.acme.sn.sys_user", Header: map[string]string{}, Reason: "subject mismatch", Time: at(5)}
-	for _, q := range []store.Quarantined{q1, q2, q3} {
-		if err := s.Quarantine(t.Context(), q); err != nil {
-			t.Fatalf("Quarantine(%s): %v", q.ID, err)
+	none := store.QuarantineLimits{}
+	q1 := store.Quarantined{Tenant: "acme", ID: "batch-1", Subject: "sei.ingest.acme.sn.incident", Header: map[string]string{"Sei-Schema": "1"}, Data: []byte{0x28, 0xb5, 0x2f, 0xfd, 0, 0xff}, Reason: "decode: bad", Time: at(5)}
+	q2 := store.Quarantined{Tenant: "acme", ID: "batch-2", Subject: "sei.ingest.acme.sn.incident", Data: []byte("x"), Reason: "max deliveries", Time: at(1)}
+	q3 := store.Quarantined{Tenant: "acme", ID: "7", Subject: "sei.ingest.acme.sn.sys_user", Header: map[string]string{}, Reason: "subject mismatch", Time: at(5)}
+	// The same id in another tenant is another entry.
+	o1 := store.Quarantined{Tenant: "other", ID: "batch-1", Subject: "sei.ingest.other.sn.incident", Data: []byte("theirs"), Reason: "decode: x", Time: at(2)}
+	for _, q := range []store.Quarantined{q1, q2, q3, o1} {
+		if err := s.Quarantine(ctx, q, none); err != nil {
+			t.Fatalf("Quarantine(%s/%s): %v", q.Tenant, q.ID, err)
 		}
 	}
-	q1.Reason, q1.Time = "decode: still bad", at(7)
-	if err := s.Quarantine(t.Context(), q1); err != nil {
-		t.Fatalf("Quarantine replace: %v", err)
+	// Never replaced on conflict.
+	evil := q1
+	evil.Reason, evil.Data = "replaced", []byte("evil")
+	if err := s.Quarantine(ctx, evil, none); !errors.Is(err, store.ErrQuarantineExists) {
+		t.Fatalf("Quarantine over an entry = %v, want ErrQuarantineExists", err)
 	}
-	want := func(want ...store.Quarantined) {
+	meta := func(qs ...store.Quarantined) []store.Quarantined {
+		var out []store.Quarantined
+		for _, q := range qs {
+			q.Size, q.Data = len(q.Data), nil
+			out = append(out, q)
+		}
+		return out
+	}
+	eqHeader := cmp.Comparer(func(a, b map[string]string) bool { return len(a) == 0 && len(b) == 0 || cmp.Equal(a, b) })
+	want := func(tenant string, want ...store.Quarantined) {
 		t.Helper()
-		got, err := s.Quarantined(t.Context())
-		if err != nil {
-			t.Fatalf("Quarantined: %v", err)
+		var got []store.Quarantined
+		after := ""
+		for pages := 0; ; pages++ {
+			page, next, err := s.QuarantineList(ctx, store.QuarantineQuery{Tenant: tenant, After: after, Limit: 1})
+			if err != nil {
+				t.Fatalf("QuarantineList: %v", err)
+			}
+			got = append(got, page...)
+			if next == "" || pages > 10 {
+				break
+			}
+			after = next
 		}
-		if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b map[string]string) bool { return len(a) == 0 && len(b) == 0 || cmp.Equal(a, b) })); diff != "" {
-			t.Errorf("Quarantined (-want +got):\n%s", diff)
+		if diff := cmp.Diff(meta(want...), got, eqHeader); diff != "" {
+			t.Errorf("QuarantineList(%q) (-want +got):\n%s", tenant, diff)
 		}
 	}
-	want(q2, q3, q1)
-	if err := s.Release(t.Context(), "batch-2"); err != nil {
+	want("acme", q3, q1, q2)
+	want("", q3, q1, q2, o1)
+	want("other", o1)
+	got, err := s.QuarantinedBatch(ctx, "acme", "batch-1")
+	q1.Size = len(q1.Data)
+	if err != nil || !cmp.Equal(q1, got, eqHeader) {
+		t.Errorf("QuarantinedBatch = %+v, %v; want %+v", got, err, q1)
+	}
+	if _, err := s.QuarantinedBatch(ctx, "acme", "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("QuarantinedBatch(unknown) = %v, want ErrNotFound", err)
+	}
+	if _, _, err := s.QuarantineList(ctx, store.QuarantineQuery{Tenant: "acme", After: "zz"}); !errors.Is(err, store.ErrBadCursor) {
+		t.Errorf("QuarantineList with a bad cursor = %v", err)
+	}
+	if err := s.Release(ctx, "acme", "batch-2"); err != nil {
 		t.Fatalf("Release: %v", err)
 	}
-	want(q3, q1)
-	if err := s.Release(t.Context(), "batch-2"); err != nil {
+	want("acme", q3, q1)
+	want("other", o1) // releasing acme's does not touch other's batch-1
+	if err := s.Release(ctx, "acme", "batch-2"); err != nil {
 		t.Errorf("Release of a released batch: %v", err)
 	}
-	if err := s.Release(t.Context(), "no-such-batch"); err != nil {
+	if err := s.Release(ctx, "acme", "no-such-batch"); err != nil {
 		t.Errorf("Release of an unknown batch: %v", err)
 	}
-	want(q3, q1)
-	for _, id := range []string{"", strings.Repeat("x", 256)} {
-		if err := s.Quarantine(t.Context(), store.Quarantined{ID: id, Subject: q1.Subject, Time: at(9)}); err == nil {
+	for _, id := range []string{"", strings.Repeat("x", 256), "a\x00b"} {
+		if err := s.Quarantine(ctx, store.Quarantined{Tenant: "acme", ID: id, Subject: q1.Subject, Time: at(9)}, none); err == nil {
 			t.Errorf("Quarantine with id %.20q succeeded", id)
 		}
-		if err := s.Release(t.Context(), id); err == nil {
+		if err := s.Release(ctx, "acme", id); err == nil {
 			t.Errorf("Release of id %.20q succeeded", id)
 		}
 	}
-	want(q3, q1)
+	if err := s.Quarantine(ctx, store.Quarantined{Tenant: "Bad.T", ID: "x", Subject: q1.Subject, Time: at(9)}, none); err == nil {
+		t.Error("Quarantine with an invalid tenant succeeded")
+	}
+	want("acme", q3, q1)
+}
+
+// testQuarantineLimits: a tenant at its limit is refused, other tenants are
+// not, and a release makes room.
+func testQuarantineLimits(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	lim := store.QuarantineLimits{MaxBatches: 3, MaxBytes: 100}
+	add := func(tenant, id string, size int) error {
+		return s.Quarantine(ctx, store.Quarantined{Tenant: tenant, ID: id, Subject: "sei.ingest." + tenant + ".sn.incident",
+			Data: make([]byte, size), Reason: "decode: x", Time: time.Unix(1, 0)}, lim)
+	}
+	for i := range 3 {
+		if err := add("flood", fmt.Sprint(i), 10); err != nil {
+			t.Fatalf("add %d: %v", i, err)
+		}
+	}
+	if err := add("flood", "3", 10); !errors.Is(err, store.ErrQuarantineFull) {
+		t.Errorf("fourth batch = %v, want ErrQuarantineFull", err)
+	}
+	if err := add("calm", "0", 90); err != nil {
+		t.Errorf("another tenant refused: %v", err)
+	}
+	if err := add("calm", "1", 20); !errors.Is(err, store.ErrQuarantineFull) {
+		t.Errorf("batch past MaxBytes = %v, want ErrQuarantineFull", err)
+	}
+	if err := s.Release(ctx, "flood", "0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := add("flood", "3", 10); err != nil {
+		t.Errorf("after a release: %v", err)
+	}
 }
 
 func testClose(t *testing.T, s store.Store) {

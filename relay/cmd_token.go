@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sei-edge/servicenow-edge/relay/command"
+	relaytoken "github.com/sei-edge/servicenow-edge/relay/token"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
+)
+
+// cmdToken manages the HTTP API's tenant tokens in data_dir. The running
+// relay reads the token file on each request, so a created or revoked token
+// counts at once.
+func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return command.Usagef("want: token create --tenant T [--name N] | token list [--json] | token revoke ID")
+	}
+	switch verb, rest := args[0], args[1:]; verb {
+	case "create":
+		return cmdTokenCreate(ctx, rest, stdout)
+	case "list":
+		return cmdTokenList(ctx, rest, stdout)
+	case "revoke":
+		return cmdTokenRevoke(ctx, rest, stdout)
+	default:
+		return command.Usagef("unknown token command %q (want create, list or revoke)", verb)
+	}
+}
+
+// cmdTokenCreate prints the new token alone on stdout: `T=$(sei-relay token
+// create --tenant acme)` keeps it out of terminals and logs.
+func cmdTokenCreate(ctx context.Context, args []string, stdout io.Writer) error {
+	fs, path := newFlags("token create", stdout)
+	tenant := fs.String("tenant", "", "tenant the token reads")
+	name := fs.String("name", "", "what the token is for (shown by token list)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return command.Usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if err := wire.CheckName("--tenant", *tenant); err != nil {
+		return command.Usage(err)
+	}
+	if len(*name) > 128 {
+		return command.Usagef("--name: at most 128 bytes")
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	tok, _, err := relaytoken.Open(cfg.DataDir).Create(*tenant, *name, time.Now())
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, tok)
+	return err
+}
+
+func cmdTokenList(ctx context.Context, args []string, stdout io.Writer) error {
+	fs, path := newFlags("token list", stdout)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return command.Usagef("unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	ts, err := relaytoken.Open(cfg.DataDir).List()
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		type view struct {
+			ID      string    `json:"id"`
+			Tenant  string    `json:"tenant"`
+			Name    string    `json:"name"`
+			Created time.Time `json:"created"`
+		}
+		out := make([]view, 0, len(ts))
+		for _, t := range ts {
+			out = append(out, view{t.ID, t.Tenant, t.Name, t.Created})
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTENANT\tNAME\tCREATED")
+	for _, t := range ts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.ID, t.Tenant, t.Name, t.Created.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func cmdTokenRevoke(ctx context.Context, args []string, stdout io.Writer) error {
+	fs, path := newFlags("token revoke", stdout)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if len(rest) > 1 { // flags may follow the id
+		if err := parse(fs, rest[1:]); err != nil {
+			return err
+		}
+		rest = append(rest[:1], fs.Args()...)
+	}
+	if len(rest) != 1 {
+		return command.Usagef("want: token revoke [-c FILE] ID (see token list)")
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	t, err := relaytoken.Open(cfg.DataDir).Revoke(rest[0])
+	if errors.Is(err, relaytoken.ErrNotFound) {
+		return command.Usage(err)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "revoked token %s of tenant %s\n", t.ID, t.Tenant)
+	return err
+}
