@@ -37,9 +37,8 @@ import (
 type attackRelay struct {
 	cfgPath, dataDir string
 	ri               runInfo
-	// victimToken reads tenant tb through the HTTP API. It is the admin
-	// token today; with per-tenant tokens it becomes tb's own token (one
-	// line: `sei-relay token create --tenant tb`).
+	// victimToken is tb's own tenant token (`sei-relay token create
+	// --tenant tb`): the attacks are judged through what tb itself sees.
 	victimToken string
 	adminToken  string
 	blocks      map[string]enroll.RelayBlock // by agent
@@ -57,7 +56,7 @@ stream: {max_bytes: 64MiB}
 consumer: {max_deliver: 2, ack_wait: 2s}
 log: {level: error}
 `)
-	r.adminToken, r.victimToken = "admin-token", "admin-token"
+	r.adminToken = "admin-token"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"run", "-c", r.cfgPath}, io.Discard, io.Discard) }()
@@ -84,6 +83,11 @@ log: {level: error}
 		}
 		r.blocks[a[1]] = b.Relay
 	}
+	code, out, errOut := runCmd(t, "token", "create", "-c", r.cfgPath, "--tenant", "tb", "--name", "victim")
+	if code != 0 {
+		t.Fatalf("token create --tenant tb: %d %s", code, errOut)
+	}
+	r.victimToken = strings.TrimSpace(out)
 	return r
 }
 
