@@ -32,6 +32,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/config"
 	"github.com/sei-edge/servicenow-edge/agent/servicenow/snowtest"
 	"github.com/sei-edge/servicenow-edge/relay/command"
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 )
 
 // These tests run `sei-agent validate` as main runs it, against the
@@ -353,7 +354,7 @@ func TestValidate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkFor(t, 10*time.Second, func() error {
+		natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 			if c := checkRelay(context.Background(), cfg); !c.OK {
 				return fmt.Errorf("relay does not accept the enrolled agent yet: %s", c.Detail)
 			}

@@ -20,6 +20,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/servicenow/snowtest"
 	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -395,7 +396,7 @@ func killedRun(t *testing.T, env *agentEnv) {
 		cmd.Process.Signal(syscall.SIGKILL)
 		<-done
 	}()
-	checkFor(t, 60*time.Second, func() error {
+	natstest.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
 		select {
 		case err := <-done:
 			done <- err

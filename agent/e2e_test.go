@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sei-edge/servicenow-edge/agent/servicenow/snowtest"
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -101,7 +102,7 @@ func startRelay(t *testing.T, dataDir, natsListen string) *relayProc {
 	r.done = make(chan error, 1)
 	go func() { r.done <- r.cmd.Wait() }()
 	t.Cleanup(r.stop)
-	checkFor(t, 60*time.Second, func() error {
+	natstest.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
 		raw, err := os.ReadFile(filepath.Join(dataDir, "relay.json"))
 		if err != nil {
 			select {
@@ -218,7 +219,7 @@ func (r *relayProc) waitDrained(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 60*time.Second, func() error {
+	natstest.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		c, err := js.Consumer(ctx, wire.StreamName, "sei-relay")
@@ -254,22 +255,6 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
-}
-
-// checkFor polls fn until it returns nil or timeout passes.
-func checkFor(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // agentEnv is one agent configured against a relay and a simulator.
@@ -359,7 +344,7 @@ func watchStream(t *testing.T, r *relayProc) func() [][]byte {
 func waitRelayHolds(t *testing.T, r *relayProc, sim *snowtest.Server, tables ...string) map[string]relayRecord {
 	t.Helper()
 	var got map[string]relayRecord
-	checkFor(t, 60*time.Second, func() error {
+	natstest.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
 		got, _ = r.records(t, "acme")
 		for _, table := range tables {
 			for _, row := range sim.Records(table) {
@@ -441,7 +426,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	relay.waitDrained(t)
 	final := waitRelayHolds(t, relay, env.sim, tables...)
-	checkFor(t, 30*time.Second, func() error {
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		final, _ = relay.records(t, "acme")
 		for _, id := range deleted {
 			if rec := final["incident/"+id]; !rec.Deleted {

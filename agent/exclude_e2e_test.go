@@ -14,6 +14,7 @@ import (
 
 	"github.com/sei-edge/servicenow-edge/agent/servicenow/snowtest"
 	"github.com/sei-edge/servicenow-edge/agent/status"
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -85,7 +86,7 @@ func TestExclusionPropertyEndToEnd(t *testing.T) {
 	stop := runAgent(t, env.cfgPath)
 	// Ask the live agent only: an offline status opens the buffer, which
 	// the starting agent would then find locked.
-	checkFor(t, 60*time.Second, func() error {
+	natstest.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
 		snap, err := status.Query(ctx, env.dataDir)
 		if err != nil {
 			return err
@@ -141,7 +142,7 @@ func TestExclusionPropertyEndToEnd(t *testing.T) {
 func relayAgents(t *testing.T, r *relayProc) []byte {
 	t.Helper()
 	var body []byte
-	checkFor(t, 30*time.Second, func() error {
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		req, _ := http.NewRequest(http.MethodGet, r.info.HTTPURL+"/v1/agents?tenant=acme", nil)
 		req.Header.Set("Authorization", "Bearer "+r.token)
 		resp, err := http.DefaultClient.Do(req)

@@ -22,6 +22,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/servicenow/snowtest"
 	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/relay/command"
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 )
 
 // Unique strings, one in every secret slot; none may appear in any output,
@@ -156,7 +157,7 @@ servicenow:
 	stop := scanRun(t, outs, cfgPath)
 	// Wait for the admin endpoint: an offline status would open the
 	// buffer while run is opening it.
-	checkFor(t, 30*time.Second, func() error {
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		_, err := os.Stat(filepath.Join(dir, "data", status.AdminFileName))
 		return err
 	})
@@ -169,7 +170,7 @@ servicenow:
 	if code := outs.cmd(t, ctx, "bundle", "-c", cfgPath, "-o", liveBundle); code != 0 {
 		t.Fatalf("bundle exited %d: %s", code, outs.outs["bundle stderr"])
 	}
-	checkFor(t, 90*time.Second, func() error { return relayHasHeartbeat(relay, "edge-scan") })
+	natstest.CheckFor(t, 90*time.Second, 50*time.Millisecond, func() error { return relayHasHeartbeat(relay, "edge-scan") })
 	stop()
 	outs.cmd(t, ctx, "status", "-c", cfgPath)
 	outs.cmd(t, ctx, "status", "--json", "-c", cfgPath)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sei-edge/servicenow-edge/agent/config"
 	"github.com/sei-edge/servicenow-edge/agent/status"
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 )
 
 // TestSnapshotPausedForDisk: when the buffer refuses batches because the
@@ -42,7 +43,7 @@ func TestSnapshotPausedForDisk(t *testing.T) {
 		}
 	}()
 
-	checkFor(t, 30*time.Second, func() error {
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		if !a.poller.Stats().Paused {
 			return errors.New("polling not paused yet")
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sei-edge/servicenow-edge/agent/servicenow/snowtest"
 	"github.com/sei-edge/servicenow-edge/agent/status"
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 )
 
 // runAgent starts `sei-agent run` in-process; the returned func stops it
@@ -76,7 +77,7 @@ func TestStatusEndToEnd(t *testing.T) {
 
 	stop := runAgent(t, env.cfgPath)
 	var snap *status.Snapshot
-	checkFor(t, 60*time.Second, func() error {
+	natstest.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
 		snap, code = statusJSON(t, env.cfgPath)
 		switch {
 		case !snap.Agent.Running:
@@ -120,7 +121,7 @@ func TestStatusEndToEnd(t *testing.T) {
 	// The relay goes away: DEGRADED with the reason, exit 1.
 	natsURL, _ := url.Parse(relay.info.NATSURL)
 	relay.stop()
-	checkFor(t, 60*time.Second, func() error {
+	natstest.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
 		snap, code = statusJSON(t, env.cfgPath)
 		if snap.Verdict.Level != status.LevelDegraded || code != 1 {
 			return fmt.Errorf("verdict %s (exit %d) after the relay stopped", snap.Verdict.Level, code)
@@ -140,7 +141,7 @@ func TestStatusEndToEnd(t *testing.T) {
 
 	// It comes back on the same address: OK again.
 	startRelay(t, relayDir, natsURL.Host)
-	checkFor(t, 60*time.Second, func() error {
+	natstest.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
 		snap, code = statusJSON(t, env.cfgPath)
 		if snap.Verdict.Level != status.LevelOK || code != 0 || !snap.Relay.Connected {
 			return fmt.Errorf("verdict %s %v (exit %d) after the relay returned", snap.Verdict.Level, snap.Verdict.Reasons, code)
@@ -168,7 +169,7 @@ func TestStatusEndToEnd(t *testing.T) {
 // /v1/agents shows its version, backlog and verdict.
 func checkRelaySeesAgent(t *testing.T, r *relayProc) {
 	t.Helper()
-	checkFor(t, 30*time.Second, func() error {
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		req, _ := http.NewRequest(http.MethodGet, r.info.HTTPURL+"/v1/agents?tenant=acme", nil)
 		req.Header.Set("Authorization", "Bearer "+r.token)
 		resp, err := http.DefaultClient.Do(req)
@@ -344,7 +345,7 @@ func TestSyncUnderFaults(t *testing.T) {
 	// Right after the sync every visible record is there; a record touched
 	// again after the scan passed it may still be one version behind.
 	var got map[string]relayRecord
-	checkFor(t, 60*time.Second, func() error {
+	natstest.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
 		got, _ = relay.records(t, "acme")
 		return relayHoldsVisible(env.sim, got, deleted, false)
 	})
@@ -354,7 +355,7 @@ func TestSyncUnderFaults(t *testing.T) {
 	if code, out, errOut := agentCmd(context.Background(), "sync", "-c", env.cfgPath); code != 0 {
 		t.Fatalf("second sync exited %d: %s\n%s", code, out, errOut)
 	}
-	checkFor(t, 60*time.Second, func() error {
+	natstest.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
 		got, _ = relay.records(t, "acme")
 		return relayHoldsVisible(env.sim, got, deleted, true)
 	})

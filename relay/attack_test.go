@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sei-edge/servicenow-edge/relay/enroll"
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/store"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
@@ -66,7 +67,7 @@ log: {level: error}
 			t.Errorf("relay exited %d", code)
 		}
 	})
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() (err error) {
+	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() (err error) {
 		r.ri, err = readRunInfo(r.dataDir)
 		return err
 	})
@@ -220,7 +221,7 @@ func (r *attackRelay) barrier(t *testing.T, nc *nats.Conn, n int) {
 	if _, err := js.PublishMsg(ctx, batchMsg(t, "ta", sysID, sysID, "agent1")); err != nil {
 		t.Fatalf("sentinel batch: %v", err)
 	}
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
 		body, err := httpGet(r.ri.HTTPURL+"/v1/records?tenant=ta", r.adminToken)
 		if err != nil || !strings.Contains(body, sysID) {
 			return fmt.Errorf("sentinel %s not stored: %v", sysID, err)
@@ -231,7 +232,7 @@ func (r *attackRelay) barrier(t *testing.T, nc *nats.Conn, n int) {
 	if err := nc.Publish(wire.HeartbeatSubject("ta", "agent1"), []byte(hb)); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
 		body, err := httpGet(r.ri.HTTPURL+"/v1/agents?tenant=ta", r.adminToken)
 		if err != nil || !strings.Contains(body, fmt.Sprintf("sentinel-%d", n)) {
 			return fmt.Errorf("sentinel heartbeat %d not stored: %v %s", n, err, body)
@@ -259,7 +260,7 @@ func TestAttackOneTenantCannotReachAnother(t *testing.T) {
 	if err := victim.Publish(wire.HeartbeatSubject("tb", "agent2"), []byte(`{"agent":"agent2","version":"victim"}`)); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
 		s := r.victimState(t)
 		if !strings.Contains(s, "tbrec") || !strings.Contains(s, `"version":"victim"`) {
 			return fmt.Errorf("tb not set up yet: %s", s)
@@ -271,7 +272,7 @@ func TestAttackOneTenantCannotReachAnother(t *testing.T) {
 		t.Fatal(err)
 	}
 	// tb's own confirmation for its batch may still be on its way.
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		for {
 			if _, err := confirms.NextMsg(10 * time.Millisecond); err != nil {
 				return nil

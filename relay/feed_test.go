@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sei-edge/servicenow-edge/relay/api"
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/store"
 	"github.com/sei-edge/servicenow-edge/relay/store/storetest"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
@@ -114,7 +115,7 @@ log: {level: warn}
 	}
 	t.Logf("%d batches, %d records stored, reader made %d requests", len(batches), len(stored), requests)
 
-	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+	natstest.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
 		ids, err := streamIDs(ctx, js)
 		if err != nil {
 			return err

@@ -27,6 +27,7 @@ import (
 
 	"github.com/sei-edge/servicenow-edge/relay/command"
 	"github.com/sei-edge/servicenow-edge/relay/enroll"
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/store"
 	relaytoken "github.com/sei-edge/servicenow-edge/relay/token"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
@@ -50,21 +51,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-func checkFor(t *testing.T, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", total, err)
-		}
-		<-time.After(every)
-	}
 }
 
 func writeConfig(t *testing.T, dir, content string) string {
@@ -181,7 +167,7 @@ log: {level: warn}
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"run", "-c", cfgPath}, io.Discard, stderr) }()
 	var ri runInfo
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() (err error) {
+	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() (err error) {
 		select {
 		case code := <-done:
 			t.Fatalf("relay exited with %d:\n%s", code, stderr)
@@ -243,7 +229,7 @@ log: {level: warn}
 	publishBatch(ctx, t, js, "b1", wire.Record{Op: wire.OpUpsert, Table: "incident", SysID: "abc", SysUpdatedOn: "2026-01-02 03:04:05", SysModCount: 1,
 		Fields: map[string]json.RawMessage{"number": json.RawMessage(`"INC001"`)}}, "1")
 
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
 		body, err := httpGet(ri.HTTPURL+"/v1/records?tenant=acme", token)
 		if err != nil {
 			return err
@@ -261,7 +247,7 @@ log: {level: warn}
 	// A batch with the wrong schema is quarantined; replay republishes it.
 	publishBatch(ctx, t, js, "bad1", wire.Record{Op: wire.OpUpsert, Table: "incident", SysID: "x", SysUpdatedOn: "2026-01-02 03:04:05"}, "99")
 	var qs []store.Quarantined
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
 		code, out, errOut := runCmd(t, "quarantine", "-c", cfgPath, "list", "--json")
 		if code != 0 {
 			return fmt.Errorf("quarantine list: %d %s", code, errOut)
@@ -277,7 +263,7 @@ log: {level: warn}
 	if code, out, errOut := runCmd(t, "quarantine", "-c", cfgPath, "replay", "bad1"); code != 0 {
 		t.Errorf("replay: %d %s %s", code, out, errOut)
 	}
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
 		_, out, _ := runCmd(t, "quarantine", "-c", cfgPath, "list", "--json")
 		if err := json.Unmarshal([]byte(out), &qs); err != nil || len(qs) != 1 || qs[0].ID == "bad1" {
 			return fmt.Errorf("after replay want the replayed copy re-quarantined: %s", out)
@@ -337,7 +323,7 @@ log: {level: warn}
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"run", "-c", cfgPath}, io.Discard, stderr) }()
 	var ri runInfo
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() (err error) {
+	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() (err error) {
 		ri, err = readRunInfo(filepath.Join(dir, "data"))
 		return err
 	})
@@ -353,12 +339,12 @@ log: {level: warn}
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		_, err := js.Stream(ctx, wire.StreamName)
 		return err
 	})
 	publishBatch(ctx, t, js, "b1", wire.Record{Op: wire.OpUpsert, Table: "incident", SysID: "ext", SysUpdatedOn: "2026-01-02 03:04:05"}, "1")
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
 		body, err := httpGet(ri.HTTPURL+"/v1/records?tenant=acme", "tok")
 		if err != nil || !strings.Contains(body, `"sys_id":"ext"`) {
 			return fmt.Errorf("records: %v %s", err, body)
@@ -482,7 +468,7 @@ log: {level: warn}
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"run", "-c", cfgPath}, io.Discard, stderr) }()
 	var ri runInfo
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() (err error) {
+	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() (err error) {
 		select {
 		case code := <-done:
 			t.Fatalf("relay exited %d:\n%s", code, stderr)
@@ -501,7 +487,7 @@ log: {level: warn}
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+	natstest.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
 		body, err := wire.Encode([]wire.Record{{Op: wire.OpUpsert, Table: "incident", SysID: "ext", SysUpdatedOn: "2026-01-02 03:04:05"}})
 		if err != nil {
 			return err
@@ -517,7 +503,7 @@ log: {level: warn}
 		_, err = js.PublishMsg(pctx, m) // the relay may still be setting the stream up
 		return err
 	})
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
 		body, err := httpGet(ri.HTTPURL+"/v1/records?tenant=acme", "tok")
 		if err != nil || !strings.Contains(body, `"sys_id":"ext"`) || !strings.Contains(body, `"tenant":"acme"`) {
 			return fmt.Errorf("records: %v %s", err, body)
@@ -623,7 +609,7 @@ func checkLargeQuarantine(ctx context.Context, t *testing.T, js jetstream.JetStr
 			t.Fatalf("publish %s: %v", id, err)
 		}
 	}
-	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+	natstest.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
 		code, out, errOut := runCmd(t, "quarantine", "-c", cfgPath, "list", "--json", "--tenant", "acme")
 		if code != 0 {
 			return fmt.Errorf("quarantine list: %d %s", code, errOut)

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/sei-edge/servicenow-edge/relay/enroll"
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -58,7 +59,7 @@ log: {level: error}
 		done := make(chan int, 1)
 		go func() { done <- run(ctx, []string{"run", "-c", cfgPath}, io.Discard, stderr) }()
 		var ri runInfo
-		checkFor(t, 20*time.Second, 50*time.Millisecond, func() (err error) {
+		natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() (err error) {
 			select {
 			case code := <-done:
 				t.Fatalf("relay exited %d:\n%s", code, stderr)
@@ -107,7 +108,7 @@ log: {level: error}
 	if err != nil {
 		t.Fatalf("re-enrolled agent: %v", err)
 	}
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		// Agents heartbeat on a timer; the relay may still be setting up.
 		if err := nc.Publish(wire.HeartbeatSubject("acme", "a1"), []byte(`{"agent":"a1"}`)); err != nil {
 			return err

@@ -28,6 +28,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/api"
 	"github.com/sei-edge/servicenow-edge/relay/command"
 	"github.com/sei-edge/servicenow-edge/relay/ingest"
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/store"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
@@ -58,7 +59,7 @@ func startRelayProc(t *testing.T, name string, config func(dir string) string) *
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
 	go func() { r.done <- run(ctx, []string{"run", "-c", cfgPath}, io.Discard, r.stderr) }()
 	t.Cleanup(func() { r.shutdown() })
-	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		select {
 		case code := <-r.done:
 			r.done <- code
@@ -372,7 +373,7 @@ func streamInfo(ctx context.Context, st jetstream.Stream) (*jetstream.StreamInfo
 // after its store commit, so the store is complete then.
 func waitDrained(ctx context.Context, t *testing.T, js jetstream.JetStream, total time.Duration) {
 	t.Helper()
-	checkFor(t, total, 100*time.Millisecond, func() error {
+	natstest.CheckFor(t, total, 100*time.Millisecond, func() error {
 		info, err := consumerInfo(ctx, js)
 		if err != nil {
 			return err
@@ -525,7 +526,7 @@ func connectedTo(nodes []*server.Server, name string) string {
 func streamLeader(ctx context.Context, t *testing.T, st jetstream.Stream, nodes []*server.Server) *server.Server {
 	t.Helper()
 	var leader *server.Server
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
 		info, err := streamInfo(ctx, st)
 		if err != nil {
 			return err

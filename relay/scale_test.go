@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sei-edge/servicenow-edge/relay/ingest"
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/store/storetest"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
@@ -58,7 +59,7 @@ log: {level: warn}
 	defer nc.Close()
 	// Publish only once both relays wait on the shared durable, so that the
 	// server has two pull requests to spread the batches over.
-	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		info, err := consumerInfo(ctx, js)
 		if err != nil {
 			return err
@@ -185,7 +186,7 @@ func testNodeLoss(t *testing.T, victimOf func(context.Context, *testing.T, jetst
 	defer cancel()
 	nc, js := connectJS(t, strings.Join(urls, ","))
 	defer nc.Close()
-	checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
 		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
 		defer acancel()
 		_, err := js.AccountInfo(actx) // answers once the meta group has a leader
@@ -203,7 +204,7 @@ log: {level: warn}
 `, filepath.Join(dir, "data"), scaleToken, strings.Join(urls, ","))
 	})
 	var stream jetstream.Stream
-	checkFor(t, 30*time.Second, 100*time.Millisecond, func() (err error) {
+	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() (err error) {
 		sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
 		defer scancel()
 		if stream, err = js.Stream(sctx, wire.StreamName); err != nil {
@@ -286,7 +287,7 @@ log: {level: warn}
 		})
 	}
 	waitGroup(ctx, t, &firstThird)
-	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		if n := rly.metric(t, "sei_relay_ingest_batches_applied_total"); n == 0 {
 			return errors.New("the relay applied no batch yet")
 		}

@@ -18,26 +18,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// checkFor polls fn until it returns nil or timeout passes.
-func checkFor(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func startServer(t *testing.T, dir string, port int) *server.Server {
 	t.Helper()
@@ -129,7 +114,7 @@ func TestForwardSurvivesServerRestart(t *testing.T) {
 	appendBatches(t, buf, 0, 30)
 	f := newForwarder(t, url, buf, time.Hour)
 	run(t, f)
-	checkFor(t, 10*time.Second, func() error {
+	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if !buf.Empty() {
 			return fmt.Errorf("buffer still holds %d batches", buf.Stats().PendingBatches)
 		}
@@ -140,7 +125,7 @@ func TestForwardSurvivesServerRestart(t *testing.T) {
 	tcpPort := srv.Addr().(*net.TCPAddr).Port
 	srv.Shutdown()
 	srv.WaitForShutdown()
-	checkFor(t, 5*time.Second, func() error {
+	natstest.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
 		if f.Stats().Connected {
 			return fmt.Errorf("still connected")
 		}
@@ -149,7 +134,7 @@ func TestForwardSurvivesServerRestart(t *testing.T) {
 	appendBatches(t, buf, 30, 20)
 	srv = startServer(t, storeDir, tcpPort)
 	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-	checkFor(t, 20*time.Second, func() error {
+	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
 		if !buf.Empty() {
 			return fmt.Errorf("after restart the buffer still holds %d batches (last error %q)", buf.Stats().PendingBatches, f.Stats().LastError)
 		}
@@ -201,7 +186,7 @@ func TestRepublishIsDeduplicated(t *testing.T) {
 		}
 	}
 	run(t, f)
-	checkFor(t, 10*time.Second, func() error {
+	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if !buf.Empty() {
 			return fmt.Errorf("buffer not empty")
 		}
@@ -238,7 +223,7 @@ func TestHeartbeatsAndConfirmations(t *testing.T) {
 		nc.Flush()
 	}
 	newer := wire.Version{UpdatedOn: "2026-11-01 10:00:00", ModCount: 4}
-	checkFor(t, 5*time.Second, func() error {
+	natstest.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
 		conf(newer)
 		if got := f.Stats().Confirmed["incident"]; got != newer {
 			return fmt.Errorf("confirmed = %+v", got)
@@ -292,7 +277,7 @@ func TestPartialWindowRecordsOnlyDelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, f)
-	checkFor(t, 10*time.Second, func() error {
+	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if s := f.Stats(); s.Published != 2 || s.PublishErrors < 1 {
 			return fmt.Errorf("published %d, %d errors; want 2 and the problem batch failing", s.Published, s.PublishErrors)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sei-edge/servicenow-edge/buffer"
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -29,7 +30,7 @@ func TestRejectionBecomesRepair(t *testing.T) {
 	}
 	f := newForwarder(t, srv.ClientURL(), buf, time.Hour)
 	run(t, f)
-	checkFor(t, 10*time.Second, func() error {
+	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if !buf.Empty() {
 			return fmt.Errorf("batch not delivered")
 		}
@@ -47,7 +48,7 @@ func TestRejectionBecomesRepair(t *testing.T) {
 		}
 	}
 	reject(in.ID)
-	checkFor(t, 10*time.Second, func() error {
+	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		r := buf.Repairs()
 		if len(r) != 1 {
 			return fmt.Errorf("repairs: %+v", r)
@@ -58,7 +59,7 @@ func TestRejectionBecomesRepair(t *testing.T) {
 		return nil
 	})
 	reject("ffffffffffffffff-0000000000000001")
-	checkFor(t, 10*time.Second, func() error {
+	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		r := buf.Repairs()
 		if len(r) != 2 {
 			return fmt.Errorf("repairs: %+v", r)

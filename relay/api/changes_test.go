@@ -19,8 +19,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
 
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/store"
-	"github.com/sei-edge/servicenow-edge/relay/store/storetest"
 )
 
 // readChanges decodes an NDJSON body of /v1/changes, checking each line has
@@ -349,7 +349,7 @@ func TestLongPollEndsAtShutdown(t *testing.T) {
 		p, n, err := fetchChanges(t, client, "http://"+ln.Addr().String(), "tenant=t1&wait=60s", end)
 		answered <- answer{p, n, err}
 	}()
-	storetest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if cs.calls.Load() == 0 {
 			return errors.New("the long poll has not read the feed yet")
 		}

@@ -133,26 +133,6 @@ func feedOf(t testing.TB, st store.Store, tenant string) []store.Change {
 	}
 }
 
-// checkFor calls f every interval until it returns nil or timeout passes.
-func checkFor(t testing.TB, timeout, interval time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		select {
-		case <-time.After(interval):
-		case <-t.Context().Done():
-			t.Fatalf("test ended: %v", err)
-		}
-	}
-}
-
 func sprintIDs(ms []streamed) string {
 	s := ""
 	for _, m := range ms {

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/store"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
@@ -60,7 +61,7 @@ func TestRunPublishesEveryChange(t *testing.T) {
 
 func waitForMessages(t *testing.T, js jetstream.JetStream, n int) {
 	t.Helper()
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if got := len(readStream(t, js)); got != n {
 			return fmt.Errorf("stream holds %d messages, want %d", got, n)
 		}

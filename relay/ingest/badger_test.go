@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/store"
 	"github.com/sei-edge/servicenow-edge/relay/store/badgerstore"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
@@ -26,7 +27,7 @@ func TestConsumerIntoBadger(t *testing.T) {
 	start(t, e.testConfig(t, bs))
 	all := publishHistory(t, e, "b", 12, 40)
 	want := expected(t, "t1", "snow1", all)
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		got := map[string]store.Record{}
 		after := ""
 		for {
@@ -51,7 +52,7 @@ func TestConsumerIntoBadger(t *testing.T) {
 	// A rejected batch lands in Badger's quarantine.
 	bad := batchMsg(t, wire.IngestSubject("t1", "snow1", "incident"), "bad", "a1", []wire.Record{rec("sys_user", "u1", 1, 1)})
 	e.publish(t, bad)
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		qs, err := quarantinedAll(t, bs)
 		if err != nil {
 			return err
@@ -89,7 +90,7 @@ func TestConsumerQuarantinesRecordsTheStoreRefuses(t *testing.T) {
 	e.publish(t, batchMsg(t, subj, "good-2", "a1", good[1:]))
 	r := start(t, e.testConfig(t, bs))
 
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		qs, err := quarantinedAll(t, bs)
 		if err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/store/badgerstore"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
@@ -35,7 +36,7 @@ func BenchmarkConsumerIntoBadger(b *testing.B) {
 	b.ResetTimer()
 	begin := time.Now()
 	r := start(b, cfg)
-	checkFor(b, 5*time.Minute, 5*time.Millisecond, func() error {
+	natstest.CheckFor(b, 5*time.Minute, 5*time.Millisecond, func() error {
 		if got := metric(b, r.reg, "sei_relay_ingest_batches_applied_total"); got < float64(b.N) {
 			return fmt.Errorf("%v of %d batches applied", got, b.N)
 		}

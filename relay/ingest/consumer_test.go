@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/store"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
@@ -39,7 +40,7 @@ func expected(t *testing.T, tenant, integration string, recs []wire.Record) map[
 // waitRecords waits until st holds exactly want.
 func waitRecords(t *testing.T, st *memStore, want map[string]store.Record) {
 	t.Helper()
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if d := cmp.Diff(want, st.snapshot()); d != "" {
 			return fmt.Errorf("store (-want +got):\n%.2000s", d)
 		}
@@ -204,7 +205,7 @@ func TestConsumerRejectsBadBatches(t *testing.T) {
 			id := m.Header.Get(wire.HeaderMsgID)
 			before := metric(t, r.reg, "sei_relay_ingest_batches_rejected_total", "reason", tc.reason)
 			e.publish(t, m)
-			checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+			natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 				reason, ok := st.quarantinedIDs()[id]
 				if !ok {
 					return fmt.Errorf("batch %s not quarantined", id)
@@ -281,7 +282,7 @@ func TestConsumerQuarantinesAfterMaxDeliverAndReplays(t *testing.T) {
 	e.publish(t, batchMsg(t, subj, "poison-batch", "a1", poison))
 	e.publish(t, batchMsg(t, subj, "fine-batch", "a1", fine))
 
-	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+	natstest.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error {
 		reason, ok := st.quarantinedIDs()["poison-batch"]
 		if !ok {
 			return errors.New("poison batch not quarantined")
@@ -331,7 +332,7 @@ func TestConsumerQuarantinesInvalidRecordAtOnce(t *testing.T) {
 	e.publish(t, batchMsg(t, subj, "refused-batch", "a1", []wire.Record{rec("incident", "refused", 1, 1)}))
 	e.publish(t, batchMsg(t, subj, "fine-batch", "a1", fine))
 	r := start(t, e.testConfig(t, st))
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		reason, ok := st.quarantinedIDs()["refused-batch"]
 		if !ok {
 			return errors.New("refused batch not quarantined")
@@ -357,7 +358,7 @@ func TestConsumerKeepsBatchWhenQuarantineFails(t *testing.T) {
 	m.Data = []byte("not zstd")
 	e.publish(t, m)
 	// The batch keeps coming back while the quarantine fails...
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		c, err := e.js.Consumer(t.Context(), wire.StreamName, DefaultDurable)
 		if err != nil {
 			return err
@@ -375,7 +376,7 @@ func TestConsumerKeepsBatchWhenQuarantineFails(t *testing.T) {
 	st.mu.Lock()
 	st.failQuarantine = nil
 	st.mu.Unlock()
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if _, ok := st.quarantinedIDs()["garbage"]; !ok {
 			return errors.New("not quarantined")
 		}
@@ -441,7 +442,7 @@ func TestConsumerStoresHeartbeats(t *testing.T) {
 	hb := wire.Heartbeat{Agent: "someone-else", Version: "1.2.3", Time: now.Add(-time.Second), Verdict: "OK", Backlog: 42}
 	body, _ := json.Marshal(hb)
 	// The subscription may not be live yet when Run just started: repeat.
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if err := e.nc.Publish(wire.HeartbeatSubject("t1", "a1"), body); err != nil {
 			return err
 		}
@@ -491,7 +492,7 @@ func TestConsumerConfirmsDeliveries(t *testing.T) {
 		"sys_user": {UpdatedOn: "2026-01-01 10:03:00", ModCount: 0},
 	}
 	var last wire.Confirmation
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, time.Millisecond, func() error {
 		m, err := sub.NextMsg(time.Second)
 		if err != nil {
 			return fmt.Errorf("no confirmation matching %v (last %v): %w", want, last, err)
@@ -556,7 +557,7 @@ func TestConsumerReportsLagAndSendsInProgress(t *testing.T) {
 		e.publish(t, batchMsg(t, subj, fmt.Sprintf("b%d", b), "a1", recs))
 	}
 	r := start(t, cfg)
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if got := metric(t, r.reg, "sei_relay_ingest_consumer_pending_messages"); got != 4 {
 			return fmt.Errorf("consumer_pending_messages = %v, want 4", got)
 		}
@@ -564,7 +565,7 @@ func TestConsumerReportsLagAndSendsInProgress(t *testing.T) {
 	})
 	// Hold the write for several AckWaits: InProgress keeps the batch ours.
 	held := time.Now()
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if time.Since(held) < 4*cfg.AckWait {
 			return errors.New("still holding")
 		}
@@ -576,7 +577,7 @@ func TestConsumerReportsLagAndSendsInProgress(t *testing.T) {
 	if applied, ignored, _ := st.counts(); applied != 5 || ignored != 0 {
 		t.Errorf("applied %d, ignored %d; want 5 and 0 (a slow batch was redelivered)", applied, ignored)
 	}
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if got := metric(t, r.reg, "sei_relay_ingest_consumer_pending_messages"); got != 0 {
 			return fmt.Errorf("consumer_pending_messages = %v, want 0", got)
 		}
@@ -690,7 +691,7 @@ func TestConsumerSurvivesServerRestart(t *testing.T) {
 		e.srv.WaitForShutdown()
 	}()
 	second := []wire.Record{rec("incident", "i2", 1, 1)}
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		_, err := js.PublishMsg(t.Context(), batchMsg(t, wire.IngestSubject("t1", "snow1", "incident"), "b2", "a1", second))
 		return err
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/store"
 	"github.com/sei-edge/servicenow-edge/relay/store/badgerstore"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
@@ -134,7 +135,7 @@ func TestConsumerQuarantinesBombsCheaply(t *testing.T) {
 		e.publish(t, m) // one at a time: the test's own buffers stay small
 	}
 	e.publish(t, batchMsg(t, subject, "after", "a1", []wire.Record{rec("incident", "good", 2, 1)}))
-	checkFor(t, 10*time.Minute, 50*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Minute, 50*time.Millisecond, func() error {
 		if got := metric(t, r.reg, "sei_relay_ingest_batches_quarantined_total", "reason", ReasonDecode); got != float64(n) {
 			return fmt.Errorf("%v bombs quarantined as decode, want %d", got, n)
 		}
@@ -202,7 +203,7 @@ func TestConsumerBoundsDecodedRecordsPerGroup(t *testing.T) {
 	cfg := e.testConfig(t, st)
 	cfg.MaxGroupBytes = 1 << 20 // two batches a group
 	start(t, cfg)
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	natstest.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
 		if n := len(st.snapshot()); n != len(all) {
 			return fmt.Errorf("store holds %d records, want %d", n, len(all))
 		}

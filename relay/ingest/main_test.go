@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/store"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
@@ -133,26 +134,6 @@ func start(t testing.TB, cfg Config) *running {
 	return &running{c: c, reg: reg, stop: stop}
 }
 
-// checkFor calls f every interval until it returns nil or timeout passes.
-func checkFor(t testing.TB, timeout, interval time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		select {
-		case <-time.After(interval):
-		case <-t.Context().Done():
-			t.Fatalf("test ended: %v", err)
-		}
-	}
-}
-
 // metric returns the value of a counter or gauge (with the given label
 // pairs) from reg, or -1 when it is absent.
 func metric(t testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
@@ -236,7 +217,7 @@ func (e *env) publish(t testing.TB, m *nats.Msg) {
 // waitDrained waits until the durable has nothing pending or unacknowledged.
 func (e *env) waitDrained(t *testing.T) {
 	t.Helper()
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		c, err := e.js.Consumer(t.Context(), wire.StreamName, DefaultDurable)
 		if err != nil {
 			return err

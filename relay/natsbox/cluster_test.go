@@ -16,6 +16,7 @@ import (
 
 	"github.com/sei-edge/servicenow-edge/relay/enroll"
 	"github.com/sei-edge/servicenow-edge/relay/ingest"
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -202,7 +203,7 @@ func clusterURLs(nodes []*server.Server) string {
 func r3NodeLoss(ctx context.Context, t *testing.T, nodes []*server.Server, js, pub jetstream.JetStream) {
 	t.Helper()
 	var st jetstream.Stream
-	checkFor(t, 30*time.Second, 100*time.Millisecond, func() (err error) {
+	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() (err error) {
 		sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
 		defer scancel()
 		st, err = ingest.EnsureStream(sctx, js, ingest.StreamConfig{MaxBytes: 64 << 20, Replicas: 3, Duplicates: 5 * time.Minute})
@@ -230,7 +231,7 @@ func r3NodeLoss(ctx context.Context, t *testing.T, nodes []*server.Server, js, p
 				leader.Shutdown()
 			}()
 		}
-		checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 			pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
 			defer pcancel()
 			_, err := pub.Publish(pctx, wire.IngestSubject("ta", "snow", "incident"), []byte(id), jetstream.WithMsgID(id))
@@ -246,7 +247,7 @@ func r3NodeLoss(ctx context.Context, t *testing.T, nodes []*server.Server, js, p
 
 	// Read every stored message back by sequence from the surviving nodes.
 	got := map[string]int{}
-	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+	natstest.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
 		got = map[string]int{}
 		info, err := st.Info(ctx)
 		if err != nil {

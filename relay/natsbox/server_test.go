@@ -20,26 +20,11 @@ import (
 
 	"github.com/sei-edge/servicenow-edge/relay/enroll"
 	"github.com/sei-edge/servicenow-edge/relay/ingest"
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// checkFor polls f every `every` until it returns nil or total has passed.
-func checkFor(t *testing.T, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", total, err)
-		}
-		<-time.After(every)
-	}
-}
 
 func testLogger(t *testing.T) zerolog.Logger {
 	if testing.Verbose() {
@@ -151,7 +136,7 @@ func (r *relay) dialAgent(tenant, agent, creds string) (*agentConn, error) {
 func (r *relay) mustDialAgent(t *testing.T, tenant, agent, creds string) *agentConn {
 	t.Helper()
 	var ac *agentConn
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() (err error) {
+	natstest.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() (err error) {
 		ac, err = r.dialAgent(tenant, agent, creds)
 		return err
 	})
@@ -309,7 +294,7 @@ func TestEnrollAndRevokeWithoutRestart(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("revoked agent still connected")
 	}
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+	natstest.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 		if !a2.IsClosed() {
 			return fmt.Errorf("revoked agent's connection status %s, want closed", a2.Status())
 		}
@@ -369,7 +354,7 @@ func TestHealthCheckFailsWhenNATSDown(t *testing.T) {
 		t.Fatalf("healthy server: %v", err)
 	}
 	r.Shutdown()
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+	natstest.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 		cctx, ccancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer ccancel()
 		if err := check(cctx); err == nil {

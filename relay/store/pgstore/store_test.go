@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/store"
 	"github.com/sei-edge/servicenow-edge/relay/store/storetest"
 )
@@ -181,7 +182,7 @@ func TestFeedOneWriterPerTenant(t *testing.T) {
 	r.SysUpdatedOn = "2026-01-02 00:00:00"
 	done := make(chan error, 1)
 	go func() { _, err := s.Apply(t.Context(), []store.Record{r}); done <- err }()
-	storetest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		var waiting int
 		err := conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_locks WHERE NOT granted`).Scan(&waiting)
 		if err == nil && waiting == 0 {
