@@ -51,6 +51,7 @@ const usage = `usage:
   sei-relay agents [-c FILE] [--json]
   sei-relay quarantine [-c FILE] list [--json]
   sei-relay quarantine [-c FILE] replay ID
+  sei-relay health [-c FILE]
   sei-relay version
 `
 
@@ -79,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdAgents(args[1:], stdout)
 	case "quarantine":
 		err = cmdQuarantine(ctx, args[1:], stdout)
+	case "health":
+		err = cmdHealth(ctx, args[1:], stdout)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "sei-relay %s\n", version)
 		return exitOK
