@@ -59,6 +59,11 @@ build_binaries() {
 build_linux_packages() {
 	local arch
 	mkdir -p "$dist/.stage"
+	# The deb's changelog (Debian policy; native package, so changelog.gz).
+	{
+		printf 'sei-agent (%s) stable; urgency=medium\n\n  * Release %s.\n\n' "$version" "$version"
+		printf ' -- SEI <sei-support@example.com>  %s\n' "$(date -u -R -d "@$SOURCE_DATE_EPOCH")"
+	} | gzip -n -9 >"$dist/.stage/changelog.gz"
 	for arch in amd64 arm64; do
 		cp "$dist/sei-agent_${version}_linux_${arch}" "$dist/.stage/sei-agent"
 		for fmt in deb rpm; do
