@@ -56,6 +56,8 @@ fi
 version=$(basename "$agent_bin")
 version=${version#sei-agent_}
 version=${version%_linux_amd64}
+# nfpm writes a prerelease (0.1.0-rc1) as 0.1.0~rc1 in deb and rpm versions.
+pkgversion=${version//-/\~}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sei-pkgtest.XXXXXX")
 pids=()
@@ -107,7 +109,7 @@ stat_is() {
 }
 
 test_deb() {
-	local deb=$dist/sei-agent_${version}_amd64.deb
+	local deb=$dist/sei-agent_${pkgversion}_amd64.deb
 	need_debs lintian systemd
 	if lintian --fail-on error,warning "$deb" >"$work/lintian.log" 2>&1; then
 		pass "lintian clean ($(grep -c '' packaging/lintian-overrides) lines of justified overrides)"
@@ -187,7 +189,7 @@ test_rpm() {
 			"preuninstall scriptlet" "systemctl disable --now sei-agent" "postuninstall scriptlet"; do
 			grep -qF -- "$want" <<<"$scripts" || fail "$arch rpm scriptlets lack \"$want\""
 		done
-		[ "$(rpm -qp --qf '%{VERSION} %{ARCH}' "$rpmf" 2>/dev/null)" = "${version//-/\~} $arch" ] ||
+		[ "$(rpm -qp --qf '%{VERSION} %{ARCH}' "$rpmf" 2>/dev/null)" = "$pkgversion $arch" ] ||
 			fail "$arch rpm version/arch: $(rpm -qp --qf '%{VERSION} %{ARCH}' "$rpmf" 2>/dev/null)"
 		pass "rpm $arch: $(wc -l <<<"$list") files, config noreplace, scriptlets (rpm -qlp, -qp --scripts)"
 	done
@@ -249,7 +251,7 @@ start_backends() {
 }
 
 test_upgrade() {
-	local deb_a=$dist/sei-agent_${version}_amd64.deb b
+	local deb_a=$dist/sei-agent_${pkgversion}_amd64.deb b
 	b=$(next_patch "$version")
 	timed "build deb B ($b)" build_deb_b "$b"
 	local deb_b=$work/b/sei-agent_${b}_amd64.deb
@@ -346,7 +348,7 @@ test_image() {
 	local arch
 	for arch in amd64 arm64; do
 		if (cd tools && SEI_RELAY_IMAGE="$dist/sei-relay_${version}_linux_${arch}.image.tar" SEI_VERSION=$version SEI_IMAGE_ARCH=$arch \
-			go test -count=1 -run 'TestReleaseImage' -v ./relayimage) >"$work/image-$arch.log" 2>&1 &&
+			go vet ./... && go test -count=1 -v ./...) >"$work/image-$arch.log" 2>&1 &&
 			grep -q -- '--- PASS: TestReleaseImage' "$work/image-$arch.log"; then
 			pass "relay image $arch: config, user, volume, health check, files (go-containerregistry)"
 		else
@@ -454,8 +456,8 @@ test_wine() {
 		return
 	fi
 	local log=$work/win/data/log/sei-agent.log
-	if grep -q 'could not set delayed automatic start.*Invalid level' "$log" &&
-		grep -q 'could not enable recovery on non-crash failures.*Invalid level' "$log" &&
+	if grep 'could not set delayed automatic start' "$log" | grep -q 'Invalid level' &&
+		grep 'could not enable recovery on non-crash failures' "$log" | grep -q 'Invalid level' &&
 		! grep -q 'could not set recovery actions' "$log"; then
 		pass "wine: install warns that Wine lacks delayed start and the non-crash recovery flag (ChangeServiceConfig2 levels 3, 4); recovery actions (level 2) accepted"
 	else
