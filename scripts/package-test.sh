@@ -3,7 +3,7 @@
 # them. Run scripts/release.sh VERSION first (or scripts/release.sh --check,
 # which runs `package-test.sh all`).
 #
-#   scripts/package-test.sh [PART...]     PART: deb rpm upgrade image msi wine, or all
+#   scripts/package-test.sh [PART...]     PART: deb rpm upgrade image msi msiwine wine, or all
 #                                         (default: the CI subset, see CI_PARTS)
 #
 #   deb      the amd64 deb in a Debian bookworm root built by debootstrap and
@@ -17,6 +17,7 @@
 #   image    the relay image tarballs loaded with go-containerregistry
 #            (tools/relayimage TestReleaseImage)
 #   msi      the MSI's tables read with msiinfo
+#   msiwine  the MSI installed, upgraded and uninstalled by Wine's msiexec
 #   wine     sei-agent.exe under Wine: version, validate, sync, status,
 #            install/start/stop/uninstall through Wine's service manager
 #
@@ -30,11 +31,11 @@ repo=$(pwd)
 . scripts/pkg-lib.sh
 dist=$repo/dist
 cache=${SEI_PKG_CACHE:-/var/tmp/sei-pkg-cache}
-CI_PARTS="deb rpm upgrade image msi wine"
+CI_PARTS="deb rpm upgrade image msi msiwine wine"
 
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || read -r -a parts <<<"$CI_PARTS"
-[ "${parts[*]}" = all ] && parts=(deb rpm upgrade image msi wine)
+[ "${parts[*]}" = all ] && read -r -a parts <<<"$CI_PARTS"
 
 fail() {
 	echo "package-test.sh: FAIL: $*" >&2
@@ -492,11 +493,61 @@ test_wine() {
 	wineserver -k || true
 }
 
+# test_msiwine installs the MSI with Wine's msiexec, edits the config and
+# adds data, upgrades to an MSI of the next patch version (same binary,
+# built here with wixl), then uninstalls: config kept by the upgrade, config
+# and data kept by the uninstall, program, service and event source removed.
+test_msiwine() {
+	need_debs wine64 wine msitools wixl
+	export WINEPREFIX=$work/msiprefix WINEDEBUG=-all WINEARCH=win64
+	timed "wineboot (MSI prefix)" wineboot -i >"$work/wineboot-msi.log" 2>&1
+	local a=$dist/sei-agent_${version}_x64.msi b b_msi=$work/b.msi P=$work/msiprefix/drive_c
+	b=$(next_patch "$version")
+	wixl -a x64 -D Version="$b" -D FullVersion="$b" -D AgentExe="dist/sei-agent_${version}_windows_amd64.exe" \
+		-D Config=packaging/windows/agent.yaml -D ExampleConfig=configs/agent.example.yaml \
+		-o "$b_msi" packaging/windows/sei-agent.wxs 2>/dev/null
+	msibuild "$b_msi" -q "UPDATE \`Component\` SET \`Attributes\` = 400 WHERE \`Component\` = 'Config'"
+	if timeout 300 wine msiexec /i "Z:$a" /qn /l*v "Z:$work/msi-a.log" && [ -f "$P/Program Files/SEI/sei-agent/sei-agent.exe" ] &&
+		[ -f "$P/ProgramData/sei-agent/agent.yaml" ] &&
+		timeout 60 wine reg query 'HKLM\System\CurrentControlSet\Services\sei-agent' 2>/dev/null | tr -d '\r' |
+		grep -q 'ImagePath.*sei-agent.exe run -c "C:\\ProgramData\\sei-agent\\agent.yaml"'; then
+		pass "MSI under Wine msiexec: program, config and service installed"
+	else
+		grep -E 'Return value 3|error' "$work/msi-a.log" >&2 || true
+		fail "MSI install under Wine"
+		return
+	fi
+	grep -q 'SetRecoveryActions. Return value 1' "$work/msi-a.log" && pass "MSI: the recovery custom actions ran (sc.exe)" ||
+		fail "MSI: recovery custom action: $(grep SetRecovery "$work/msi-a.log")"
+	echo "# edited by the admin" >>"$P/ProgramData/sei-agent/agent.yaml"
+	mkdir -p "$P/ProgramData/sei-agent/data/buffer"
+	echo state >"$P/ProgramData/sei-agent/data/buffer/000001.vlog"
+	local conf
+	conf=$(sha256sum <"$P/ProgramData/sei-agent/agent.yaml")
+	if timeout 300 wine msiexec /i "Z:$b_msi" /qn /l*v "Z:$work/msi-b.log" &&
+		[ "$(sha256sum <"$P/ProgramData/sei-agent/agent.yaml")" = "$conf" ] && [ -f "$P/ProgramData/sei-agent/data/buffer/000001.vlog" ] &&
+		grep -q 'RemoveExistingProducts. Return value 1' "$work/msi-b.log" &&
+		[ "$(timeout 60 wine reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' /s 2>/dev/null | tr -d '\r' | grep -c 'DisplayVersion *REG_SZ')" = 1 ]; then
+		pass "MSI upgrade $version -> $b: old product removed, edited config and data kept"
+	else
+		fail "MSI upgrade"
+	fi
+	if timeout 300 wine msiexec /x "Z:$b_msi" /qn /l*v "Z:$work/msi-x.log" && [ ! -e "$P/Program Files/SEI/sei-agent/sei-agent.exe" ] &&
+		[ "$(sha256sum <"$P/ProgramData/sei-agent/agent.yaml")" = "$conf" ] && [ -f "$P/ProgramData/sei-agent/data/buffer/000001.vlog" ] &&
+		! timeout 60 wine reg query 'HKLM\System\CurrentControlSet\Services\sei-agent' >/dev/null 2>&1 &&
+		! timeout 60 wine reg query 'HKLM\System\CurrentControlSet\Services\EventLog\Application\sei-agent' >/dev/null 2>&1; then
+		pass "MSI uninstall: program, service and event source removed; config and data kept"
+	else
+		fail "MSI uninstall"
+	fi
+	wineserver -k || true
+}
+
 for part in "${parts[@]}"; do
 	case "$part" in
-	deb | rpm | upgrade | image | msi | wine) timed "part $part" "test_$part" ;;
+	deb | rpm | upgrade | image | msi | msiwine | wine) timed "part $part" "test_$part" ;;
 	*)
-		echo "package-test.sh: unknown part \"$part\": want deb, rpm, upgrade, image, msi, wine or all" >&2
+		echo "package-test.sh: unknown part \"$part\": want deb, rpm, upgrade, image, msi, msiwine, wine or all" >&2
 		exit 2
 		;;
 	esac
