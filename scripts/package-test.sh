@@ -348,7 +348,7 @@ test_upgrade() {
 test_image() {
 	local arch
 	for arch in amd64 arm64; do
-		if (cd tools && SEI_RELAY_IMAGE="$dist/sei-relay_${version}_linux_${arch}.image.tar" SEI_VERSION=$version SEI_IMAGE_ARCH=$arch \
+		if (cd tools && export SEI_RELAY_IMAGE="$dist/sei-relay_${version}_linux_${arch}.image.tar" SEI_VERSION=$version SEI_IMAGE_ARCH=$arch &&
 			go vet ./... && go test -count=1 -v ./...) >"$work/image-$arch.log" 2>&1 &&
 			grep -q -- '--- PASS: TestReleaseImage' "$work/image-$arch.log"; then
 			pass "relay image $arch: config, user, volume, health check, files (go-containerregistry)"
