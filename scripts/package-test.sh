@@ -31,7 +31,10 @@ repo=$(pwd)
 . scripts/pkg-lib.sh
 dist=$repo/dist
 cache=${SEI_PKG_CACHE:-/var/tmp/sei-pkg-cache}
-CI_PARTS="deb rpm upgrade image msi msiwine wine"
+# wine runs before msiwine: in the other order, `sei-agent install` in the
+# second Wine prefix failed with "open service sei-agent: Service does not
+# exist" right after creating it (seen twice, not yet understood).
+CI_PARTS="deb rpm upgrade image msi wine msiwine"
 
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || read -r -a parts <<<"$CI_PARTS"
