@@ -31,10 +31,12 @@ repo=$(pwd)
 . scripts/pkg-lib.sh
 dist=$repo/dist
 cache=${SEI_PKG_CACHE:-/var/tmp/sei-pkg-cache}
-# wine runs before msiwine: in the other order, `sei-agent install` in the
-# second Wine prefix failed with "open service sei-agent: Service does not
-# exist" right after creating it (seen twice, not yet understood).
-CI_PARTS="deb rpm upgrade image msi wine msiwine"
+# The Wine parts run first: after the upgrade part has run in the same
+# invocation, `sei-agent install` under Wine fails with "open service
+# sei-agent: Service does not exist" right after creating the service
+# (seen in every such run, never when wine runs first or alone; not yet
+# understood).
+CI_PARTS="wine msiwine deb rpm upgrade image msi"
 
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || read -r -a parts <<<"$CI_PARTS"
