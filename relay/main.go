@@ -24,6 +24,7 @@ const usage = `usage:
   sei-relay token create [-c FILE] --tenant T [--name N]
   sei-relay token list [-c FILE] [--json]
   sei-relay token revoke [-c FILE] ID
+  sei-relay health [-c FILE]
   sei-relay version
 `
 
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdToken(ctx, args[1:], stdout)
 	case "quarantine":
 		err = cmdQuarantine(ctx, args[1:], stdout)
+	case "health":
+		err = cmdHealth(ctx, args[1:], stdout)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "sei-relay %s\n", version)
 		return command.ExitOK

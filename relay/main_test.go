@@ -206,6 +206,9 @@ log: {level: warn}
 	if fi, err := os.Stat(block.Relay.Credentials); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("credentials file: %v %v", fi, err)
 	}
+	if code, out, errOut := runCmd(t, "health", "-c", cfgPath); code != 0 || !strings.Contains(out, `"status"`) {
+		t.Errorf("health of a running relay: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
 	if code, out, _ := runCmd(t, "agents", "-c", cfgPath, "--json"); code != 0 || !strings.Contains(out, `"agent": "a1"`) {
 		t.Errorf("agents: %d %s", code, out)
 	}
@@ -638,5 +641,16 @@ func checkLargeQuarantine(ctx context.Context, t *testing.T, js jetstream.JetStr
 	}
 	if code, _, _ := runCmd(t, "quarantine", "-c", cfgPath, "show", "--tenant", "other", "acme:big-2"); code == 0 {
 		t.Error("another tenant's id shows acme's batch")
+	}
+}
+
+// TestHealthWithoutRelay: the container health check fails, naming the
+// missing run file, when no relay runs on the data_dir.
+func TestHealthWithoutRelay(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, dir, "data_dir: data\n")
+	code, _, stderr := runCmd(t, "health", "-c", cfgPath)
+	if code == command.ExitOK || !strings.Contains(stderr, runInfoFile) {
+		t.Errorf("health without a relay: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -2,6 +2,11 @@
 # test.sh runs every test of the repository, as CI does: vet, then
 # `go test ./...` with PostgreSQL started for the store tests.
 #
+# Under CI=true it then builds the release (scripts/release.sh 0.0.0-ci)
+# and installs and tests every artifact (scripts/package-test.sh): a
+# Debian root by debootstrap, an upgrade, rpm, MSI, the relay image, Wine.
+# SEI_SKIP_PACKAGE_TESTS=1 skips that part.
+#
 # PostgreSQL 15 (Debian's package) is started with scripts/ci-postgres.sh
 # when it is installed; without it the PostgreSQL tests skip with a message,
 # except under CI=true, where they fail.
@@ -32,3 +37,7 @@ echo "test.sh: GOOS=windows go vet ./agent/... ./buffer/... ./relay/..." >&2
 GOOS=windows go vet ./agent/... ./buffer/... ./relay/...
 echo "test.sh: go test ./..." >&2
 go test -count=1 -timeout 20m "$@" ./...
+if [ "${CI:-}" = true ] && [ "${SEI_SKIP_PACKAGE_TESTS:-}" != 1 ]; then
+	echo "test.sh: scripts/release.sh --check 0.0.0-ci (build and install every package)" >&2
+	scripts/release.sh --check 0.0.0-ci
+fi

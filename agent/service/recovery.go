@@ -1,6 +1,9 @@
 package service
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // RecoveryAction is one Windows service recovery step: restart the service
 // after Delay.
@@ -33,4 +36,33 @@ func serviceExit(err error, exitCode func(error) int) (svcSpecific bool, code ui
 		return false, 0
 	}
 	return true, uint32(c)
+}
+
+// configStep is one service setting Install applies after creating the
+// service (Windows: delayed start, recovery actions, recovery on non-crash
+// failures).
+type configStep struct {
+	what  string
+	apply func() error
+}
+
+// applyConfigSteps runs steps in order. A step the service manager does not
+// implement (unsupported(err): Windows's ERROR_INVALID_LEVEL, which real
+// Windows never returns for these levels but Wine's service manager does
+// for delayed start and the non-crash failure flag) is reported to warn and
+// skipped: the service still installs and runs. Any other failure stops
+// and is returned, since on real Windows a service whose recovery could not
+// be set would stay down after its first failure without anyone knowing.
+func applyConfigSteps(steps []configStep, unsupported func(error) bool, warn func(what string, err error)) error {
+	for _, s := range steps {
+		err := s.apply()
+		switch {
+		case err == nil:
+		case unsupported(err):
+			warn(s.what, err)
+		default:
+			return fmt.Errorf("%s: %w", s.what, err)
+		}
+	}
+	return nil
 }

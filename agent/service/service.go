@@ -29,12 +29,12 @@ const (
 // (kardianos/service keys; values must be exactly string, int or bool or
 // they are silently ignored). No OnFailure option: kardianos would set a
 // single recovery action, which Install's postInstall replaces with
-// RecoveryActions anyway.
+// RecoveryActions anyway. No DelayedAutoStart option either: postInstall
+// sets it, so a service manager without it (Wine) only warns.
 func kardianosOptions(cfg Config) kservice.KeyValue {
 	return kservice.KeyValue{
-		"SystemdScript":    SystemdUnit(cfg),
-		"StartType":        "automatic",
-		"DelayedAutoStart": true,
+		"SystemdScript": SystemdUnit(cfg),
+		"StartType":     "automatic",
 	}
 }
 
@@ -104,7 +104,7 @@ func Install(cfg Config) error {
 	if err := s.Install(); err != nil {
 		return fmt.Errorf("install service %s on %s: %w", cfg.Name, platform, err)
 	}
-	if err := postInstall(cfg.Name); err != nil {
+	if err := postInstall(cfg); err != nil {
 		uerr := s.Uninstall()
 		return errors.Join(fmt.Errorf("install service %s: %w (service removed again)", cfg.Name, err), uerr)
 	}

@@ -9,4 +9,4 @@ func runsAsWindowsService() bool { return false }
 func runWindowsService(cfg Config, prg *program) error { return prg.runForeground() }
 
 // postInstall has nothing to add outside Windows.
-func postInstall(name string) error { return nil }
+func postInstall(Config) error { return nil }

@@ -237,7 +237,7 @@ func TestStatus(t *testing.T) {
 
 func TestKardianosOptionsWindowsStart(t *testing.T) {
 	o := kardianosOptions(withDefaults(Config{}))
-	want := kservice.KeyValue{"StartType": "automatic", "DelayedAutoStart": true}
+	want := kservice.KeyValue{"StartType": "automatic"}
 	delete(o, "SystemdScript")
 	if diff := cmp.Diff(want, o); diff != "" {
 		t.Errorf("options (-want +got):\n%s", diff)

@@ -1,8 +1,12 @@
 package service
 
 import (
+	"errors"
 	"fmt"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
 
 	"golang.org/x/sys/windows/svc"
 	"golang.org/x/sys/windows/svc/mgr"
@@ -57,27 +61,42 @@ func (h *handler) Execute(_ []string, r <-chan svc.ChangeRequest, s chan<- svc.S
 	}
 }
 
-// postInstall sets the recovery actions: kardianos sets a single one.
-func postInstall(name string) error {
+// postInstall sets what kardianos does not, or not as we want: delayed
+// automatic start (kardianos would set it inside CreateService, and delete
+// the service when the service manager lacks that level, as Wine's does),
+// the recovery actions (kardianos sets a single one) and recovery on
+// non-crash failures. See applyConfigSteps for which failures only warn.
+func postInstall(cfg Config) error {
 	m, err := mgr.Connect()
 	if err != nil {
 		return fmt.Errorf("connect to service manager: %w", err)
 	}
 	defer m.Disconnect()
-	s, err := m.OpenService(name)
+	s, err := m.OpenService(cfg.Name)
 	if err != nil {
-		return fmt.Errorf("open service %s: %w", name, err)
+		return fmt.Errorf("open service %s: %w", cfg.Name, err)
 	}
 	defer s.Close()
 	var actions []mgr.RecoveryAction
 	for _, a := range RecoveryActions() {
 		actions = append(actions, mgr.RecoveryAction{Type: mgr.ServiceRestart, Delay: a.Delay})
 	}
-	if err := s.SetRecoveryActions(actions, uint32(RecoveryResetPeriod/time.Second)); err != nil {
-		return fmt.Errorf("set recovery actions of service %s: %w", name, err)
+	steps := []configStep{
+		{"set delayed automatic start of service " + cfg.Name, func() error {
+			info := windows.SERVICE_DELAYED_AUTO_START_INFO{IsDelayedAutoStartUp: 1}
+			return windows.ChangeServiceConfig2(s.Handle, windows.SERVICE_CONFIG_DELAYED_AUTO_START_INFO, (*byte)(unsafe.Pointer(&info)))
+		}},
+		{"set recovery actions of service " + cfg.Name, func() error {
+			return s.SetRecoveryActions(actions, uint32(RecoveryResetPeriod/time.Second))
+		}},
+		{"enable recovery on non-crash failures of service " + cfg.Name, func() error {
+			return s.SetRecoveryActionsOnNonCrashFailures(true)
+		}},
 	}
-	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil {
-		return fmt.Errorf("enable recovery on non-crash failures of service %s: %w", name, err)
+	unsupported := func(err error) bool { return errors.Is(err, windows.ERROR_INVALID_LEVEL) }
+	warn := func(what string, err error) {
+		cfg.Logger.Warn().Err(err).Str("service", cfg.Name).
+			Msgf("could not %s: the service manager does not support it; the service is installed without it", what)
 	}
-	return nil
+	return applyConfigSteps(steps, unsupported, warn)
 }
