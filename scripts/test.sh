@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # test.sh runs every test of the repository, as CI does: vet, then
-# `go test ./...` with PostgreSQL started for the store tests.
+# `go test ./...` with PostgreSQL started for the store tests, then (under
+# CI=true, or with BENCH=1) the small benchmark run, which only checks
+# that scripts/bench.sh still works: it asserts no figure.
 #
 # PostgreSQL 15 (Debian's package) is started with scripts/ci-postgres.sh
 # when it is installed; without it the PostgreSQL tests skip with a message,
@@ -32,3 +34,7 @@ echo "test.sh: GOOS=windows go vet ./agent/... ./buffer/... ./relay/..." >&2
 GOOS=windows go vet ./agent/... ./buffer/... ./relay/...
 echo "test.sh: go test ./..." >&2
 go test -count=1 -timeout 20m "$@" ./...
+if [ "${CI:-}" = true ] || [ "${BENCH:-}" = 1 ]; then
+	echo "test.sh: scripts/bench.sh small" >&2
+	scripts/bench.sh small
+fi
