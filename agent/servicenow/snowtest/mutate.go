@@ -138,10 +138,16 @@ func (s *Server) updateLocked(t *table, row map[string]string, fields map[string
 	row["sys_updated_by"] = user
 }
 
+// rowHint is the map size hint of a new row; see newRowLocked.
+const rowHint = 56
+
 // newRowLocked makes a row of t created at stamp, every other field ""
 // (absent: see table).
 func (s *Server) newRowLocked(t *table, stamp, user string) map[string]string {
-	row := make(map[string]string, len(t.def.fields)*2/3) // about the fields a generated row sets
+	// A generated incident sets 39 to 51 of its 92 fields: a hint of 56
+	// gives a 64-slot map that holds them without growing (2 KB a row),
+	// where the table's width would give 128 slots.
+	row := make(map[string]string, min(len(t.def.fields), rowHint))
 	row["sys_id"] = s.newSysIDLocked()
 	row["sys_created_on"] = stamp
 	row["sys_created_by"] = user
