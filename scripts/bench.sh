@@ -148,6 +148,11 @@ drain() {
 	sei-agent status --json -c "$work/drain.yaml" >"$work/drain-status.json" || true
 	pending_records=$(grep -o '"pending_records": *[0-9]*' "$work/drain-status.json" | grep -o '[0-9]*$')
 	pending_bytes=$(grep -o '"pending_bytes": *[0-9]*' "$work/drain-status.json" | grep -o '[0-9]*$')
+	if [ "${pending_records:-0}" -eq 0 ]; then
+		echo "bench: nothing was buffered during the outage; see $work/drain.log and drain-status.json" >&2
+		KEEP=1
+		exit 1
+	fi
 	timed drain sei-agent sync -c "$work/drain.yaml"
 	stop_sim
 	drain_s=$(field "$work/drain.time" 1)
