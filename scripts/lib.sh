@@ -16,9 +16,10 @@ stop_work() {
 	if [ "${KEEP:-}" = 1 ]; then echo "${0##*/}: kept $work"; else rm -rf "$work"; fi
 }
 
-# wait_for FILE waits up to 60 s for FILE to appear, else exits keeping $work.
+# wait_for FILE [SECONDS] waits up to SECONDS (default 60) for FILE to
+# appear, else exits keeping $work.
 wait_for() {
-	for _ in $(seq 1 600); do [ -s "$1" ] && return 0; sleep 0.1; done
+	for _ in $(seq 1 $((${2:-60} * 10))); do [ -s "$1" ] && return 0; sleep 0.1; done
 	echo "${0##*/}: $1 did not appear; logs in $work" >&2
 	KEEP=1
 	exit 1
@@ -49,6 +50,6 @@ start_relay() {
 start_snowsim() {
 	snowsim -listen 127.0.0.1:0 "$@" >"$work/snowsim.out" 2>"$work/snowsim.log" &
 	pids+=($!)
-	wait_for "$work/snowsim.out"
+	wait_for "$work/snowsim.out" 900 # a million rows take a while to generate
 	sn_url=$(grep -o 'http://[0-9.:]*' "$work/snowsim.out" | head -1)
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # test.sh runs every test of the repository, as CI does: vet, then
-# `go test ./...` with PostgreSQL started for the store tests.
+# `go test ./...` with PostgreSQL started for the store tests, then (under
+# CI=true, or with BENCH=1) the small benchmark run, which only checks
+# that scripts/bench.sh still works: it asserts no figure.
 #
 # Under CI=true it then builds the release (scripts/release.sh 0.0.0-ci)
 # and installs and tests every artifact (scripts/package-test.sh): a
@@ -37,6 +39,10 @@ echo "test.sh: GOOS=windows go vet ./agent/... ./buffer/... ./relay/..." >&2
 GOOS=windows go vet ./agent/... ./buffer/... ./relay/...
 echo "test.sh: go test ./..." >&2
 go test -count=1 -timeout 20m "$@" ./...
+if [ "${CI:-}" = true ] || [ "${BENCH:-}" = 1 ]; then
+	echo "test.sh: scripts/bench.sh small" >&2
+	scripts/bench.sh small
+fi
 if [ "${CI:-}" = true ] && [ "${SEI_SKIP_PACKAGE_TESTS:-}" != 1 ]; then
 	echo "test.sh: scripts/release.sh --check 0.0.0-ci (build and install every package)" >&2
 	scripts/release.sh --check 0.0.0-ci

@@ -111,10 +111,12 @@ type request struct {
 	table string
 	path  string
 	query func() url.Values // rebuilt per attempt (the page may shrink)
-	// check decodes a 2xx answer; an *errBadBody from it is retried after
-	// shrink (if set) is called.
-	check  func(*response) error
-	shrink func()
+	// check decodes a 2xx answer; an *errBadBody from it is retried.
+	check func(*response) error
+	// cutOff (if set) is called after a cut-off answer, before the retry;
+	// it may change what query returns. When it reports that the page
+	// shrank, the retry does not count as an attempt.
+	cutOff func() bool
 }
 
 // do runs req with rate limiting, authentication and retries: transient
@@ -156,8 +158,8 @@ func (c *Client) do(ctx context.Context, req request) error {
 			}
 			c.stats.httpError(req.table, 0)
 			fail = c.requestError(req, &Error{Status: r.status, Message: err.Error(), Err: err})
-			if req.shrink != nil && isCutOff(err) {
-				req.shrink()
+			if req.cutOff != nil && isCutOff(err) && req.cutOff() {
+				attempt--
 			}
 		default:
 			c.stats.httpError(req.table, r.status)

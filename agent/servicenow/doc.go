@@ -33,6 +33,13 @@
 // A page whose last row does not advance the cursor is an error (the instance
 // ignored the ordering), never an endless loop.
 //
+// # Page size under faults
+//
+// Only repeated cut-off answers at one cursor shrink the page (halving, with
+// a floor of 50 rows unless that cursor keeps failing); 429, 5xx and a single
+// cut-off are retried at the same size, and a shrunk page grows back to the
+// configured size after a few whole pages. adapt.go has the exact rule.
+//
 // # What the caller does
 //
 // The poller passes upto = the run's start minus a small lag (rows written

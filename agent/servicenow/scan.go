@@ -31,14 +31,12 @@ type scan struct {
 	fields   string
 	cur      Cursor
 	number   int
-	limit    int // current page size; halves after a cut-off answer
-	maxLimit int // ceiling of grown pages: halves after a cut-off answer, regrows like limit
-	okStreak int // pages answered in full since the last shrink
+	limit    int // current page size; see adapt.go
+	maxLimit int // largest page an empty-page probe asks for; see adapt.go
+	okStreak int // whole pages since the last shrink or regrowth
+	cutAt    position
+	cuts     int // cut-off answers in a row at cutAt
 }
-
-// growAfter is the number of whole pages after which a shrunk page size
-// doubles again, so one cut-off answer does not slow a long backfill for good.
-const growAfter = 8
 
 // Scan reads t from `from` (exclusive keyset position; a zero SysID means
 // the field >= Time; a zero Cursor means from the beginning) up to `upto`
@@ -184,9 +182,10 @@ func (l listing) more(off int) bool {
 
 var linkNextRE = regexp.MustCompile(`rel="?next"?`)
 
-// fetch reads one page with retries. A cut-off or HTML answer halves the
-// page (and caps later pages at that size).
+// fetch reads one page with retries. Cut-off answers adapt the page size as
+// adapt.go describes; HTML answers are retried as they are.
 func (s *scan) fetch(ctx context.Context, limit, offset int, counts bool) (listing, error) {
+	at := position{cur: s.cur, offset: offset}
 	out := listing{limit: limit, total: -1}
 	q := pageQuery{table: s.t, from: s.cur, upto: s.upto, limit: limit, offset: offset, counts: counts, fields: s.fields}
 	v, err := q.values()
@@ -213,17 +212,19 @@ func (s *scan) fetch(ctx context.Context, limit, offset int, counts bool) (listi
 			out.hasNext = linkHasNext(r.header.Values("Link"))
 			return nil
 		},
-		shrink: func() {
-			out.limit = max(out.limit/2, 1)
-			s.limit = min(s.limit, out.limit)
-			s.maxLimit = min(s.maxLimit, out.limit)
-			s.okStreak = 0
-			s.c.stats.update(func(st *ClientStats) { st.PageShrinks++ })
+		cutOff: func() bool {
+			next := s.cutOff(at, out.limit)
+			shrunk := next < out.limit
+			out.limit = next
+			return shrunk
 		},
 	}
 	err = s.c.do(ctx, req)
-	if err == nil && out.limit == limit {
-		s.grow()
+	if err == nil {
+		s.cuts = 0
+		if out.limit == limit {
+			s.grow()
+		}
 	}
 	return out, err
 }
@@ -235,15 +236,4 @@ func linkHasNext(links []string) bool {
 		}
 	}
 	return false
-}
-
-// grow doubles a shrunk page size after growAfter whole pages.
-func (s *scan) grow() {
-	s.okStreak++
-	if s.okStreak < growAfter {
-		return
-	}
-	s.okStreak = 0
-	s.limit = min(s.limit*2, s.c.cfg.PageSize)
-	s.maxLimit = min(s.maxLimit*2, MaxPageSize)
 }

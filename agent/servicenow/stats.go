@@ -16,7 +16,7 @@ type ClientStats struct {
 	RateLimitWait  time.Duration // total time spent in those waits
 	TokenRequests  int64         // OAuth token requests
 	TokenExpiry    time.Time     // expiry of the current access token (zero: none or basic auth)
-	PageShrinks    int64         // pages retried smaller after a cut-off or HTML answer
+	PageShrinks    int64         // pages retried smaller after repeated cut-off answers at one cursor (see adapt.go)
 	OffsetFallback int64         // empty pages stepped over with sysparm_offset
 	// Tables breaks Errors and RateLimited down by table. Every Table API
 	// request belongs to a table (Probe's authentication check reads

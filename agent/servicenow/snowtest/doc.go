@@ -21,6 +21,16 @@
 // journal text, deletion payloads) with a unique sentinel, so a test can
 // prove an excluded value never leaves the client.
 //
+// # Scale
+//
+// Each table keeps a sorted index on sys_updated_on and sys_created_on
+// (with sys_id), so a keyset page (ORDERBY<field>^ORDERBYsys_id) costs
+// O(log n + rows scanned), and without a count it stops after the page;
+// offset paging still works, walking the index past the offset. Rows store
+// only the fields that have a value. One million incidents (without audit
+// and journal rows: -audit 0 -journal 0) take about 33 s of CPU to generate
+// and 3.2 GB of RSS; scripts/bench.sh serves its scale points from them.
+//
 // A Server is safe for concurrent use. It is a leaf: it imports nothing of the
 // agent, so the client package is tested against it without a cycle.
 package snowtest

@@ -37,9 +37,10 @@ var journalTexts = []string{"Team is actively looking into it.", "Called the use
 
 // generator fills a fresh instance from the server's seeded generator.
 type generator struct {
-	s      *Server
-	now    time.Time
-	groups []string
+	s         *Server
+	now       time.Time
+	groups    []string
+	userNames []string // user_name of s.users[i]
 }
 
 // generateLocked creates every table's rows. Deterministic for a seed.
@@ -119,10 +120,10 @@ func (g *generator) pick(xs []string) string { return xs[g.s.rng.IntN(len(xs))] 
 func (g *generator) userID() string { return g.pick(g.s.users) }
 
 func (g *generator) userName() string {
-	if len(g.s.users) == 0 {
+	if len(g.userNames) == 0 {
 		return "system"
 	}
-	return g.s.tables[TableUser].rows[g.userID()]["user_name"]
+	return g.pick(g.userNames) // the same draw as userID, without two map lookups
 }
 
 func (g *generator) users() {
@@ -143,8 +144,9 @@ func (g *generator) users() {
 		if len(s.users) > 0 && g.s.rng.IntN(2) == 0 {
 			row["manager"] = g.userID()
 		}
-		t.rows[row["sys_id"]] = row
+		t.put(row)
 		s.users = append(s.users, row["sys_id"])
+		g.userNames = append(g.userNames, row["user_name"])
 	}
 }
 
@@ -160,7 +162,7 @@ func (g *generator) groupRows() {
 		row["manager"] = g.userID()
 		row["email"] = strings.ReplaceAll(strings.ToLower(row["name"]), " ", "-") + "@example.com"
 		row["active"] = "true"
-		t.rows[row["sys_id"]] = row
+		t.put(row)
 		g.groups = append(g.groups, row["sys_id"])
 	}
 }
@@ -189,7 +191,7 @@ func (g *generator) tasks(table string, n int, fill func(row map[string]string))
 			row["company"] = "31bea3d53790200044e0bfc8bcbe5dec"
 		}
 		fill(row)
-		t.rows[row["sys_id"]] = row
+		t.put(row)
 		ids = append(ids, row["sys_id"])
 	}
 	return ids
@@ -286,7 +288,7 @@ func (g *generator) approvals(changes []string) {
 			row["approver"], row["sysapproval"], row["document_id"] = g.userID(), id, id
 			row["source_table"], row["state"], row["order"] = TableChangeRequest, state, "1"
 			row["approval_source"] = "Change Management"
-			t.rows[row["sys_id"]] = row
+			t.put(row)
 		}
 	}
 }

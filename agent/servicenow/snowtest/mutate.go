@@ -75,7 +75,7 @@ func (s *Server) Insert(table string, fields map[string]string) string {
 			row[k] = v
 		}
 	}
-	t.rows[row["sys_id"]] = row
+	t.put(row)
 	return row["sys_id"]
 }
 
@@ -109,6 +109,8 @@ func (s *Server) apiUser() string {
 }
 
 func (s *Server) updateLocked(t *table, row map[string]string, fields map[string]string, stamp, user string) {
+	t.unindex(row)
+	defer t.index(row)
 	mod, _ := strconv.Atoi(row["sys_mod_count"])
 	mod++
 	keys := make([]string, 0, len(fields))
@@ -136,12 +138,16 @@ func (s *Server) updateLocked(t *table, row map[string]string, fields map[string
 	row["sys_updated_by"] = user
 }
 
-// newRowLocked makes a row of t created at stamp, every field "".
+// rowHint is the map size hint of a new row; see newRowLocked.
+const rowHint = 56
+
+// newRowLocked makes a row of t created at stamp, every other field ""
+// (absent: see table).
 func (s *Server) newRowLocked(t *table, stamp, user string) map[string]string {
-	row := make(map[string]string, len(t.def.fields))
-	for _, f := range t.def.fields {
-		row[f] = ""
-	}
+	// A generated incident sets 39 to 51 of its 92 fields: a hint of 56
+	// gives a 64-slot map that holds them without growing (2 KB a row),
+	// where the table's width would give 128 slots.
+	row := make(map[string]string, min(len(t.def.fields), rowHint))
 	row["sys_id"] = s.newSysIDLocked()
 	row["sys_created_on"] = stamp
 	row["sys_created_by"] = user
@@ -197,7 +203,7 @@ func (s *Server) auditLocked(tableName, docKey, field, old, new, user, stamp str
 	row["user"] = user
 	row["record_checkpoint"] = strconv.Itoa(checkpoint)
 	row["internal_checkpoint"] = fmt.Sprintf("%x", s.rng.Uint64()>>8)
-	t.rows[row["sys_id"]] = row
+	t.put(row)
 }
 
 // journalLocked inserts one sys_journal_field row.
@@ -208,13 +214,13 @@ func (s *Server) journalLocked(tableName, elementID, element, value, stamp, user
 	row["element_id"] = elementID
 	row["element"] = element
 	row["value"] = value
-	t.rows[row["sys_id"]] = row
+	t.put(row)
 }
 
 // deleteLocked removes a row and writes its deletion history.
 func (s *Server) deleteLocked(t *table, id, stamp, user string) {
 	row := t.rows[id]
-	delete(t.rows, id)
+	t.remove(id)
 	if t.def.name == TableAudit || t.def.name == TableJournal || t.def.name == TableAuditDelete {
 		return
 	}
@@ -227,15 +233,19 @@ func (s *Server) deleteLocked(t *table, id, stamp, user string) {
 	drow["tablename"] = t.def.name
 	drow["documentkey"] = id
 	drow["display_value"] = row[t.def.display]
-	drow["payload"] = xmlPayload(t.def.name, row)
-	d.rows[drow["sys_id"]] = drow
+	drow["payload"] = xmlPayload(t.def, row)
+	d.put(drow)
 }
 
-// xmlPayload renders a deleted record the way sys_audit_delete stores it.
-func xmlPayload(table string, row map[string]string) string {
-	keys := make([]string, 0, len(row))
+// xmlPayload renders a deleted record the way sys_audit_delete stores it:
+// every field, empty ones included.
+func xmlPayload(def *tableDef, row map[string]string) string {
+	table := def.name
+	keys := slices.Clone(def.fields)
 	for k := range row {
-		keys = append(keys, k)
+		if !slices.Contains(def.fields, k) {
+			keys = append(keys, k)
+		}
 	}
 	slices.Sort(keys)
 	var b strings.Builder

@@ -83,10 +83,14 @@ type Server struct {
 }
 
 // table holds one table's rows keyed by sys_id; every value is a string and a
-// reference is the referenced sys_id.
+// reference is the referenced sys_id. A row stores only the fields that have
+// a value: an absent field reads as "" (which is what ServiceNow returns for
+// an empty one), and a million wide rows fit in a few GB. idx orders the rows
+// for keyset pages (index.go).
 type table struct {
 	def  *tableDef
 	rows map[string]map[string]string
+	idx  map[string]*keyIndex // by indexed field
 }
 
 // New generates the instance's data from opts.Seed and returns the server.
@@ -104,7 +108,7 @@ func New(opts Options) *Server {
 		nextNumber: map[string]int{TableIncident: 10001, TableChangeRequest: 30001},
 	}
 	for name, def := range schemas() {
-		s.tables[name] = &table{def: def, rows: map[string]map[string]string{}}
+		s.tables[name] = &table{def: def, rows: map[string]map[string]string{}, idx: newIndexes(def)}
 	}
 	s.generateLocked()
 	return s
@@ -183,7 +187,7 @@ func (s *Server) Records(table string) []map[string]any {
 	}
 	out := make([]map[string]any, 0, len(t.rows))
 	for _, id := range sortedIDs(t.rows) {
-		out = append(out, copyAny(t.rows[id]))
+		out = append(out, copyAny(t.def, t.rows[id]))
 	}
 	return out
 }
@@ -200,7 +204,7 @@ func (s *Server) Get(table, sysID string) (map[string]any, bool) {
 	if !ok {
 		return nil, false
 	}
-	return copyAny(row), true
+	return copyAny(t.def, row), true
 }
 
 // HideRows makes that fraction of table's rows (chosen deterministically by
@@ -332,8 +336,12 @@ func sortedIDs(rows map[string]map[string]string) []string {
 	return ids
 }
 
-func copyAny(row map[string]string) map[string]any {
-	m := make(map[string]any, len(row))
+// copyAny copies row with every field of def present ("" when unset).
+func copyAny(def *tableDef, row map[string]string) map[string]any {
+	m := make(map[string]any, len(def.fields))
+	for _, f := range def.fields {
+		m[f] = ""
+	}
 	for k, v := range row {
 		m[k] = v
 	}

@@ -78,7 +78,8 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, version, name
 	if m := s.faults.MaxLimitBeforeTruncate; m > 0 && limit > m {
 		cut = true
 	}
-	page := s.pageLocked(t, parsed, renderOptions(r, t.def), min(intParam(q, "sysparm_offset", 0), maxParam), limit)
+	noCount := q.Get("sysparm_no_count") == "true"
+	page := s.pageLocked(t, parsed, renderOptions(r, t.def), min(intParam(q, "sysparm_offset", 0), maxParam), limit, !noCount)
 	hook, n := s.onPage, 0
 	if !cut {
 		s.pages[name]++
@@ -88,7 +89,6 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, version, name
 
 	h := w.Header()
 	h.Set("Content-Type", contentType)
-	noCount := q.Get("sysparm_no_count") == "true"
 	if !noCount {
 		h.Set("X-Total-Count", strconv.Itoa(page.total))
 	}
@@ -139,16 +139,15 @@ func (s *Server) queryLocked(def *tableDef, raw string) (query, bool) {
 }
 
 // pageLocked runs the query, applies offset and limit, and only then the row
-// ACLs, the way ServiceNow does.
-func (s *Server) pageLocked(t *table, q query, ro renderOpts, offset, limit int) listPage {
-	matches := s.matchLocked(t, q)
-	q.sortRows(matches)
+// ACLs, the way ServiceNow does. Without counts, total is exact only up to
+// offset+limit+1 (enough for the Link header's rel="next").
+func (s *Server) pageLocked(t *table, q query, ro renderOpts, offset, limit int, counts bool) listPage {
 	offset = max(offset, 0)
-	start, end := min(offset, len(matches)), min(offset+limit, len(matches))
+	rows, total := s.windowLocked(t, q, offset, limit, counts)
 	buf := newJSONBuf()
 	buf.WriteString(`{"result":[`)
 	returned := 0
-	for _, row := range matches[start:end] {
+	for _, row := range rows {
 		if s.hiddenLocked(t.def.name, row["sys_id"]) {
 			continue
 		}
@@ -159,7 +158,34 @@ func (s *Server) pageLocked(t *table, q query, ro renderOpts, offset, limit int)
 		returned++
 	}
 	buf.WriteString(`]}`)
-	return listPage{body: buf.Bytes(), total: len(matches), returned: returned, offset: offset, limit: limit}
+	return listPage{body: buf.Bytes(), total: total, returned: returned, offset: offset, limit: limit}
+}
+
+// windowLocked returns the matches of q at [offset, offset+limit) in q's
+// order and the number of matches (counted only up to offset+limit+1 unless
+// counts). A query ordered by an indexed field walks its index from the
+// query's lower bound (O(log n + rows scanned)); any other sorts every match.
+func (s *Server) windowLocked(t *table, q query, offset, limit int, counts bool) ([]map[string]string, int) {
+	x, r := t.plan(q)
+	if x == nil {
+		matches := s.matchLocked(t, q)
+		q.sortRows(matches)
+		start, end := min(offset, len(matches)), min(offset+limit, len(matches))
+		return matches[start:end], len(matches)
+	}
+	var out []map[string]string
+	n := 0
+	x.scan(r, func(row map[string]string) bool {
+		if !q.match(row) {
+			return true
+		}
+		if n >= offset && n-offset < limit {
+			out = append(out, row)
+		}
+		n++
+		return counts || n <= offset+limit
+	})
+	return out, n
 }
 
 // matchLocked returns the rows matching q, unordered (sortRows orders them).

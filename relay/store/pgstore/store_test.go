@@ -267,3 +267,34 @@ func TestMigrationKeysQuarantineByTenant(t *testing.T) {
 		t.Errorf("migrated b2 (no tenant): %v", err)
 	}
 }
+
+// BenchmarkCopyFloor is the floor of BenchmarkApply: the same rows written
+// with a plain COPY into an unindexed table (no upsert, no version guard),
+// one COPY per batch of 1000.
+func BenchmarkCopyFloor(b *testing.B) {
+	dsn := storetest.PostgresSchema(b)
+	conn, err := pgx.Connect(b.Context(), dsn)
+	if err != nil {
+		b.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(context.WithoutCancel(b.Context()))
+	if _, err := conn.Exec(b.Context(), `CREATE TABLE copy_floor (tenant text, integration text, table_name text,
+		sys_id text, sys_updated_on text, sys_mod_count bigint, deleted boolean, fields json)`); err != nil {
+		b.Fatalf("create table: %v", err)
+	}
+	cols := []string{"tenant", "integration", "table_name", "sys_id", "sys_updated_on", "sys_mod_count", "deleted", "fields"}
+	batch := make([]store.Record, 1000)
+	records := 0
+	for n := 0; b.Loop(); n++ {
+		storetest.BenchBatch(batch, n)
+		src := pgx.CopyFromSlice(len(batch), func(i int) ([]any, error) {
+			r := batch[i]
+			return []any{r.Tenant, r.Integration, r.Table, r.SysID, r.SysUpdatedOn, r.SysModCount, r.Deleted, string(r.Fields)}, nil
+		})
+		if _, err := conn.CopyFrom(b.Context(), pgx.Identifier{"copy_floor"}, cols, src); err != nil {
+			b.Fatalf("copy: %v", err)
+		}
+		records += len(batch)
+	}
+	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+}
