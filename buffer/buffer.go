@@ -303,10 +303,6 @@ func (b *Buffer) Close() error {
 	return nil
 }
 
-// Instance returns the random id made when the directory was first opened.
-// It prefixes every batch ID.
-func (b *Buffer) Instance() string { return b.instance }
-
 // batchID is the stable, globally unique id of the batch with this seq.
 func (b *Buffer) batchID(seq uint64) string {
 	return fmt.Sprintf("%s-%016x", b.instance, seq)

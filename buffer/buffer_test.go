@@ -54,8 +54,8 @@ func TestOpenProfile(t *testing.T) {
 	if perm := fi.Mode().Perm(); perm != 0o700 {
 		t.Errorf("dir mode = %v, want 0700", perm)
 	}
-	if len(b.Instance()) != 16 {
-		t.Errorf("Instance() = %q, want 16 hex digits", b.Instance())
+	if len(b.instance) != 16 {
+		t.Errorf("instance = %q, want 16 hex digits", b.instance)
 	}
 	s := b.Stats()
 	if s.MaxBytes != DefaultMaxBytes || b.opts.MinFreeBytes != DefaultMinFreeBytes || b.opts.GCInterval != DefaultGCInterval {

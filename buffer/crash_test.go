@@ -239,9 +239,9 @@ func checkCrashDir(t *testing.T, dir string, round int, rng *rand.Rand, l *crash
 	}
 	defer b.Close()
 	if l.instance == "" {
-		l.instance = b.Instance()
-	} else if b.Instance() != l.instance {
-		t.Fatalf("round %d: instance changed from %q to %q", round, l.instance, b.Instance())
+		l.instance = b.instance
+	} else if b.instance != l.instance {
+		t.Fatalf("round %d: instance changed from %q to %q", round, l.instance, b.instance)
 	}
 	last := b.Stats().LastSeq
 	// The child may have been killed after a commit and before its "A" line.

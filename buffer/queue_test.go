@@ -52,7 +52,7 @@ func TestAppendAssignsSeqIDCreated(t *testing.T) {
 	var want []Batch
 	for i := range 3 {
 		seq := uint64(i + 1)
-		want = append(want, Batch{Seq: seq, ID: fmt.Sprintf("%s-%016x", b.Instance(), seq), Label: "incident",
+		want = append(want, Batch{Seq: seq, ID: fmt.Sprintf("%s-%016x", b.instance, seq), Label: "incident",
 			Records: i + 1, Created: newFakeClock().Now().Add(time.Duration(i) * time.Second), Data: []byte{byte(i)}})
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -292,7 +292,7 @@ func TestRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.statfs = plentyFree
-	instance := b.Instance()
+	instance := b.instance
 	all := appendN(t, b, 5)
 	if err := b.Set(ctx, "token", []byte("secret")); err != nil {
 		t.Fatal(err)
@@ -308,8 +308,8 @@ func TestRestart(t *testing.T) {
 	}
 
 	b = openTest(t, Options{Dir: dir, Now: clock.Now})
-	if b.Instance() != instance {
-		t.Errorf("instance changed across restart: %q then %q", instance, b.Instance())
+	if b.instance != instance {
+		t.Errorf("instance changed across restart: %q then %q", instance, b.instance)
 	}
 	got, err := b.TryLease(10)
 	if err != nil {

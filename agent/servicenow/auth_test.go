@@ -174,7 +174,7 @@ func TestOAuthWrongSecretSingleRequest(t *testing.T) {
 		c.Auth = Auth{Method: MethodOAuth, Grant: GrantPassword, Username: "svc", Password: "pw-svc", ClientID: clientID, ClientSecret: "wrong-secret"}
 	})
 	_, err := c.CheckTable(context.Background(), incidentTable)
-	if !IsPermanent(err) || !strings.Contains(err.Error(), "client_secret") || strings.Contains(err.Error(), "wrong-secret") {
+	if !isPermanent(err) || !strings.Contains(err.Error(), "client_secret") || strings.Contains(err.Error(), "wrong-secret") {
 		t.Fatalf("err = %v", err)
 	}
 	if g := grants(s); g["password"] != 1 {
@@ -230,7 +230,7 @@ func TestLoginThenRevoked(t *testing.T) {
 	s.RevokeTokens()
 	before := grants(s)["refresh_token"]
 	_, err := c.CheckTable(ctx, incidentTable)
-	if !IsPermanent(err) || !strings.Contains(err.Error(), "sei-agent login") {
+	if !isPermanent(err) || !strings.Contains(err.Error(), "sei-agent login") {
 		t.Fatalf("err = %v, want a permanent error saying to run login", err)
 	}
 	if n := grants(s)["refresh_token"] - before; n != 1 {

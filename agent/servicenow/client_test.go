@@ -3,6 +3,7 @@ package servicenow
 import (
 	"context"
 	"encoding/pem"
+	"errors"
 	"io"
 	"log"
 	"net/http"
@@ -40,7 +41,7 @@ func TestPermanentErrors(t *testing.T) {
 			s.SetFaults(tt.faults)
 			c, sl, _ := testClient(t, hs.URL, nil)
 			err := c.Scan(context.Background(), tt.table, Cursor{}, time.Now(), func(Page) error { return nil })
-			if !IsPermanent(err) {
+			if !isPermanent(err) {
 				t.Fatalf("err = %v, want permanent", err)
 			}
 			e := err.(*Error)
@@ -70,7 +71,7 @@ func TestTransientErrorsGiveUp(t *testing.T) {
 	s.SetFaults(snowtest.Faults{ServerErrorEvery: 1})
 	c, sl, logs := testClient(t, hs.URL, func(c *Config) { c.MaxAttempts = 4 })
 	err := c.Scan(context.Background(), incidentTable, Cursor{}, time.Now(), func(Page) error { return nil })
-	if err == nil || IsPermanent(err) || !strings.Contains(err.Error(), "gave up after 4 attempts") {
+	if err == nil || isPermanent(err) || !strings.Contains(err.Error(), "gave up after 4 attempts") {
 		t.Fatalf("err = %v, want transient after 4 attempts", err)
 	}
 	waits := sl.all()
@@ -229,10 +230,16 @@ func TestRequestTimeout(t *testing.T) {
 	c, sl, _ := testClient(t, hs.URL, func(c *Config) { c.Timeout = 100 * time.Millisecond; c.MaxAttempts = 2 })
 	start := time.Now()
 	_, err := c.CheckTable(context.Background(), incidentTable)
-	if err == nil || IsPermanent(err) || !strings.Contains(err.Error(), "gave up after 2 attempts") {
+	if err == nil || isPermanent(err) || !strings.Contains(err.Error(), "gave up after 2 attempts") {
 		t.Fatalf("err = %v, want a transient timeout", err)
 	}
 	if d := time.Since(start); d > 1500*time.Millisecond || len(sl.all()) != 1 {
 		t.Fatalf("took %v with waits %v: the per-request timeout did not fire", d, sl.all())
 	}
+}
+
+// isPermanent reports whether err carries a permanent *Error.
+func isPermanent(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Permanent
 }

@@ -1,7 +1,6 @@
 package servicenow
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -43,13 +42,6 @@ func (e *Error) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
-
-// IsPermanent reports whether err carries a permanent *Error: retrying
-// without a configuration or permission change will not help.
-func IsPermanent(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Permanent
-}
 
 // transientStatus reports whether an HTTP status is worth retrying.
 func transientStatus(code int) bool {

@@ -44,8 +44,8 @@ type scan struct {
 // calls fn for each page that has rows. The caller persists page.Cursor with
 // the page's records in one transaction, which makes a scan resumable after
 // a crash: restart it from the last persisted cursor. fn's error stops the
-// scan and is returned as is. Errors from ServiceNow are *Error; see
-// IsPermanent. See the package comment for the paging rule.
+// scan and is returned as is. Errors from ServiceNow are *Error, whose
+// Permanent field says whether a retry can help. See the package comment for the paging rule.
 func (c *Client) Scan(ctx context.Context, t Table, from Cursor, upto time.Time, fn func(Page) error) error {
 	if err := t.Check(); err != nil {
 		return err

@@ -241,7 +241,7 @@ func TestScanRejectsUnorderedPage(t *testing.T) {
 	url, _ := fakeList(t, `{"result":[{"sys_id":"b","sys_updated_on":"2026-01-01 00:00:00"},{"sys_id":"a","sys_updated_on":"2026-01-01 00:00:00"}]}`, nil)
 	c, _, _ := testClient(t, url, nil)
 	err := c.Scan(context.Background(), incidentTable, Cursor{}, time.Now(), func(Page) error { return nil })
-	if !IsPermanent(err) || !strings.Contains(err.Error(), "ORDERBY") {
+	if !isPermanent(err) || !strings.Contains(err.Error(), "ORDERBY") {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -251,7 +251,7 @@ func TestScanRejectsStuckCursor(t *testing.T) {
 	c, _, _ := testClient(t, url, nil)
 	pages := 0
 	err := c.Scan(context.Background(), incidentTable, Cursor{}, time.Now(), func(Page) error { pages++; return nil })
-	if !IsPermanent(err) || !strings.Contains(err.Error(), "did not advance") || pages != 1 || n.Load() != 2 {
+	if !isPermanent(err) || !strings.Contains(err.Error(), "did not advance") || pages != 1 || n.Load() != 2 {
 		t.Fatalf("err = %v after %d pages, %d requests", err, pages, n.Load())
 	}
 }
@@ -273,7 +273,7 @@ func TestScanRejectsBadPages(t *testing.T) {
 			url, _ := fakeList(t, tc.body, nil)
 			c, _, _ := testClient(t, url, nil)
 			err := c.Scan(context.Background(), incidentTable, tc.from, time.Now(), func(Page) error { return nil })
-			if !IsPermanent(err) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "fetch incident page 1") {
+			if !isPermanent(err) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "fetch incident page 1") {
 				t.Fatalf("err = %v, want a permanent error about page 1 with %q", err, tc.want)
 			}
 		})
