@@ -47,6 +47,6 @@ check_version() {
 go_tool() {
 	local tool=$1 bin
 	shift
-	bin=$(cd "$repo" && env -u GOOS -u GOARCH go tool -modfile="$repo/packaging/packaging/tools/go.mod" -n "$tool")
+	bin=$(cd "$repo" && env -u GOOS -u GOARCH go tool -modfile="$repo/packaging/tools/go.mod" -n "$tool")
 	"$bin" "$@"
 }
