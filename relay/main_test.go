@@ -302,16 +302,7 @@ log: {level: warn}
 // TestRelayExternalNATS runs the relay against an existing NATS server
 // (nats.url): no embedded server, the stream created there.
 func TestRelayExternalNATS(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, JetStream: true,
-		StoreDir: t.TempDir(), JetStreamMaxStore: 128 << 20, JetStreamMaxMemory: 16 << 20, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats not ready")
-	}
+	ns := natstest.Start(t, &server.Options{JetStreamMaxStore: 128 << 20, JetStreamMaxMemory: 16 << 20})
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, fmt.Sprintf(`
 data_dir: data

@@ -430,17 +430,7 @@ func connectJS(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
 // startNATS starts a single external NATS server with JetStream.
 func startNATS(t *testing.T) *server.Server {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true, JetStream: true,
-		StoreDir: t.TempDir(), JetStreamMaxStore: 256 << 20, JetStreamMaxMemory: 32 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats not ready")
-	}
-	return ns
+	return natstest.Start(t, &server.Options{JetStreamMaxStore: 256 << 20, JetStreamMaxMemory: 32 << 20})
 }
 
 // startNATSCluster starts three JetStream nodes routed to each other, the

@@ -36,27 +36,7 @@ type env struct {
 
 func startNATS(t testing.TB) *env {
 	t.Helper()
-	srv, err := server.NewServer(&server.Options{
-		Host:               "127.0.0.1",
-		Port:               -1,
-		JetStream:          true,
-		StoreDir:           t.TempDir(),
-		JetStreamMaxMemory: 64 << 20,
-		JetStreamMaxStore:  256 << 20,
-		NoSigs:             true,
-		NoLog:              true,
-	})
-	if err != nil {
-		t.Fatalf("new nats server: %v", err)
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	})
+	srv := natstest.Start(t, &server.Options{JetStreamMaxStore: 256 << 20})
 	nc := connect(t, srv)
 	js, err := jetstream.New(nc)
 	if err != nil {

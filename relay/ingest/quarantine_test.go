@@ -1,13 +1,15 @@
 package ingest
 
 import (
-	"github.com/nats-io/nats.go"
-
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/store"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
@@ -41,9 +43,7 @@ func TestQuarantineBoundedPerTenant(t *testing.T) {
 	if n["flood"] != 2 || n["calm"] != 1 {
 		t.Errorf("quarantine per tenant = %v, want flood 2 and calm 1", n)
 	}
-	if got := metric(t, r.reg, "sei_relay_ingest_quarantine_refused_total", "reason", "full"); got != 3 {
-		t.Errorf("refused as full = %v, want 3", got)
-	}
+	waitMetric(t, r.reg, "sei_relay_ingest_quarantine_refused_total", "reason", "full", 3)
 }
 
 // TestQuarantineNeverReplaced: a second bad batch with a (tenant, id) that is
@@ -63,9 +63,7 @@ func TestQuarantineNeverReplaced(t *testing.T) {
 	if err != nil || string(got.Data) != "first" || got.Reason != "decode: first" {
 		t.Errorf("entry after a conflict = %+v, %v; want the first kept", got, err)
 	}
-	if n := metric(t, r.reg, "sei_relay_ingest_quarantine_refused_total", "reason", "exists"); n != 1 {
-		t.Errorf("refused as exists = %v, want 1", n)
-	}
+	waitMetric(t, r.reg, "sei_relay_ingest_quarantine_refused_total", "reason", "exists", 1)
 }
 
 // TestForeignScopedMsgIDRejected: a batch on tenant t2's subject whose
@@ -84,6 +82,7 @@ func TestForeignScopedMsgIDRejected(t *testing.T) {
 	if !strings.HasPrefix(q["t1:abc-1"], ReasonMsgID) || len(q) != 1 {
 		t.Errorf("quarantine = %v, want t1:abc-1 as msg_id", q)
 	}
+	waitMetric(t, r.reg, "sei_relay_ingest_batches_rejected_total", "reason", ReasonMsgID, 1)
 	if n := metric(t, r.reg, "sei_relay_ingest_batches_rejected_total", "reason", ReasonMsgID); n != 1 {
 		t.Errorf("rejected msg_id = %v", n)
 	}
@@ -133,4 +132,17 @@ func TestQuarantineBoundsMetadata(t *testing.T) {
 	if q.Header[wire.HeaderSchema] != wire.SchemaVersion {
 		t.Errorf("the headers a replay needs are lost: %v", q.Header[wire.HeaderSchema])
 	}
+}
+
+// waitMetric waits until the counter name{label=value} reads want: the
+// consumer counts a batch around its ack, so a drained stream can be seen a
+// moment before the count.
+func waitMetric(t *testing.T, reg *prometheus.Registry, name, label, value string, want float64) {
+	t.Helper()
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if got := metric(t, reg, name, label, value); got != want {
+			return fmt.Errorf("%s{%s=%q} = %v, want %v", name, label, value, got, want)
+		}
+		return nil
+	})
 }
