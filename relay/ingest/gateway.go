@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -49,28 +48,7 @@ func NewGateway(conn *nats.Conn, queue string, log zerolog.Logger, rejected func
 // and counted. Relays share the work (queue group); gatewayWorkers
 // forwards run at once.
 func (c *Gateway) Run(ctx context.Context) error {
-	ch := make(chan *nats.Msg, 1024)
-	sub, err := c.conn.ChanQueueSubscribe(submitSubjects, c.queue, ch)
-	if err != nil {
-		return fmt.Errorf("subscribe %s: %w", submitSubjects, err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for range gatewayWorkers {
-		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case m := <-ch:
-					c.forward(ctx, m)
-				}
-			}
-		})
-	}
-	<-ctx.Done()
-	return nil
+	return serveQueue(ctx, c.conn, submitSubjects, c.queue, 1024, gatewayWorkers, c.forward)
 }
 
 // gatewayWorkers bounds the batches the gateway forwards at once.

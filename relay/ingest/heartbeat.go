@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 
 	"github.com/nats-io/nats.go"
 
@@ -25,28 +24,7 @@ const heartbeatWorkers = 16
 // share the subscription through a queue group, so each heartbeat is stored
 // once.
 func (c *Consumer) runHeartbeats(ctx context.Context) error {
-	ch := make(chan *nats.Msg, 8192)
-	sub, err := c.cfg.Conn.ChanQueueSubscribe(heartbeatSubjects, c.cfg.Durable, ch)
-	if err != nil {
-		return fmt.Errorf("subscribe %s: %w", heartbeatSubjects, err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for range heartbeatWorkers {
-		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case m := <-ch:
-					c.storeHeartbeat(ctx, m)
-				}
-			}
-		})
-	}
-	<-ctx.Done()
-	return nil
+	return serveQueue(ctx, c.cfg.Conn, heartbeatSubjects, c.cfg.Durable, 8192, heartbeatWorkers, c.storeHeartbeat)
 }
 
 // storeHeartbeat checks and stores one heartbeat.
