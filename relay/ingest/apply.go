@@ -49,6 +49,11 @@ func (c *Consumer) process(ctx context.Context, group []jetstream.Msg) {
 			continue
 		}
 		p.batch = b
+		if b.part != nil {
+			flush()
+			c.processPart(pctx, p)
+			continue
+		}
 		if recs+int64(len(b.records)) > int64(c.cfg.MaxGroupRecords) || bytes+b.size > c.cfg.MaxGroupBytes {
 			flush()
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -251,10 +252,80 @@ type memStore struct {
 	// failAfterCommit, when set, fails Apply after the commit (a lost reply).
 	failAfterCommit func(call int) error
 	failQuarantine  error
+	parts           map[string]store.Part // by partKey
+	// failDeleteParts, when set, fails DeleteParts (a crash after the
+	// set was applied).
+	failDeleteParts error
 }
 
 func newMemStore() *memStore {
-	return &memStore{recs: map[string]store.Record{}, agents: map[string]store.Agent{}, quarantined: map[string]store.Quarantined{}}
+	return &memStore{recs: map[string]store.Record{}, agents: map[string]store.Agent{}, quarantined: map[string]store.Quarantined{},
+		parts: map[string]store.Part{}}
+}
+
+func partSetKey(tenant, integration, set string) string {
+	return tenant + "/" + integration + "/" + set + "/"
+}
+
+func (s *memStore) PutPart(ctx context.Context, p store.Part) error {
+	if err := store.CheckPart(&p); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.parts[fmt.Sprintf("%s%04d", partSetKey(p.Tenant, p.Integration, p.Set), p.Index)] = p
+	return nil
+}
+
+func (s *memStore) Parts(ctx context.Context, tenant, integration, set string) ([]store.Part, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.Part
+	for k, p := range s.parts {
+		if strings.HasPrefix(k, partSetKey(tenant, integration, set)) {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	return out, nil
+}
+
+func (s *memStore) DeleteParts(ctx context.Context, tenant, integration, set string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failDeleteParts != nil {
+		return s.failDeleteParts
+	}
+	for k := range s.parts {
+		if strings.HasPrefix(k, partSetKey(tenant, integration, set)) {
+			delete(s.parts, k)
+		}
+	}
+	return nil
+}
+
+func (s *memStore) ExpireParts(ctx context.Context, before time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := map[string]bool{}
+	for _, p := range s.parts {
+		if p.Time.Before(before) {
+			old[partSetKey(p.Tenant, p.Integration, p.Set)] = true
+		}
+	}
+	for k := range s.parts {
+		if old[k[:strings.LastIndex(k, "/")+1]] {
+			delete(s.parts, k)
+		}
+	}
+	return len(old), nil
+}
+
+// partCount returns how many parts the store holds.
+func (s *memStore) partCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.parts)
 }
 
 func key(r store.Record) string {
