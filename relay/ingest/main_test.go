@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -253,9 +254,9 @@ type memStore struct {
 	failAfterCommit func(call int) error
 	failQuarantine  error
 	parts           map[string]store.Part // by partKey
-	// failDeleteParts, when set, fails DeleteParts (a crash after the
-	// set was applied).
-	failDeleteParts error
+	// failDeleteParts is how many DeleteParts calls still fail (a crash
+	// after the set was applied).
+	failDeleteParts int
 }
 
 func newMemStore() *memStore {
@@ -293,8 +294,9 @@ func (s *memStore) Parts(ctx context.Context, tenant, integration, set string) (
 func (s *memStore) DeleteParts(ctx context.Context, tenant, integration, set string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.failDeleteParts != nil {
-		return s.failDeleteParts
+	if s.failDeleteParts > 0 {
+		s.failDeleteParts--
+		return errors.New("connection lost before deleting the parts")
 	}
 	for k := range s.parts {
 		if strings.HasPrefix(k, partSetKey(tenant, integration, set)) {
