@@ -249,7 +249,7 @@ func flatten(h nats.Header) map[string]string {
 	}
 	own := func(k string) bool {
 		return k == wire.HeaderMsgID || k == wire.HeaderSchema || k == wire.HeaderAgent ||
-			k == wire.HeaderRecords || k == wire.HeaderEncoding
+			k == wire.HeaderRecords || k == wire.HeaderEncoding || k == wire.HeaderPart || k == wire.HeaderPartSet
 	}
 	slices.SortFunc(keys, func(a, b string) int {
 		if own(a) != own(b) {
