@@ -138,6 +138,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Batch < 1 {
 		errs = append(errs, fmt.Errorf("ingest: Batch must be at least 1 (got %d)", cfg.Batch))
 	}
+	if cfg.PartTTL < 0 || cfg.ExpireInterval < 0 {
+		errs = append(errs, fmt.Errorf("ingest: PartTTL and ExpireInterval must be positive (got %v and %v)", cfg.PartTTL, cfg.ExpireInterval))
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

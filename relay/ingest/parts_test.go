@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -331,5 +332,14 @@ func TestConsumerPartsSurviveRelayRestart(t *testing.T) {
 	}
 	if ps, err := bs.Parts(t.Context(), "t1", "snow1", set); err != nil || len(ps) != 0 {
 		t.Errorf("%d parts left (%v), want none", len(ps), err)
+	}
+}
+
+func TestNewRefusesNegativePartTTL(t *testing.T) {
+	e := startNATS(t)
+	cfg := e.testConfig(t, newMemStore())
+	cfg.PartTTL = -time.Hour
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "PartTTL") {
+		t.Errorf("New with a negative PartTTL = %v, want an error naming it", err)
 	}
 }
