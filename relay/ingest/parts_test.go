@@ -128,7 +128,7 @@ func TestConsumerReassemblesLargeRecord(t *testing.T) {
 		e.publish(t, m)
 	}
 	want := expected(t, "t1", "snow1", []wire.Record{big, small})
-	natstest.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	natstest.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
 		got, err := storeRecords(t, bs)
 		if err != nil {
 			return err
@@ -169,7 +169,7 @@ func TestConsumerPartsSurviveCrashes(t *testing.T) {
 	first := start(t, e.testConfig(t, st))
 	e.publish(t, msgs[1])
 	e.publish(t, msgs[0])
-	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	natstest.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
 		if got := st.partCount(); got != 2 {
 			return fmt.Errorf("%d parts stored, want 2", got)
 		}
@@ -193,7 +193,7 @@ func TestConsumerPartsSurviveCrashes(t *testing.T) {
 		e.publish(t, m)
 	}
 	want := expected(t, "t1", "snow1", []wire.Record{big})
-	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error { return sameStore(want, st.snapshot()) })
+	natstest.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error { return sameStore(want, st.snapshot()) })
 	e.waitDrained(t)
 	if got := st.partCount(); got != 0 {
 		t.Errorf("%d parts left, want none", got)
@@ -236,7 +236,7 @@ func TestConsumerRefusesBadParts(t *testing.T) {
 	for _, m := range msgs {
 		e.publish(t, m)
 	}
-	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	natstest.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
 		q := st.quarantinedIDs()
 		if len(q) != 5 {
 			return fmt.Errorf("quarantined %v, want 5", q)
@@ -267,7 +267,7 @@ func TestConsumerExpiresIncompleteSets(t *testing.T) {
 	r := start(t, cfg)
 	msgs := partMsgs(t, wire.IngestSubject("t1", "snow1", "incident"), "big", "a1", []wire.Record{bigRec("inc-big", 5, 3, 5<<20, 4)})
 	e.publish(t, msgs[0])
-	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	natstest.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
 		if got := st.partCount(); got != 1 {
 			return fmt.Errorf("%d parts stored, want 1", got)
 		}
@@ -276,7 +276,7 @@ func TestConsumerExpiresIncompleteSets(t *testing.T) {
 	mu.Lock()
 	now = now.Add(DefaultPartTTL + time.Minute)
 	mu.Unlock()
-	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	natstest.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
 		if got := st.partCount(); got != 0 {
 			return fmt.Errorf("%d parts stored, want none", got)
 		}
