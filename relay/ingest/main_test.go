@@ -254,6 +254,7 @@ type memStore struct {
 	failAfterCommit func(call int) error
 	failQuarantine  error
 	parts           map[string]store.Part // by partKey
+	partsDone       map[string]time.Time  // by partSetKey
 	// failDeleteParts is how many DeleteParts calls still fail (a crash
 	// after the set was applied).
 	failDeleteParts int
@@ -261,7 +262,7 @@ type memStore struct {
 
 func newMemStore() *memStore {
 	return &memStore{recs: map[string]store.Record{}, agents: map[string]store.Agent{}, quarantined: map[string]store.Quarantined{},
-		parts: map[string]store.Part{}}
+		parts: map[string]store.Part{}, partsDone: map[string]time.Time{}}
 }
 
 func partSetKey(tenant, integration, set string) string {
@@ -274,6 +275,9 @@ func (s *memStore) PutPart(ctx context.Context, p store.Part) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.partsDone[partSetKey(p.Tenant, p.Integration, p.Set)]; ok {
+		return store.ErrPartSetDone
+	}
 	s.parts[fmt.Sprintf("%s%04d", partSetKey(p.Tenant, p.Integration, p.Set), p.Index)] = p
 	return nil
 }
@@ -306,9 +310,26 @@ func (s *memStore) DeleteParts(ctx context.Context, tenant, integration, set str
 	return nil
 }
 
+func (s *memStore) FinishParts(ctx context.Context, tenant, integration, set string, at time.Time) error {
+	if err := s.DeleteParts(ctx, tenant, integration, set); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.partsDone[partSetKey(tenant, integration, set)]; !ok {
+		s.partsDone[partSetKey(tenant, integration, set)] = at
+	}
+	return nil
+}
+
 func (s *memStore) ExpireParts(ctx context.Context, before time.Time) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for k, at := range s.partsDone {
+		if at.Before(before) {
+			delete(s.partsDone, k)
+		}
+	}
 	old := map[string]bool{}
 	for _, p := range s.parts {
 		if p.Time.Before(before) {

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/sei-edge/servicenow-edge/relay/store"
@@ -26,7 +27,12 @@ func (c *Consumer) processPart(ctx context.Context, p *pending) {
 		c.quarantine(ctx, p, ReasonDecode, &rejectError{reason: ReasonDecode, err: err})
 		return
 	}
-	if err := c.cfg.Store.PutPart(ctx, sp); err != nil {
+	err := c.cfg.Store.PutPart(ctx, sp)
+	if errors.Is(err, store.ErrPartSetDone) {
+		c.ack(ctx, p) // a late redelivery of a part of an applied set
+		return
+	}
+	if err != nil {
 		c.retry(ctx, p, fmt.Errorf("store part %d/%d of set %s: %w", sp.Index, sp.Count, sp.Set, err))
 		return
 	}
@@ -59,8 +65,8 @@ func (c *Consumer) processPart(ctx context.Context, p *pending) {
 		c.retry(ctx, p, err)
 		return
 	}
-	if err := c.cfg.Store.DeleteParts(ctx, sp.Tenant, sp.Integration, sp.Set); err != nil {
-		// Applied: a redelivery applies it again (ignored) and deletes.
+	if err := c.cfg.Store.FinishParts(ctx, sp.Tenant, sp.Integration, sp.Set, c.cfg.Now().UTC()); err != nil {
+		// Applied: a redelivery applies it again (ignored) and finishes.
 		c.retry(ctx, p, fmt.Errorf("delete applied part set %s: %w", sp.Set, err))
 		return
 	}

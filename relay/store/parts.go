@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,18 +24,29 @@ type Part struct {
 	Time        time.Time `json:"time"` // when it was stored
 }
 
+// ErrPartSetDone is PutPart's answer for a part of a set that was applied
+// already (FinishParts): the part is not stored, and its message can be
+// acknowledged.
+var ErrPartSetDone = errors.New("part set applied already")
+
 // PartStore keeps the parts of part sets. Every method is idempotent, so a
 // crash at any point and a redelivery never lose or double anything.
 type PartStore interface {
-	// PutPart stores p, replacing a part already stored under its key.
+	// PutPart stores p, replacing a part already stored under its key,
+	// or returns ErrPartSetDone when its set was finished.
 	PutPart(ctx context.Context, p Part) error
 	// Parts returns the parts stored for a set, ordered by index.
 	Parts(ctx context.Context, tenant, integration, set string) ([]Part, error)
 	// DeleteParts removes every part of a set; a set that is not there is
 	// not an error.
 	DeleteParts(ctx context.Context, tenant, integration, set string) error
+	// FinishParts removes every part of an applied set and remembers
+	// until ExpireParts that it was applied, so a part delivered late is
+	// not kept as the start of a new set. It is idempotent.
+	FinishParts(ctx context.Context, tenant, integration, set string, at time.Time) error
 	// ExpireParts removes every set that holds a part stored before
-	// before, and returns how many sets it removed.
+	// before, and returns how many sets it removed; it also forgets the
+	// sets finished before before (not counted).
 	ExpireParts(ctx context.Context, before time.Time) (int, error)
 }
 

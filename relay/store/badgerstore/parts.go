@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -34,7 +35,39 @@ func (s *Store) PutPart(ctx context.Context, p store.Part) error {
 	if err != nil {
 		return fmt.Errorf("store part: %w", err)
 	}
-	return s.put(fmt.Sprintf("store part %d/%d of set %s", p.Index, p.Count, p.Set), partKey(&p), v)
+	release, err := s.acquire()
+	if err != nil {
+		return fmt.Errorf("store part: %w", err)
+	}
+	defer release()
+	done := partDoneKey(p.Tenant, p.Integration, p.Set)
+	err = s.db.Update(func(txn *badger.Txn) error {
+		if _, err := txn.Get(done); err == nil {
+			return store.ErrPartSetDone
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		return txn.Set(partKey(&p), v)
+	})
+	if err != nil {
+		return fmt.Errorf("store part %d/%d of set %s: %w", p.Index, p.Count, p.Set, err)
+	}
+	return nil
+}
+
+// partDoneKey marks a set applied.
+func partDoneKey(tenant, integration, set string) []byte {
+	k := partSetKey(tenant, integration, set)
+	k[0] = prefixPartDone
+	return k
+}
+
+// FinishParts removes the parts of an applied set and marks it applied.
+func (s *Store) FinishParts(ctx context.Context, tenant, integration, set string, at time.Time) error {
+	if err := s.deletePrefix(partSetKey(tenant, integration, set), partDoneKey(tenant, integration, set), []byte(at.UTC().Format(time.RFC3339Nano))); err != nil {
+		return fmt.Errorf("finish part set %s: %w", set, err)
+	}
+	return nil
 }
 
 // Parts returns the stored parts of a set, by index.
@@ -68,15 +101,16 @@ func (s *Store) Parts(ctx context.Context, tenant, integration, set string) ([]s
 
 // DeleteParts removes every part of a set.
 func (s *Store) DeleteParts(ctx context.Context, tenant, integration, set string) error {
-	if err := s.deletePrefix(partSetKey(tenant, integration, set)); err != nil {
+	if err := s.deletePrefix(partSetKey(tenant, integration, set), nil, nil); err != nil {
 		return fmt.Errorf("delete part set %s: %w", set, err)
 	}
 	return nil
 }
 
 // deletePrefix deletes every key under prefix in one transaction (a part
-// set has at most wire.MaxParts keys).
-func (s *Store) deletePrefix(prefix []byte) error {
+// set has at most wire.MaxParts keys), and sets key to val when key is
+// not nil.
+func (s *Store) deletePrefix(prefix, key, val []byte) error {
 	release, err := s.acquire()
 	if err != nil {
 		return err
@@ -96,6 +130,9 @@ func (s *Store) deletePrefix(prefix []byte) error {
 				return err
 			}
 		}
+		if key != nil {
+			return txn.Set(key, val)
+		}
 		return nil
 	})
 }
@@ -106,11 +143,21 @@ func (s *Store) ExpireParts(ctx context.Context, before time.Time) (int, error) 
 	if err != nil {
 		return 0, fmt.Errorf("expire part sets: %w", err)
 	}
-	var sets [][]byte
+	var sets, done [][]byte
 	err = s.db.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
-		opts.Prefix = []byte{prefixPart}
+		opts.Prefix = []byte{prefixPartDone}
 		it := txn.NewIterator(opts)
+		for it.Rewind(); it.Valid(); it.Next() {
+			var at time.Time
+			err := it.Item().Value(func(v []byte) error { return at.UnmarshalText(v) })
+			if err != nil || at.Before(before) {
+				done = append(done, it.Item().KeyCopy(nil))
+			}
+		}
+		it.Close()
+		opts.Prefix = []byte{prefixPart}
+		it = txn.NewIterator(opts)
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := it.Item().Key()
@@ -134,8 +181,13 @@ func (s *Store) ExpireParts(ctx context.Context, before time.Time) (int, error) 
 	if err != nil {
 		return 0, fmt.Errorf("expire part sets: %w", err)
 	}
+	for _, k := range done {
+		if err := s.deletePrefix(k, nil, nil); err != nil {
+			return 0, fmt.Errorf("expire part sets: %w", err)
+		}
+	}
 	for i, set := range sets {
-		if err := s.deletePrefix(set); err != nil {
+		if err := s.deletePrefix(set, nil, nil); err != nil {
 			return i, fmt.Errorf("expire part sets: %w", err)
 		}
 	}

@@ -96,6 +96,14 @@ CREATE TABLE parts (
 	PRIMARY KEY (tenant, integration, set_id, idx)
 );
 CREATE INDEX parts_stored_at ON parts (stored_at);
+CREATE TABLE part_sets_done (
+	tenant      text COLLATE "C" NOT NULL,
+	integration text COLLATE "C" NOT NULL,
+	set_id      text COLLATE "C" NOT NULL,
+	done_at     timestamptz NOT NULL,
+	PRIMARY KEY (tenant, integration, set_id)
+);
+CREATE INDEX part_sets_done_at ON part_sets_done (done_at);
 `},
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/sei-edge/servicenow-edge/relay/store"
 )
 
@@ -13,13 +15,34 @@ func (s *Store) PutPart(ctx context.Context, p store.Part) error {
 	if err := store.CheckPart(&p); err != nil {
 		return fmt.Errorf("store part: %w", err)
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO parts (tenant, integration, set_id, idx, count, table_name, data, stored_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+	tag, err := s.pool.Exec(ctx, `INSERT INTO parts (tenant, integration, set_id, idx, count, table_name, data, stored_at)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8
+		WHERE NOT EXISTS (SELECT 1 FROM part_sets_done d WHERE d.tenant = $1 AND d.integration = $2 AND d.set_id = $3)
 		ON CONFLICT (tenant, integration, set_id, idx) DO UPDATE SET
 			count = excluded.count, table_name = excluded.table_name, data = excluded.data, stored_at = excluded.stored_at`,
 		p.Tenant, p.Integration, p.Set, p.Index, p.Count, p.Table, p.Data, p.Time)
 	if err != nil {
 		return fmt.Errorf("store part %d/%d of set %s: %w", p.Index, p.Count, p.Set, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("store part %d/%d of set %s: %w", p.Index, p.Count, p.Set, store.ErrPartSetDone)
+	}
+	return nil
+}
+
+// FinishParts removes the parts of an applied set and marks it applied.
+func (s *Store) FinishParts(ctx context.Context, tenant, integration, set string, at time.Time) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM parts WHERE tenant = $1 AND integration = $2 AND set_id = $3`,
+			tenant, integration, set); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO part_sets_done (tenant, integration, set_id, done_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT DO NOTHING`, tenant, integration, set, at)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("finish part set %s: %w", set, err)
 	}
 	return nil
 }
@@ -58,6 +81,9 @@ func (s *Store) DeleteParts(ctx context.Context, tenant, integration, set string
 
 // ExpireParts removes every set holding a part stored before before.
 func (s *Store) ExpireParts(ctx context.Context, before time.Time) (int, error) {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM part_sets_done WHERE done_at < $1`, before); err != nil {
+		return 0, fmt.Errorf("expire part sets: %w", err)
+	}
 	var n int
 	err := s.pool.QueryRow(ctx, `WITH old AS (
 			SELECT DISTINCT tenant, integration, set_id FROM parts WHERE stored_at < $1

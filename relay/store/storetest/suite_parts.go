@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +72,22 @@ func testParts(t *testing.T, s store.Store) {
 	if got := parts("other", "sn", set); len(got) != 1 {
 		t.Errorf("Parts of another tenant after DeleteParts = %d parts, want 1", len(got))
 	}
+	// A finished set keeps no part and takes none until it expires.
+	put(part(tenant, "sn", set, 1, 3, []byte("one"), 3))
+	for range 2 {
+		if err := s.FinishParts(ctx, tenant, "sn", set, at(3)); err != nil {
+			t.Fatalf("FinishParts: %v", err)
+		}
+	}
+	if got := parts(tenant, "sn", set); len(got) != 0 {
+		t.Errorf("Parts after FinishParts = %d parts, want none", len(got))
+	}
+	if err := s.PutPart(ctx, part(tenant, "sn", set, 2, 3, []byte("late"), 4)); !errors.Is(err, store.ErrPartSetDone) {
+		t.Errorf("PutPart of a finished set = %v, want ErrPartSetDone", err)
+	}
+	if got := parts(tenant, "sn", set); len(got) != 0 {
+		t.Errorf("a late part of a finished set was kept")
+	}
 	// Expiry removes whole sets with an old part: two sets stored at 01:00,
 	// not the one stored at 10:00.
 	n, err := s.ExpireParts(ctx, at(5))
@@ -82,6 +99,11 @@ func testParts(t *testing.T, s store.Store) {
 	}
 	if got := parts(tenant, "sn", other); len(got) != 1 {
 		t.Errorf("recent set holds %d parts after expiry, want 1", len(got))
+	}
+	// The finished set (at 03:00) is forgotten: its parts are taken again.
+	put(part(tenant, "sn", set, 2, 3, []byte("again"), 6))
+	if err := s.DeleteParts(ctx, tenant, "sn", set); err != nil {
+		t.Fatal(err)
 	}
 	if n, err := s.ExpireParts(ctx, at(5)); err != nil || n != 0 {
 		t.Errorf("ExpireParts again = %d, %v, want 0", n, err)
