@@ -348,8 +348,16 @@ func awaitAck(ctx context.Context, fut jetstream.PubAckFuture) error {
 }
 
 func (f *Forwarder) message(b buffer.Batch) *nats.Msg {
-	m := nats.NewMsg(wire.IngestSubject(f.cfg.Tenant, f.cfg.Integration, b.Label))
+	// A part of a record too large for one message has the part in its
+	// label (see wire.PartLabel); a label that does not parse is sent as
+	// it is, and the relay refuses it.
+	table, part, isPart, _ := wire.ParseLabel(b.Label)
+	m := nats.NewMsg(wire.IngestSubject(f.cfg.Tenant, f.cfg.Integration, table))
 	m.Header.Set(wire.HeaderMsgID, wire.ScopedMsgID(f.cfg.Tenant, b.ID))
+	if isPart {
+		m.Header.Set(wire.HeaderPart, part.Header())
+		m.Header.Set(wire.HeaderPartSet, part.Set)
+	}
 	m.Header.Set(wire.HeaderSchema, wire.SchemaVersion)
 	m.Header.Set(wire.HeaderAgent, f.cfg.Agent)
 	m.Header.Set(wire.HeaderRecords, strconv.Itoa(b.Records))

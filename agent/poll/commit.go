@@ -45,7 +45,7 @@ func (p *Poller) commitPage(ctx context.Context, t servicenow.Table, pg servicen
 		if i == len(chunks)-1 {
 			state = map[string][]byte{cursorKey(t.Name): cur}
 		}
-		b := buffer.Batch{Label: c.table, Records: c.records, Data: c.data, Range: rng}
+		b := buffer.Batch{Label: c.label, Records: c.records, Data: c.data, Range: rng}
 		if err := p.append(ctx, b, state); err != nil {
 			return fmt.Errorf("buffer %s page %d: %w", t.Name, pg.Number, err)
 		}
@@ -107,14 +107,17 @@ func (p *Poller) append(ctx context.Context, b buffer.Batch, state map[string][]
 }
 
 type chunk struct {
-	table   string
+	label   string // the table, or wire.PartLabel for a part
 	records int
 	data    []byte
 }
 
 // encodeChunks encodes records of one table as one batch, halving the record count until
 // each encoded part fits wire.MaxPayload and the relay's decoded limits
-// (wire.MaxDecoded, wire.MaxRecords).
+// (wire.MaxDecoded, wire.MaxRecords). A single record whose body passes
+// wire.MaxPayload travels as a part set (wire.Split): one chunk per part,
+// each its own batch, so it never blocks its table. Only the last part
+// counts the record.
 func encodeChunks(recs []wire.Record) ([]chunk, error) {
 	if len(recs) == 0 {
 		return nil, nil
@@ -128,8 +131,7 @@ func encodeChunks(recs []wire.Record) ([]chunk, error) {
 		return []chunk{{recs[0].Table, len(recs), data}}, nil
 	}
 	if len(recs) == 1 {
-		return nil, fmt.Errorf("record %s/%s encodes to %d bytes, more than one message holds (%d)",
-			recs[0].Table, recs[0].SysID, len(data), wire.MaxPayload)
+		return encodeParts(recs[0], data)
 	}
 	half := len(recs) / 2
 	a, err := encodeChunks(recs[:half])
@@ -141,4 +143,19 @@ func encodeChunks(recs []wire.Record) ([]chunk, error) {
 		return nil, err
 	}
 	return append(a, b...), nil
+}
+
+// encodeParts cuts the body of one record into a part set.
+func encodeParts(r wire.Record, data []byte) ([]chunk, error) {
+	set, parts, err := wire.Split(data)
+	if err != nil {
+		return nil, fmt.Errorf("record %s/%s: %w", r.Table, r.SysID, err)
+	}
+	out := make([]chunk, len(parts))
+	for i, d := range parts {
+		p := wire.Part{Set: set, Index: i + 1, Count: len(parts)}
+		out[i] = chunk{label: wire.PartLabel(r.Table, p), data: d}
+	}
+	out[len(out)-1].records = 1
+	return out, nil
 }

@@ -49,6 +49,11 @@ func (c *Consumer) process(ctx context.Context, group []jetstream.Msg) {
 			continue
 		}
 		p.batch = b
+		if b.part != nil {
+			flush()
+			c.processPart(pctx, p)
+			continue
+		}
 		if recs+int64(len(b.records)) > int64(c.cfg.MaxGroupRecords) || bytes+b.size > c.cfg.MaxGroupBytes {
 			flush()
 		}
@@ -244,7 +249,7 @@ func flatten(h nats.Header) map[string]string {
 	}
 	own := func(k string) bool {
 		return k == wire.HeaderMsgID || k == wire.HeaderSchema || k == wire.HeaderAgent ||
-			k == wire.HeaderRecords || k == wire.HeaderEncoding
+			k == wire.HeaderRecords || k == wire.HeaderEncoding || k == wire.HeaderPart || k == wire.HeaderPartSet
 	}
 	slices.SortFunc(keys, func(a, b string) int {
 		if own(a) != own(b) {

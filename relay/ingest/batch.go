@@ -45,6 +45,7 @@ type batch struct {
 	records                    []store.Record
 	size                       int64        // inflated bytes of the body
 	newest                     wire.Version // the newest version among records
+	part                       *wire.Part   // set for a part message: records are empty until its set is complete
 }
 
 // checkBatch checks a message's subject, headers and body and converts its
@@ -72,19 +73,41 @@ func checkBatch(subject string, h nats.Header, data []byte) (*batch, error) {
 		return nil, reject(ReasonEncoding, "header %s: want %q (got %q)", wire.HeaderEncoding, wire.Encoding, got)
 	}
 	b := &batch{tenant: tenant, integration: integration, table: table, agent: agent}
-	// Each record is converted as it is decoded: the inflated body is never
-	// held whole, and a bad record stops the work at once.
-	b.size, err = wire.DecodeEach(data, func(r *wire.Record) error { return b.add(r) })
+	part, isPart, err := wire.ParsePart(h.Get(wire.HeaderPart), h.Get(wire.HeaderPartSet))
 	if err != nil {
-		if rejectReason(err) != "" {
-			return nil, err
-		}
 		return nil, &rejectError{reason: ReasonDecode, err: err}
+	}
+	if isPart {
+		// Its body is a piece of a batch body: it is decoded once the
+		// set is complete (see processPart). Sei-Records is not checked.
+		if len(data) > wire.MaxPayload {
+			return nil, reject(ReasonDecode, "part of %d bytes, at most %d", len(data), wire.MaxPayload)
+		}
+		b.part = &part
+		return b, nil
+	}
+	if err := b.decode(data); err != nil {
+		return nil, err
 	}
 	if n := h.Get(wire.HeaderRecords); n != "" && n != strconv.Itoa(len(b.records)) {
 		return nil, reject(ReasonRecordCount, "header %s says %s records, body holds %d", wire.HeaderRecords, n, len(b.records))
 	}
 	return b, nil
+}
+
+// decode decodes a batch body (a whole message's, or a part set's) into b.
+func (b *batch) decode(data []byte) error {
+	var err error
+	// Each record is converted as it is decoded: the inflated body is never
+	// held whole, and a bad record stops the work at once.
+	b.size, err = wire.DecodeEach(data, func(r *wire.Record) error { return b.add(r) })
+	if err != nil {
+		if rejectReason(err) != "" {
+			return err
+		}
+		return &rejectError{reason: ReasonDecode, err: err}
+	}
+	return nil
 }
 
 // add checks and converts one record of the batch's body.

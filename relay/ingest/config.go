@@ -26,6 +26,10 @@ const (
 	DefaultMaxNakDelay     = time.Minute
 	DefaultConfirmInterval = time.Second
 	DefaultLagInterval     = 15 * time.Second
+	// DefaultPartTTL is how long the parts of an incomplete part set are
+	// kept, and DefaultExpireInterval how often they are looked for.
+	DefaultPartTTL        = 7 * 24 * time.Hour
+	DefaultExpireInterval = time.Hour
 	// DefaultQuarantineBatches and DefaultQuarantineBytes bound one
 	// tenant's quarantine.
 	DefaultQuarantineBatches = 1000
@@ -78,6 +82,11 @@ type Config struct {
 	// LagInterval is how often the consumer's backlog gauge is refreshed;
 	// default 15s.
 	LagInterval time.Duration
+	// PartTTL is how long the parts of an incomplete part set are kept
+	// (DefaultPartTTL); ExpireInterval how often expired sets are deleted
+	// (DefaultExpireInterval).
+	PartTTL        time.Duration
+	ExpireInterval time.Duration
 
 	// Quarantine bounds each tenant's quarantine; zero fields take
 	// DefaultQuarantineBatches and DefaultQuarantineBytes. A batch past the
@@ -119,6 +128,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDefault(&cfg.MaxNakDelay, DefaultMaxNakDelay)
 	setDefault(&cfg.ConfirmInterval, DefaultConfirmInterval)
 	setDefault(&cfg.LagInterval, DefaultLagInterval)
+	setDefault(&cfg.PartTTL, DefaultPartTTL)
+	setDefault(&cfg.ExpireInterval, DefaultExpireInterval)
 	setDefault(&cfg.Quarantine.MaxBatches, DefaultQuarantineBatches)
 	setDefault(&cfg.Quarantine.MaxBytes, DefaultQuarantineBytes)
 	if cfg.MaxDeliver < 1 {
@@ -126,6 +137,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Batch < 1 {
 		errs = append(errs, fmt.Errorf("ingest: Batch must be at least 1 (got %d)", cfg.Batch))
+	}
+	if cfg.PartTTL < 0 || cfg.ExpireInterval < 0 {
+		errs = append(errs, fmt.Errorf("ingest: PartTTL and ExpireInterval must be positive (got %v and %v)", cfg.PartTTL, cfg.ExpireInterval))
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -3,9 +3,11 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -231,10 +233,102 @@ type memStore struct {
 	// failAfterCommit, when set, fails Apply after the commit (a lost reply).
 	failAfterCommit func(call int) error
 	failQuarantine  error
+	parts           map[string]store.Part // by partKey
+	partsDone       map[string]time.Time  // by partSetKey
+	// failDeleteParts is how many DeleteParts calls still fail (a crash
+	// after the set was applied).
+	failDeleteParts int
 }
 
 func newMemStore() *memStore {
-	return &memStore{recs: map[string]store.Record{}, agents: map[string]store.Agent{}, quarantined: map[string]store.Quarantined{}}
+	return &memStore{recs: map[string]store.Record{}, agents: map[string]store.Agent{}, quarantined: map[string]store.Quarantined{},
+		parts: map[string]store.Part{}, partsDone: map[string]time.Time{}}
+}
+
+func partSetKey(tenant, integration, set string) string {
+	return tenant + "/" + integration + "/" + set + "/"
+}
+
+func (s *memStore) PutPart(ctx context.Context, p store.Part) error {
+	if err := store.CheckPart(&p); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.partsDone[partSetKey(p.Tenant, p.Integration, p.Set)]; ok {
+		return store.ErrPartSetDone
+	}
+	s.parts[fmt.Sprintf("%s%04d", partSetKey(p.Tenant, p.Integration, p.Set), p.Index)] = p
+	return nil
+}
+
+func (s *memStore) Parts(ctx context.Context, tenant, integration, set string) ([]store.Part, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.Part
+	for k, p := range s.parts {
+		if strings.HasPrefix(k, partSetKey(tenant, integration, set)) {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	return out, nil
+}
+
+func (s *memStore) DeleteParts(ctx context.Context, tenant, integration, set string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failDeleteParts > 0 {
+		s.failDeleteParts--
+		return errors.New("connection lost before deleting the parts")
+	}
+	for k := range s.parts {
+		if strings.HasPrefix(k, partSetKey(tenant, integration, set)) {
+			delete(s.parts, k)
+		}
+	}
+	return nil
+}
+
+func (s *memStore) FinishParts(ctx context.Context, tenant, integration, set string, at time.Time) error {
+	if err := s.DeleteParts(ctx, tenant, integration, set); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.partsDone[partSetKey(tenant, integration, set)]; !ok {
+		s.partsDone[partSetKey(tenant, integration, set)] = at
+	}
+	return nil
+}
+
+func (s *memStore) ExpireParts(ctx context.Context, before time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, at := range s.partsDone {
+		if at.Before(before) {
+			delete(s.partsDone, k)
+		}
+	}
+	old := map[string]bool{}
+	for _, p := range s.parts {
+		if p.Time.Before(before) {
+			old[partSetKey(p.Tenant, p.Integration, p.Set)] = true
+		}
+	}
+	for k := range s.parts {
+		if old[k[:strings.LastIndex(k, "/")+1]] {
+			delete(s.parts, k)
+		}
+	}
+	return len(old), nil
+}
+
+// partCount returns how many parts the store holds.
+func (s *memStore) partCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.parts)
 }
 
 func key(r store.Record) string {

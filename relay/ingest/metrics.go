@@ -24,6 +24,11 @@ type metrics struct {
 	pending            prometheus.Gauge
 	ackPending         prometheus.Gauge
 	applySeconds       prometheus.Histogram
+	// Part sets (records too large for one message): parts stored, sets
+	// applied once complete, incomplete sets expired.
+	partsStored     prometheus.Counter
+	partSetsApplied prometheus.Counter
+	partSetsExpired prometheus.Counter
 }
 
 const ns = "sei_relay_ingest"
@@ -59,6 +64,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "store_apply_seconds",
 			Help:    "Latency of one store transaction applying a group of batches.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
+		partsStored: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "parts_stored_total",
+			Help: "Parts of records too large for one message, stored until their set is complete."}),
+		partSetsApplied: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "part_sets_applied_total",
+			Help: "Part sets reassembled, applied and deleted."}),
+		partSetsExpired: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "part_sets_expired_total",
+			Help: "Incomplete part sets deleted after Config.PartTTL (their record is read again only if its agent re-reads it)."}),
 	}
 	for _, r := range []string{ReasonSubject, ReasonSchema, ReasonEncoding, ReasonDecode, ReasonTableMismatch, ReasonRecordCount, ReasonAgent, ReasonMsgID} {
 		m.rejected.WithLabelValues(r)
@@ -71,7 +82,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.batchesApplied, m.recordsApplied, m.recordsIgnored, m.rejected,
-		m.quarantined, m.qRefused, m.retried, m.heartbeats, m.heartbeatsRejected, m.confirmations, m.rejections, m.pending, m.ackPending, m.applySeconds} {
+		m.quarantined, m.qRefused, m.retried, m.heartbeats, m.heartbeatsRejected, m.confirmations, m.rejections, m.pending, m.ackPending, m.applySeconds,
+		m.partsStored, m.partSetsApplied, m.partSetsExpired} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register ingest metrics: %w", err)
 		}

@@ -148,6 +148,10 @@ type Store interface {
 	// that is not there is not an error.
 	Release(ctx context.Context, tenant, id string) error
 
+	// PartStore keeps the parts of records too large for one message
+	// until their set is complete (see parts.go).
+	PartStore
+
 	// Ping reports whether the store can serve requests (for /healthz).
 	Ping(ctx context.Context) error
 	// Close releases the store. It is idempotent.

@@ -13,6 +13,25 @@
 // the relay refuses a batch whose id is scoped to another tenant than its
 // subject's (ids without a scope, from older agents, are accepted).
 //
+// Part sets (added to schema 1; DESIGN's headers are unchanged): a batch
+// body larger than MaxPayload (one record too large for one message: a long
+// work-notes history, a large description) travels as 2..MaxParts part
+// messages on the table's subject, each with its own Nats-Msg-Id and the
+// usual headers plus
+//
+//	Sei-Part:     "i/n", this message's 1-based index and the set's size
+//	Sei-Part-Set: PartSetID(body), the hex SHA-256 of the whole body
+//
+// Each part is at most MaxPayload bytes of the body, in order (Split). The
+// relay keeps the parts in its store, keyed by (tenant, integration, set,
+// index), until all n are there, then joins them, checks the hash (Join),
+// decodes the body with the usual limits (MaxDecoded, MaxRecords), applies
+// it and deletes the parts; a set stays below MaxPartSetBytes. The set id
+// depends on the body only, so an agent that reads the record again sends
+// the same set. Sei-Records is not checked on parts (an agent puts the
+// set's record count on the last part, 0 on the others). A relay that
+// predates part sets quarantines each part as undecodable.
+//
 // It is the one relay package the agent imports, so it depends on nothing of
 // either program. Everything here is a stable interface: change it only
 // additively, and bump SchemaVersion for anything a reader must know about.

@@ -19,6 +19,8 @@ const (
 	prefixHead       = 'h' // 'h' tenant -> uvarint highest position
 	prefixMark       = 'k' // 'k' name 0 tenant -> a follower's mark
 	prefixPayload    = 'd' // a quarantined batch's data, under the same tenant and id
+	prefixPart       = 's' // 's' tenant 0 integration 0 set 0 index(2, big-endian) -> a part (JSON)
+	prefixPartDone   = 'f' // 'f' tenant 0 integration 0 set -> when the set was applied (RFC 3339)
 )
 
 // epochKey holds the feed epoch, made when the store is created.

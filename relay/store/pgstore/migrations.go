@@ -81,6 +81,30 @@ UPDATE quarantine SET size = coalesce(length(data), 0),
 ALTER TABLE quarantine DROP CONSTRAINT quarantine_pkey;
 ALTER TABLE quarantine ADD PRIMARY KEY (tenant, id);
 `},
+	// 4: parts of records too large for one message, until their set is
+	// complete.
+	{4, `
+CREATE TABLE parts (
+	tenant      text COLLATE "C" NOT NULL,
+	integration text COLLATE "C" NOT NULL,
+	set_id      text COLLATE "C" NOT NULL,
+	idx         integer NOT NULL,
+	count       integer NOT NULL,
+	table_name  text COLLATE "C" NOT NULL,
+	data        bytea NOT NULL,
+	stored_at   timestamptz NOT NULL,
+	PRIMARY KEY (tenant, integration, set_id, idx)
+);
+CREATE INDEX parts_stored_at ON parts (stored_at);
+CREATE TABLE part_sets_done (
+	tenant      text COLLATE "C" NOT NULL,
+	integration text COLLATE "C" NOT NULL,
+	set_id      text COLLATE "C" NOT NULL,
+	done_at     timestamptz NOT NULL,
+	PRIMARY KEY (tenant, integration, set_id)
+);
+CREATE INDEX part_sets_done_at ON part_sets_done (done_at);
+`},
 }
 
 // The advisory lock is per database and schema, so relays on different

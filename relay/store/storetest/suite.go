@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Close", testClose},
 		{"Concurrent", func(t *testing.T, s store.Store) { ApplyConcurrently(t, s) }},
 		{"LargeBatch", testLargeBatch},
+		{"Parts", testParts},
 	}
 	tests = append(tests, feedTests...)
 	for _, tc := range tests {
