@@ -132,7 +132,9 @@ scale_point() {
 # (/proc VmRSS, VmHWM): the relay runs for the whole bench, so the peak
 # after a scale point covers every point before it.
 relay_rss() {
-	awk '/^VmRSS|^VmHWM/ { kb[$1] = $2 } END { printf "  relay    RSS %.0f MiB now, %.0f MiB peak so far\n", kb["VmRSS:"] / 1024, kb["VmHWM:"] / 1024 }' "/proc/$relay_pid/status" || true
+	awk '/^VmRSS|^VmHWM|^RssAnon|^RssFile/ { kb[$1] = $2 } END {
+		printf "  relay    RSS %.0f MiB now (%.0f anonymous, %.0f file-backed: mapped Badger files), %.0f MiB peak so far\n",
+			kb["VmRSS:"] / 1024, kb["RssAnon:"] / 1024, kb["RssFile:"] / 1024, kb["VmHWM:"] / 1024 }' "/proc/$relay_pid/status" || true
 }
 
 # drain D polls D incidents with the relay unreachable, reads the buffered
