@@ -173,7 +173,7 @@ func badgerOptions(o Options) badger.Options {
 	return badger.DefaultOptions(o.Dir).
 		WithLogger(badgerLogger{log: o.Logger}).
 		WithSyncWrites(true).
-		WithMemTableSize(16 << 20).
+		WithMemTableSize(8 << 20).
 		WithNumMemtables(2).
 		WithBlockCacheSize(8 << 20).
 		WithIndexCacheSize(8 << 20).

@@ -31,7 +31,7 @@ func TestOpenProfile(t *testing.T) {
 	}
 	want := map[string]any{
 		"SyncWrites":       true,
-		"MemTableSize":     int64(16 << 20),
+		"MemTableSize":     int64(8 << 20),
 		"NumMemtables":     2,
 		"BlockCacheSize":   int64(8 << 20),
 		"IndexCacheSize":   int64(8 << 20),

@@ -78,8 +78,8 @@
 // # Limits
 //
 // A batch's Data may be at most MaxBatchBytes (4 MiB). Badger keeps values under
-// 1 MiB inline in its LSM tree, and a transaction may hold about 2.4 MiB of
-// inline values (15% of the 16 MiB memtable): an Append whose data and state
+// 1 MiB inline in its LSM tree, and a transaction may hold about 1.2 MiB of
+// inline values (15% of the 8 MiB memtable): an Append whose data and state
 // values together pass that fails with ErrTooBig and writes nothing. The
 // agent's batches are at most about 1 MiB (the NATS payload limit), far inside
 // both bounds. Pending data is bounded by Options.MaxBytes (ErrFull), and
@@ -98,8 +98,19 @@
 //
 // # Memory
 //
-// Badger runs with a low-memory profile: two 16 MiB memtables, 8 MiB block and
+// Badger runs with a low-memory profile: two 8 MiB memtables, 8 MiB block and
 // index caches, 64 MiB value-log files, two compactors and no compression (the
 // payloads are zstd-compressed already). Values of 1 MiB or more go to the value
-// log, whose space Run reclaims with RunValueLogGC.
+// log, whose space Run reclaims with RunValueLogGC. The bounds, per open
+// buffer:
+//
+//   - memtables: at most two skiplist arenas of about 11 MiB each (a heap
+//     profile of a 100k-record backfill showed the 16 MiB memtable's 21 MiB
+//     arena as the agent's largest heap object; 8 MiB halves it, at the
+//     cost of more, smaller level-0 tables);
+//   - block cache 8 MiB and index and bloom cache 8 MiB;
+//   - the in-memory index of pending batches: one entry per batch (a few
+//     hundred bytes), not per record;
+//   - memory-mapped table and value-log files: file-backed pages the
+//     kernel may reclaim; they grow with the data not yet compacted away.
 package buffer

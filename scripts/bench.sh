@@ -105,6 +105,7 @@ scale_point() {
 	agent_yaml "agent-$label"
 	timed "agent-$label" sei-agent sync -c "$work/agent-$label.yaml"
 	stop_sim
+	relay_rss
 	local frec fbytes arec
 	frec=$(sed -n 's/.*"records":\([0-9]*\).*/\1/p' "$work/floor-$label.out")
 	fbytes=$(sed -n 's/.*"bytes":\([0-9]*\).*/\1/p' "$work/floor-$label.out")
@@ -125,6 +126,15 @@ scale_point() {
 		printf "\"floor\":{\"records\":%d,\"seconds\":%.2f,\"records_per_s\":%.0f,\"cpu_ms_per_1000\":%.2f,\"peak_rss_kb\":%d},", frec, fe, frec / fe, fc, fm > "/dev/stderr"
 		printf "\"agent\":{\"records\":%d,\"seconds\":%.2f,\"records_per_s\":%.0f,\"cpu_ms_per_1000\":%.2f,\"cpu_ratio\":%.3f,\"peak_rss_kb\":%d}}\n", arec, ae, arec / ae, ac, ac / fc, am > "/dev/stderr"
 	}' 2>>"$work/scale.jsonl"
+}
+
+# relay_rss prints the relay's resident memory now and its peak so far
+# (/proc VmRSS, VmHWM): the relay runs for the whole bench, so the peak
+# after a scale point covers every point before it.
+relay_rss() {
+	awk '/^VmRSS|^VmHWM|^RssAnon|^RssFile/ { kb[$1] = $2 } END {
+		printf "  relay    RSS %.0f MiB now (%.0f anonymous, %.0f file-backed: mapped Badger files), %.0f MiB peak so far\n",
+			kb["VmRSS:"] / 1024, kb["RssAnon:"] / 1024, kb["RssFile:"] / 1024, kb["VmHWM:"] / 1024 }' "/proc/$relay_pid/status" || true
 }
 
 # drain D polls D incidents with the relay unreachable, reads the buffered
@@ -215,6 +225,7 @@ main() {
 	build_all
 	go build -o "$work/bin/" ./agent/servicenow/cmd/keysetfloor
 	start_relay
+	relay_pid=${pids[-1]}
 	: >"$work/scale.jsonl"
 	for s in "${scales[@]}"; do scale_point "${s%%:*}" "${s##*:}"; done
 	drain "$d"

@@ -15,6 +15,13 @@
 // It also publishes a heartbeat (the agent's status snapshot) every minute
 // and records the relay's delivery confirmations.
 //
+// Memory: the publishes in flight are one window, at most Config.Window
+// batches (default 8) of at most wire.MaxPayload (900 KiB) each, so about
+// 7 MiB, leased from the buffer and released once acked or failed; the
+// JetStream async-publish limit is 4 windows, which one window never
+// reaches. While disconnected nats.go keeps publishes in its reconnect
+// buffer (8 MiB by default), which holds at most that same window.
+//
 // Every batch is checked against its checksum when it is leased, right
 // before its publish: a damaged batch is never published (the buffer
 // turns it into a repair). The relay's negative confirmations

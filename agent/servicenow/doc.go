@@ -50,6 +50,15 @@
 // agent and the instance (Probe measures it). Re-read rows are duplicates the
 // relay's version-guarded store ignores.
 //
+// # Memory
+//
+// Scan holds one page at a time: the response body (read whole, at most
+// maxBody as a hard cap against a broken server; page_size rows of a few KiB
+// in practice, about 3 MB for 1,000 incidents of 92 fields) and its decoded
+// rows. The next page is requested only after fn returned, so a backfill's
+// memory does not grow with the table: a few times one page, bounded by
+// page_size (at most MaxPageSize rows).
+//
 // # Deletes
 //
 // sys_audit_delete rows (their XML payload stripped of excluded elements, or

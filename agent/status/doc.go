@@ -22,6 +22,12 @@
 //	GET /status   the finalized Snapshot as JSON (below)
 //	GET /healthz  200 unless the verdict is FAILING (then 503); body: the level, then one reason a line
 //	GET /metrics  Prometheus text format from the configured Gatherer
+//	GET /debug/pprof/…  the Go profiler (net/http/pprof): heap, allocs, goroutine, profile?seconds=N, trace
+//
+// To profile a running agent on Linux:
+//
+//	curl --unix-socket <data_dir>/sei-agent.sock http://agent/debug/pprof/heap >heap.pb.gz
+//	go tool pprof -top heap.pb.gz
 //
 // # Status JSON (schema 1)
 //

@@ -50,13 +50,15 @@ func TestServerTCPToken(t *testing.T) {
 	// Without the token the endpoint answers nothing useful.
 	tr := &http.Transport{DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr}).Get("http://" + info.Address + "/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("GET /status without token = %d, want 401", resp.StatusCode)
+	for _, path := range []string{"/status", "/debug/pprof/heap"} {
+		resp, err := (&http.Client{Transport: tr}).Get("http://" + info.Address + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET %s without token = %d, want 401", path, resp.StatusCode)
+		}
 	}
 	// A wrong token in admin.json (say, from another agent's start) is
 	// neither "not running" nor success.

@@ -122,6 +122,10 @@ func TestServerQuery(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, "sei_agent_polls_total 7") {
 		t.Errorf("/metrics = %d %q, want 200 with sei_agent_polls_total 7", code, body)
 	}
+	code, body = get(t, dir, "/debug/pprof/goroutine?debug=1")
+	if code != http.StatusOK || !strings.Contains(body, "goroutine profile") {
+		t.Errorf("/debug/pprof/goroutine = %d %.80q, want 200 with a goroutine profile", code, body)
+	}
 	if code, _ := get(t, dir, "/nope"); code != http.StatusNotFound {
 		t.Errorf("/nope = %d, want 404", code)
 	}

@@ -351,7 +351,7 @@ func TestRecordsStoreFailure(t *testing.T) {
 
 func TestUnauthenticated(t *testing.T) {
 	f := newFixture(t)
-	for _, path := range []string{"/v1/records?tenant=t1", "/v1/changes?tenant=t1", "/v1/agents", "/metrics", "/no/such/thing"} {
+	for _, path := range []string{"/v1/records?tenant=t1", "/v1/changes?tenant=t1", "/v1/agents", "/metrics", "/debug/pprof/heap", "/no/such/thing"} {
 		for _, tc := range []struct {
 			name   string
 			header string

@@ -32,6 +32,8 @@ func TestTenantTokenReadsOnlyItsTenant(t *testing.T) {
 		"/v1/agents?tenant=t2",
 		"/v1/agents?tenant=nosuchtenant",
 		"/metrics",
+		"/debug/pprof/heap",
+		"/debug/pprof/goroutine?debug=1",
 	} {
 		if resp := f.get(t, path, t1); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("t1 token GET %s = %d, want 403", path, resp.StatusCode)
@@ -44,6 +46,9 @@ func TestTenantTokenReadsOnlyItsTenant(t *testing.T) {
 	// The admin token alone lists across tenants.
 	if got := agentTenants(t, f.get(t, "/v1/agents", adminToken)); len(got) != 2 {
 		t.Errorf("admin /v1/agents lists tenants %v, want t1 and t2", got)
+	}
+	if resp := f.get(t, "/debug/pprof/goroutine?debug=1", adminToken); resp.StatusCode != http.StatusOK {
+		t.Errorf("admin GET /debug/pprof/goroutine = %d, want 200", resp.StatusCode)
 	}
 	if resp := f.get(t, "/v1/records?tenant=t2", adminToken); resp.StatusCode != http.StatusOK {
 		t.Errorf("admin GET t2 records = %d", resp.StatusCode)

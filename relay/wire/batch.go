@@ -68,10 +68,20 @@ var (
 // lineBufs holds countLines' read buffers.
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
+// EncoderWindow is the zstd window of the batches Encode writes. The
+// encoder is one per process (EncodeAll with concurrency 1) and its memory
+// is its window history plus match tables: with the library's default 8 MiB
+// window at SpeedDefault that was about 16 MiB of the agent's heap; a 1 MiB
+// window with lower-memory buffers keeps it to a few MiB, and records repeat
+// their field names within a few KiB, so the ratio barely moves. Any
+// decoder accepts it: the relay allows windows up to MaxDecoded.
+const EncoderWindow = 1 << 20
+
 func encoder() *zstd.Encoder {
 	encOnce.Do(func() {
 		var err error
-		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
+			zstd.WithWindowSize(EncoderWindow), zstd.WithLowerEncoderMem(true))
 		if err != nil {
 			panic(err) // only on invalid options
 		}

@@ -334,3 +334,34 @@ func TestScopedMsgID(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeWindowBounded encodes a batch of several MiB of NDJSON and
+// checks that its frame asks a decoder for at most EncoderWindow of history
+// (the library's default was 8 MiB), and that it still decodes.
+func TestEncodeWindowBounded(t *testing.T) {
+	in := make([]Record, 3000)
+	for i := range in {
+		in[i] = sample()[0]
+		in[i].SysID = strings.Repeat("0", 24) + strings.Repeat(string(rune('a'+i%26)), 8)
+		in[i].Fields = map[string]json.RawMessage{"description": json.RawMessage(`"` + strings.Repeat(string(rune('a'+i%23)), 1500) + `"`)}
+	}
+	body, err := Encode(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := EncodeNDJSON(in)
+	var fh zstd.Header
+	if err := fh.Decode(body); err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) <= 2*EncoderWindow || fh.WindowSize == 0 || fh.WindowSize > EncoderWindow {
+		t.Errorf("frame window %d for %d bytes of NDJSON, want at most %d", fh.WindowSize, len(raw), EncoderWindow)
+	}
+	out, err := Decode(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != len(in) {
+		t.Errorf("decoded %d records, want %d", len(out), len(in))
+	}
+}

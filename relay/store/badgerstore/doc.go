@@ -7,10 +7,21 @@
 // cost is one fsync per transaction, which the relay amortises by applying
 // many records per call.
 //
-// Memory: a low-memory profile (32 MiB memtables, 16 MiB caches, 64 MiB
-// value log files) keeps the relay small; it bounds one Badger transaction
-// to about 5 MB, so Apply splits a large batch into several transactions
-// (see Store.Apply).
+// Memory: a low-memory profile keeps the relay small and flat with volume.
+// The bounds, per open store:
+//
+//   - memtables: two of 16 MiB (skiplist arenas, about 20 MiB each);
+//   - block cache 16 MiB, index and bloom cache 16 MiB;
+//   - values of 512 bytes or more (every record) live in the value log
+//     (64 MiB files, memory-mapped: file-backed pages the kernel reclaims),
+//     so the LSM tree holds keys and value pointers only, and the table
+//     builders of flushes and compactions handle tables of a few MiB
+//     instead of the records' bytes. Run's value-log GC reclaims the
+//     space of replaced records.
+//
+// A transaction holds at most about 15% of a memtable (2.4 MB of keys,
+// pointers and small values), so Apply splits a large batch into several
+// transactions (see Store.Apply).
 //
 // Keys (every part is a checked name, so 0x00 separates them and byte order
 // is tuple order):
