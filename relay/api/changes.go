@@ -2,16 +2,13 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/sei-edge/servicenow-edge/relay/store"
-	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
 // Change feed response headers.
@@ -63,18 +60,8 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "", "read changes: store unavailable")
 		return
 	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set(HeaderNextSince, next.String())
-	w.Header().Set(wire.HeaderRecords, strconv.Itoa(len(page)))
-	w.WriteHeader(http.StatusOK)
-	e := json.NewEncoder(w)
-	e.SetEscapeHTML(false)
-	for i := range page {
-		if err := e.Encode(&page[i]); err != nil {
-			s.log.Warn().Err(err).Str("tenant", q.Tenant).Msg("write changes")
-			return
-		}
-	}
+	writeNDJSON(w, s.log, q.Tenant, "write changes", page)
 }
 
 // waitChanges reads a page; while it is empty it waits for this relay's

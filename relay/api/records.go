@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -45,24 +44,12 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "", "list records: store unavailable")
 		return
 	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
 	if next != "" {
 		w.Header().Set(HeaderNextCursor, snapshotCursor{after: next, feed: cur.feed}.String())
 	} else if cur.feed != "" {
 		w.Header().Set(HeaderFeedPosition, cur.feed)
 	}
-	w.Header().Set(wire.HeaderRecords, strconv.Itoa(len(recs)))
-	w.WriteHeader(http.StatusOK)
-	e := json.NewEncoder(w)
-	e.SetEscapeHTML(false)
-	for i := range recs {
-		if err := e.Encode(&recs[i]); err != nil {
-			// The client went away, or a stored record is not valid JSON:
-			// the body ends short of Sei-Records lines.
-			s.log.Warn().Err(err).Str("tenant", q.Tenant).Msg("write records")
-			return
-		}
-	}
+	writeNDJSON(w, s.log, q.Tenant, "write records", recs)
 }
 
 // parseRecordsQuery checks the query of /v1/records (see checkParams).

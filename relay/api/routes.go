@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -164,6 +165,24 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	e := json.NewEncoder(w)
 	e.SetEscapeHTML(false)
 	_ = e.Encode(v)
+}
+
+// writeNDJSON answers 200 with items as NDJSON, one JSON line each, after
+// the headers the caller set; Sei-Records says how many lines follow. A
+// write that fails (the client went away, or a stored record is not valid
+// JSON) ends the body short of Sei-Records lines and is logged as what.
+func writeNDJSON[T any](w http.ResponseWriter, log zerolog.Logger, tenant, what string, items []T) {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set(wire.HeaderRecords, strconv.Itoa(len(items)))
+	w.WriteHeader(http.StatusOK)
+	e := json.NewEncoder(w)
+	e.SetEscapeHTML(false)
+	for i := range items {
+		if err := e.Encode(&items[i]); err != nil {
+			log.Warn().Err(err).Str("tenant", tenant).Msg(what)
+			return
+		}
+	}
 }
 
 // newStdLogger routes net/http's own errors (TLS handshakes, bad requests)
