@@ -146,6 +146,56 @@ log: {level: warn}
 	}
 }
 
+// runningRelay is a `sei-relay run` in this test process.
+type runningRelay struct {
+	ri     runInfo
+	ctx    context.Context // ends when the relay is told to stop
+	stderr *syncBuffer
+	cancel context.CancelFunc
+	done   chan int
+}
+
+// startRun runs `sei-relay run -c cfgPath` and returns once its relay.json
+// is in dataDir; the test fails when it exits first. stop is idempotent and
+// runs at cleanup too.
+func startRun(t *testing.T, cfgPath, dataDir string) *runningRelay {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runningRelay{ctx: ctx, stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
+	go func() { r.done <- run(ctx, []string{"run", "-c", cfgPath}, io.Discard, r.stderr) }()
+	t.Cleanup(func() { r.stop(t) })
+	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() (err error) {
+		select {
+		case code := <-r.done:
+			r.done <- code
+			t.Fatalf("relay exited %d:\n%s", code, r.stderr)
+		default:
+		}
+		r.ri, err = readRunInfo(dataDir)
+		return err
+	})
+	return r
+}
+
+// stop ends the relay and fails the test when it exits non-zero or does
+// not stop within 30 s.
+func (r *runningRelay) stop(t *testing.T) {
+	t.Helper()
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case code := <-r.done:
+		if code != 0 {
+			t.Errorf("run exited %d:\n%s", code, r.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("relay did not stop")
+	}
+}
+
 // TestRelayEndToEnd runs `sei-relay run` in-process with random ports,
 // enrolls an agent while it runs, lets the agent publish a batch with the
 // printed relay: block, reads the record back over HTTP, quarantines and
@@ -161,21 +211,8 @@ stream: {max_bytes: 64MiB}
 consumer: {max_deliver: 2, ack_wait: 2s}
 log: {level: warn}
 `)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stderr := &syncBuffer{}
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"run", "-c", cfgPath}, io.Discard, stderr) }()
-	var ri runInfo
-	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() (err error) {
-		select {
-		case code := <-done:
-			t.Fatalf("relay exited with %d:\n%s", code, stderr)
-		default:
-		}
-		ri, err = readRunInfo(dataDir)
-		return err
-	})
+	relay := startRun(t, cfgPath, dataDir)
+	ctx, ri, stderr := relay.ctx, relay.ri, relay.stderr
 	tokenRaw, err := os.ReadFile(filepath.Join(dataDir, tokenFile))
 	if err != nil {
 		t.Fatal(err)
@@ -285,15 +322,7 @@ log: {level: warn}
 		t.Error("revoked agent not disconnected")
 	}
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("run exited %d:\n%s", code, stderr)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("relay did not stop")
-	}
+	relay.stop(t)
 	if _, err := os.Stat(filepath.Join(dataDir, runInfoFile)); !os.IsNotExist(err) {
 		t.Errorf("relay.json left after a clean stop: %v", err)
 	}
@@ -311,16 +340,8 @@ nats: {url: %q}
 stream: {max_bytes: 64MiB, replicas: 1}
 log: {level: warn}
 `, ns.ClientURL()))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stderr := &syncBuffer{}
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"run", "-c", cfgPath}, io.Discard, stderr) }()
-	var ri runInfo
-	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() (err error) {
-		ri, err = readRunInfo(filepath.Join(dir, "data"))
-		return err
-	})
+	relay := startRun(t, cfgPath, filepath.Join(dir, "data"))
+	ctx, ri := relay.ctx, relay.ri
 	if ri.NATSURL != "" {
 		t.Errorf("relay.json nats_url = %q in external mode", ri.NATSURL)
 	}
@@ -345,10 +366,7 @@ log: {level: warn}
 		}
 		return nil
 	})
-	cancel()
-	if code := <-done; code != 0 {
-		t.Errorf("run exited %d:\n%s", code, stderr)
-	}
+	relay.stop(t)
 }
 
 func publishBatch(ctx context.Context, t *testing.T, js jetstream.JetStream, id string, rec wire.Record, schema string) {
@@ -456,21 +474,8 @@ log: {level: warn}
 		t.Fatal("nats not ready")
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stderr := &syncBuffer{}
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"run", "-c", cfgPath}, io.Discard, stderr) }()
-	var ri runInfo
-	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() (err error) {
-		select {
-		case code := <-done:
-			t.Fatalf("relay exited %d:\n%s", code, stderr)
-		default:
-		}
-		ri, err = readRunInfo(dataDir)
-		return err
-	})
+	relay := startRun(t, cfgPath, dataDir)
+	ctx, ri := relay.ctx, relay.ri
 	b := blocks["acme"]
 	nc, err := nats.Connect(natsURL, nats.UserCredentials(b.Credentials), nats.CustomInboxPrefix(wire.InboxPrefix("acme", "a1")))
 	if err != nil {
@@ -512,10 +517,7 @@ log: {level: warn}
 			t.Errorf("acme's agent wrote into tenant other: %s", body)
 		}
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Errorf("run exited %d:\n%s", code, stderr)
-	}
+	relay.stop(t)
 }
 
 // checkTenantTokens creates, uses, lists and revokes a tenant token against

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,26 +53,8 @@ stream: {max_bytes: 64MiB}
 log: {level: error}
 `)
 	start := func() (runInfo, *syncBuffer, func()) {
-		ctx, cancel := context.WithCancel(context.Background())
-		stderr := &syncBuffer{}
-		done := make(chan int, 1)
-		go func() { done <- run(ctx, []string{"run", "-c", cfgPath}, io.Discard, stderr) }()
-		var ri runInfo
-		natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() (err error) {
-			select {
-			case code := <-done:
-				t.Fatalf("relay exited %d:\n%s", code, stderr)
-			default:
-			}
-			ri, err = readRunInfo(dataDir)
-			return err
-		})
-		return ri, stderr, func() {
-			cancel()
-			if code := <-done; code != 0 {
-				t.Errorf("relay exited %d: %s", code, stderr)
-			}
-		}
+		r := startRun(t, cfgPath, dataDir)
+		return r.ri, r.stderr, func() { r.stop(t) }
 	}
 	ri, stderr, stop := start()
 	hint := "sei-relay enroll -c " + cfgPath + " --tenant acme --integration snow --agent a1"
