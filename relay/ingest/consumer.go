@@ -123,10 +123,12 @@ func temporary(err error) bool {
 		return true
 	case errors.As(err, &apiErr):
 		// "consumer does not exist" answers a create that raced with the
-		// durable's deletion (another relay, an operator): the next
-		// attempt creates it.
+		// durable's deletion (another relay, an operator), and so can
+		// "error creating store for consumer" while the server still
+		// removes the deleted durable's files: the next attempt creates it.
 		return apiErr.Code == 503 || apiErr.Code == 408 ||
-			apiErr.ErrorCode == jetstream.JSErrCodeConsumerDoesNotExist || apiErr.ErrorCode == jetstream.JSErrCodeConsumerNotFound
+			apiErr.ErrorCode == jetstream.JSErrCodeConsumerDoesNotExist || apiErr.ErrorCode == jetstream.JSErrCodeConsumerNotFound ||
+			apiErr.ErrorCode == jetstream.JSErrCodeConsumerCreate
 	}
 	return false
 }

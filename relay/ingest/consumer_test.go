@@ -697,3 +697,25 @@ func TestConsumerSurvivesServerRestart(t *testing.T) {
 	})
 	waitRecords(t, st, expected(t, "t1", "snow1", append(first, second...)))
 }
+
+// TestTemporarySetupErrors: consumer set-up errors the server gives while
+// a durable is being deleted or recreated are retried, not fatal to Run.
+// "error creating store for consumer" (10012) was seen in CI right after a
+// DeleteConsumer, and stopped the consumer for good.
+func TestTemporarySetupErrors(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&jetstream.APIError{Code: 500, ErrorCode: jetstream.JSErrCodeConsumerCreate}, true},
+		{&jetstream.APIError{Code: 404, ErrorCode: jetstream.JSErrCodeConsumerNotFound}, true},
+		{&jetstream.APIError{Code: 503}, true},
+		{jetstream.ErrStreamNotFound, true},
+		{&jetstream.APIError{Code: 400, ErrorCode: jetstream.JSErrCodeBadRequest}, false},
+		{errors.New("boom"), false},
+	} {
+		if got := temporary(fmt.Errorf("set up: %w", tc.err)); got != tc.want {
+			t.Errorf("temporary(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
