@@ -72,7 +72,7 @@ func postInstall(cfg Config) error {
 		return fmt.Errorf("connect to service manager: %w", err)
 	}
 	defer m.Disconnect()
-	s, err := m.OpenService(cfg.Name)
+	s, err := openCreated(m, cfg.Name)
 	if err != nil {
 		return fmt.Errorf("open service %s: %w", cfg.Name, err)
 	}
@@ -99,4 +99,19 @@ func postInstall(cfg Config) error {
 			Msgf("could not %s: the service manager does not support it; the service is installed without it", what)
 	}
 	return applyConfigSteps(steps, unsupported, warn)
+}
+
+// openCreated opens a service Install just created. Wine's service manager
+// has been seen to answer "does not exist" for a moment after the create
+// (the package tests hit it now and then), so that answer is retried for
+// up to two seconds; Windows answers at once.
+func openCreated(m *mgr.Mgr, name string) (*mgr.Service, error) {
+	for attempt := 1; ; attempt++ {
+		s, err := m.OpenService(name)
+		if err == nil || !errors.Is(err, windows.ERROR_SERVICE_DOES_NOT_EXIST) || attempt == 10 {
+			return s, err
+		}
+		t := time.NewTimer(200 * time.Millisecond)
+		<-t.C
+	}
 }
