@@ -33,6 +33,10 @@ type Config struct {
 	Relay      Relay      `yaml:"relay"`
 	Log        Log        `yaml:"log"`
 	Status     Status     `yaml:"status"`
+	// Instances is the multi-instance form: several ServiceNow instances,
+	// each published under its own integration. It excludes ServiceNow
+	// and Relay.Integration (see Split).
+	Instances []Instance `yaml:"instances"`
 
 	// File is the absolute path the configuration was loaded from.
 	File string `yaml:"-"`
@@ -194,22 +198,23 @@ func (c *Config) resolvePaths(dir string) {
 	sn := &c.ServiceNow
 	confload.ResolvePaths(dir, &c.Agent.DataDir, &sn.CAFile, &sn.Auth.PasswordFile, &sn.Auth.ClientSecretFile,
 		&sn.ProxyPasswordFile, &c.Relay.Credentials, &c.Relay.CAFile, &c.Log.File)
+	c.resolveInstancePaths(dir)
 }
 
 func (c *Config) readSecretFiles() confload.Problems {
 	sn := &c.ServiceNow
-	return confload.ReadSecretFiles(
-		confload.SecretFile{Key: "servicenow.auth.password", File: sn.Auth.PasswordFile, Dst: &sn.Auth.Password},
-		confload.SecretFile{Key: "servicenow.auth.client_secret", File: sn.Auth.ClientSecretFile, Dst: &sn.Auth.ClientSecret},
-		confload.SecretFile{Key: "servicenow.proxy_password", File: sn.ProxyPasswordFile, Dst: &sn.ProxyPassword},
-	)
+	return confload.ReadSecretFiles(append([]confload.SecretFile{
+		{Key: "servicenow.auth.password", File: sn.Auth.PasswordFile, Dst: &sn.Auth.Password},
+		{Key: "servicenow.auth.client_secret", File: sn.Auth.ClientSecretFile, Dst: &sn.Auth.ClientSecret},
+		{Key: "servicenow.proxy_password", File: sn.ProxyPasswordFile, Dst: &sn.ProxyPassword},
+	}, c.instanceSecretFiles()...)...)
 }
 
 // Secrets returns every secret value of the configuration, for scrubbing
 // support bundles and checking logs.
 func (c *Config) Secrets() []string {
 	var out []string
-	for _, s := range []Secret{c.ServiceNow.Auth.Password, c.ServiceNow.Auth.ClientSecret, c.ServiceNow.ProxyPassword} {
+	for _, s := range append([]Secret{c.ServiceNow.Auth.Password, c.ServiceNow.Auth.ClientSecret, c.ServiceNow.ProxyPassword}, c.instanceSecrets()...) {
 		if s != "" {
 			out = append(out, s.Reveal())
 		}
@@ -224,6 +229,7 @@ func (c *Config) Redacted() []byte {
 	for _, u := range []*string{&r.ServiceNow.URL, &r.ServiceNow.Proxy, &r.ServiceNow.Auth.RedirectURL, &r.Relay.URL} {
 		*u = secret.RedactURL(*u)
 	}
+	r.redactInstances(secret.RedactURL)
 	b, err := yaml.Marshal(&r)
 	if err != nil {
 		return []byte("# could not render configuration: " + err.Error())

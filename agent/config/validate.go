@@ -22,8 +22,12 @@ import (
 func (c *Config) Validate() error {
 	var p confload.Problems
 	c.Agent.check(&p)
-	c.ServiceNow.check(&p)
-	c.Relay.check(&p)
+	if c.Multi() {
+		c.checkInstances(&p)
+	} else {
+		c.ServiceNow.check(&p)
+	}
+	c.Relay.check(&p, c.Multi())
 	c.Log.check(&p)
 	c.Status.check(&p)
 	return p.Err()
@@ -178,7 +182,9 @@ func loopback(host string) bool {
 	return host == "localhost" || host == "127.0.0.1" || host == "::1"
 }
 
-func (r *Relay) check(p *confload.Problems) {
+// check applies the relay block's rules; with instances (multi) the
+// integration is each instance's, checked by checkInstances.
+func (r *Relay) check(p *confload.Problems, multi bool) {
 	u, err := url.Parse(r.URL)
 	switch {
 	case secret.HasUserinfo(r.URL):
@@ -193,6 +199,9 @@ func (r *Relay) check(p *confload.Problems) {
 	}
 	checkFile(p, "relay.ca_file", r.CAFile)
 	for _, kv := range [][2]string{{"relay.tenant", r.Tenant}, {"relay.integration", r.Integration}} {
+		if multi && kv[0] == "relay.integration" {
+			continue
+		}
 		if err := wire.CheckName(kv[0], kv[1]); err != nil {
 			*p = append(*p, err.Error())
 		}
