@@ -52,7 +52,14 @@ type Config struct {
 	RetryWait      time.Duration // first pause after a failed window, doubled per failure up to 1m; default 2s
 
 	HeartbeatInterval time.Duration         // default 1m
-	Heartbeat         func() wire.Heartbeat // the status snapshot to publish; nil sends none
+	Heartbeat         func() wire.Heartbeat // the status snapshot to publish; nil, or a Heartbeat without Agent, sends none
+
+	// Shared is set when this forwarder is one of several of one agent
+	// (one per ServiceNow instance, all on the agent's confirmation
+	// subjects): it takes only the confirmations and rejections naming
+	// its Integration, and ignores those naming none (an older relay's),
+	// which it cannot route. A lone forwarder takes those too.
+	Shared bool
 
 	// StopOnPermanent makes Run return a permanent connection error (see
 	// Permanent) instead of retrying it: for one-shot commands (sync),
@@ -416,14 +423,7 @@ func (f *Forwarder) heartbeats(ctx context.Context, nc *nats.Conn) error {
 			if rtt, err := nc.RTT(); err == nil {
 				f.count(func(s *Stats) { s.RTT = rtt })
 			}
-			if f.cfg.Heartbeat != nil {
-				hb := f.cfg.Heartbeat()
-				if raw, err := json.Marshal(hb); err == nil {
-					if err := nc.Publish(wire.HeartbeatSubject(f.cfg.Tenant, f.cfg.Agent), raw); err != nil {
-						f.log.Debug().Err(err).Msg("publish heartbeat")
-					}
-				}
-			}
+			f.publishHeartbeat(nc)
 		}
 		select {
 		case <-ctx.Done():
@@ -434,6 +434,25 @@ func (f *Forwarder) heartbeats(ctx context.Context, nc *nats.Conn) error {
 	}
 }
 
+// publishHeartbeat publishes Config.Heartbeat's snapshot, unless it has no
+// Agent (another forwarder of the agent sends it).
+func (f *Forwarder) publishHeartbeat(nc *nats.Conn) {
+	if f.cfg.Heartbeat == nil {
+		return
+	}
+	hb := f.cfg.Heartbeat()
+	if hb.Agent == "" {
+		return
+	}
+	raw, err := json.Marshal(hb)
+	if err == nil {
+		err = nc.Publish(wire.HeartbeatSubject(f.cfg.Tenant, f.cfg.Agent), raw)
+	}
+	if err != nil {
+		f.log.Debug().Err(err).Msg("publish heartbeat")
+	}
+}
+
 // onConfirm records the relay's delivery confirmations: per table, the
 // newest version it holds. Versions only move forward.
 func (f *Forwarder) onConfirm(ctx context.Context) nats.MsgHandler {
@@ -441,6 +460,9 @@ func (f *Forwarder) onConfirm(ctx context.Context) nats.MsgHandler {
 		var c wire.Confirmation
 		if err := json.Unmarshal(m.Data, &c); err != nil {
 			f.log.Warn().Err(err).Msg("undecodable delivery confirmation")
+			return
+		}
+		if !f.mine(c.Integration) {
 			return
 		}
 		for table, v := range c.Tables {
@@ -461,6 +483,15 @@ func (f *Forwarder) onConfirm(ctx context.Context) nats.MsgHandler {
 	}
 }
 
+// mine reports whether a confirmation or rejection naming integration is
+// this forwarder's (see Config.Shared).
+func (f *Forwarder) mine(integration string) bool {
+	if integration == "" {
+		return !f.cfg.Shared
+	}
+	return integration == f.cfg.Integration
+}
+
 // ConfirmedPrefix starts the buffer state keys holding the relay's
 // confirmations, one per table: the agent mirrors them beside the buffer.
 const ConfirmedPrefix = "confirmed/"
@@ -478,6 +509,9 @@ func (f *Forwarder) onReject(ctx context.Context) nats.MsgHandler {
 		var rej wire.Rejection
 		if err := json.Unmarshal(m.Data, &rej); err != nil || rej.Batch == "" {
 			f.log.Warn().Err(err).Msg("undecodable rejection")
+			return
+		}
+		if !f.mine(rej.Integration) {
 			return
 		}
 		reason := fmt.Sprintf("relay quarantined batch %s of %s as %s: %s", rej.Batch, rej.Table, rej.Reason, rej.Error)

@@ -109,7 +109,7 @@ func (c *Consumer) apply(ctx context.Context, ps []*pending) {
 		}
 		b := p.batch
 		if len(b.records) > 0 {
-			c.confirms.add(b.tenant, b.agent, b.table, b.newest)
+			c.confirms.add(b.tenant, b.agent, b.integration, b.table, b.newest)
 		}
 	}
 	c.confirms.flush()

@@ -11,8 +11,9 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
-// agentKey names one agent.
-type agentKey struct{ tenant, agent string }
+// agentKey names one integration of one agent: an agent with several
+// instances gets one confirmation per integration.
+type agentKey struct{ tenant, agent, integration string }
 
 // agentConfirm is what has been committed from one agent.
 type agentConfirm struct {
@@ -41,14 +42,14 @@ func newConfirmer(conn *nats.Conn, now func() time.Time, interval time.Duration,
 	return &confirmer{conn: conn, now: now, interval: interval, log: log, m: m, agents: map[agentKey]*agentConfirm{}}
 }
 
-// add records that v of table, sent by agent, is committed.
-func (c *confirmer) add(tenant, agent, table string, v wire.Version) {
+// add records that v of table of integration, sent by agent, is committed.
+func (c *confirmer) add(tenant, agent, integration, table string, v wire.Version) {
 	if agent == "" {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	k := agentKey{tenant, agent}
+	k := agentKey{tenant, agent, integration}
 	a := c.agents[k]
 	if a == nil {
 		a = &agentConfirm{tables: map[string]wire.Version{}}
@@ -60,13 +61,16 @@ func (c *confirmer) add(tenant, agent, table string, v wire.Version) {
 	}
 }
 
-// resend marks what is known of agent as news, so the next flush sends it
-// again; a no-op for an agent this relay committed nothing for.
+// resend marks what is known of agent (every integration) as news, so the
+// next flush sends it again; a no-op for an agent this relay committed
+// nothing for.
 func (c *confirmer) resend(tenant, agent string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if a := c.agents[agentKey{tenant, agent}]; a != nil && len(a.tables) > 0 {
-		a.dirty, a.sent = true, time.Time{}
+	for k, a := range c.agents {
+		if k.tenant == tenant && k.agent == agent && len(a.tables) > 0 {
+			a.dirty, a.sent = true, time.Time{}
+		}
 	}
 }
 
@@ -102,7 +106,7 @@ func (c *confirmer) due() []confirmation {
 		for t, v := range a.tables {
 			tables[t] = v
 		}
-		body, err := json.Marshal(wire.Confirmation{Time: now.UTC(), Tables: tables})
+		body, err := json.Marshal(wire.Confirmation{Time: now.UTC(), Integration: k.integration, Tables: tables})
 		if err != nil { // cannot happen: strings and integers only
 			continue
 		}
@@ -118,11 +122,11 @@ func (c *confirmer) due() []confirmation {
 // rejection leaves the batch in quarantine, as before.
 func (c *confirmer) reject(subject string, h nats.Header, id, reason string, cause error) {
 	agent := h.Get(wire.HeaderAgent)
-	tenant, _, table, err := wire.ParseIngestSubject(subject)
+	tenant, integration, table, err := wire.ParseIngestSubject(subject)
 	if reason != ReasonDecode || err != nil || !wire.ValidName(agent) {
 		return
 	}
-	body, err := json.Marshal(wire.Rejection{Time: c.now().UTC(), Batch: id, Table: table, Reason: reason, Error: cause.Error()})
+	body, err := json.Marshal(wire.Rejection{Time: c.now().UTC(), Batch: id, Table: table, Integration: integration, Reason: reason, Error: cause.Error()})
 	if err != nil {
 		return
 	}

@@ -76,7 +76,7 @@ func (c *Consumer) processPart(ctx context.Context, p *pending) {
 	c.m.recordsIgnored.Add(float64(res.Ignored))
 	c.ack(ctx, p)
 	if len(b.records) > 0 {
-		c.confirms.add(b.tenant, b.agent, b.table, b.newest)
+		c.confirms.add(b.tenant, b.agent, b.integration, b.table, b.newest)
 		c.confirms.flush()
 	}
 }

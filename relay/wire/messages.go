@@ -20,9 +20,14 @@ type Heartbeat struct {
 // Confirmation is what the relay sends on ConfirmSubject after committing
 // batches: for each table, the newest record version it holds from this
 // agent, so the agent can say "the cloud holds everything up to X".
+//
+// A relay sends one confirmation per integration of the agent and names it
+// in Integration, so an agent with several instances routes it to the
+// right one; an older relay leaves it empty (one integration per agent).
 type Confirmation struct {
-	Time   time.Time          `json:"time"`
-	Tables map[string]Version `json:"tables"`
+	Time        time.Time          `json:"time"`
+	Integration string             `json:"integration,omitempty"`
+	Tables      map[string]Version `json:"tables"`
 }
 
 // Rejection is what the relay sends an agent on RejectSubject when it
@@ -30,9 +35,13 @@ type Confirmation struct {
 // disk, in transit or in the stream): a negative confirmation. The agent
 // reads the batch's range again from ServiceNow.
 type Rejection struct {
-	Time   time.Time `json:"time"`
-	Batch  string    `json:"batch"`  // the batch's Nats-Msg-Id
-	Table  string    `json:"table"`  // the table of its subject
-	Reason string    `json:"reason"` // the quarantine reason ("decode")
-	Error  string    `json:"error,omitempty"`
+	Time  time.Time `json:"time"`
+	Batch string    `json:"batch"` // the batch's Nats-Msg-Id
+	Table string    `json:"table"` // the table of its subject
+	// Integration is the integration of its subject, so an agent with
+	// several instances routes the rejection to the right one; empty from
+	// an older relay.
+	Integration string `json:"integration,omitempty"`
+	Reason      string `json:"reason"` // the quarantine reason ("decode")
+	Error       string `json:"error,omitempty"`
 }
