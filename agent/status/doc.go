@@ -95,8 +95,30 @@
 //	    "cert_expiry": "…",
 //	    "confirmed": {"incident": {"sys_updated_on": "2026-11-28 15:59:58", "sys_mod_count": 3, "time": "…"}}
 //	  },
-//	  "verdict": {"level": "OK"|"DEGRADED"|"FAILING", "reasons": ["relay tls://… unreachable for 14m (since …)"]}
+//	  "verdict": {"level": "OK"|"DEGRADED"|"FAILING", "reasons": ["relay tls://… unreachable for 14m (since …)"]},
+//	  "instances": [{                              // only for an agent with several instances (config instances:); omitted otherwise
+//	    "integration": "snow-emea",
+//	    "servicenow": {…}, "buffer": {…}, "relay": {…},   // this instance's, exactly as the top-level sections above
+//	    "error": "…",                              // why this instance's pipeline stopped while the others run; omitted while it runs
+//	    "verdict": {"level": "FAILING", "reasons": ["ServiceNow authentication failing (basic, tables incident): …"]}
+//	  }]
 //	}
+//
+// # Several instances
+//
+// With "instances", the top-level sections summarise them, so readers of
+// the single-instance fields keep working: "buffer" sums every instance's
+// counters (pending_*, max_bytes, repairs; oldest_pending is the oldest of
+// all; polling_paused when any is, pause_reason and error prefixed with the
+// integration; free_disk_bytes the least), "relay" is the first instance's
+// connection (every instance dials the same relay) without "confirmed"
+// (per instance), and "servicenow" has "tables": [] and no url: each
+// instance's are in its own section. The heartbeat's backlog_records is the
+// sum. The verdict covers every instance: each instance is evaluated alone
+// with the rules below (its verdict in instances[].verdict) and each of its
+// reasons appears in the top-level verdict prefixed with its integration
+// ("snow-emea: ServiceNow authentication failing …"); an instance whose
+// pipeline stopped is FAILING; "agent is not running" is said once.
 //
 // # Verdict rules
 //

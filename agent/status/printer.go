@@ -15,6 +15,9 @@ type printer struct {
 	colour  bool
 	now     time.Time
 	started bool
+	// section follows every title: the instance the sections are of
+	// when the agent has several.
+	section string
 	err     error
 }
 
@@ -54,7 +57,7 @@ func (p *printer) title(name string) {
 		p.blank()
 	}
 	p.started = true
-	p.plain(name, ansiBold)
+	p.plain(name+p.section, ansiBold)
 }
 
 // field writes "  label   value", skipping empty values.

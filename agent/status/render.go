@@ -47,7 +47,8 @@ func RenderJSON(w io.Writer, s *Snapshot) error {
 }
 
 // Render writes s for people: sections agent, servicenow, buffer, relay and
-// verdict, no line wider than Width, ANSI colours only when colour is true.
+// verdict (with several instances, an instance section and its servicenow,
+// buffer and relay sections per instance, titled with its integration), no line wider than Width, ANSI colours only when colour is true.
 // Relative times count from s.Time. It returns the first write error.
 func Render(w io.Writer, s *Snapshot, colour bool) error {
 	p := &printer{w: w, colour: colour, now: s.Time}
@@ -55,9 +56,13 @@ func Render(w io.Writer, s *Snapshot, colour bool) error {
 		p.now = time.Now()
 	}
 	renderAgent(p, s)
-	renderServiceNow(p, s)
-	renderBuffer(p, s)
-	renderRelay(p, s)
+	if len(s.Instances) > 0 {
+		renderInstances(p, s)
+	} else {
+		renderServiceNow(p, s)
+		renderBuffer(p, s)
+		renderRelay(p, s)
+	}
 	renderVerdict(p, s)
 	return p.err
 }

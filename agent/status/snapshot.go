@@ -42,6 +42,10 @@ type Snapshot struct {
 	Buffer     Buffer     `json:"buffer"`
 	Relay      Relay      `json:"relay"`
 	Verdict    Verdict    `json:"verdict"`
+	// Instances holds one section per ServiceNow instance when the agent
+	// is configured with several; the top-level sections then summarise
+	// them (see the package documentation). Omitted for one instance.
+	Instances []Instance `json:"instances,omitempty"`
 }
 
 // Agent describes the agent process itself.
@@ -250,6 +254,9 @@ func (s *Snapshot) Finalize(th Thresholds, now time.Time) {
 	}
 	if !s.Buffer.Oldest.IsZero() {
 		s.Buffer.OldestAge = Duration(max(0, s.Time.Sub(s.Buffer.Oldest)))
+	}
+	if len(s.Instances) > 0 {
+		s.finalizeInstances()
 	}
 	s.Verdict = Evaluate(s, th, s.Time)
 }

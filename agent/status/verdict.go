@@ -71,23 +71,29 @@ func (th Thresholds) withDefaults() Thresholds {
 // reasons come before DEGRADED ones.
 func Evaluate(s *Snapshot, th Thresholds, now time.Time) Verdict {
 	th = th.withDefaults()
-	var v verdictBuilder
-	if s.Agent.Running {
-		evaluateRelay(&v, s, th, now)
-		evaluateSchedule(&v, s, th, now)
-	} else {
-		state := s.Agent.ServiceState
-		if state == "" {
-			state = "unknown"
-		}
-		v.fail("agent is not running (service state: %s)", state)
+	if len(s.Instances) > 0 {
+		return evaluateInstances(s, th, now)
 	}
-	evaluateTables(&v, s, th, now)
-	evaluateBuffer(&v, s, th, now)
-	evaluateExpiry(&v, "ServiceNow OAuth token", s.ServiceNow.TokenExpiry, th, now)
-	evaluateExpiry(&v, "ServiceNow TLS certificate", s.ServiceNow.CertExpiry, th, now)
-	evaluateExpiry(&v, "relay TLS certificate", s.Relay.CertExpiry, th, now)
+	var v verdictBuilder
+	if !s.Agent.Running {
+		v.fail("agent is not running (service state: %s)", orUnknown(s.Agent.ServiceState))
+	}
+	evaluateSections(&v, s, th, now)
 	return v.verdict()
+}
+
+// evaluateSections applies every rule but "not running" to s's
+// servicenow, buffer and relay sections.
+func evaluateSections(v *verdictBuilder, s *Snapshot, th Thresholds, now time.Time) {
+	if s.Agent.Running {
+		evaluateRelay(v, s, th, now)
+		evaluateSchedule(v, s, th, now)
+	}
+	evaluateTables(v, s, th, now)
+	evaluateBuffer(v, s, th, now)
+	evaluateExpiry(v, "ServiceNow OAuth token", s.ServiceNow.TokenExpiry, th, now)
+	evaluateExpiry(v, "ServiceNow TLS certificate", s.ServiceNow.CertExpiry, th, now)
+	evaluateExpiry(v, "relay TLS certificate", s.Relay.CertExpiry, th, now)
 }
 
 func evaluateRelay(v *verdictBuilder, s *Snapshot, th Thresholds, now time.Time) {
