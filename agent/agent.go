@@ -37,6 +37,12 @@ type Agent struct {
 	serviceState string
 	// oneShot: the forwarder stops on a permanent error (openOneShot).
 	oneShot bool
+	// member is set when the agent is one instance's pipeline of an agent
+	// with several (fleet): the fleet serves the admin endpoint and builds
+	// the heartbeat, which memberHeartbeat returns (a zero one when
+	// another member's forwarder sends it).
+	member          bool
+	memberHeartbeat func() wire.Heartbeat
 }
 
 // shutdownGrace bounds how long in-flight publishes may take after a stop.
@@ -55,11 +61,17 @@ func openOneShot(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*
 }
 
 func open(ctx context.Context, cfg *config.Config, log zerolog.Logger, oneShot bool) (*Agent, error) {
-	buf, err := openHealingBuffer(ctx, cfg, log, time.Now)
+	return openWith(ctx, &Agent{cfg: cfg, log: log, oneShot: oneShot})
+}
+
+// openWith opens the buffer of a (cfg, log and options set) and builds
+// the rest.
+func openWith(ctx context.Context, a *Agent) (*Agent, error) {
+	buf, err := openHealingBuffer(ctx, a.cfg, a.log, time.Now)
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: log, buf: buf, started: time.Now(), oneShot: oneShot}
+	a.buf, a.started = buf, time.Now()
 	if err := a.build(); err != nil {
 		buf.Close()
 		return nil, err
@@ -95,7 +107,8 @@ func (a *Agent) build() error {
 		Integration:     a.cfg.Relay.Integration,
 		Agent:           a.cfg.Agent.ID,
 		PublishTimeout:  shutdownGrace,
-		Heartbeat:       a.heartbeat,
+		Heartbeat:       a.heartbeatSource(),
+		Shared:          a.member,
 		StopOnPermanent: a.oneShot,
 		Logger:          a.log.With().Str("component", "forward").Logger(),
 	}, a.buf)
@@ -107,6 +120,15 @@ func (a *Agent) build() error {
 	// relay's rejection) is read again at once, not at the next interval.
 	a.buf.OnRepair(a.poller.Wake)
 	return nil
+}
+
+// heartbeatSource is what the forwarder publishes as the heartbeat: this
+// agent's snapshot, or for a fleet member the fleet's.
+func (a *Agent) heartbeatSource() func() wire.Heartbeat {
+	if a.member {
+		return a.memberHeartbeat
+	}
+	return a.heartbeat
 }
 
 // Close releases the buffer (and with it Badger's directory lock).
@@ -129,7 +151,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.buf.Run(gctx) })
 	g.Go(func() error { return a.poller.Run(gctx) })
 	g.Go(func() error { return a.fwd.Run(gctx) })
-	g.Go(func() error { return admin.Run(gctx) })
+	if !a.member { // the fleet serves one admin endpoint for every instance
+		g.Go(func() error { return admin.Run(gctx) })
+	}
 	a.log.Info().Str("version", version).Str("config", a.cfg.File).Msg("agent started")
 	err := g.Wait()
 	a.log.Info().Msg("agent stopped")

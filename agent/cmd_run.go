@@ -38,14 +38,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			log.Error().Err(cfgErr).Msg("invalid configuration")
 			return cfgErr
 		}
-		a, err := openAgent(sctx, cfg, log)
+		a, err := openRunner(sctx, cfg, log)
 		if err != nil {
 			log.Error().Err(err).Msg("start agent")
 			return err
 		}
 		defer a.Close()
 		if !service.Interactive() {
-			a.serviceState = service.StatusRunning
+			a.setServiceState(service.StatusRunning)
 		}
 		return a.Run(sctx)
 	})

@@ -6,6 +6,10 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sei-edge/servicenow-edge/agent/config"
 )
 
 // cmdSync polls once now and forwards until the relay acknowledged
@@ -28,6 +32,9 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer closer.Close()
+	if cfg.Multi() {
+		return syncFleet(ctx, cfg, log, *timeout, stdout)
+	}
 	a, err := openOneShot(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -44,5 +51,30 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs2 := a.fwd.Stats()
 	fmt.Fprintf(stdout, "sync complete in %s: %d records fetched, %d batches acknowledged by the relay, buffer empty\n",
 		time.Since(start).Round(time.Millisecond), fetched, fs2.Published)
+	return nil
+}
+
+// syncFleet is cmdSync for several instances: every instance polls and
+// forwards at once; one line per instance.
+func syncFleet(ctx context.Context, cfg *config.Config, log zerolog.Logger, timeout time.Duration, stdout io.Writer) error {
+	f, err := openFleet(ctx, cfg, log, true)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	start := time.Now()
+	err = f.Sync(ctx, timeout)
+	for _, m := range f.members {
+		var fetched int64
+		for _, t := range m.poller.Stats().Tables {
+			fetched += int64(t.LastRecords)
+		}
+		fmt.Fprintf(stdout, "%s: %d records fetched, %d batches acknowledged by the relay, %d batches still buffered\n",
+			m.cfg.Relay.Integration, fetched, m.fwd.Stats().Published, m.buf.Stats().PendingBatches)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "sync complete in %s: %d instances, buffers empty\n", time.Since(start).Round(time.Millisecond), len(f.members))
 	return nil
 }

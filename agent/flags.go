@@ -63,13 +63,14 @@ func loadConfig(path string) (*config.Config, error) {
 // own settings (config.Validate holds the same rules, so this is a guard).
 func clientProblems(cfg *config.Config) error {
 	var problems []string
-	for _, t := range syncTables(cfg) {
-		if err := t.Check(); err != nil {
-			problems = append(problems, err.Error())
+	for i, sub := range cfg.Split() {
+		prefix := ""
+		if cfg.Multi() { // each instance's problems are named instances[N].servicenow.…
+			prefix = fmt.Sprintf("instances[%d].", i)
 		}
-	}
-	if _, err := servicenow.New(clientConfig(cfg, zerolog.Nop(), nil)); err != nil {
-		problems = append(problems, strings.Split(err.Error(), "\n")...)
+		for _, p := range instanceClientProblems(sub) {
+			problems = append(problems, prefix+p)
+		}
 	}
 	if err := checkLogFile(cfg.Log.File); err != nil {
 		problems = append(problems, err.Error())
@@ -78,6 +79,21 @@ func clientProblems(cfg *config.Config) error {
 		return fmt.Errorf("load config %s: %w", cfg.File, &config.Error{Problems: problems})
 	}
 	return nil
+}
+
+// instanceClientProblems is clientProblems for one instance's
+// (single-instance) configuration.
+func instanceClientProblems(cfg *config.Config) []string {
+	var problems []string
+	for _, t := range syncTables(cfg) {
+		if err := t.Check(); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if _, err := servicenow.New(clientConfig(cfg, zerolog.Nop(), nil)); err != nil {
+		problems = append(problems, strings.Split(err.Error(), "\n")...)
+	}
+	return problems
 }
 
 // checkLogFile refuses a log.file that cannot be a file: the nearest

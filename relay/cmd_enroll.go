@@ -9,6 +9,7 @@ import (
 	"net"
 	neturl "net/url"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -26,14 +27,15 @@ import (
 func cmdEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, path := newFlags("enroll", stdout)
 	tenant := fs.String("tenant", "", "tenant of the agent")
-	integration := fs.String("integration", "", "integration the agent publishes for")
+	var integrations stringList
+	fs.Var(&integrations, "integration", "integration the agent publishes for; repeat it for an agent with several ServiceNow instances (one integration each)")
 	agent := fs.String("agent", "", "agent id (the agent's agent.id)")
 	out := fs.String("out", "", "credentials file to write (default data_dir/credentials/TENANT.AGENT.creds)")
 	replace := fs.Bool("replace", false, "replace the key of an agent already enrolled")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := errors.Join(wire.CheckName("--tenant", *tenant), wire.CheckName("--integration", *integration), wire.CheckName("--agent", *agent)); err != nil {
+	if err := errors.Join(wire.CheckName("--tenant", *tenant), checkIntegrations(integrations), wire.CheckName("--agent", *agent)); err != nil {
 		return command.Usage(err)
 	}
 	cfg, err := loadConfig(*path)
@@ -51,7 +53,7 @@ func cmdEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	_, creds, tok, err := reg.Enroll(*tenant, *integration, *agent, *replace)
+	_, creds, tok, err := reg.EnrollIntegrations(*tenant, integrations, *agent, *replace)
 	if errors.Is(err, enroll.ErrEnrolled) {
 		return command.Usage(fmt.Errorf("%w (use --replace to issue a new key)", err))
 	}
@@ -65,7 +67,12 @@ func cmdEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	block := enroll.RelayBlock{Credentials: credsPath, Tenant: *tenant, Integration: *integration}
+	block := enroll.RelayBlock{Credentials: credsPath, Tenant: *tenant}
+	if len(integrations) == 1 {
+		block.Integration = integrations[0]
+	} else {
+		block.Instances = integrations
+	}
 	block.URL, block.CAFile = agentURL(cfg, ri, stderr)
 	text, err := block.Marshal(*agent)
 	if err != nil {
@@ -212,7 +219,31 @@ func cmdAgents(ctx context.Context, args []string, stdout io.Writer) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TENANT\tINTEGRATION\tAGENT\tENROLLED\tPUBLIC KEY")
 	for _, a := range agents {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Tenant, a.Integration, a.Agent, a.Created.Format(time.RFC3339), a.PublicKey)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Tenant, strings.Join(a.AllIntegrations(), ","), a.Agent, a.Created.Format(time.RFC3339), a.PublicKey)
 	}
 	return tw.Flush()
+}
+
+// stringList is a flag that may be given several times.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// checkIntegrations: at least one --integration, each a valid name, none
+// twice.
+func checkIntegrations(list []string) error {
+	if len(list) == 0 {
+		return wire.CheckName("--integration", "")
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for _, in := range list {
+		errs = append(errs, wire.CheckName("--integration", in))
+		if seen[in] {
+			errs = append(errs, fmt.Errorf("--integration %s: given twice", in))
+		}
+		seen[in] = true
+	}
+	return errors.Join(errs...)
 }

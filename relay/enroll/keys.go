@@ -165,9 +165,10 @@ func userCreds(account nkeys.KeyPair, name string, perms *jwt.Permissions) ([]by
 	return userCredsFor(account, ukp, name, perms)
 }
 
-func userCredsFor(account, user nkeys.KeyPair, name string, perms *jwt.Permissions) ([]byte, error) {
+func userCredsFor(account, user nkeys.KeyPair, name string, perms *jwt.Permissions, tags ...string) ([]byte, error) {
 	uc := jwt.NewUserClaims(Public(user))
 	uc.Name = name
+	uc.Tags.Add(tags...)
 	if perms != nil {
 		uc.Permissions = *perms
 	}

@@ -56,5 +56,9 @@ func ReenrollHint(a Agent, configFlag string) string {
 	if configFlag != "" {
 		c += " " + configFlag
 	}
-	return fmt.Sprintf("%s --tenant %s --integration %s --agent %s", c, a.Tenant, a.Integration, a.Agent)
+	c += " --tenant " + a.Tenant
+	for _, in := range a.AllIntegrations() {
+		c += " --integration " + in
+	}
+	return c + " --agent " + a.Agent
 }

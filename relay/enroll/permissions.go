@@ -2,11 +2,31 @@ package enroll
 
 import "github.com/sei-edge/servicenow-edge/relay/wire"
 
-// Publish returns the subjects agent a may publish to: its integration's
+// Publish returns the subjects agent a may publish to: its integrations'
 // ingest subjects and its own heartbeat subject. Nothing else: in
 // particular no $JS.API subject, so an agent cannot read any stream.
 func (a Agent) Publish() []string {
-	return []string{wire.IngestFilter(a.Tenant, a.Integration), wire.HeartbeatSubject(a.Tenant, a.Agent)}
+	var out []string
+	for _, in := range a.AllIntegrations() {
+		out = append(out, wire.IngestFilter(a.Tenant, in))
+	}
+	return append(out, wire.HeartbeatSubject(a.Tenant, a.Agent))
+}
+
+// TagIntegration starts the user JWT tags naming an integration the agent
+// was enrolled for ("integration:snow-prod"). The NATS server copies the
+// tags into the Nats-Request-Info header of every message that crosses the
+// ingest import, so the relay's gateway checks the integration from the
+// connection's own signed credentials, even if a permission slipped.
+const TagIntegration = "integration:"
+
+// Tags are a's user JWT tags: one TagIntegration per integration.
+func (a Agent) Tags() []string {
+	var out []string
+	for _, in := range a.AllIntegrations() {
+		out = append(out, TagIntegration+in)
+	}
+	return out
 }
 
 // Subscribe returns the subjects agent a may receive on: its own inbox

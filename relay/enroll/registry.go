@@ -31,13 +31,19 @@ var ErrNotEnrolled = errors.New("agent not enrolled")
 var ErrEnrolled = errors.New("agent already enrolled")
 
 // Agent is one enrolled agent. An agent belongs to one tenant and publishes
-// for one integration; (Tenant, Agent) is its identity.
+// for one or several integrations (one per ServiceNow instance); (Tenant,
+// Agent) is its identity.
 type Agent struct {
-	Tenant      string    `json:"tenant"`
-	Integration string    `json:"integration"`
-	Agent       string    `json:"agent"`
-	PublicKey   string    `json:"public_key"` // NKEY user public key (U...)
-	Created     time.Time `json:"created"`
+	Tenant string `json:"tenant"`
+	// Integration is the agent's first integration, the only one in files
+	// written before agents could have several.
+	Integration string `json:"integration"`
+	// Integrations lists every integration the agent may publish for,
+	// Integration first; absent (older files) means just Integration.
+	Integrations []string  `json:"integrations,omitempty"`
+	Agent        string    `json:"agent"`
+	PublicKey    string    `json:"public_key"` // NKEY user public key (U...)
+	Created      time.Time `json:"created"`
 }
 
 // Tenant is one tenant's file: its NATS account and its agents. Only this
@@ -201,7 +207,21 @@ func (r *Registry) PausedTenants() ([]string, error) {
 // is an ErrEnrolled error unless replace is set; its old user is then
 // revoked.
 func (r *Registry) Enroll(tenant, integration, agent string, replace bool) (Agent, []byte, string, error) {
-	a := Agent{Tenant: tenant, Integration: integration, Agent: agent, Created: time.Now().UTC().Truncate(time.Second)}
+	return r.EnrollIntegrations(tenant, []string{integration}, agent, replace)
+}
+
+// EnrollIntegrations is Enroll for an agent publishing for several
+// integrations (one per ServiceNow instance): its credentials allow
+// exactly those. Enrolling an enrolled agent again with replace issues a
+// new key for the new set and revokes the old one.
+func (r *Registry) EnrollIntegrations(tenant string, integrations []string, agent string, replace bool) (Agent, []byte, string, error) {
+	a := Agent{Tenant: tenant, Agent: agent, Created: time.Now().UTC().Truncate(time.Second)}
+	if len(integrations) > 0 {
+		a.Integration = integrations[0]
+	}
+	if len(integrations) > 1 {
+		a.Integrations = append([]string(nil), integrations...)
+	}
 	if err := a.checkNames(); err != nil {
 		return Agent{}, nil, "", err
 	}
@@ -210,6 +230,10 @@ func (r *Registry) Enroll(tenant, integration, agent string, replace bool) (Agen
 	err := r.change(tenant, true, func(t *Tenant, acct nkeys.KeyPair) error {
 		i := find(t.Agents, agent)
 		if i >= 0 && !replace {
+			if was, now := strings.Join(t.Agents[i].AllIntegrations(), ", "), strings.Join(a.AllIntegrations(), ", "); was != now {
+				return fmt.Errorf("enroll %s/%s: %w for integrations %s (to change them to %s, enroll again with --replace: a new key, the old one revoked)",
+					tenant, agent, ErrEnrolled, was, now)
+			}
 			return fmt.Errorf("enroll %s/%s: %w (revoke it first, or replace its key)", tenant, agent, ErrEnrolled)
 		}
 		ukp, err := nkeys.CreateUser()
@@ -218,7 +242,7 @@ func (r *Registry) Enroll(tenant, integration, agent string, replace bool) (Agen
 		}
 		defer ukp.Wipe()
 		a.PublicKey = Public(ukp)
-		if creds, err = userCredsFor(acct, ukp, agent, a.permissions()); err != nil {
+		if creds, err = userCredsFor(acct, ukp, agent, a.permissions(), a.Tags()...); err != nil {
 			return err
 		}
 		if i >= 0 {
@@ -340,7 +364,28 @@ func (t *Tenant) revoke(userKey string) {
 }
 
 func (a Agent) checkNames() error {
-	return errors.Join(wire.CheckName("tenant", a.Tenant), wire.CheckName("integration", a.Integration), wire.CheckName("agent", a.Agent))
+	errs := []error{wire.CheckName("tenant", a.Tenant), wire.CheckName("integration", a.Integration), wire.CheckName("agent", a.Agent)}
+	seen := map[string]bool{}
+	for _, in := range a.Integrations {
+		errs = append(errs, wire.CheckName("integration", in))
+		if seen[in] {
+			errs = append(errs, fmt.Errorf("integration %s: given twice", in))
+		}
+		seen[in] = true
+	}
+	if len(a.Integrations) > 0 && a.Integrations[0] != a.Integration {
+		errs = append(errs, fmt.Errorf("agent %s/%s: integration %q is not the first of integrations %v", a.Tenant, a.Agent, a.Integration, a.Integrations))
+	}
+	return errors.Join(errs...)
+}
+
+// AllIntegrations lists the integrations a may publish for: Integrations,
+// or Integration alone (files written before agents could have several).
+func (a Agent) AllIntegrations() []string {
+	if len(a.Integrations) > 0 {
+		return a.Integrations
+	}
+	return []string{a.Integration}
 }
 
 func (a Agent) check() error {

@@ -164,3 +164,33 @@ func TestSender(t *testing.T) {
 		})
 	}
 }
+
+// TestEnrolledFor: a batch for an integration the sender's credentials do
+// not name (user JWT tags) is refused, even though the subject reached the
+// relay (a permission that slipped); credentials without integration tags
+// (enrolled before agents could have several) keep working.
+func TestEnrolledFor(t *testing.T) {
+	two := `{"acc":"ACC","name_tag":"a1","tags":["integration:snow-prod","integration:snow-emea","other"]}`
+	for _, tc := range []struct {
+		name, ci, subject string
+		wantErr           bool
+	}{
+		{name: "first integration", ci: two, subject: "acme.snow-prod.incident"},
+		{name: "second integration", ci: two, subject: "acme.snow-emea.sys_user"},
+		{name: "third integration", ci: two, subject: "acme.snow-apac.incident", wantErr: true},
+		{name: "no integration", ci: two, subject: "acme", wantErr: true},
+		{name: "legacy credentials", ci: `{"acc":"ACC","name_tag":"a1"}`, subject: "acme.anything.incident"},
+		{name: "inside the relay account", subject: "acme.anything.incident"},
+		{name: "garbage info", ci: `{`, subject: "acme.snow-prod.incident", wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := enrolledFor(tc.ci, subjectIntegration(tc.subject))
+			if (err != nil) != tc.wantErr {
+				t.Errorf("enrolledFor = %v, want error %v", err, tc.wantErr)
+			}
+			if err != nil && tc.ci == two && !strings.Contains(err.Error(), "snow-prod, snow-emea") {
+				t.Errorf("error does not list the enrolled integrations: %v", err)
+			}
+		})
+	}
+}

@@ -64,6 +64,9 @@ func (c *Gateway) forward(ctx context.Context, m *nats.Msg) {
 		m.Header = nats.Header{}
 	}
 	agent, err := sender(m.Header)
+	if err == nil {
+		err = enrolledFor(m.Header.Get(HeaderClientInfo), subjectIntegration(rest))
+	}
 	if err != nil {
 		c.rejected()
 		c.log.Warn().Err(err).Str("subject", m.Subject).Msg("refuse batch: agent identity")
@@ -94,6 +97,17 @@ func (c *Gateway) forward(ctx context.Context, m *nats.Msg) {
 	if err := c.conn.PublishMsg(&nats.Msg{Subject: m.Reply, Header: ack.Header, Data: ack.Data}); err != nil {
 		c.log.Debug().Err(err).Msg("answer batch")
 	}
+}
+
+// subjectIntegration is the integration of a submitted batch's subject
+// without its prefix ("<tenant>.<integration>.<table>"); "" when it has
+// none (the stream's consumer refuses such a subject).
+func subjectIntegration(rest string) string {
+	parts := strings.SplitN(rest, ".", 3)
+	if len(parts) < 2 {
+		return ""
+	}
+	return parts[1]
 }
 
 // gatewayTimeout bounds how long the gateway waits for the stream's ack.
