@@ -63,11 +63,15 @@ func agentStatus(ctx context.Context, cfg *config.Config) (*status.Snapshot, boo
 	if err == nil {
 		return snap, true, nil
 	}
-	buf, bufErr := openExistingBuffer(cfg)
-	if buf != nil {
-		defer buf.Close()
+	if cfg.Multi() {
+		snap = offlineFleetSnapshot(cfg, err)
+	} else {
+		buf, bufErr := openExistingBuffer(cfg)
+		if buf != nil {
+			defer buf.Close()
+		}
+		snap = offlineSnapshot(cfg, err, buf, bufErr)
 	}
-	snap = offlineSnapshot(cfg, err, buf, bufErr)
 	if errors.Is(err, status.ErrNotRunning) {
 		err = nil
 	}
@@ -115,6 +119,27 @@ func offlineSnapshot(cfg *config.Config, queryErr error, buf *buffer.Buffer, buf
 	} else {
 		s.Buffer.Error = bufErr.Error()
 		s.Buffer.MovedAside, _ = buffer.MovedAside(bufferDir(cfg))
+	}
+	s.Finalize(thresholds(cfg), time.Now())
+	return s
+}
+
+// offlineFleetSnapshot is offlineSnapshot for several instances: one
+// section per instance, from its own buffer.
+func offlineFleetSnapshot(cfg *config.Config, queryErr error) *status.Snapshot {
+	var s *status.Snapshot
+	for _, sub := range cfg.Split() {
+		buf, bufErr := openExistingBuffer(sub)
+		is := offlineSnapshot(sub, queryErr, buf, bufErr)
+		if buf != nil {
+			buf.Close()
+		}
+		if s == nil {
+			s = &status.Snapshot{Agent: is.Agent}
+			s.Agent.DataDir = cfg.Agent.DataDir
+		}
+		s.Instances = append(s.Instances, status.Instance{Integration: sub.Relay.Integration,
+			ServiceNow: is.ServiceNow, Buffer: is.Buffer, Relay: is.Relay})
 	}
 	s.Finalize(thresholds(cfg), time.Now())
 	return s

@@ -80,10 +80,29 @@ func validateAll(ctx context.Context, path string) []check {
 	}
 	checks := []check{{"config", true, cfg.File}}
 	checks = append(checks, checkDataDir(cfg)...)
-	checks = append(checks, checkBuffer(ctx, cfg))
-	checks = append(checks, checkServiceNow(ctx, cfg)...)
+	if cfg.Multi() {
+		checks = append(checks, checkInstances(ctx, cfg)...)
+	} else {
+		checks = append(checks, checkBuffer(ctx, cfg))
+		checks = append(checks, checkServiceNow(ctx, cfg)...)
+	}
 	checks = append(checks, checkRelay(ctx, cfg))
 	return checks
+}
+
+// checkInstances runs the buffer and ServiceNow checks of every instance
+// of a multi-instance configuration, each check named after its instance
+// ("snow-emea: servicenow auth"), so a failure says which one fails.
+func checkInstances(ctx context.Context, cfg *config.Config) []check {
+	var out []check
+	for _, sub := range cfg.Split() {
+		cs := append([]check{checkBuffer(ctx, sub)}, checkServiceNow(ctx, sub)...)
+		for _, c := range cs {
+			c.Name = sub.Relay.Integration + ": " + c.Name
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func checkDataDir(cfg *config.Config) []check {
