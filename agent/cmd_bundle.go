@@ -33,29 +33,45 @@ func cmdBundle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var buf *buffer.Buffer // the stopped agent's: offline figures and stored tokens
 	if err != nil {
 		var bufErr error
-		buf, bufErr = openExistingBuffer(cfg)
-		if buf != nil {
-			defer buf.Close()
+		if cfg.Multi() {
+			snap = offlineFleetSnapshot(cfg, err)
+		} else {
+			buf, bufErr = openExistingBuffer(cfg)
+			if buf != nil {
+				defer buf.Close()
+			}
+			snap = offlineSnapshot(cfg, err, buf, bufErr)
 		}
-		snap = offlineSnapshot(cfg, err, buf, bufErr)
 	}
 	logFile, _ := logging.FilePath(logOptions(cfg))
 	var excluded []string
-	for _, t := range syncTables(cfg) {
-		excluded = append(excluded, t.Exclude...)
+	var damaged []movedBuffer
+	for _, sub := range cfg.Split() {
+		for _, t := range syncTables(sub) {
+			excluded = append(excluded, t.Exclude...)
+		}
+		damaged = append(damaged, movedAsideListing(bufferDir(sub))...)
+	}
+	secrets := bundleSecrets(ctx, cfg, buf)
+	if cfg.Multi() && !snap.Agent.Running {
+		secrets = append(secrets, instanceTokens(ctx, cfg)...)
+	}
+	figures := map[string]any{"buffer": snap.Buffer, "relay": snap.Relay, "tables": snap.ServiceNow.Tables,
+		"damaged_buffers": damaged}
+	if cfg.Multi() {
+		figures["instances"] = snap.Instances
 	}
 	err = bundle.Write(ctx, *out, bundle.Input{
 		Status:         snap,
 		RedactedConfig: cfg.Redacted(),
-		Secrets:        bundleSecrets(ctx, cfg, buf),
+		Secrets:        secrets,
 		ExcludedFields: excluded,
 		LogFiles:       bundle.LogFiles(logFile),
-		Figures: map[string]any{"buffer": snap.Buffer, "relay": snap.Relay, "tables": snap.ServiceNow.Tables,
-			"damaged_buffers": movedAsideListing(bufferDir(cfg))},
-		DataDir:      cfg.Agent.DataDir,
-		ServiceState: snap.Agent.ServiceState,
-		ServiceFacts: serviceFacts(),
-		Version:      version,
+		Figures:        figures,
+		DataDir:        cfg.Agent.DataDir,
+		ServiceState:   snap.Agent.ServiceState,
+		ServiceFacts:   serviceFacts(),
+		Version:        version,
 	})
 	if err != nil {
 		return err
@@ -93,6 +109,27 @@ func bundleSecrets(ctx context.Context, cfg *config.Config, buf *buffer.Buffer) 
 		}
 	}
 	return secrets
+}
+
+// instanceTokens are the OAuth tokens stored in each instance's buffer of
+// a stopped multi-instance agent, for scrubbing.
+func instanceTokens(ctx context.Context, cfg *config.Config) []string {
+	var out []string
+	for _, sub := range cfg.Split() {
+		buf, err := openExistingBuffer(sub)
+		if err != nil {
+			continue
+		}
+		if tok, err := (&tokenStore{buf: buf}).LoadToken(ctx); err == nil && tok != nil {
+			for _, s := range []string{tok.AccessToken, tok.RefreshToken} {
+				if s != "" {
+					out = append(out, s)
+				}
+			}
+		}
+		buf.Close()
+	}
+	return out
 }
 
 // movedBuffer lists one damaged buffer the agent moved aside: its files'

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/sei-edge/servicenow-edge/agent/servicenow"
 )
@@ -13,14 +14,22 @@ import (
 // stopped: it holds the state's lock.
 func cmdLogin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, path := flags("login", stdout)
+	integration := integrationFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
+	all, err := loadConfig(*path)
 	if err != nil {
 		return err
 	}
-	log, closer, err := newLogger(cfg, stderr, false)
+	cfg, err := chooseInstance("login", all, *integration)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.Agent.DataDir, 0o700); err != nil {
+		return fmt.Errorf("agent.data_dir: %w", err)
+	}
+	log, closer, err := newLogger(all, stderr, false)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, path := flags("preview", stdout)
 	n := fs.Int("n", 3, "how many records to show")
+	integration := integrationFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -33,12 +34,16 @@ func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	if name == "" || fs.NArg() != 0 {
-		return command.Usagef("usage: sei-agent preview -c FILE TABLE [-n N]")
+		return command.Usagef("usage: sei-agent preview -c FILE [--integration I] TABLE [-n N]")
 	}
 	if *n < 1 {
 		return command.Usagef("preview: -n must be at least 1 (got %d)", *n)
 	}
-	cfg, err := loadConfig(*path)
+	all, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	cfg, err := chooseInstance("preview", all, *integration)
 	if err != nil {
 		return err
 	}
