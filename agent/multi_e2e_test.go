@@ -51,11 +51,7 @@ func newMultiEnv(t *testing.T) *multiEnv {
 	t.Helper()
 	e := &multiEnv{relay: startRelay(t, filepath.Join(t.TempDir(), "relay"), "127.0.0.1:0"),
 		passwords: []string{"prod-Pa55-multi-secret", "emea-Pa55-multi-secret"}}
-	out, err := exec.Command(e.relay.bin, "enroll", "-c", e.relay.cfg, "--tenant", "acme",
-		"--integration", "snow-prod", "--integration", "snow-emea", "--agent", "edge-multi").Output()
-	if err != nil {
-		t.Fatalf("enroll: %v", err)
-	}
+	out := enrollBlock(t, e.relay, "edge-multi", "snow-prod", "snow-emea")
 	lag := func() time.Time { return time.Now().Add(-time.Minute) }
 	e.prod = snowtest.New(snowtest.Options{Seed: 42, Incidents: 300, Changes: 30, Users: 80, Groups: 5,
 		Username: "sei.prod", Password: e.passwords[0], Now: lag})
@@ -292,4 +288,10 @@ func TestMultiInstanceEndToEnd(t *testing.T) {
 		t.Errorf("offline status (exit %d): %+v", code, off.Instances)
 	}
 	checkDirClean(t, e.dataDir, e.prod, e.passwords...)
+}
+
+// execOutput runs a program and returns its stdout.
+func execOutput(bin string, args ...string) (string, error) {
+	out, err := exec.Command(bin, args...).Output()
+	return string(out), err
 }
