@@ -287,6 +287,24 @@ func TestMultiInstanceEndToEnd(t *testing.T) {
 		len(off.Instances[0].ServiceNow.Tables) == 0 || len(off.Instances[0].Relay.Confirmed) == 0 {
 		t.Errorf("offline status (exit %d): %+v", code, off.Instances)
 	}
+
+	// A damaged buffer of one instance is moved aside and healed at the
+	// next start, and stays that instance's affair.
+	e.emeaGate.refuse.Store(false)
+	manifest := filepath.Join(e.dataDir, "instances", "snow-emea", "buffer", "MANIFEST")
+	if err := os.WriteFile(manifest, []byte("this is not a badger manifest at all, it is damage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.prod.Touch("incident", 3)
+	e.emea.Touch("incident", 3)
+	if code, out, errOut := agentCmd(context.Background(), "sync", "-c", e.cfgPath, "--timeout", "2m"); code != 0 {
+		t.Fatalf("sync after damage: exit %d\n%s%s", code, out, errOut)
+	}
+	e.checkNoCrossOver(t)
+	off, _ = statusJSON(t, e.cfgPath)
+	if len(off.Instances[1].Buffer.MovedAside) != 1 || len(off.Instances[0].Buffer.MovedAside) != 0 {
+		t.Errorf("moved aside: snow-prod %v, snow-emea %v", off.Instances[0].Buffer.MovedAside, off.Instances[1].Buffer.MovedAside)
+	}
 	checkDirClean(t, e.dataDir, e.prod, e.passwords...)
 }
 

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sei-edge/servicenow-edge/agent/servicenow/snowtest"
+	"github.com/sei-edge/servicenow-edge/agent/status"
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
+)
+
+// TestFleetInstanceFailureIsolated: one instance's pipeline failing at
+// run time (its forwarder cannot read its credentials) stops that
+// instance only. The other polls and delivers; status names the stopped
+// one; the heartbeat goes out once, from the first running instance, and
+// moves to the next when that one stops; /metrics labels each instance's
+// figures with its integration.
+func TestFleetInstanceFailureIsolated(t *testing.T) {
+	r := startRelay(t, filepath.Join(t.TempDir(), "relay"), "127.0.0.1:0")
+	block := enrollBlock(t, r, "edge-fleet", "snow-prod", "snow-emea")
+	var urls []string
+	for _, seed := range []int64{3, 4} {
+		srv := httptest.NewServer(snowtest.New(snowtest.Options{Seed: seed, Incidents: 40, Username: "u", Password: "p",
+			Now: func() time.Time { return time.Now().Add(-time.Minute) }}))
+		t.Cleanup(srv.Close)
+		urls = append(urls, srv.URL)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "agent.yaml")
+	cfgText := fmt.Sprintf(`agent: {id: edge-fleet, data_dir: data}
+instances:
+  - {integration: snow-prod, servicenow: {url: %s, auth: {method: basic, username: u, password: p}, lookback: 365d}}
+  - {integration: snow-emea, servicenow: {url: %s, auth: {method: basic, username: u, password: p}, lookback: 365d}}
+%s`, urls[0], urls[1], block)
+	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := openFleet(t.Context(), cfg, zerolog.Nop(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// snow-emea's pipeline gets credentials it cannot read.
+	bad := filepath.Join(dir, "garbage.creds")
+	os.WriteFile(bad, []byte("not a seed\n"), 0o600)
+	sub := *f.members[1].cfg
+	sub.Relay.Credentials = bad
+	f.members[1].Close()
+	if f.members[1], err = openWith(t.Context(), &Agent{cfg: &sub, log: zerolog.Nop(), member: true,
+		memberHeartbeat: func() wire.Heartbeat { return f.heartbeatFor(1) }}); err != nil {
+		t.Fatal(err)
+	}
+
+	if hb := f.heartbeatFor(1); hb.Agent != "" {
+		t.Errorf("a second instance sends a heartbeat too: %+v", hb)
+	}
+	if hb := f.heartbeatFor(0); hb.Agent != "edge-fleet" || !strings.Contains(string(hb.Status), `"instances"`) {
+		t.Errorf("first instance's heartbeat = %+v", hb)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	natstest.CheckFor(t, 60*time.Second, 100*time.Millisecond, func() error {
+		recs, _ := r.records(t, "acme")
+		n := 0
+		for _, rec := range recs {
+			if rec.Integration != "snow-prod" {
+				t.Fatalf("a record of %s reached the relay", rec.Integration)
+			}
+			if rec.Table == "incident" && !rec.Deleted {
+				n++
+			}
+		}
+		if n < 30 {
+			return fmt.Errorf("%d snow-prod incidents at the relay", n)
+		}
+		return nil
+	})
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		s := f.Snapshot()
+		s.Finalize(thresholds(cfg), time.Now())
+		if s.Instances[1].Error == "" || !strings.Contains(s.Instances[1].Error, "relay.credentials") {
+			return fmt.Errorf("snow-emea error = %q", s.Instances[1].Error)
+		}
+		if s.Verdict.Level != status.LevelFailing || !strings.HasPrefix(s.Verdict.Reasons[0], "snow-emea: stopped") {
+			t.Errorf("verdict = %+v", s.Verdict)
+		}
+		if s.Instances[0].Error != "" {
+			t.Errorf("snow-prod stopped too: %s", s.Instances[0].Error)
+		}
+		return nil
+	})
+	mfs, err := f.metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	labelled := map[string]bool{}
+	for _, mf := range mfs {
+		if mf.GetName() != "sei_agent_buffer_pending_batches" {
+			continue
+		}
+		for _, m := range mf.Metric {
+			for _, l := range m.Label {
+				if l.GetName() == "integration" {
+					labelled[l.GetValue()] = true
+				}
+			}
+		}
+	}
+	if !labelled["snow-prod"] || !labelled["snow-emea"] {
+		t.Errorf("metrics labelled with %v", labelled)
+	}
+	// The heartbeat moves on when the instance carrying it stops.
+	f.mu.Lock()
+	f.stopped[0] = fmt.Errorf("test")
+	f.mu.Unlock()
+	if hb0, hb1 := f.heartbeatFor(0), f.heartbeatFor(1); hb0.Agent != "" || hb1.Agent != "" {
+		t.Errorf("with every instance stopped, heartbeats %q %q", hb0.Agent, hb1.Agent)
+	}
+	f.mu.Lock()
+	f.stopped[0], f.stopped[1] = nil, nil
+	f.stopped[0] = fmt.Errorf("test")
+	f.mu.Unlock()
+	if hb := f.heartbeatFor(1); hb.Agent != "edge-fleet" {
+		t.Errorf("heartbeat did not move to snow-emea: %+v", hb)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
