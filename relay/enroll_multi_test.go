@@ -114,3 +114,39 @@ func TestEnrollSeveralIntegrations(t *testing.T) {
 		}
 	}
 }
+
+// TestSeveralIntegrationsConnections: an agent with several instances
+// holds one connection per instance, so its tenant allows
+// connections_per_agent per integration: an agent of a tenant of its own,
+// enrolled for two integrations, holds 6 connections, and not 7.
+func TestSeveralIntegrationsConnections(t *testing.T) {
+	r := startAttackRelay(t)
+	code, out, errOut := runCmd(t, "enroll", "-c", r.cfgPath, "--tenant", "tm", "--agent", "multi2",
+		"--integration", "snow-prod", "--integration", "snow-emea")
+	if code != 0 {
+		t.Fatalf("enroll: %d %s", code, errOut)
+	}
+	var b struct {
+		Relay enroll.RelayBlock `yaml:"relay"`
+	}
+	if err := yaml.Unmarshal([]byte(out), &b); err != nil {
+		t.Fatal(err)
+	}
+	r.blocks["multi2"] = b.Relay
+	limit := enroll.DefaultConnsPerAgent * 2
+	for i := range limit {
+		nc, err := r.dial(t, "multi2")
+		if err != nil {
+			t.Fatalf("connection %d of %d refused: %v", i+1, limit, err)
+		}
+		t.Cleanup(nc.Close)
+	}
+	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		nc, err := r.dial(t, "multi2")
+		if err == nil {
+			nc.Close()
+			return fmt.Errorf("connection %d accepted", limit+1)
+		}
+		return nil
+	})
+}

@@ -24,7 +24,8 @@ func (a Agent) permissions() *jwt.Permissions {
 
 // accountJWT signs t's account JWT: the imports of its own slice of the
 // relay's exports (ingest withheld while paused), no JetStream, a
-// connection limit of ConnsPerAgent per agent, and t's revocations.
+// connection limit of ConnsPerAgent per agent and integration (an agent
+// with several instances holds one connection each), and t's revocations.
 func (r *Registry) accountJWT(t *Tenant) (string, error) {
 	relay := Public(r.keys.Relay)
 	ac := jwt.NewAccountClaims(t.Account)
@@ -34,7 +35,13 @@ func (r *Registry) accountJWT(t *Tenant) (string, error) {
 	if per <= 0 {
 		per = DefaultConnsPerAgent
 	}
-	ac.Limits.Conn = int64(per * len(t.Agents))
+	// An agent with several ServiceNow instances holds one connection
+	// per instance: it gets per connections for each integration.
+	conns := 0
+	for _, a := range t.Agents {
+		conns += per * len(a.AllIntegrations())
+	}
+	ac.Limits.Conn = int64(conns)
 	ac.Limits.LeafNodeConn = 0
 	ac.Limits.Exports = 0
 	type imp struct {

@@ -74,9 +74,9 @@ type Tenant struct {
 type Registry struct {
 	dataDir string
 	keys    *Keys
-	// ConnsPerAgent bounds each agent's connections (the tenant account's
-	// connection limit is this times its agents); 0 means
-	// DefaultConnsPerAgent.
+	// ConnsPerAgent bounds each agent's connections, per integration it
+	// was enrolled for (the tenant account's connection limit is this
+	// times its agents' integrations); 0 means DefaultConnsPerAgent.
 	ConnsPerAgent int
 }
 
