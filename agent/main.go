@@ -13,6 +13,10 @@
 //	sei-agent install|uninstall|start|stop|restart -c FILE
 //	sei-agent version
 //
+// With several ServiceNow instances (instances: in the configuration),
+// preview and login take --integration I to choose one; the others work
+// on every instance.
+//
 // Exit codes: 0 success, 1 runtime failure, 2 usage or invalid configuration,
 // 3 (status only) the agent is not running.
 package main
@@ -62,8 +66,8 @@ commands:
   sync      -c FILE            poll once now and forward until the relay acknowledged everything
   validate  -c FILE [--json]   check configuration, ServiceNow, relay and disk
   status   [-c FILE] [--json]  show what is working and what is not
-  preview   -c FILE TABLE      print a few records exactly as they would leave
-  login     -c FILE            sign in to ServiceNow (OAuth authorization code)
+  preview   -c FILE TABLE      print a few records exactly as they would leave (--integration I: which instance)
+  login     -c FILE            sign in to ServiceNow (OAuth authorization code; --integration I: which instance)
   bundle    -c FILE -o FILE    write a support bundle (no secrets)
   install | uninstall | start | stop | restart  -c FILE   manage the system service
   version                      print the version

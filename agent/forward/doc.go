@@ -13,7 +13,10 @@
 // The agent uses its own inbox prefix, so the relay can allow it to receive
 // only on _INBOX.<tenant>.<agent>.> and sei.agent.<tenant>.<agent>.>.
 // It also publishes a heartbeat (the agent's status snapshot) every minute
-// and records the relay's delivery confirmations.
+// and records the relay's delivery confirmations. An agent with several
+// ServiceNow instances runs one Forwarder per instance (Config.Shared): each
+// takes only the confirmations and rejections naming its integration, and
+// one of them carries the agent's heartbeat.
 //
 // Memory: the publishes in flight are one window, at most Config.Window
 // batches (default 8) of at most wire.MaxPayload (900 KiB) each, so about
