@@ -237,6 +237,11 @@ func TestMultiInstanceEndToEnd(t *testing.T) {
 	if prod.ServiceNow.URL == emea.ServiceNow.URL || len(prod.Relay.Confirmed) == 0 {
 		t.Errorf("instance sections: prod %+v", prod)
 	}
+	// Each instance keeps its own schedule: snow-emea polls every 2h,
+	// snow-prod every hour (the default).
+	if pn, en := prod.ServiceNow.Tables[0].NextPoll, emea.ServiceNow.Tables[0].NextPoll; pn.IsZero() || en.Sub(pn) < 30*time.Minute {
+		t.Errorf("next polls: snow-prod %s, snow-emea %s (want snow-emea's about an hour later)", pn, en)
+	}
 	// The relay's confirmations reach the instance they are for: snow-prod's
 	// incidents were just touched, so a confirmation crossing over would
 	// move snow-emea's to snow-prod's newest.
