@@ -64,7 +64,11 @@ func syncFleet(ctx context.Context, cfg *config.Config, log zerolog.Logger, time
 	defer f.Close()
 	start := time.Now()
 	err = f.Sync(ctx, timeout)
-	for _, m := range f.members {
+	for i, m := range f.members {
+		if m == nil {
+			fmt.Fprintf(stdout, "%s: not started: %v\n", f.names[i], f.stoppedErr(i))
+			continue
+		}
 		var fetched int64
 		for _, t := range m.poller.Stats().Tables {
 			fetched += int64(t.LastRecords)

@@ -29,8 +29,12 @@ import (
 // says so and the others run on. The fleet stops when ctx ends or every
 // instance has stopped.
 type fleet struct {
-	cfg          *config.Config
-	log          zerolog.Logger
+	cfg *config.Config
+	log zerolog.Logger
+	// names are the instances' integrations; members their pipelines, in
+	// the same order, nil for one that could not be opened (stopped says
+	// why).
+	names        []string
 	members      []*Agent
 	started      time.Time
 	serviceState string
@@ -60,36 +64,61 @@ func (a *Agent) setServiceState(state string) { a.serviceState = state }
 func (f *fleet) setServiceState(state string) { f.serviceState = state }
 
 // openFleet opens every instance's pipeline; nothing connects or polls
-// yet. An instance that cannot be opened (its folder, its buffer) fails
-// the whole: that is a fault to fix before starting, and a damaged buffer
-// is moved aside and healed instead (openHealingBuffer).
+// yet. A damaged buffer is moved aside and healed (openHealingBuffer); an
+// instance that cannot be opened at all (its folder, its buffer) is
+// reported and stays stopped while the others run. openFleet fails only
+// when no instance could be opened.
 func openFleet(ctx context.Context, cfg *config.Config, log zerolog.Logger, oneShot bool) (*fleet, error) {
 	subs := cfg.Split()
-	f := &fleet{cfg: cfg, log: log, started: time.Now(), stopped: make([]error, len(subs))}
+	f := &fleet{cfg: cfg, log: log, started: time.Now(), stopped: make([]error, len(subs)), members: make([]*Agent, len(subs))}
+	opened := 0
 	for i, sub := range subs {
 		name := sub.Relay.Integration
-		if err := os.MkdirAll(sub.Agent.DataDir, 0o700); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("instance %s: create its folder: %w", name, err)
-		}
-		m, err := openWith(ctx, &Agent{
-			cfg: sub, log: log.With().Str("integration", name).Logger(), oneShot: oneShot,
-			member: true, memberHeartbeat: func() wire.Heartbeat { return f.heartbeatFor(i) },
-		})
+		f.names = append(f.names, name)
+		m, err := openMember(ctx, f, i, sub, oneShot)
 		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("instance %s: %w", name, err)
+			f.stopped[i] = err
+			log.Error().Err(err).Str("integration", name).Msg("instance not started; the other instances go on")
+			continue
 		}
-		f.members = append(f.members, m)
+		f.members[i] = m
+		opened++
+	}
+	if opened == 0 {
+		return nil, f.stoppedErrors()
 	}
 	return f, nil
+}
+
+// openMember opens instance i's pipeline from its configuration sub.
+func openMember(ctx context.Context, f *fleet, i int, sub *config.Config, oneShot bool) (*Agent, error) {
+	if err := os.MkdirAll(sub.Agent.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create the folder of instance %s: %w", sub.Relay.Integration, err)
+	}
+	return openWith(ctx, &Agent{
+		cfg: sub, log: f.log.With().Str("integration", sub.Relay.Integration).Logger(), oneShot: oneShot,
+		member: true, memberHeartbeat: func() wire.Heartbeat { return f.heartbeatFor(i) },
+	})
 }
 
 // Close releases every instance's buffer.
 func (f *fleet) Close() error {
 	var errs []error
 	for _, m := range f.members {
-		errs = append(errs, m.Close())
+		if m != nil {
+			errs = append(errs, m.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// stoppedErrors joins why each stopped instance stopped, each named.
+func (f *fleet) stoppedErrors() error {
+	var errs []error
+	for i, e := range f.stopped {
+		if e != nil {
+			errs = append(errs, fmt.Errorf("instance %s: %w", f.names[i], e))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -109,7 +138,9 @@ func (f *fleet) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return admin.Run(gctx) })
 	for i, m := range f.members {
-		g.Go(func() error { return f.runMember(gctx, i, m) })
+		if m != nil {
+			g.Go(func() error { return f.runMember(gctx, i, m) })
+		}
 	}
 	f.log.Info().Str("version", version).Str("config", f.cfg.File).Int("instances", len(f.members)).Msg("agent started")
 	err := g.Wait()
@@ -136,11 +167,7 @@ func (f *fleet) runMember(ctx context.Context, i int, m *Agent) error {
 			return nil
 		}
 	}
-	var errs []error
-	for j, e := range f.stopped {
-		errs = append(errs, fmt.Errorf("instance %s: %w", f.members[j].cfg.Relay.Integration, e))
-	}
-	return errors.Join(errs...)
+	return f.stoppedErrors()
 }
 
 // stoppedErr is why member i stopped, or nil while it runs.
@@ -190,8 +217,11 @@ func (f *fleet) Snapshot() *status.Snapshot {
 		ServiceState: f.serviceState,
 	}}
 	for i, m := range f.members {
-		ms := m.Snapshot()
-		in := status.Instance{Integration: m.cfg.Relay.Integration, ServiceNow: ms.ServiceNow, Buffer: ms.Buffer, Relay: ms.Relay}
+		in := status.Instance{Integration: f.names[i]}
+		if m != nil {
+			ms := m.Snapshot()
+			in.ServiceNow, in.Buffer, in.Relay = ms.ServiceNow, ms.Buffer, ms.Relay
+		}
 		if err := f.stoppedErr(i); err != nil {
 			in.Error = err.Error()
 		}
@@ -205,8 +235,10 @@ func (f *fleet) Snapshot() *status.Snapshot {
 func (f *fleet) metrics() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, m := range f.members {
-		prometheus.WrapRegistererWith(prometheus.Labels{"integration": m.cfg.Relay.Integration}, reg).MustRegister(agentCollector{m})
+	for i, m := range f.members {
+		if m != nil {
+			prometheus.WrapRegistererWith(prometheus.Labels{"integration": f.names[i]}, reg).MustRegister(agentCollector{m})
+		}
 	}
 	return reg
 }
@@ -218,11 +250,15 @@ func (f *fleet) Sync(ctx context.Context, timeout time.Duration) error {
 	errs := make([]error, len(f.members))
 	var wg sync.WaitGroup
 	for i, m := range f.members {
+		if m == nil {
+			errs[i] = fmt.Errorf("instance %s: %w", f.names[i], f.stoppedErr(i))
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := m.Sync(ctx, timeout); err != nil {
-				errs[i] = fmt.Errorf("instance %s: %w", m.cfg.Relay.Integration, err)
+				errs[i] = fmt.Errorf("instance %s: %w", f.names[i], err)
 			}
 		}()
 	}

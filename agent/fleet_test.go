@@ -14,6 +14,7 @@ import (
 
 	"github.com/sei-edge/servicenow-edge/agent/servicenow/snowtest"
 	"github.com/sei-edge/servicenow-edge/agent/status"
+	"github.com/sei-edge/servicenow-edge/relay/command"
 	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
@@ -24,9 +25,12 @@ import (
 // one; the heartbeat goes out once, from the first running instance, and
 // moves to the next when that one stops; /metrics labels each instance's
 // figures with its integration.
-func TestFleetInstanceFailureIsolated(t *testing.T) {
+// fleetConfig writes a two-instance configuration (snow-prod, snow-emea,
+// a simulator each) enrolled on a real relay, and returns its path.
+func fleetConfig(t *testing.T, agent string) (*relayProc, string) {
+	t.Helper()
 	r := startRelay(t, filepath.Join(t.TempDir(), "relay"), "127.0.0.1:0")
-	block := enrollBlock(t, r, "edge-fleet", "snow-prod", "snow-emea")
+	block := enrollBlock(t, r, agent, "snow-prod", "snow-emea")
 	var urls []string
 	for _, seed := range []int64{3, 4} {
 		srv := httptest.NewServer(snowtest.New(snowtest.Options{Seed: seed, Incidents: 40, Username: "u", Password: "p",
@@ -34,16 +38,21 @@ func TestFleetInstanceFailureIsolated(t *testing.T) {
 		t.Cleanup(srv.Close)
 		urls = append(urls, srv.URL)
 	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "agent.yaml")
-	cfgText := fmt.Sprintf(`agent: {id: edge-fleet, data_dir: data}
+	path := filepath.Join(t.TempDir(), "agent.yaml")
+	cfgText := fmt.Sprintf(`agent: {id: %s, data_dir: data}
 instances:
   - {integration: snow-prod, servicenow: {url: %s, auth: {method: basic, username: u, password: p}, lookback: 365d}}
   - {integration: snow-emea, servicenow: {url: %s, auth: {method: basic, username: u, password: p}, lookback: 365d}}
-%s`, urls[0], urls[1], block)
+%s`, agent, urls[0], urls[1], block)
 	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return r, path
+}
+
+func TestFleetInstanceFailureIsolated(t *testing.T) {
+	r, path := fleetConfig(t, "edge-fleet")
+	dir := filepath.Dir(path)
 	cfg, err := loadConfig(path)
 	if err != nil {
 		t.Fatal(err)
@@ -141,4 +150,52 @@ instances:
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
 	}
+}
+
+// TestFleetInstanceNotOpened: an instance whose folder cannot be made
+// (a file stands in its way) is reported and stays stopped; the other
+// instance syncs all the same, and the error names the one that failed.
+func TestFleetInstanceNotOpened(t *testing.T) {
+	r, path := fleetConfig(t, "edge-fleet2")
+	inst := filepath.Join(filepath.Dir(path), "data", "instances")
+	if err := os.MkdirAll(inst, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(inst, "snow-emea"), []byte("in the way"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := agentCmd(context.Background(), "sync", "-c", path, "--timeout", "2m")
+	if code != command.ExitFailure || !strings.Contains(errOut, "instance snow-emea") || !strings.Contains(out, "snow-emea: not started") {
+		t.Errorf("sync: exit %d\n%s%s", code, out, errOut)
+	}
+	recs, _ := r.records(t, "acme")
+	n := 0
+	for _, rec := range recs {
+		if rec.Integration == "snow-prod" && rec.Table == "incident" && !rec.Deleted {
+			n++
+		}
+	}
+	if n < 30 {
+		t.Errorf("%d snow-prod incidents at the relay after sync", n)
+	}
+	stop := runAgent(t, path)
+	// An offline status opens the buffers: wait until run has them.
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		_, err := os.Stat(filepath.Join(filepath.Dir(path), "data", status.AdminFileName))
+		return err
+	})
+	var s *status.Snapshot
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		var code int
+		s, code = statusJSON(t, path)
+		if code == exitNotRunning || len(s.Instances) != 2 {
+			return fmt.Errorf("status exit %d", code)
+		}
+		return nil
+	})
+	if s.Instances[1].Error == "" || s.Verdict.Level != status.LevelFailing || !strings.HasPrefix(s.Verdict.Reasons[0], "snow-emea: stopped") ||
+		s.Instances[0].Error != "" {
+		t.Errorf("status: verdict %+v, instances %+v", s.Verdict, s.Instances)
+	}
+	stop()
 }
