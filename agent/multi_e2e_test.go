@@ -220,6 +220,9 @@ func TestMultiInstanceEndToEnd(t *testing.T) {
 		if c := snap.Instances[0].Relay.Confirmed["incident"].UpdatedOn; c < newestTouched {
 			return fmt.Errorf("snow-prod's incidents confirmed up to %q, not yet %q", c, newestTouched)
 		}
+		if snap.Instances[0].ServiceNow.Tables[0].NextPoll.IsZero() {
+			return fmt.Errorf("snow-prod's first poll still runs")
+		}
 		return nil
 	})
 	for _, r := range snap.Verdict.Reasons {
