@@ -108,7 +108,7 @@
 // relay has drained the tenant below 90% of the limit the import comes
 // back. The pause is kept in the tenant's file across restarts
 // (sei_relay_tenants_paused, sei_relay_tenant_pauses_total).
-// quota.connections_per_agent (default 3) sets each tenant account's
+// quota.connections_per_agent (default 4) sets each tenant account's
 // connection limit to that many per enrolled agent (the server counts per
 // account, not per user).
 //
