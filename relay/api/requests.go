@@ -133,6 +133,8 @@ func (s *Server) writeAnswer(w http.ResponseWriter, q remotereq.Question, ans re
 	name := q.Tenant + "/" + q.Agent
 	code, msg := http.StatusOK, ""
 	switch {
+	case errors.Is(err, remotereq.ErrNotConnected):
+		code, msg = http.StatusGatewayTimeout, fmt.Sprintf("agent %s did not answer: it is not connected to the relay: is it running and connected?", name)
 	case errors.Is(err, remotereq.ErrNoAnswer):
 		code, msg = http.StatusGatewayTimeout, fmt.Sprintf("agent %s did not answer within %s: is it running and connected?", name, s.cfg.Requests.Timeout())
 	case errors.Is(err, remotereq.ErrAnswerTimeout):

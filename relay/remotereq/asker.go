@@ -34,6 +34,9 @@ const (
 var (
 	// ErrNoAnswer: the agent did not accept the request within Timeout.
 	ErrNoAnswer = errors.New("agent did not answer")
+	// ErrNotConnected, with ErrNoAnswer: nothing listens for the agent's
+	// requests, known at once.
+	ErrNotConnected = errors.New("agent not connected")
 	// ErrAnswerTimeout: the agent accepted but did not finish within
 	// AnswerTimeout.
 	ErrAnswerTimeout = errors.New("agent did not finish its answer")

@@ -66,6 +66,10 @@ func (x *exchange) run(ctx context.Context) (Answer, error) {
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return Answer{}, ctx.Err()
+		case errors.Is(err, nats.ErrNoResponders):
+			// Nothing subscribes to the agent's requests: it is not
+			// connected (or predates remote requests).
+			return Answer{}, fmt.Errorf("%w: %w", ErrNoAnswer, ErrNotConnected)
 		case err != nil && errors.Is(err, context.DeadlineExceeded) && !x.accepted:
 			return Answer{}, fmt.Errorf("%w within %s", ErrNoAnswer, x.a.cfg.Timeout)
 		case err != nil && errors.Is(err, context.DeadlineExceeded):
