@@ -32,17 +32,24 @@
 // user's seed.
 //
 // The relay account exports, once for all tenants and with a token
-// required: sei.submit.*.> and sei.heartbeat.*.* as services, sei.agent.*.>
-// as a stream. A tenant's account imports only its own slice, each with an
-// activation token the relay account signs for that tenant:
+// required: sei.submit.*.>, sei.heartbeat.*.* and sei.reply.*.> as
+// services, sei.agent.*.> as a stream. A tenant's account imports only its
+// own slice, each with an activation token the relay account signs for
+// that tenant:
 //
 //	sei.ingest.<tenant>.>    (local)  ->  sei.submit.<tenant>.>  (service, shares the sender's identity)
 //	sei.heartbeat.<tenant>.*          ->  same subject           (service, shares the sender's identity)
-//	sei.agent.<tenant>.>              <-  same subject           (stream: confirmations)
+//	sei.reply.<tenant>.>              ->  same subject           (service: answers to remote requests, shares identity)
+//	sei.agent.<tenant>.>              <-  same subject           (stream: confirmations, remote requests)
 //
 // and the user's permissions narrow that to the agent's integration, its
-// own heartbeat subject, its inbox (_INBOX.<tenant>.<agent>.>) and its own
-// sei.agent.<tenant>.<agent>.>. Because ingest and heartbeats are service
+// own heartbeat subject, its own answers (sei.reply.<tenant>.<agent>.>),
+// its inbox (_INBOX.<tenant>.<agent>.>) and its own
+// sei.agent.<tenant>.<agent>.>. A remote request (relay/remotereq) is
+// published by the relay on sei.agent.<tenant>.<agent>.req.<kind> with a
+// reply subject sei.reply.<tenant>.<agent>.<random id> only the asking relay
+// subscribes to; agents enrolled before remote requests lack the publish
+// permission and are enrolled again (--replace). Because ingest and heartbeats are service
 // imports, the server maps the agent's reply subject to a one-time _R_
 // subject in the relay account and routes the answer back into the asking
 // connection's own account: a reply subject an agent sets can name nothing
