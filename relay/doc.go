@@ -54,7 +54,7 @@
 // subject in the relay account and routes the answer back into the asking
 // connection's own account: a reply subject an agent sets can name nothing
 // outside its account, and nothing in the relay account can be reached from
-// a tenant but these three imports. Tenants have no JetStream.
+// a tenant but these four imports. Tenants have no JetStream.
 //
 // Identity comes from the connection. The server sets Nats-Request-Info
 // (account, user, user JWT name) on everything crossing a shared import,

@@ -53,6 +53,9 @@ type Server struct {
 	log zerolog.Logger
 	sem chan struct{} // one token per request being answered
 	wg  sync.WaitGroup
+
+	mu      sync.Mutex // guards closing, and wg.Add against wg.Wait
+	closing bool
 }
 
 // New checks cfg and returns a Server; it does not connect.
@@ -88,14 +91,19 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	defer nc.Close()
-	defer s.wg.Wait() // after the subscription ends, before the connection closes
 	sub, err := nc.Subscribe(wire.RequestFilter(s.cfg.Tenant, s.cfg.Agent), func(m *nats.Msg) { s.onRequest(ctx, nc, m) })
 	if err != nil {
 		return fmt.Errorf("subscribe to remote requests: %w", err)
 	}
-	defer sub.Unsubscribe()
 	s.log.Info().Strs("allow", s.cfg.Allow).Msg("answering remote requests")
 	<-ctx.Done()
+	_ = sub.Unsubscribe()
+	// A callback still running sees closing and starts nothing; the
+	// answers under way end with ctx, before the connection closes.
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	s.wg.Wait()
 	return nil
 }
 
@@ -146,7 +154,16 @@ func (s *Server) onRequest(ctx context.Context, nc *nats.Conn, m *nats.Msg) {
 			status, text = wire.ReplyBusy, fmt.Sprintf("agent %s is answering %d requests already: ask again shortly", s.cfg.Agent, s.cfg.MaxConcurrent)
 		}
 	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		if status == "" {
+			<-s.sem
+		}
+		return
+	}
 	s.wg.Add(1)
+	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
 		a := &answer{s: s, nc: nc, reply: m.Reply, req: req, log: log, start: time.Now()}
