@@ -133,7 +133,10 @@ func (a *Agent) remotePreview(ctx context.Context, req remote.Request) (remote.R
 	if args.Table == "" {
 		return remote.Result{}, remote.Invalidf("table: required (synced: %s)", strings.Join(tableNames(a.cfg), ", "))
 	}
-	recs, t, err := previewRecords(ctx, a.cfg, &tokenStore{buf: a.buf}, args.Table, args.Limit)
+	// No stored tokens, as `sei-agent preview` while the service runs: a
+	// second client refreshing the agent's own OAuth tokens could rotate
+	// them under the poller.
+	recs, t, err := previewRecords(ctx, a.cfg, nil, args.Table, args.Limit)
 	if err != nil {
 		if errors.As(err, new(command.UsageError)) {
 			return remote.Result{}, remote.Invalid(err)

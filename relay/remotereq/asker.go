@@ -28,6 +28,8 @@ const (
 	// MaxBundlesInFlight bounds the bundles received at once (each held
 	// in memory until checked).
 	MaxBundlesInFlight = 2
+	// MaxInFlight bounds the requests one relay waits on at once.
+	MaxInFlight = 64
 )
 
 // Errors of Ask, for the HTTP status they map to.
@@ -87,9 +89,10 @@ type Answer struct {
 
 // Asker asks agents requests. Its methods are safe for concurrent use.
 type Asker struct {
-	cfg     Config
-	log     zerolog.Logger
-	bundles chan struct{} // one token per bundle being received
+	cfg      Config
+	log      zerolog.Logger
+	bundles  chan struct{} // one token per bundle being received
+	inflight chan struct{} // one token per request waited on
 
 	mu  sync.Mutex // guards obs
 	obs jetstream.ObjectStore
@@ -119,7 +122,8 @@ func New(cfg Config) (*Asker, error) {
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = 1
 	}
-	return &Asker{cfg: cfg, log: cfg.Logger.With().Str("component", "requests").Logger(), bundles: make(chan struct{}, MaxBundlesInFlight)}, nil
+	return &Asker{cfg: cfg, log: cfg.Logger.With().Str("component", "requests").Logger(), bundles: make(chan struct{}, MaxBundlesInFlight),
+		inflight: make(chan struct{}, MaxInFlight)}, nil
 }
 
 // Timeout is the wait for an agent's acceptance, for messages.
@@ -137,6 +141,12 @@ func (a *Asker) Ask(ctx context.Context, q Question) (Answer, error) {
 	}
 	if !wire.ValidKind(q.Kind) {
 		return Answer{}, fmt.Errorf("unknown request kind %q", q.Kind)
+	}
+	select {
+	case a.inflight <- struct{}{}:
+		defer func() { <-a.inflight }()
+	default:
+		return Answer{}, fmt.Errorf("%w: this relay waits on %d requests already; ask again shortly", ErrUnavailable, MaxInFlight)
 	}
 	if q.Kind == wire.KindBundle {
 		select {
