@@ -198,8 +198,12 @@ func (a *Agent) remoteResync(ctx context.Context, req remote.Request) (remote.Re
 	if err != nil {
 		return remote.Result{}, err
 	}
+	upto, _ := json.Marshal(servicenow.CursorAt(time.Now())) // for status and validate; the read goes on to each run's own end
+	// The buffer logs every repair as damage found; this one was asked for.
+	a.log.Info().Str("table", args.Table).Str("from", c.Time).Str("asker", req.Asker).Str("request", req.ID).
+		Msg("remote resync: the table is read again from this point, recorded as a buffer repair")
 	r, err := a.buf.AddRepair(ctx, buffer.Repair{
-		Range:  buffer.Range{Table: args.Table, From: string(raw)},
+		Range:  buffer.Range{Table: args.Table, From: string(raw), To: string(upto)},
 		Reason: fmt.Sprintf("resync of %s from %s requested remotely by %s (request %s)", args.Table, c.Time, req.Asker, req.ID),
 	})
 	if err != nil {
