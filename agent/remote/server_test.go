@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
@@ -302,4 +303,43 @@ func TestNewRejectsUnknownKind(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `remote_requests.allow: unknown kind "rm-rf"`) {
 		t.Errorf("New: %v", err)
 	}
+}
+
+// TestOldCredentialsSayWhatToDo: credentials issued before remote
+// requests may receive requests but not answer them; the agent's log says
+// to enroll it again.
+func TestOldCredentialsSayWhatToDo(t *testing.T) {
+	srv := natstest.Start(t, &server.Options{Users: []*server.User{
+		{Username: "relay", Password: "relay-pw"},
+		{Username: "agent", Password: "agent-pw", Permissions: &server.Permissions{
+			Publish:   &server.SubjectPermission{Allow: []string{wire.HeartbeatSubject("ta", "a1")}},
+			Subscribe: &server.SubjectPermission{Allow: []string{wire.AgentSubject("ta", "a1") + ".>", wire.InboxPrefix("ta", "a1") + ".>"}},
+		}},
+	}})
+	log := &syncBuffer{}
+	s, err := New(Config{URL: srv.ClientURL(), Auth: []nats.Option{nats.UserInfo("agent", "agent-pw")}, Tenant: "ta", Agent: "a1",
+		Allow: []string{wire.KindStatus}, Handlers: map[string]Handler{wire.KindStatus: statusHandler}, AckTimeout: time.Second, Logger: zerolog.New(log)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	relay, err := nats.Connect(srv.ClientURL(), nats.UserInfo("relay", "relay-pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		m := nats.NewMsg(wire.RequestSubject("ta", "a1", wire.KindStatus))
+		m.Reply = wire.ReplySubject("ta", "a1", "x1")
+		if err := relay.PublishMsg(m); err != nil {
+			return err
+		}
+		if !strings.Contains(log.String(), "sei-relay enroll --replace") {
+			return errors.New("no hint in the log yet")
+		}
+		return nil
+	})
 }
