@@ -41,7 +41,7 @@ func newFakeAgent(t *testing.T, nc *nats.Conn, tenant, name string) *fakeAgent {
 	fa := &fakeAgent{nc: nc, name: name, release: make(chan struct{}), replies: make(chan string, 16)}
 	sub, err := nc.Subscribe(wire.RequestFilter(tenant, name), func(m *nats.Msg) {
 		fa.replies <- m.Reply
-		fa.wg.Go(func() { fa.answer(m.Reply) })
+		fa.wg.Go(func() { fa.answer(m.Subject, m.Reply) })
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -72,13 +72,22 @@ func (fa *fakeAgent) send(reply, status string, h map[string]string, body []byte
 	return err
 }
 
-func (fa *fakeAgent) answer(reply string) {
+func (fa *fakeAgent) answer(subject, reply string) {
 	if fa.send(reply, wire.ReplyAccepted, nil, nil) != nil {
 		return
 	}
 	<-fa.release
+	if strings.HasSuffix(subject, ".req."+wire.KindBundle) {
+		h := resultHeaders(fakeBundle)
+		h[wire.HeaderContent] = wire.ContentZip
+		_ = fa.send(reply, wire.ReplyResult, h, fakeBundle)
+		return
+	}
 	_ = fa.send(reply, wire.ReplyResult, resultHeaders(fa.result()), fa.result())
 }
+
+// fakeBundle is what a fakeAgent sends as its support bundle.
+var fakeBundle = []byte("PK\x03\x04 not really a zip")
 
 func (fa *fakeAgent) result() []byte { return []byte(`{"answered_by":"` + fa.name + `"}`) }
 

@@ -15,6 +15,7 @@
 //	sei-relay token create [-c FILE] --tenant T [--name N]
 //	sei-relay token list [-c FILE] [--json]
 //	sei-relay token revoke [-c FILE] ID
+//	sei-relay ask [-c FILE] --tenant T --agent A KIND [--integration I] [--table X] [--limit N] [--from TIME] [-o FILE]
 //
 // Exit codes: 0 success, 1 runtime failure, 2 usage or invalid configuration.
 //

@@ -24,6 +24,8 @@ const usage = `usage:
   sei-relay token create [-c FILE] --tenant T [--name N]
   sei-relay token list [-c FILE] [--json]
   sei-relay token revoke [-c FILE] ID
+  sei-relay ask [-c FILE] --tenant T --agent A status|validate|preview|resync|bundle
+      [--integration I] [--table X] [--limit N] [--from TIME] [-o FILE]
   sei-relay health [-c FILE]
   sei-relay version
 `
@@ -58,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdToken(ctx, args[1:], stdout)
 	case "quarantine":
 		err = cmdQuarantine(ctx, args[1:], stdout)
+	case "ask":
+		err = cmdAsk(ctx, args[1:], stdout)
 	case "health":
 		err = cmdHealth(ctx, args[1:], stdout)
 	case "version", "--version":
