@@ -16,6 +16,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/forward"
 	"github.com/sei-edge/servicenow-edge/agent/remote"
 	"github.com/sei-edge/servicenow-edge/agent/servicenow"
+	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/buffer"
 	"github.com/sei-edge/servicenow-edge/relay/command"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
@@ -204,13 +205,38 @@ func (a *Agent) remoteResync(ctx context.Context, req remote.Request) (remote.Re
 		Msg("remote resync: the table is read again from this point, recorded as a buffer repair")
 	r, err := a.buf.AddRepair(ctx, buffer.Repair{
 		Range:  buffer.Range{Table: args.Table, From: string(raw), To: string(upto)},
-		Reason: fmt.Sprintf("resync of %s from %s requested remotely by %s (request %s)", args.Table, c.Time, req.Asker, req.ID),
+		Reason: fmt.Sprintf("%s%s from %s, asked by %s (request %s)", resyncReason, args.Table, c.Time, req.Asker, req.ID),
 	})
 	if err != nil {
 		return remote.Result{}, fmt.Errorf("record resync of %s: %w", args.Table, err)
 	}
 	return remote.JSON(resyncResult{Integration: a.cfg.Relay.Integration, Table: args.Table, From: c.Time, Repair: r.ID,
-		Note: fmt.Sprintf("%s is read again from %s now, beside the regular polls; status shows the repair pending until it is read through", args.Table, c.Time)})
+		Note: fmt.Sprintf("%s is read again from %s now, beside the regular polls; status lists it in resync_tables until it is read through", args.Table, c.Time)})
+}
+
+// resyncReason starts the reason of every repair a remote resync records,
+// which is how status tells them from damage.
+const resyncReason = "remote resync of "
+
+// resyncSection moves the pending repairs remote resyncs recorded out of
+// the buffer's pending damage (which makes the verdict DEGRADED) into
+// ResyncTables: the cloud asked for them.
+func resyncSection(b *status.Buffer, pending []buffer.Repair) {
+	damaged := map[string]bool{}
+	for _, r := range pending {
+		if strings.HasPrefix(r.Reason, resyncReason) {
+			b.RepairsPending--
+			if !slices.Contains(b.ResyncTables, r.Range.Table) {
+				b.ResyncTables = append(b.ResyncTables, r.Range.Table)
+			}
+			continue
+		}
+		damaged[r.Range.Table] = true
+	}
+	b.RepairTables = slices.DeleteFunc(b.RepairTables, func(t string) bool { return !damaged[t] })
+	if len(b.RepairTables) == 0 {
+		b.RepairTables = nil
+	}
 }
 
 // parseResyncFrom reads a resync's from: RFC 3339, ServiceNow's

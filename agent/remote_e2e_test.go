@@ -229,8 +229,11 @@ func checkRemoteResync(t *testing.T, relay *relayProc, token string, env *agentE
 	}
 	natstest.CheckFor(t, 60*time.Second, 100*time.Millisecond, func() error {
 		snap, _ := statusJSON(t, env.cfgPath)
-		if snap.Buffer.Repairs <= before.Buffer.Repairs || snap.Buffer.RepairsPending > 0 {
-			return fmt.Errorf("repairs %d (before %d), %d pending", snap.Buffer.Repairs, before.Buffer.Repairs, snap.Buffer.RepairsPending)
+		if snap.Buffer.Repairs <= before.Buffer.Repairs || snap.Buffer.RepairsPending > 0 || len(snap.Buffer.ResyncTables) > 0 {
+			return fmt.Errorf("repairs %d (before %d), %d pending, resyncing %v", snap.Buffer.Repairs, before.Buffer.Repairs, snap.Buffer.RepairsPending, snap.Buffer.ResyncTables)
+		}
+		if snap.Verdict.Level != status.LevelOK {
+			return fmt.Errorf("verdict %s %v", snap.Verdict.Level, snap.Verdict.Reasons)
 		}
 		if got := fetched(snap, "incident") - fetched(before, "incident"); got < 300 {
 			return fmt.Errorf("incident: %d records read since the resync, want the whole table (300) again", got)
