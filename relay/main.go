@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/sei-edge/servicenow-edge/relay/command"
-	"github.com/sei-edge/servicenow-edge/relay/interrupt"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -31,13 +29,7 @@ const usage = `usage:
 `
 
 func main() {
-	ctx, stop := interrupt.Context(context.Background(), func() {
-		fmt.Fprintln(os.Stderr, "sei-relay: second signal: aborting without a graceful stop")
-		os.Exit(command.ExitFailure)
-	})
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	command.Main("sei-relay", run)
 }
 
 // run executes one command and returns its exit code.
