@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -66,6 +67,11 @@ func (a *Agent) runRemote(ctx context.Context) error {
 	srv, err := a.remoteServer()
 	if err != nil {
 		return err
+	}
+	// Bundles a stopped run was sending: nothing sends them now.
+	stale, _ := filepath.Glob(filepath.Join(a.cfg.Agent.DataDir, remoteBundlePattern))
+	for _, f := range stale {
+		os.Remove(f)
 	}
 	return srv.Run(ctx)
 }
@@ -253,10 +259,13 @@ func parseResyncFrom(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, remote.Invalidf("from: want a time such as 2026-01-02T15:04:05Z, \"2026-01-02 15:04:05\" or 2026-01-02 (got %q)", s)
 }
 
+// remoteBundlePattern names the bundle files being sent, in agent.data_dir.
+const remoteBundlePattern = ".remote-bundle-*.zip"
+
 // remoteBundle writes the support bundle, as `sei-agent bundle` does, into
 // a temporary file the remote server sends and then removes.
 func (a *Agent) remoteBundle(ctx context.Context, _ remote.Request) (remote.Result, error) {
-	f, err := os.CreateTemp(a.cfg.Agent.DataDir, ".remote-bundle-*.zip")
+	f, err := os.CreateTemp(a.cfg.Agent.DataDir, remoteBundlePattern)
 	if err != nil {
 		return remote.Result{}, fmt.Errorf("create bundle file in agent.data_dir: %w", err)
 	}

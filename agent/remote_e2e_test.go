@@ -266,10 +266,12 @@ func fetched(s *status.Snapshot, table string) int64 {
 // whole, is served by the bundle URL to the tenant's token only, and
 // holds no secret.
 func checkRemoteBundle(t *testing.T, relay *relayProc, token string, env *agentEnv, marker string) {
+	start := time.Now()
 	code, ans := relay.ask(t, token, "acme", "edge-a", `{"kind":"bundle"}`)
 	if code != http.StatusOK {
 		t.Fatalf("bundle: %d %s", code, ans.Error)
 	}
+	took := time.Since(start)
 	var res struct {
 		ID, SHA256, URL string
 		Size            int64
@@ -280,6 +282,7 @@ func checkRemoteBundle(t *testing.T, relay *relayProc, token string, env *agentE
 	if res.Size <= 1<<20 {
 		t.Fatalf("bundle of %d bytes: the test wants one larger than the 1 MiB max payload", res.Size)
 	}
+	t.Logf("bundle of %d bytes made, sent in chunks and stored in %s", res.Size, took.Round(time.Millisecond))
 	get := func(tok string) (int, []byte) {
 		req, _ := http.NewRequest(http.MethodGet, relay.info.HTTPURL+res.URL, nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
