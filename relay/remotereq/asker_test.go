@@ -256,3 +256,54 @@ func TestBundleTooLarge(t *testing.T) {
 		t.Errorf("oversized bundle: %v", err)
 	}
 }
+
+// BenchmarkBundle measures a 32 MiB bundle from a fake agent to the
+// object store: chunks of 1000 KiB, each acknowledged (stop and wait).
+// Each run keeps its bundle: at most about 15 runs fit the 512 MiB store.
+func BenchmarkBundle(b *testing.B) {
+	srv := natstest.Start(b, nil)
+	relay, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer relay.Close()
+	js, _ := jetstream.New(relay)
+	a, err := New(Config{Conn: relay, JS: js, BundleMaxBytes: 64 << 20, BundleStoreBytes: 512 << 20, BundleTTL: time.Hour, Logger: zerolog.Nop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	agent, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer agent.Close()
+	data := make([]byte, 32<<20)
+	rand.Read(data)
+	var wg sync.WaitGroup
+	sub, err := agent.Subscribe(wire.RequestFilter("ta", "a1"), func(req *nats.Msg) {
+		wg.Go(func() {
+			send := func(status string, h map[string]string, body []byte) error {
+				m := nats.NewMsg(req.Reply)
+				m.Header.Set(wire.HeaderReply, status)
+				for k, v := range h {
+					m.Header.Set(k, v)
+				}
+				m.Data = body
+				_, err := agent.RequestMsg(m, 10*time.Second)
+				return err
+			}
+			sendResult(send, wire.ContentZip, data, 1000<<10)
+		})
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { sub.Unsubscribe(); wg.Wait() }()
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := a.Ask(context.Background(), question(wire.KindBundle)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
