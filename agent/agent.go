@@ -151,8 +151,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.buf.Run(gctx) })
 	g.Go(func() error { return a.poller.Run(gctx) })
 	g.Go(func() error { return a.fwd.Run(gctx) })
-	if !a.member { // the fleet serves one admin endpoint for every instance
+	if !a.member { // the fleet serves one admin endpoint and answers remote requests for every instance
 		g.Go(func() error { return admin.Run(gctx) })
+		g.Go(func() error { return a.runRemote(gctx) })
 	}
 	a.log.Info().Str("version", version).Str("config", a.cfg.File).Msg("agent started")
 	err := g.Wait()

@@ -10,6 +10,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/config"
 	"github.com/sei-edge/servicenow-edge/agent/logging"
 	"github.com/sei-edge/servicenow-edge/agent/service"
+	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/buffer"
 	"github.com/sei-edge/servicenow-edge/relay/command"
 )
@@ -43,6 +44,24 @@ func cmdBundle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			snap = offlineSnapshot(cfg, err, buf, bufErr)
 		}
 	}
+	if err := writeBundle(ctx, cfg, *out, snap, buf); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "support bundle written to %s\n", *out)
+	return nil
+}
+
+// writeBundle writes cfg's support bundle to out with the status snap;
+// buf is the agent's buffer when the caller holds it (the stopped agent's,
+// or the running agent's own, for a remote request), whose stored OAuth
+// tokens are scrubbed too; nil otherwise.
+func writeBundle(ctx context.Context, cfg *config.Config, out string, snap *status.Snapshot, buf *buffer.Buffer) error {
+	return writeBundleWith(ctx, cfg, out, snap, buf, nil)
+}
+
+// writeBundleWith is writeBundle with more secrets to scrub (the stored
+// tokens of a running agent's instances).
+func writeBundleWith(ctx context.Context, cfg *config.Config, out string, snap *status.Snapshot, buf *buffer.Buffer, more []string) error {
 	logFile, _ := logging.FilePath(logOptions(cfg))
 	var excluded []string
 	var damaged []movedBuffer
@@ -52,7 +71,7 @@ func cmdBundle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		damaged = append(damaged, movedAsideListing(bufferDir(sub))...)
 	}
-	secrets := bundleSecrets(ctx, cfg, buf)
+	secrets := append(bundleSecrets(ctx, cfg, buf), more...)
 	if cfg.Multi() && !snap.Agent.Running {
 		secrets = append(secrets, instanceTokens(ctx, cfg)...)
 	}
@@ -61,7 +80,7 @@ func cmdBundle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if cfg.Multi() {
 		figures["instances"] = snap.Instances
 	}
-	err = bundle.Write(ctx, *out, bundle.Input{
+	return bundle.Write(ctx, out, bundle.Input{
 		Status:         snap,
 		RedactedConfig: cfg.Redacted(),
 		Secrets:        secrets,
@@ -73,11 +92,6 @@ func cmdBundle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		ServiceFacts:   serviceFacts(),
 		Version:        version,
 	})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "support bundle written to %s\n", *out)
-	return nil
 }
 
 // serviceFacts are what the bundle says of the service manager beyond the

@@ -137,6 +137,7 @@ func (f *fleet) Run(ctx context.Context) error {
 	})
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return admin.Run(gctx) })
+	g.Go(func() error { return f.runRemote(gctx) })
 	for i, m := range f.members {
 		if m != nil {
 			g.Go(func() error { return f.runMember(gctx, i, m) })

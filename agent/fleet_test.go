@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -198,4 +200,48 @@ func TestFleetInstanceNotOpened(t *testing.T) {
 		t.Errorf("status: verdict %+v, instances %+v", s.Verdict, s.Instances)
 	}
 	stop()
+}
+
+// TestFleetRemoteRequests: an agent with several instances answers the
+// cloud once: status carries every instance, preview and resync go to the
+// instance the request names (and say which exist when it names none or
+// another), bundle covers every instance.
+func TestFleetRemoteRequests(t *testing.T) {
+	r, path := fleetConfig(t, "edge-fleet3")
+	raw, _ := os.ReadFile(path)
+	os.WriteFile(path, append(raw, []byte("remote_requests: {allow: [status, validate, preview, resync, bundle]}\n")...), 0o600)
+	runAgent(t, path)
+	ans := waitAnswers(t, r, "acme", "edge-fleet3")
+	var s status.Snapshot
+	if err := json.Unmarshal(ans.Result, &s); err != nil || len(s.Instances) != 2 || s.Instances[1].Integration != "snow-emea" {
+		t.Fatalf("status answer: %v %+v", err, s.Instances)
+	}
+	for _, in := range []string{"snow-prod", "snow-emea"} {
+		code, ans := r.ask(t, r.token, "acme", "edge-fleet3", `{"kind":"preview","integration":"`+in+`","table":"incident","limit":2}`)
+		var res struct {
+			Integration string
+			Records     []json.RawMessage
+		}
+		json.Unmarshal(ans.Result, &res)
+		if code != http.StatusOK || res.Integration != in || len(res.Records) != 2 {
+			t.Errorf("preview of %s: %d %q %+v", in, code, ans.Error, res)
+		}
+	}
+	for body, want := range map[string]string{
+		`{"kind":"preview","table":"incident"}`:                                             "several instances (snow-prod, snow-emea)",
+		`{"kind":"preview","table":"incident","integration":"snow-apac"}`:                   `integration "snow-apac"`,
+		`{"kind":"resync","table":"incident","from":"2026-01-01"}`:                          "several instances",
+		`{"kind":"resync","integration":"snow-prod","table":"cmdb_ci","from":"2026-01-01"}`: "not synced",
+	} {
+		if code, ans := r.ask(t, r.token, "acme", "edge-fleet3", body); code != http.StatusBadRequest || !strings.Contains(ans.Error, want) {
+			t.Errorf("%s: %d %q, want 400 naming %q", body, code, ans.Error, want)
+		}
+	}
+	code, ans := r.ask(t, r.token, "acme", "edge-fleet3", `{"kind":"resync","integration":"snow-emea","table":"incident","from":"2026-01-01"}`)
+	if code != http.StatusOK || !strings.Contains(string(ans.Result), `"snow-emea"`) {
+		t.Errorf("resync of snow-emea: %d %q %s", code, ans.Error, ans.Result)
+	}
+	if code, ans := r.ask(t, r.token, "acme", "edge-fleet3", `{"kind":"bundle"}`); code != http.StatusOK {
+		t.Errorf("bundle: %d %q", code, ans.Error)
+	}
 }

@@ -33,6 +33,8 @@ type Config struct {
 	Relay      Relay      `yaml:"relay"`
 	Log        Log        `yaml:"log"`
 	Status     Status     `yaml:"status"`
+	// RemoteRequests says what the cloud may ask (remote.go).
+	RemoteRequests RemoteRequests `yaml:"remote_requests"`
 	// Instances is the multi-instance form: several ServiceNow instances,
 	// each published under its own integration. It excludes ServiceNow
 	// and Relay.Integration (see Split).
@@ -149,6 +151,7 @@ func Default() Config {
 			RelayDegraded: Duration(time.Minute),
 			RelayFailing:  Duration(2 * time.Hour),
 		},
+		RemoteRequests: defaultRemoteRequests(),
 	}
 }
 

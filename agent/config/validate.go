@@ -30,6 +30,7 @@ func (c *Config) Validate() error {
 	c.Relay.check(&p, c.Multi())
 	c.Log.check(&p)
 	c.Status.check(&p)
+	c.RemoteRequests.check(&p)
 	return p.Err()
 }
 

@@ -3,14 +3,15 @@ package enroll
 import "github.com/sei-edge/servicenow-edge/relay/wire"
 
 // Publish returns the subjects agent a may publish to: its integrations'
-// ingest subjects and its own heartbeat subject. Nothing else: in
-// particular no $JS.API subject, so an agent cannot read any stream.
+// ingest subjects, its own heartbeat subject and its own answers to remote
+// requests. Nothing else: in particular no $JS.API subject, so an agent
+// cannot read any stream, nor answer a request made to another agent.
 func (a Agent) Publish() []string {
 	var out []string
 	for _, in := range a.AllIntegrations() {
 		out = append(out, wire.IngestFilter(a.Tenant, in))
 	}
-	return append(out, wire.HeartbeatSubject(a.Tenant, a.Agent))
+	return append(out, wire.HeartbeatSubject(a.Tenant, a.Agent), wire.ReplyFilter(a.Tenant, a.Agent)+".>")
 }
 
 // TagIntegration starts the user JWT tags naming an integration the agent
