@@ -24,7 +24,7 @@ func TestOlderFileOneIntegration(t *testing.T) {
 	if got := a.AllIntegrations(); !slices.Equal(got, []string{"snow"}) {
 		t.Errorf("integrations = %v", got)
 	}
-	if got := a.Publish(); !slices.Equal(got, []string{"sei.ingest.ta.snow.>", "sei.heartbeat.ta.a1"}) {
+	if got := a.Publish(); !slices.Equal(got, []string{"sei.ingest.ta.snow.>", "sei.heartbeat.ta.a1", "sei.reply.ta.a1.>"}) {
 		t.Errorf("publish = %v", got)
 	}
 	if h := ReenrollHint(a, ""); h != "sei-relay enroll --tenant ta --integration snow --agent a1" {
@@ -43,7 +43,7 @@ func TestEnrollIntegrationsRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Integration != "snow-prod" || !slices.Equal(a.Publish(), []string{"sei.ingest.ta.snow-prod.>", "sei.ingest.ta.snow-emea.>", "sei.heartbeat.ta.a1"}) ||
+	if a.Integration != "snow-prod" || !slices.Equal(a.Publish(), []string{"sei.ingest.ta.snow-prod.>", "sei.ingest.ta.snow-emea.>", "sei.heartbeat.ta.a1", "sei.reply.ta.a1.>"}) ||
 		!slices.Equal(a.Tags(), []string{"integration:snow-prod", "integration:snow-emea"}) {
 		t.Errorf("agent = %+v, publish %v, tags %v", a, a.Publish(), a.Tags())
 	}
