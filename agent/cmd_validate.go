@@ -87,6 +87,9 @@ func validateAll(ctx context.Context, path string) []check {
 		checks = append(checks, checkServiceNow(ctx, cfg)...)
 	}
 	checks = append(checks, checkRelay(ctx, cfg))
+	if cfg.Multi() {
+		checks = append(checks, checkEnrolled(cfg))
+	}
 	return checks
 }
 

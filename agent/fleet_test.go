@@ -245,3 +245,26 @@ func TestFleetRemoteRequests(t *testing.T) {
 		t.Errorf("bundle: %d %q", code, ans.Error)
 	}
 }
+
+// TestValidateNamesUnenrolledInstance: credentials enrolled for snow-prod
+// only, a configuration with snow-prod and snow-emea: validate fails and
+// says how to enroll for both.
+func TestValidateNamesUnenrolledInstance(t *testing.T) {
+	r := startRelay(t, filepath.Join(t.TempDir(), "relay"), "127.0.0.1:0")
+	block := enrollBlock(t, r, "edge-half", "snow-prod")
+	block = strings.Replace(block, "integration: snow-prod", "", 1) // the instances name theirs
+	path := filepath.Join(t.TempDir(), "agent.yaml")
+	cfgText := fmt.Sprintf(`agent: {id: edge-half, data_dir: data}
+instances:
+  - {integration: snow-prod, servicenow: {url: http://%s, auth: {method: basic, username: u, password: p}}}
+  - {integration: snow-emea, servicenow: {url: http://%s, auth: {method: basic, username: u, password: p}}}
+%s`, closedAddr(t), closedAddr(t), block)
+	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := agentCmd(context.Background(), "validate", "-c", path)
+	if code != command.ExitFailure || !strings.Contains(out, "FAIL relay integrations") ||
+		!strings.Contains(out, "do not allow snow-emea:") || !strings.Contains(out, "--integration snow-prod --integration snow-emea --replace") {
+		t.Errorf("validate: exit %d\n%s%s", code, out, errOut)
+	}
+}

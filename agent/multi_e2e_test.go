@@ -285,7 +285,8 @@ func TestMultiInstanceEndToEnd(t *testing.T) {
 	}
 	// validate names the failing instance's checks, and passes the other's.
 	code, vout, _ := agentCmd(context.Background(), "validate", "-c", e.cfgPath)
-	if code != 1 || !strings.Contains(vout, "FAIL snow-emea: servicenow auth") || !strings.Contains(vout, "ok   snow-prod: servicenow auth") {
+	if code != 1 || !strings.Contains(vout, "FAIL snow-emea: servicenow auth") || !strings.Contains(vout, "ok   snow-prod: servicenow auth") ||
+		!strings.Contains(vout, "ok   relay integrations") {
 		t.Errorf("validate (exit %d):\n%s", code, vout)
 	}
 	stop()
