@@ -28,6 +28,9 @@ type agentView struct {
 type agentsAnswer struct {
 	StaleAfterSeconds float64     `json:"stale_after_seconds"`
 	Agents            []agentView `json:"agents"`
+	// HostedAgents lists the hosted agents (`sei-agent hosted`) and the
+	// integrations each holds; admin token only.
+	HostedAgents json.RawMessage `json:"hosted_agents,omitempty"`
 }
 
 // agents lists the agents, of one tenant when ?tenant= is given or the token
@@ -66,6 +69,7 @@ func (s *Server) agents(w http.ResponseWriter, r *http.Request) {
 		}
 		ans.Agents = append(ans.Agents, av)
 	}
+	ans.HostedAgents = s.hostedAgents(r)
 	writeJSON(w, http.StatusOK, ans)
 }
 

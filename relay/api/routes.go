@@ -25,6 +25,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/records", s.records)
 	mux.HandleFunc("GET /v1/changes", s.changes)
 	mux.HandleFunc("GET /v1/agents", s.agents)
+	mux.HandleFunc("/v1/integrations", s.integrations)
+	mux.HandleFunc("/v1/integrations/", s.integrations)
+	mux.HandleFunc("GET /v1/oauth/callback", s.oauthCallback)
 	metrics := promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{
 		ErrorLog:      promLogger{s.log},
 		ErrorHandling: promhttp.ContinueOnError,
@@ -39,7 +42,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /debug/pprof/trace", adminOnly(http.HandlerFunc(pprof.Trace)))
 	authed := s.auth(mux)
 	return noStore(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/v1/oauth/callback" { // the callback's state is its credential
 			mux.ServeHTTP(w, r)
 			return
 		}

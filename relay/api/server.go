@@ -64,6 +64,9 @@ type Config struct {
 	// FeedPoll is how often a waiting /v1/changes polls the store for
 	// writes of other relays; default DefaultFeedPoll.
 	FeedPoll time.Duration
+	// Hosted serves /v1/integrations and the OAuth callback; nil answers
+	// 503 naming hosted.secret_key_file.
+	Hosted Hosted
 }
 
 // Server is the relay's HTTP API. Create it with New; serve it with Serve,

@@ -24,6 +24,7 @@ type Config struct {
 	Quota     Quota     `yaml:"quota"`
 	Log       Log       `yaml:"log"`
 	Feed      Feed      `yaml:"feed"`
+	Hosted    Hosted    `yaml:"hosted"`
 }
 
 // HTTP configures the relay's HTTP API.
@@ -172,6 +173,7 @@ func Default() Config {
 		Quota:     Quota{ConnectionsPerAgent: 3, CheckInterval: confload.Duration(5 * time.Second)},
 		Log:       Log{Level: "info"},
 		Feed:      defaultFeed(),
+		Hosted:    defaultHosted(),
 	}
 }
 
