@@ -9,6 +9,7 @@
 //	sei-agent status  [-c FILE] [--json] what is working and what is not
 //	sei-agent preview  -c FILE TABLE    a few records exactly as they would leave
 //	sei-agent login    -c FILE          OAuth authorization-code sign-in
+//	sei-agent hosted   -c FILE          poll the relay's hosted (ServiceNow Cloud) integrations
 //	sei-agent bundle   -c FILE -o FILE  support bundle (no secrets)
 //	sei-agent install|uninstall|start|stop|restart -c FILE
 //	sei-agent version
@@ -64,6 +65,7 @@ commands:
   status   [-c FILE] [--json]  show what is working and what is not
   preview   -c FILE TABLE      print a few records exactly as they would leave
   login     -c FILE            sign in to ServiceNow (OAuth authorization code)
+  hosted    -c FILE            poll the relay's hosted ServiceNow Cloud integrations (SEI side)
   bundle    -c FILE -o FILE    write a support bundle (no secrets)
   install | uninstall | start | stop | restart  -c FILE   manage the system service
   version                      print the version
@@ -88,6 +90,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdPreview(ctx, rest, stdout, stderr)
 	case "login":
 		return cmdLogin(ctx, rest, stdout, stderr)
+	case "hosted":
+		return cmdHosted(ctx, rest, stdout, stderr)
 	case "bundle":
 		return cmdBundle(ctx, rest, stdout, stderr)
 	case "install", "uninstall", "start", "stop", "restart":
