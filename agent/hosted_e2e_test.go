@@ -1,0 +1,469 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
+
+	"github.com/sei-edge/servicenow-edge/agent/servicenow/snowtest"
+	"github.com/sei-edge/servicenow-edge/relay/natstest"
+)
+
+// The hosted end-to-end test: ServiceNow Cloud without an install. Two
+// relays (sei-relay binaries) share one external NATS server and one
+// PostgreSQL schema, as at scale; two hosted agents (sei-agent hosted
+// processes) share the integrations through leases. Two simulated
+// instances over TLS: one with basic auth, one with OAuth
+// (authorization_code). Everything goes through the public surfaces: the
+// HTTP API, a browser following redirects, the processes' logs.
+
+const (
+	hostedAdmin    = "hosted-e2e-admin-token"
+	hostedLease    = 3 * time.Second
+	basicPassword  = "Basic-Pa55-hosted-SECRET"
+	oauthClientID  = "sei-hosted-client"
+	oauthSecretVal = "OAuth-Client-hosted-SECRET"
+)
+
+// postgresSchema makes a fresh schema in SEI_TEST_POSTGRES_URL's database
+// and returns a DSN for it; the test is skipped without the variable (and
+// fails with CI=true).
+func postgresSchema(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("SEI_TEST_POSTGRES_URL")
+	if base == "" {
+		msg := "SEI_TEST_POSTGRES_URL is not set; run `export SEI_TEST_POSTGRES_URL=$(scripts/ci-postgres.sh)`: several relays need a shared store"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	schema := "hosted_" + hex.EncodeToString(b)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if c, err := pgx.Connect(ctx, base); err == nil {
+			c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+			c.Close(ctx)
+		}
+	})
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// freeAddr returns a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startHostedRelay starts a relay with the hosted configuration yml.
+func startHostedRelay(t *testing.T, dir, yml string) *relayProc {
+	t.Helper()
+	dataDir := filepath.Join(dir, "data")
+	r := &relayProc{t: t, bin: buildRelay(t), dataDir: dataDir, cfg: filepath.Join(dir, "relay.yaml"), token: hostedAdmin, log: &bytes.Buffer{}}
+	if err := os.WriteFile(r.cfg, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.cmd = exec.Command(r.bin, "run", "-c", r.cfg)
+	r.cmd.Stderr = &syncWriter{w: r.log}
+	r.cmd.Stdout = r.cmd.Stderr
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.done = make(chan error, 1)
+	go func() { r.done <- r.cmd.Wait() }()
+	t.Cleanup(r.stop)
+	natstest.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+		raw, err := os.ReadFile(filepath.Join(dataDir, "relay.json"))
+		if err != nil {
+			select {
+			case err := <-r.done:
+				r.done <- err
+				t.Fatalf("sei-relay exited: %v\n%s", err, r.log)
+			default:
+			}
+			return err
+		}
+		return json.Unmarshal(raw, &r.info)
+	})
+	return r
+}
+
+// hostedProc is a running `sei-agent hosted`.
+type hostedProc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan error
+	log  *bytes.Buffer
+}
+
+func startHosted(t *testing.T, dir, name, natsURL, seedFile, caFile string) *hostedProc {
+	t.Helper()
+	cfg := filepath.Join(dir, name+".yaml")
+	yml := fmt.Sprintf("hosted: {name: %s, data_dir: %s, ca_file: %s}\nrelay: {url: %q, credentials: %s}\nlog: {level: info}\n",
+		name, filepath.Join(dir, name+"-data"), caFile, natsURL, seedFile)
+	if err := os.WriteFile(cfg, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := &hostedProc{name: name, log: &bytes.Buffer{}, done: make(chan error, 1)}
+	h.cmd = exec.Command(buildBinary(t, "sei-agent", "."), "hosted", "-c", cfg)
+	h.cmd.Stderr = &syncWriter{w: h.log}
+	h.cmd.Stdout = h.cmd.Stderr
+	if err := h.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { h.done <- h.cmd.Wait() }()
+	t.Cleanup(func() {
+		if h.cmd.ProcessState == nil {
+			h.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-h.done:
+			case <-time.After(30 * time.Second):
+				h.cmd.Process.Kill()
+				t.Errorf("sei-agent hosted %s did not stop on SIGTERM", name)
+			}
+		}
+	})
+	return h
+}
+
+// api calls the relay's HTTP API with the admin token; redirects are not
+// followed.
+func (r *relayProc) api(t *testing.T, method, path string, body any) (int, string, http.Header) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		raw, _ := json.Marshal(body)
+		rd = bytes.NewReader(raw)
+	}
+	req, _ := http.NewRequest(method, r.info.HTTPURL+path, rd)
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+// holder returns the hosted agent that holds integration id, per the API.
+func (r *relayProc) holder(t *testing.T, id string) string {
+	_, body, _ := r.api(t, "GET", "/v1/integrations/"+id, nil)
+	var v struct{ Holder string }
+	_ = json.Unmarshal([]byte(body), &v)
+	return v.Holder
+}
+
+// waitHolds waits until the relay serves every record of sim's tables for
+// tenant at its exact version.
+func waitHolds(t *testing.T, r *relayProc, tenant string, sim *snowtest.Server, tables ...string) map[string]relayRecord {
+	t.Helper()
+	var got map[string]relayRecord
+	natstest.CheckFor(t, 90*time.Second, 100*time.Millisecond, func() error {
+		got, _ = r.records(t, tenant)
+		for _, table := range tables {
+			for _, row := range sim.Records(table) {
+				k := table + "/" + row["sys_id"].(string)
+				rec, ok := got[k]
+				if !ok {
+					return fmt.Errorf("%s lacks %s", tenant, k)
+				}
+				if rec.SysUpdatedOn != row["sys_updated_on"] || fmt.Sprint(rec.SysModCount) != row["sys_mod_count"] {
+					return fmt.Errorf("%s holds %s at %s/%d, instance at %v/%v", tenant, k, rec.SysUpdatedOn, rec.SysModCount, row["sys_updated_on"], row["sys_mod_count"])
+				}
+			}
+		}
+		return nil
+	})
+	return got
+}
+
+func TestHostedEndToEnd(t *testing.T) {
+	dsn := postgresSchema(t)
+	dir := t.TempDir()
+
+	// One NATS server for both relays and both hosted agents; one NKEY user.
+	ukp, _ := nkeys.CreateUser()
+	seed, _ := ukp.Seed()
+	pub, _ := ukp.PublicKey()
+	seedFile := filepath.Join(dir, "nats.seed")
+	os.WriteFile(seedFile, seed, 0o600)
+	ns := natstest.Start(t, &server.Options{Nkeys: []*server.NkeyUser{{Nkey: pub}}})
+
+	// Two instances over TLS (httptest's certificate: one CA for both).
+	spread := 30 * 24 * time.Hour
+	// The instances' clocks run a minute behind: updates made "now" fall
+	// inside a poll's window (now minus lag), as with real clock skew.
+	behind := func() time.Time { return time.Now().Add(-time.Minute) }
+	simBasic := snowtest.New(snowtest.Options{Seed: 11, Incidents: 80, Changes: 12, Users: 25, Groups: 4, Spread: spread, Now: behind,
+		Username: "sei.basic", Password: basicPassword})
+	simOAuth := snowtest.New(snowtest.Options{Seed: 12, Incidents: 60, Changes: 8, Users: 20, Groups: 3, Spread: spread, Now: behind,
+		OAuth: &snowtest.OAuthOptions{ClientID: oauthClientID, ClientSecret: oauthSecretVal}})
+	basicSrv, oauthSrv := httptest.NewTLSServer(simBasic), httptest.NewTLSServer(simOAuth)
+	defer basicSrv.Close()
+	defer oauthSrv.Close()
+	caFile := filepath.Join(dir, "instances-ca.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: basicSrv.Certificate().Raw}), 0o600)
+	keyFile := filepath.Join(dir, "hosted.key")
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	os.WriteFile(keyFile, []byte(hex.EncodeToString(key)+"\n"), 0o600)
+
+	// Two relays; the public URL (a load balancer in production) is relay a.
+	addrA := freeAddr(t)
+	relayYAML := func(listen string) string {
+		return fmt.Sprintf(`data_dir: data
+http: {listen: %q, token: %s}
+nats: {url: %q, credentials: %s}
+store: {kind: postgres, dsn: %q}
+stream: {max_bytes: 256MiB, replicas: 1}
+log: {level: info}
+hosted:
+  secret_key_file: %s
+  public_url: http://%s
+  lease_ttl: %s
+  ca_file: %s
+`, listen, hostedAdmin, ns.ClientURL(), seedFile, dsn, keyFile, addrA, hostedLease, caFile)
+	}
+	os.MkdirAll(filepath.Join(dir, "a"), 0o700)
+	os.MkdirAll(filepath.Join(dir, "b"), 0o700)
+	ra := startHostedRelay(t, filepath.Join(dir, "a"), relayYAML(addrA))
+	rb := startHostedRelay(t, filepath.Join(dir, "b"), relayYAML("127.0.0.1:0"))
+
+	agents := map[string]*hostedProc{
+		"h1": startHosted(t, dir, "h1", ns.ClientURL(), seedFile, caFile),
+		"h2": startHosted(t, dir, "h2", ns.ClientURL(), seedFile, caFile),
+	}
+
+	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		_, body, _ := ra.api(t, "GET", "/v1/agents", nil)
+		if !strings.Contains(body, `{"agent":"h1"`) || !strings.Contains(body, `{"agent":"h2"`) {
+			return fmt.Errorf("hosted agents not present: %s\nh1: %s\nh2: %s", body, agents["h1"].log, agents["h2"].log)
+		}
+		return nil
+	})
+
+	// 1. Create the two integrations over HTTP, on either relay.
+	code, body, _ := ra.api(t, "POST", "/v1/integrations", map[string]any{
+		"tenant": "acme", "name": "snow", "type": "cloud", "url": basicSrv.URL,
+		"auth":           map[string]any{"method": "basic", "username": "sei.basic", "password": basicPassword},
+		"exclude_fields": []string{"description"}})
+	if code != http.StatusCreated {
+		t.Fatalf("create acme.snow: %d %s", code, body)
+	}
+	code, body, _ = rb.api(t, "POST", "/v1/integrations", map[string]any{
+		"tenant": "globex", "name": "cloud", "type": "cloud", "url": oauthSrv.URL,
+		"auth": map[string]any{"method": "oauth", "client_id": oauthClientID, "client_secret": oauthSecretVal}})
+	if code != http.StatusCreated || !strings.Contains(body, `"redirect_url":"http://`+addrA+`/v1/oauth/callback"`) {
+		t.Fatalf("create globex.cloud: %d %s", code, body)
+	}
+	outputs := []string{body}
+
+	// 2. Validate both on a hosted agent.
+	code, body, _ = rb.api(t, "POST", "/v1/integrations/acme.snow/validate", nil)
+	if code != 200 || strings.Contains(body, "FAIL") || !strings.Contains(body, "ok   servicenow auth") || !strings.Contains(body, "ok   table incident") {
+		t.Fatalf("validate acme.snow: %d\n%s", code, body)
+	}
+	outputs = append(outputs, body)
+	code, body, _ = ra.api(t, "POST", "/v1/integrations/globex.cloud/validate", nil)
+	if code != 200 || !strings.Contains(body, "FAIL servicenow auth") || !strings.Contains(body, "Connect ServiceNow") {
+		t.Fatalf("validate globex.cloud before connecting: %d\n%s", code, body)
+	}
+
+	// 3. Connect ServiceNow: oauth/start on one relay, a browser through
+	// the instance, back to the public URL (the other relay).
+	code, _, hdr := rb.api(t, "GET", "/v1/integrations/globex.cloud/oauth/start", nil)
+	loc := hdr.Get("Location")
+	if code != http.StatusFound || !strings.HasPrefix(loc, oauthSrv.URL+"/oauth_auth.do?") {
+		t.Fatalf("oauth/start: %d %s", code, loc)
+	}
+	browser := oauthSrv.Client()
+	resp, err := browser.Get(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "ServiceNow is connected") {
+		t.Fatalf("callback: %d %s", resp.StatusCode, page)
+	}
+	outputs = append(outputs, string(page))
+	code, body, _ = ra.api(t, "POST", "/v1/integrations/globex.cloud/validate", nil)
+	if code != 200 || strings.Contains(body, "FAIL") {
+		t.Fatalf("validate globex.cloud once connected: %d\n%s", code, body)
+	}
+	outputs = append(outputs, body)
+
+	// 4. Data lands for both, each under its own tenant.
+	tables := []string{"incident", "change_request", "sys_user"}
+	waitHolds(t, ra, "acme", simBasic, tables...)
+	waitHolds(t, rb, "globex", simOAuth, tables...)
+	for _, id := range []string{"acme.snow", "globex.cloud"} {
+		code, body, hdr := rb.api(t, "GET", "/v1/integrations/"+id+"/status", nil)
+		var doc struct {
+			ServiceNow struct {
+				Tables []struct{ Name string } `json:"tables"`
+			} `json:"servicenow"`
+		}
+		natstest.CheckFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+			code, body, hdr = rb.api(t, "GET", "/v1/integrations/"+id+"/status", nil)
+			if err := json.Unmarshal([]byte(body), &doc); code != 200 || err != nil || len(doc.ServiceNow.Tables) == 0 {
+				return fmt.Errorf("status of %s: %d %s", id, code, body)
+			}
+			return nil
+		})
+		if hdr.Get("Sei-Integration-State") != "OK" {
+			t.Errorf("status of %s: state %q", id, hdr.Get("Sei-Integration-State"))
+		}
+		outputs = append(outputs, body)
+	}
+
+	// 5. Both hosted agents hold one each; kill the holder of acme.snow.
+	var victim, survivor string
+	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		a, b := ra.holder(t, "acme.snow"), ra.holder(t, "globex.cloud")
+		if a == "" || b == "" || a == b {
+			return fmt.Errorf("holders %q and %q, want one each", a, b)
+		}
+		victim, survivor = a, b
+		return nil
+	})
+	_, agentsBody, _ := ra.api(t, "GET", "/v1/agents", nil)
+	if !strings.Contains(agentsBody, `"hosted_agents"`) || !strings.Contains(agentsBody, `"acme.snow"`) {
+		t.Errorf("/v1/agents does not list the hosted agents: %s", agentsBody)
+	}
+	outputs = append(outputs, agentsBody)
+	touched := simBasic.Touch("incident", 7)
+	agents[victim].cmd.Process.Kill()
+	<-agents[victim].done
+	agents[victim].done <- nil
+	killed := time.Now()
+	natstest.CheckFor(t, 3*hostedLease, 50*time.Millisecond, func() error {
+		if h := ra.holder(t, "acme.snow"); h != survivor {
+			return fmt.Errorf("acme.snow held by %q, want %q", h, survivor)
+		}
+		return nil
+	})
+	t.Logf("acme.snow moved from %s to %s %s after the kill (lease period %s)", victim, survivor, time.Since(killed).Round(time.Millisecond), hostedLease)
+
+	// Nothing lost (the touched records too) or doubled (records fails on a
+	// key served twice), in either tenant.
+	got := waitHolds(t, rb, "acme", simBasic, tables...)
+	for _, id := range touched {
+		if _, ok := got["incident/"+id]; !ok {
+			t.Errorf("touched incident %s lost", id)
+		}
+	}
+	waitHolds(t, ra, "globex", simOAuth, tables...)
+	for k, rec := range got {
+		if rec.Tenant != "acme" || rec.Integration != "snow" {
+			t.Errorf("%s stored under %s/%s", k, rec.Tenant, rec.Integration)
+		}
+		if strings.Contains(string(rec.Fields), `"description"`) {
+			t.Errorf("%s holds the excluded field description", k)
+		}
+	}
+
+	// 6. Deleting stops the polling; the records stay.
+	if code, body, _ := ra.api(t, "DELETE", "/v1/integrations/acme.snow", nil); code != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", code, body)
+	}
+	natstest.CheckFor(t, 3*hostedLease, 50*time.Millisecond, func() error {
+		if _, body, _ := ra.api(t, "GET", "/v1/agents", nil); strings.Contains(body, `"acme.snow"`) {
+			return fmt.Errorf("acme.snow still held: %s", body)
+		}
+		return nil
+	})
+	if after, _ := ra.records(t, "acme"); len(after) != len(got) {
+		t.Errorf("records after delete: %d, before %d", len(after), len(got))
+	}
+
+	// 7. No stored secret in any answer, log or status.
+	ra.stop()
+	rb.stop()
+	for _, h := range agents {
+		if h.cmd.ProcessState == nil {
+			h.cmd.Process.Signal(syscall.SIGTERM)
+			<-h.done
+			h.done <- nil
+		}
+		outputs = append(outputs, h.log.String())
+	}
+	outputs = append(outputs, ra.log.String(), rb.log.String())
+	all := strings.Join(outputs, "\n")
+	secrets := []string{basicPassword, oauthSecretVal, string(seed), hex.EncodeToString(key)}
+	for _, s := range secrets {
+		if strings.Contains(all, s) {
+			t.Errorf("a stored secret appears in an API answer, a relay log or a status document")
+		}
+	}
+	// The hosted agents' folders (logs, buffers, cursors) hold none either:
+	// ServiceNow passwords and client secrets stay in memory.
+	for name := range agents {
+		logs, _ := filepath.Glob(filepath.Join(dir, name+"-data", "log", "*.log"))
+		if len(logs) == 0 {
+			t.Errorf("no log file of %s: the secret check would be empty", name)
+		}
+		for _, l := range logs {
+			raw, _ := os.ReadFile(l)
+			all += string(raw)
+		}
+		filepath.Walk(filepath.Join(dir, name+"-data"), func(path string, info os.FileInfo, err error) error {
+			if err != nil || info.IsDir() || info.Mode()&os.ModeSocket != 0 {
+				return nil
+			}
+			raw, _ := os.ReadFile(path)
+			for _, s := range secrets[:2] {
+				if bytes.Contains(raw, []byte(s)) {
+					t.Errorf("a stored secret found in %s", path)
+				}
+			}
+			return nil
+		})
+	}
+	if !strings.Contains(all, "lease taken") {
+		t.Errorf("the hosted agents' logs say nothing of leases:\n%s", all)
+	}
+}
