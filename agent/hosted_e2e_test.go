@@ -21,7 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goccy/go-yaml"
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 
@@ -465,5 +467,119 @@ hosted:
 	}
 	if !strings.Contains(all, "lease taken") {
 		t.Errorf("the hosted agents' logs say nothing of leases:\n%s", all)
+	}
+}
+
+// TestHostedEmbeddedAccounts runs the single-machine relay (embedded NATS,
+// tenant accounts) with a hosted agent enrolled by `sei-relay hosted
+// enroll`: the hosted role's limited permissions suffice for the leases,
+// each pipeline publishes with credentials of its tenant's account that
+// allow only its integration, and neither can reach what it must not.
+func TestHostedEmbeddedAccounts(t *testing.T) {
+	dir := t.TempDir()
+	sim := snowtest.New(snowtest.Options{Seed: 21, Incidents: 40, Changes: 5, Users: 10, Groups: 2, Spread: 30 * 24 * time.Hour,
+		Username: "sei.basic", Password: basicPassword})
+	srv := httptest.NewTLSServer(sim)
+	defer srv.Close()
+	caFile := filepath.Join(dir, "instances-ca.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600)
+	keyFile := filepath.Join(dir, "hosted.key")
+	os.WriteFile(keyFile, []byte(strings.Repeat("ab", 32)), 0o600)
+	r := startHostedRelay(t, dir, fmt.Sprintf(`data_dir: data
+http: {listen: "127.0.0.1:0", token: %s}
+nats: {listen: "127.0.0.1:0"}
+log: {level: info}
+hosted: {secret_key_file: %s, lease_ttl: 3s, ca_file: %s}
+`, hostedAdmin, keyFile, caFile))
+
+	out, err := exec.Command(r.bin, "hosted", "enroll", "-c", r.cfg, "--agent", "h1").Output()
+	if err != nil {
+		t.Fatalf("hosted enroll: %v", err)
+	}
+	var block struct {
+		Relay struct {
+			URL, Credentials string
+			CAFile           string `yaml:"ca_file"`
+		} `yaml:"relay"`
+	}
+	if err := yaml.Unmarshal(out, &block); err != nil || block.Relay.Credentials == "" {
+		t.Fatalf("hosted enroll printed %s (%v)", out, err)
+	}
+	cfg := filepath.Join(dir, "h1.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("hosted: {name: h1, data_dir: %s, ca_file: %s}\nrelay: {url: %q, credentials: %s, ca_file: %s}\n",
+		filepath.Join(dir, "h1-data"), caFile, block.Relay.URL, block.Relay.Credentials, block.Relay.CAFile)), 0o600)
+	h := &hostedProc{name: "h1", log: &bytes.Buffer{}, done: make(chan error, 1)}
+	h.cmd = exec.Command(buildBinary(t, "sei-agent", "."), "hosted", "-c", cfg)
+	h.cmd.Stderr = &syncWriter{w: h.log}
+	if err := h.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { h.done <- h.cmd.Wait() }()
+	defer func() {
+		h.cmd.Process.Signal(syscall.SIGTERM)
+		if err := <-h.done; err != nil {
+			t.Errorf("sei-agent hosted: %v\n%s", err, h.log)
+		}
+	}()
+
+	code, body, _ := r.api(t, "POST", "/v1/integrations", map[string]any{
+		"tenant": "acme", "name": "snow", "url": srv.URL,
+		"auth": map[string]any{"method": "basic", "username": "sei.basic", "password": basicPassword}})
+	if code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		code, body, _ := r.api(t, "POST", "/v1/integrations/acme.snow/validate", nil)
+		if code != 200 || strings.Contains(body, "FAIL") {
+			return fmt.Errorf("validate: %d %s\n%s", code, body, h.log)
+		}
+		return nil
+	})
+	r.token = hostedAdmin
+	got := waitHolds(t, r, "acme", sim, "incident", "sys_user")
+	for k, rec := range got {
+		if rec.Integration != "snow" {
+			t.Fatalf("%s under integration %s", k, rec.Integration)
+		}
+	}
+	if _, body, _ := r.api(t, "GET", "/v1/agents?tenant=acme", nil); !strings.Contains(body, `"agent":"hosted-snow"`) {
+		t.Errorf("the pipeline's heartbeats are not under tenant acme: %s", body)
+	}
+
+	// The pipeline's credentials: a user of acme's account for acme/snow only.
+	pc := filepath.Join(dir, "h1-data", "integrations", "acme.snow", "relay.creds")
+	checkRefused(t, block.Relay.URL, block.Relay.CAFile, pc, wireIngest("globex", "snow"), wireIngest("acme", "other"))
+	// The hosted role: the leases, not the stream nor the integrations (secrets).
+	checkRefused(t, block.Relay.URL, block.Relay.CAFile, block.Relay.Credentials,
+		"$JS.API.STREAM.INFO.KV_SEI_HOSTED_INTEGRATIONS", "$JS.API.STREAM.INFO.SEI_INGEST", "sei.ingest.acme.snow.incident")
+}
+
+func wireIngest(tenant, integration string) string { return "sei.ingest." + tenant + "." + integration + ".incident" }
+
+// checkRefused connects with creds and checks that a request on each
+// subject is refused by the server (a permissions violation).
+func checkRefused(t *testing.T, natsURL, ca, creds string, subjects ...string) {
+	t.Helper()
+	errs := make(chan error, 16)
+	opts := []nats.Option{nats.UserCredentials(creds), nats.RootCAs(ca),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err })}
+	nc, err := nats.Connect(natsURL, opts...)
+	if err != nil {
+		t.Fatalf("connect with %s: %v", creds, err)
+	}
+	defer nc.Close()
+	for _, subj := range subjects {
+		if err := nc.Publish(subj, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+		nc.Flush()
+		select {
+		case err := <-errs:
+			if !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+				t.Errorf("publish %s with %s: %v, want a permissions violation", subj, filepath.Base(creds), err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("publish %s with %s was not refused", subj, filepath.Base(creds))
+		}
 	}
 }
