@@ -362,6 +362,52 @@ hosted:
 		outputs = append(outputs, body)
 	}
 
+	// 4b. ServiceNow revokes the tokens: the pipeline (restarted by a
+	// change, so it polls now) finds its refresh token refused, the
+	// integration turns FAILING with "reconnect ServiceNow", and the next
+	// Connect ServiceNow repairs it.
+	simOAuth.RevokeTokens()
+	if code, body, _ := ra.api(t, "PATCH", "/v1/integrations/globex.cloud", map[string]any{"exclude_fields": []string{"comments"}}); code != 200 {
+		t.Fatalf("patch: %d %s", code, body)
+	}
+	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		_, body, _ := rb.api(t, "GET", "/v1/integrations/globex.cloud", nil)
+		if !strings.Contains(body, `"state":"FAILING"`) || !strings.Contains(body, "reconnect ServiceNow") {
+			var logs []string
+			for _, n := range []string{"h1", "h2"} {
+				raw, _ := os.ReadFile(filepath.Join(dir, n+"-data", "log", "sei-agent.log"))
+				for _, l := range strings.Split(string(raw), "\n") {
+					if strings.Contains(l, "globex") && !strings.Contains(l, `"level":"info"`) {
+						logs = append(logs, l)
+					}
+				}
+			}
+			return fmt.Errorf("after the revocation: %s\n%s", body, strings.Join(logs, "\n"))
+		}
+		return nil
+	})
+	code, _, hdr = ra.api(t, "GET", "/v1/integrations/globex.cloud/oauth/start", nil)
+	if code != http.StatusFound {
+		t.Fatalf("oauth/start again: %d", code)
+	}
+	resp, err = browser.Get(hdr.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("reconnect: %d %s", resp.StatusCode, page)
+	}
+	newIncident := simOAuth.Insert("incident", map[string]string{"short_description": "after the reconnect"})
+	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		got, _ := ra.records(t, "globex")
+		if _, ok := got["incident/"+newIncident]; !ok {
+			return fmt.Errorf("globex lacks the incident made after the reconnect")
+		}
+		return nil
+	})
+
 	// 5. Both hosted agents hold one each; kill the holder of acme.snow.
 	var victim, survivor string
 	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sei-edge/servicenow-edge/agent/config"
+	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/relay/atomicfile"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
@@ -134,8 +135,8 @@ func (h *hostedAgent) watchAuth(ctx context.Context, a *Agent, p wire.HostedPipe
 			return nil
 		case <-tick.C:
 		}
-		msg := a.Snapshot().ServiceNow.AuthError
-		if !strings.Contains(msg, "refresh token was refused") && !strings.Contains(msg, "no valid OAuth token") {
+		msg := refusedAuthorization(a.Snapshot().ServiceNow)
+		if msg == "" {
 			continue
 		}
 		h.log.Warn().Str("integration", p.ID).Str("err", msg).Msg("ServiceNow refused the OAuth authorization: reconnect needed")
@@ -146,6 +147,26 @@ func (h *hostedAgent) watchAuth(ctx context.Context, a *Agent, p wire.HostedPipe
 		}
 		return nil // the relay stops listing it: the supervisor stops this pipeline
 	}
+}
+
+// refusedAuthorization returns why ServiceNow refused the pipeline's OAuth
+// authorization (its refresh token expired or was revoked), "" when it did
+// not: the poller reports it as the cycle's auth error or as each table's
+// last error.
+func refusedAuthorization(sn status.ServiceNow) string {
+	errs := []string{sn.AuthError}
+	for _, t := range sn.Tables {
+		errs = append(errs, t.LastError)
+	}
+	for _, e := range errs {
+		switch {
+		case strings.Contains(e, "refresh token was refused"):
+			return "the refresh token was refused (expired or revoked)"
+		case strings.Contains(e, "no valid OAuth token"):
+			return "no valid OAuth token"
+		}
+	}
+	return ""
 }
 
 // memTokens lends validate the relay's OAuth tokens without touching a

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sei-edge/servicenow-edge/agent/status"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
+)
+
+func TestRefusedAuthorization(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sn   status.ServiceNow
+		want string
+	}{
+		{"healthy", status.ServiceNow{Tables: []status.TableStatus{{Name: "incident"}}}, ""},
+		{"other error", status.ServiceNow{Tables: []status.TableStatus{{Name: "incident", LastError: "fetch incident page 1: 503"}}}, ""},
+		{"refresh refused in a table", status.ServiceNow{Tables: []status.TableStatus{{Name: "incident",
+			LastError: "get OAuth token from https://x/oauth_token.do: the refresh token was refused (expired or revoked): run `sei-agent login`"}}},
+			"the refresh token was refused (expired or revoked)"},
+		{"no token as the cycle's auth error", status.ServiceNow{AuthError: "no valid OAuth token for the authorization_code grant"}, "no valid OAuth token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := refusedAuthorization(tc.sn); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPipelineConfig: a hosted integration becomes the configuration an
+// on-prem admin would write, checked on the same path; a bad one is
+// refused naming the key.
+func TestPipelineConfig(t *testing.T) {
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "own.creds")
+	writePrivate(creds, []byte("SUAIBDPBAUTWCWBKIO6XHQNINK5FWJW4OHLXC3HQ2KFE4PEJUA44CNHTC4"))
+	h := &hostedAgent{cfg: &hostedConfig{Hosted: hostedSection{Name: "h1", DataDir: dir},
+		Relay: hostedRelay{URL: "nats://127.0.0.1:4222", Credentials: creds}}, log: zerolog.Nop()}
+	off := false
+	p := wire.HostedPipeline{ID: "acme.snow", Tenant: "acme", Name: "snow", URL: "https://acme.service-now.com", Agent: "hosted-snow",
+		Auth:          wire.HostedAuth{Method: "basic", Username: "sei", Password: "pw"},
+		ExcludeFields: []string{"description"}, Interval: "2h",
+		Tables:        map[string]wire.HostedTable{"sys_audit": {Enabled: &off}, "incident": {ExcludeFields: []string{"close_notes"}}}}
+	cfg, err := h.pipelineConfig(p, filepath.Join(dir, "p"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Relay.Tenant != "acme" || cfg.Relay.Integration != "snow" || cfg.Agent.ID != "hosted-snow" || cfg.Relay.Credentials != creds ||
+		cfg.ServiceNow.Interval.D().Hours() != 2 || cfg.ServiceNow.Auth.Password.Reveal() != "pw" {
+		t.Errorf("pipeline config: %+v", cfg)
+	}
+	for _, table := range tableNames(cfg) {
+		if table == "sys_audit" {
+			t.Error("a disabled table is synced")
+		}
+	}
+	p.Tables = map[string]wire.HostedTable{"incident": {ExcludeFields: []string{"sys_id"}}}
+	if _, err := h.pipelineConfig(p, filepath.Join(dir, "p"), ""); err == nil || !strings.Contains(err.Error(), "acme.snow") {
+		t.Errorf("excluding sys_id: %v", err)
+	}
+}
