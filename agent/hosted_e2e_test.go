@@ -23,8 +23,8 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
 	"github.com/sei-edge/servicenow-edge/agent/servicenow/snowtest"
@@ -600,7 +600,9 @@ hosted: {secret_key_file: %s, lease_ttl: 3s, ca_file: %s}
 		"$JS.API.STREAM.INFO.KV_SEI_HOSTED_INTEGRATIONS", "$JS.API.STREAM.INFO.SEI_INGEST", "sei.ingest.acme.snow.incident")
 }
 
-func wireIngest(tenant, integration string) string { return "sei.ingest." + tenant + "." + integration + ".incident" }
+func wireIngest(tenant, integration string) string {
+	return "sei.ingest." + tenant + "." + integration + ".incident"
+}
 
 // checkRefused connects with creds and checks that a request on each
 // subject is refused by the server (a permissions violation).

@@ -45,7 +45,7 @@ func TestPipelineConfig(t *testing.T) {
 	p := wire.HostedPipeline{ID: "acme.snow", Tenant: "acme", Name: "snow", URL: "https://acme.service-now.com", Agent: "hosted-snow",
 		Auth:          wire.HostedAuth{Method: "basic", Username: "sei", Password: "pw"},
 		ExcludeFields: []string{"description"}, Interval: "2h",
-		Tables:        map[string]wire.HostedTable{"sys_audit": {Enabled: &off}, "incident": {ExcludeFields: []string{"close_notes"}}}}
+		Tables: map[string]wire.HostedTable{"sys_audit": {Enabled: &off}, "incident": {ExcludeFields: []string{"close_notes"}}}}
 	cfg, err := h.pipelineConfig(p, filepath.Join(dir, "p"), "")
 	if err != nil {
 		t.Fatal(err)
