@@ -598,6 +598,19 @@ hosted: {secret_key_file: %s, lease_ttl: 3s, ca_file: %s}
 	// The hosted role: the leases, not the stream nor the integrations (secrets).
 	checkRefused(t, block.Relay.URL, block.Relay.CAFile, block.Relay.Credentials,
 		"$JS.API.STREAM.INFO.KV_SEI_HOSTED_INTEGRATIONS", "$JS.API.STREAM.INFO.SEI_INGEST", "sei.ingest.acme.snow.incident")
+
+	// Deleting the integration revokes its pipeline's credentials.
+	if code, body, _ := r.api(t, "DELETE", "/v1/integrations/acme.snow", nil); code != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", code, body)
+	}
+	natstest.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		nc, err := nats.Connect(block.Relay.URL, nats.UserCredentials(pc), nats.RootCAs(block.Relay.CAFile), nats.NoReconnect())
+		if err == nil {
+			nc.Close()
+			return fmt.Errorf("the deleted integration's credentials still connect")
+		}
+		return nil
+	})
 }
 
 func wireIngest(tenant, integration string) string {

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/sei-edge/servicenow-edge/relay/api"
 	"github.com/sei-edge/servicenow-edge/relay/command"
+	"github.com/sei-edge/servicenow-edge/relay/enroll"
 	"github.com/sei-edge/servicenow-edge/relay/hosted"
 )
 
@@ -27,7 +29,7 @@ func (r *relay) openHosted(ctx context.Context) error {
 		Store: r.store, Logger: r.log,
 	}
 	if r.srv != nil {
-		cfg.Credentials = r.hostedCredentials
+		cfg.Credentials, cfg.Revoke = r.hostedCredentials, r.hostedRevoke
 	}
 	if r.hosted, err = hosted.Open(ctx, cfg); err != nil {
 		return fmt.Errorf("open hosted integrations: %w", err)
@@ -52,6 +54,23 @@ func (r *relay) hostedCredentials(_ context.Context, tenant, integration, agent 
 		return nil, fmt.Errorf("apply account of tenant %s: %w", tenant, err)
 	}
 	return creds, nil
+}
+
+// hostedRevoke revokes a deleted integration's pipeline user: its holder
+// is disconnected and cannot publish again.
+func (r *relay) hostedRevoke(_ context.Context, tenant, agent string) error {
+	reg, err := newRegistry(r.cfg)
+	if err != nil {
+		return err
+	}
+	tok, err := reg.Revoke(tenant, agent)
+	if errors.Is(err, enroll.ErrNotEnrolled) {
+		return nil // never polled
+	}
+	if err != nil {
+		return err
+	}
+	return r.srv.UpdateAccount(tok)
 }
 
 // hostedAPI is the API's view of the hosted integrations, nil when off.

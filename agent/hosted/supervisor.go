@@ -89,8 +89,14 @@ func (s *Supervisor) round(ctx context.Context) {
 	for _, it := range list {
 		want[it.ID] = it.Revision
 	}
+	// Every renewal first: stopping a pipeline can take a while (its
+	// in-flight publishes), and must not delay the other leases.
+	acts := map[string]action{}
 	for _, id := range s.heldIDs() {
-		s.keep(ctx, id, want, listErr == nil)
+		acts[id] = s.renew(ctx, id, want, listErr == nil)
+	}
+	for _, id := range s.heldIDs() {
+		s.act(ctx, id, acts[id], want[id])
 	}
 	if listErr != nil {
 		return
@@ -98,38 +104,62 @@ func (s *Supervisor) round(ctx context.Context) {
 	s.balance(ctx, list)
 }
 
-// keep renews one held lease and restarts, stops or releases its pipeline
-// as needed.
-func (s *Supervisor) keep(ctx context.Context, id string, want map[string]uint64, listed bool) {
+// action is what a round does with a held lease after the renewals.
+type action int
+
+const (
+	keepRunning action = iota
+	release            // deleted or waiting for an admin: stop, then release
+	forget             // lost: stop, nothing to release
+	restart            // settings changed
+)
+
+// renew renews one held lease and says what to do with its pipeline.
+func (s *Supervisor) renew(ctx context.Context, id string, want map[string]uint64, listed bool) action {
 	p := s.held[id]
 	rev, ok := want[id]
 	if listed && !ok {
-		s.log.Info().Str("integration", id).Msg("integration deleted or waiting for an admin: stopping its pipeline")
-		s.drop(ctx, id, true)
-		return
+		return release
 	}
 	le, err := s.cfg.Leases.Renew(ctx, p.lease)
 	if err != nil {
 		if errors.Is(err, ErrLost) || time.Now().After(p.lease.Deadline) {
 			s.log.Warn().Err(err).Str("integration", id).Msg("lease lost: pipeline stopped")
-			s.drop(ctx, id, false)
-		} else {
-			s.log.Warn().Err(err).Str("integration", id).Msg("renew lease (will retry)")
+			return forget
 		}
-		return
+		s.log.Warn().Err(err).Str("integration", id).Msg("renew lease (will retry)")
+		return keepRunning
 	}
 	p.lease = le
 	p.fence.Reset(time.Until(le.Deadline))
 	if listed && rev != p.revision {
+		return restart
+	}
+	return keepRunning
+}
+
+// act carries out a renewal's action; a pipeline that ended on its own (an
+// error it logged) while its lease is held runs again.
+func (s *Supervisor) act(ctx context.Context, id string, a action, rev uint64) {
+	p := s.held[id]
+	switch a {
+	case release:
+		s.log.Info().Str("integration", id).Msg("integration deleted or waiting for an admin: stopping its pipeline")
+		s.drop(ctx, id, true)
+	case forget:
+		s.drop(ctx, id, false)
+	case restart:
 		s.log.Info().Str("integration", id).Msg("integration changed: restarting its pipeline")
 		s.stop(p)
 		s.start(ctx, p, rev)
-		return
-	}
-	select {
-	case <-p.done: // ended on its own (an error it logged): run it again
-		s.start(ctx, p, p.revision)
 	default:
+		select {
+		case <-p.done:
+			if time.Now().Before(p.lease.Deadline) {
+				s.start(ctx, p, p.revision)
+			}
+		default:
+		}
 	}
 }
 

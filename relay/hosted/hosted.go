@@ -40,7 +40,10 @@ type Config struct {
 	// Credentials makes the pipelines' NATS credentials; nil without
 	// tenant accounts.
 	Credentials Credentials
-	Logger      zerolog.Logger
+	// Revoke withdraws the pipeline credentials of a deleted integration
+	// (its agent in the tenant's account); nil without tenant accounts.
+	Revoke func(ctx context.Context, tenant, agent string) error
+	Logger zerolog.Logger
 }
 
 // Hosted is the relay's side of hosted integrations: the registry, the
@@ -49,6 +52,7 @@ type Hosted struct {
 	reg       *Registry
 	states    *states
 	svc       *Service
+	revoke    func(ctx context.Context, tenant, agent string) error
 	store     store.Store
 	publicURL string
 	hc        *http.Client
@@ -82,7 +86,7 @@ func Open(ctx context.Context, cfg Config) (*Hosted, error) {
 	}
 	log := cfg.Logger.With().Str("component", "hosted").Logger()
 	return &Hosted{
-		reg: reg, states: st, store: cfg.Store, hc: hc, log: log, now: time.Now,
+		reg: reg, states: st, store: cfg.Store, revoke: cfg.Revoke, hc: hc, log: log, now: time.Now,
 		publicURL: strings.TrimRight(cfg.PublicURL, "/"),
 		svc:       &Service{nc: cfg.Conn, reg: reg, leases: leases, creds: cfg.Credentials, log: log},
 	}, nil

@@ -54,7 +54,7 @@ func (h *Hosted) ServeHosted(w http.ResponseWriter, r *http.Request, admin bool,
 	case "PATCH ":
 		h.patch(w, r, id)
 	case "DELETE ":
-		h.delete(w, r, id)
+		h.delete(w, r, in)
 	case "POST validate":
 		h.validate(w, r, in)
 	case "GET oauth/start":
@@ -144,11 +144,16 @@ func (h *Hosted) patch(w http.ResponseWriter, r *http.Request, id string) {
 	writeJSON(w, http.StatusOK, in.view(h.RedirectURL(), h.holderOf(r.Context(), id)))
 }
 
-func (h *Hosted) delete(w http.ResponseWriter, r *http.Request, id string) {
-	if h.failed(w, h.reg.Delete(r.Context(), id), "delete integration") {
+func (h *Hosted) delete(w http.ResponseWriter, r *http.Request, in *Integration) {
+	if h.failed(w, h.reg.Delete(r.Context(), in.ID), "delete integration") {
 		return
 	}
-	h.log.Info().Str("integration", id).Msg("hosted integration deleted; its records stay")
+	if h.revoke != nil {
+		if err := h.revoke(r.Context(), in.Tenant, wire.HostedAgentID(in.Name)); err != nil {
+			h.log.Warn().Err(err).Str("integration", in.ID).Msg("revoke the deleted integration's pipeline credentials")
+		}
+	}
+	h.log.Info().Str("integration", in.ID).Msg("hosted integration deleted; its records stay")
 	w.WriteHeader(http.StatusNoContent)
 }
 
