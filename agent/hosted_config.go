@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/sei-edge/servicenow-edge/agent/config"
 	"github.com/sei-edge/servicenow-edge/relay/command"
@@ -72,6 +73,9 @@ func (c *hostedConfig) check(p *confload.Problems) {
 	}
 	if c.Hosted.DataDir == "" {
 		p.Add("hosted.data_dir", "required")
+	} else if d := pipelineDir(c.Hosted.DataDir, strings.Repeat("x", 200)); len(d)+socketRoom > maxSocketPath {
+		p.Add("hosted.data_dir", "must be at most %d bytes long: each pipeline's admin socket lives under it (got %d)",
+			maxSocketPath-socketRoom-len(d)+len(c.Hosted.DataDir), len(c.Hosted.DataDir))
 	}
 	u, err := url.Parse(c.Relay.URL)
 	switch {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,9 +21,26 @@ import (
 )
 
 // pipelineDir is where integration id keeps its buffer and cursors on
-// this hosted agent.
+// this hosted agent: integrations/<id>, or integrations/h-<hash of id>
+// when the admin socket's path would not fit in sun_path.
 func (h *hostedAgent) pipelineDir(id string) string {
-	return filepath.Join(h.cfg.Hosted.DataDir, "integrations", id)
+	return pipelineDir(h.cfg.Hosted.DataDir, id)
+}
+
+// socketRoom is what the admin socket adds to a pipeline folder's path
+// ("/.sei-agent.sock.<pid>"); maxSocketPath is sun_path's portable limit.
+const (
+	socketRoom    = len("/.sei-agent.sock.") + 7
+	maxSocketPath = 103
+)
+
+func pipelineDir(base, id string) string {
+	dir := filepath.Join(base, "integrations", id)
+	if len(dir)+socketRoom <= maxSocketPath {
+		return dir
+	}
+	sum := sha256.Sum256([]byte(id))
+	return filepath.Join(base, "integrations", "h-"+hex.EncodeToString(sum[:8]))
 }
 
 // pipelineConfig builds the agent configuration of one hosted integration,

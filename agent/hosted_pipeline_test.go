@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sei-edge/servicenow-edge/agent/status"
+	"github.com/sei-edge/servicenow-edge/relay/confload"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -62,5 +63,32 @@ func TestPipelineConfig(t *testing.T) {
 	p.Tables = map[string]wire.HostedTable{"incident": {ExcludeFields: []string{"sys_id"}}}
 	if _, err := h.pipelineConfig(p, filepath.Join(dir, "p"), ""); err == nil || !strings.Contains(err.Error(), "acme.snow") {
 		t.Errorf("excluding sys_id: %v", err)
+	}
+}
+
+func TestPipelineDirFitsTheSocket(t *testing.T) {
+	long := "acme-" + strings.Repeat("t", 58) + "." + strings.Repeat("n", 56)
+	for _, base := range []string{"/var/lib/sei-hosted", "/srv/" + strings.Repeat("d", 40)} {
+		for _, id := range []string{"acme.snow", long} {
+			d := pipelineDir(base, id)
+			if len(d)+socketRoom > maxSocketPath {
+				t.Errorf("%s: %d bytes", d, len(d)+socketRoom)
+			}
+			if pipelineDir(base, id) != d {
+				t.Error("not deterministic")
+			}
+		}
+	}
+	if d := pipelineDir("/var/lib/sei-hosted", "acme.snow"); d != "/var/lib/sei-hosted/integrations/acme.snow" {
+		t.Errorf("a short id is not readable: %s", d)
+	}
+	if pipelineDir("/x", long) == pipelineDir("/x", long+"2") {
+		t.Error("two long ids share a folder")
+	}
+	c := &hostedConfig{Hosted: hostedSection{Name: "h1", DataDir: "/" + strings.Repeat("d", 80)}}
+	var p confload.Problems
+	c.check(&p)
+	if err := p.Err(); err == nil || !strings.Contains(err.Error(), "hosted.data_dir: must be at most") {
+		t.Errorf("a long hosted.data_dir: %v", err)
 	}
 }
