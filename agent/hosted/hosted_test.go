@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -196,6 +197,126 @@ func TestSupervisorsShareAndHandOver(t *testing.T) {
 		}
 		return nil
 	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.overlap) > 0 {
+		t.Errorf("pipelines ran twice at once: %v", r.overlap)
+	}
+}
+
+// TestSupervisorFencesOnPartition: a holder cut off from NATS stops its
+// pipeline by itself (3/4 of the lease period after its last renewal),
+// before the server drops its lease and another agent can take it: never
+// two pipelines of one integration at once.
+func TestSupervisorFencesOnPartition(t *testing.T) {
+	js := bucket(t, 2*time.Second)
+	url := js.Conn().ConnectedUrl()
+	list := func(context.Context) ([]wire.HostedListItem, error) {
+		return []wire.HostedListItem{{ID: "acme.a", Revision: 1}}, nil
+	}
+	r := &runs{running: map[string]string{}, started: map[string]int{}}
+	start := func(name string) (*nats.Conn, context.CancelFunc, chan error) {
+		nc, err := nats.Connect(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, _ := jetstream.New(nc)
+		l, err := OpenLeases(context.Background(), js, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		s := New(Config{Leases: l, List: list, Run: r.run(name), Logger: zerolog.Nop()})
+		go func() { done <- s.Run(ctx) }()
+		return nc, cancel, done
+	}
+	ncA, stopA, doneA := start("a")
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if r.snapshot()["acme.a"] != "a" {
+			return fmt.Errorf("a does not run acme.a yet")
+		}
+		return nil
+	})
+	ncB, stopB, doneB := start("b")
+	defer ncB.Close()
+	ncA.Close() // a is cut off: its renewals fail
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if r.snapshot()["acme.a"] != "b" {
+			return fmt.Errorf("b does not run acme.a yet")
+		}
+		return nil
+	})
+	stopB()
+	<-doneB
+	stopA()
+	<-doneA
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.overlap) > 0 {
+		t.Errorf("pipelines ran twice at once: %v", r.overlap)
+	}
+}
+
+// hangingKV is, once on, a partition in which writes never answer.
+type hangingKV struct {
+	jetstream.KeyValue
+	on *atomic.Bool
+}
+
+func (h hangingKV) Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
+	if !h.on.Load() {
+		return h.KeyValue.Update(ctx, key, value, rev)
+	}
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+func (h hangingKV) Put(ctx context.Context, key string, value []byte) (uint64, error) {
+	if !h.on.Load() {
+		return h.KeyValue.Put(ctx, key, value)
+	}
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+// TestSupervisorFencesWhenRenewalsHang: the holder's renewals hang (no
+// answer, no error); its pipeline still stops before another agent takes
+// the lease.
+func TestSupervisorFencesWhenRenewalsHang(t *testing.T) {
+	js := bucket(t, 2*time.Second)
+	list := func(context.Context) ([]wire.HostedListItem, error) {
+		return []wire.HostedListItem{{ID: "acme.a", Revision: 1}}, nil
+	}
+	r := &runs{running: map[string]string{}, started: map[string]int{}}
+	la, _ := OpenLeases(context.Background(), js, "a")
+	var partitioned atomic.Bool
+	la.kv = hangingKV{la.kv, &partitioned}
+	hang := make(chan struct{})
+	var once sync.Once
+	ctxA, stopA := context.WithCancel(context.Background())
+	doneA := make(chan error, 1)
+	sa := New(Config{Leases: la, List: list, Logger: zerolog.Nop(), Run: func(ctx context.Context, id string, rev uint64) error {
+		once.Do(func() { close(hang) })
+		return r.run("a")(ctx, id, rev)
+	}})
+	go func() { doneA <- sa.Run(ctxA) }()
+	<-hang // a runs acme.a: from now on its writes hang
+	partitioned.Store(true)
+	lb, _ := OpenLeases(context.Background(), js, "b")
+	ctxB, stopB := context.WithCancel(context.Background())
+	doneB := make(chan error, 1)
+	go func() { doneB <- New(Config{Leases: lb, List: list, Run: r.run("b"), Logger: zerolog.Nop()}).Run(ctxB) }()
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if r.snapshot()["acme.a"] != "b" {
+			return fmt.Errorf("b does not run acme.a yet")
+		}
+		return nil
+	})
+	stopB()
+	<-doneB
+	stopA()
+	<-doneA
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.overlap) > 0 {

@@ -121,7 +121,10 @@ func (s *Supervisor) renew(ctx context.Context, id string, want map[string]uint6
 	if listed && !ok {
 		return release
 	}
-	le, err := s.cfg.Leases.Renew(ctx, p.lease)
+	// A renewal that has not answered by the deadline is a lost one.
+	rctx, cancel := context.WithDeadline(ctx, p.lease.Deadline)
+	le, err := s.cfg.Leases.Renew(rctx, p.lease)
+	cancel()
 	if err != nil {
 		if errors.Is(err, ErrLost) || time.Now().After(p.lease.Deadline) {
 			s.log.Warn().Err(err).Str("integration", id).Msg("lease lost: pipeline stopped")
