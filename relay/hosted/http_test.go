@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -333,5 +334,30 @@ func TestValidateWithoutAndWithAgent(t *testing.T) {
 	code, body := e.do("POST", "/v1/integrations/acme.snow/validate", "acme-token", nil)
 	if code != 200 || body != "ok   servicenow auth        as sei\n" {
 		t.Errorf("validate: %d %q", code, body)
+	}
+}
+
+// TestOAuthStateExpires: a state older than StateTTL is refused even if
+// the bucket still held it, and the integration stays unconnected.
+func TestOAuthStateExpires(t *testing.T) {
+	e := newEnv(t)
+	var skew atomic.Int64
+	e.h.now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	spec := oauthSpec("acme", "snow")
+	spec["url"] = e.inst.srv.URL
+	if code, body := e.do("POST", "/v1/integrations", "acme-token", spec); code != 201 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	code, loc := e.do("GET", "/v1/integrations/acme.snow/oauth/start", "acme-token", nil)
+	if code != http.StatusFound {
+		t.Fatalf("oauth/start: %d", code)
+	}
+	skew.Store(int64(StateTTL + time.Minute))
+	status, page, _ := e.browser(loc)
+	if status != http.StatusBadRequest || !strings.Contains(page, "expired") {
+		t.Errorf("expired state: %d %s", status, page)
+	}
+	if _, body := e.do("GET", "/v1/integrations/acme.snow", "acme-token", nil); !strings.Contains(body, StateNotConnected) {
+		t.Errorf("connected with an expired state: %s", body)
 	}
 }
