@@ -88,6 +88,18 @@ func postgresSchema(t *testing.T) string {
 	return u.String()
 }
 
+// shortDir is a temporary folder with a short path, for the hosted
+// agents' data_dir (their pipelines' admin sockets must fit in sun_path;
+// t.TempDir's names are long).
+func shortDir(t *testing.T) string {
+	d, err := os.MkdirTemp("", "seih")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
 // freeAddr returns a loopback address with a port free a moment ago.
 func freeAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -139,11 +151,11 @@ type hostedProc struct {
 	log  *bytes.Buffer
 }
 
-func startHosted(t *testing.T, dir, name, natsURL, seedFile, caFile string) *hostedProc {
+func startHosted(t *testing.T, dir, dataDir, name, natsURL, seedFile, caFile string) *hostedProc {
 	t.Helper()
 	cfg := filepath.Join(dir, name+".yaml")
 	yml := fmt.Sprintf("hosted: {name: %s, data_dir: %s, ca_file: %s}\nrelay: {url: %q, credentials: %s}\nlog: {level: info}\n",
-		name, filepath.Join(dir, name+"-data"), caFile, natsURL, seedFile)
+		name, filepath.Join(dataDir, name+"-data"), caFile, natsURL, seedFile)
 	if err := os.WriteFile(cfg, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +236,7 @@ func waitHolds(t *testing.T, r *relayProc, tenant string, sim *snowtest.Server, 
 
 func TestHostedEndToEnd(t *testing.T) {
 	dsn := postgresSchema(t)
-	dir := t.TempDir()
+	dir, hdir := t.TempDir(), shortDir(t)
 
 	// One NATS server for both relays and both hosted agents; one NKEY user.
 	ukp, _ := nkeys.CreateUser()
@@ -275,8 +287,8 @@ hosted:
 	rb := startHostedRelay(t, filepath.Join(dir, "b"), relayYAML("127.0.0.1:0"))
 
 	agents := map[string]*hostedProc{
-		"h1": startHosted(t, dir, "h1", ns.ClientURL(), seedFile, caFile),
-		"h2": startHosted(t, dir, "h2", ns.ClientURL(), seedFile, caFile),
+		"h1": startHosted(t, dir, hdir, "h1", ns.ClientURL(), seedFile, caFile),
+		"h2": startHosted(t, dir, hdir, "h2", ns.ClientURL(), seedFile, caFile),
 	}
 
 	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
@@ -375,7 +387,7 @@ hosted:
 		if !strings.Contains(body, `"state":"FAILING"`) || !strings.Contains(body, "reconnect ServiceNow") {
 			var logs []string
 			for _, n := range []string{"h1", "h2"} {
-				raw, _ := os.ReadFile(filepath.Join(dir, n+"-data", "log", "sei-agent.log"))
+				raw, _ := os.ReadFile(filepath.Join(hdir, n+"-data", "log", "sei-agent.log"))
 				for _, l := range strings.Split(string(raw), "\n") {
 					if strings.Contains(l, "globex") && !strings.Contains(l, `"level":"info"`) {
 						logs = append(logs, l)
@@ -490,7 +502,7 @@ hosted:
 	// The hosted agents' folders (logs, buffers, cursors) hold none either:
 	// ServiceNow passwords and client secrets stay in memory.
 	for name := range agents {
-		logs, _ := filepath.Glob(filepath.Join(dir, name+"-data", "log", "*.log"))
+		logs, _ := filepath.Glob(filepath.Join(hdir, name+"-data", "log", "*.log"))
 		if len(logs) == 0 {
 			t.Errorf("no log file of %s: the secret check would be empty", name)
 		}
@@ -498,7 +510,7 @@ hosted:
 			raw, _ := os.ReadFile(l)
 			all += string(raw)
 		}
-		filepath.Walk(filepath.Join(dir, name+"-data"), func(path string, info os.FileInfo, err error) error {
+		filepath.Walk(filepath.Join(hdir, name+"-data"), func(path string, info os.FileInfo, err error) error {
 			if err != nil || info.IsDir() || info.Mode()&os.ModeSocket != 0 {
 				return nil
 			}
@@ -522,7 +534,7 @@ hosted:
 // each pipeline publishes with credentials of its tenant's account that
 // allow only its integration, and neither can reach what it must not.
 func TestHostedEmbeddedAccounts(t *testing.T) {
-	dir := t.TempDir()
+	dir, hdir := t.TempDir(), shortDir(t)
 	sim := snowtest.New(snowtest.Options{Seed: 21, Incidents: 40, Changes: 5, Users: 10, Groups: 2, Spread: 30 * 24 * time.Hour,
 		Username: "sei.basic", Password: basicPassword})
 	srv := httptest.NewTLSServer(sim)
@@ -553,7 +565,7 @@ hosted: {secret_key_file: %s, lease_ttl: 3s, ca_file: %s}
 	}
 	cfg := filepath.Join(dir, "h1.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("hosted: {name: h1, data_dir: %s, ca_file: %s}\nrelay: {url: %q, credentials: %s, ca_file: %s}\n",
-		filepath.Join(dir, "h1-data"), caFile, block.Relay.URL, block.Relay.Credentials, block.Relay.CAFile)), 0o600)
+		filepath.Join(hdir, "h1-data"), caFile, block.Relay.URL, block.Relay.Credentials, block.Relay.CAFile)), 0o600)
 	h := &hostedProc{name: "h1", log: &bytes.Buffer{}, done: make(chan error, 1)}
 	h.cmd = exec.Command(buildBinary(t, "sei-agent", "."), "hosted", "-c", cfg)
 	h.cmd.Stderr = &syncWriter{w: h.log}
@@ -593,7 +605,7 @@ hosted: {secret_key_file: %s, lease_ttl: 3s, ca_file: %s}
 	}
 
 	// The pipeline's credentials: a user of acme's account for acme/snow only.
-	pc := filepath.Join(dir, "h1-data", "integrations", "acme.snow", "relay.creds")
+	pc := filepath.Join(hdir, "h1-data", "integrations", "acme.snow", "relay.creds")
 	checkRefused(t, block.Relay.URL, block.Relay.CAFile, pc, wireIngest("globex", "snow"), wireIngest("acme", "other"))
 	// The hosted role: the leases, not the stream nor the integrations (secrets).
 	checkRefused(t, block.Relay.URL, block.Relay.CAFile, block.Relay.Credentials,
