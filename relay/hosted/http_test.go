@@ -361,3 +361,16 @@ func TestOAuthStateExpires(t *testing.T) {
 		t.Errorf("connected with an expired state: %s", body)
 	}
 }
+
+func TestEmptyRegistry(t *testing.T) {
+	e := newEnv(t)
+	if code, body := e.do("GET", "/v1/integrations", "acme-token", nil); code != 200 || body != "{\"integrations\":[]}\n" {
+		t.Errorf("empty list: %d %q", code, body)
+	}
+	if l := e.list(t); l.Error != "" || len(l.Integrations) != 0 {
+		t.Errorf("hosted list of an empty registry: %+v", l)
+	}
+	if code, body := e.do("GET", "/v1/agents", adminToken, nil); code != 200 || !strings.Contains(body, `"hosted_agents":[]`) {
+		t.Errorf("agents: %d %s", code, body)
+	}
+}
