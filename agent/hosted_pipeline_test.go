@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,5 +91,25 @@ func TestPipelineDirFitsTheSocket(t *testing.T) {
 	c.check(&p)
 	if err := p.Err(); err == nil || !strings.Contains(err.Error(), "hosted.data_dir: must be at most") {
 		t.Errorf("a long hosted.data_dir: %v", err)
+	}
+}
+
+func TestHostedConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "h.yaml")
+	os.WriteFile(cfg, []byte("hosted: {name: \"H 1\"}\nrelay: {url: \"tls://u:pw-SEKRIT@relay:4222\"}\nservicenow: {url: x}\n"), 0o600)
+	code, _, stderr := agentCmd(t.Context(), "hosted", "-c", cfg)
+	if code != 2 || !strings.Contains(stderr, "servicenow") || strings.Contains(stderr, "SEKRIT") {
+		t.Errorf("unknown key: exit %d\n%s", code, stderr)
+	}
+	os.WriteFile(cfg, []byte("hosted: {name: \"H 1\"}\nrelay: {url: \"tls://u:pw-SEKRIT@relay:4222\"}\n"), 0o600)
+	code, _, stderr = agentCmd(t.Context(), "hosted", "-c", cfg)
+	for _, key := range []string{"hosted.name", "hosted.data_dir", "relay.url", "relay.credentials"} {
+		if code != 2 || !strings.Contains(stderr, key) {
+			t.Errorf("exit %d, stderr does not name %s:\n%s", code, key, stderr)
+		}
+	}
+	if strings.Contains(stderr, "SEKRIT") {
+		t.Errorf("the error shows the password: %s", stderr)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/sei-edge/servicenow-edge/relay/wire"
@@ -384,7 +385,6 @@ func (h *Hosted) HostedAgents(ctx context.Context) (json.RawMessage, error) {
 	for a, ids := range holders {
 		out = append(out, agent{a, ids})
 	}
-	sortAgents := func(i, j int) bool { return out[i].Agent < out[j].Agent }
-	sortSlice(out, sortAgents)
+	sort.Slice(out, func(i, j int) bool { return out[i].Agent < out[j].Agent })
 	return json.Marshal(out)
 }

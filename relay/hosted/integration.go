@@ -353,5 +353,3 @@ func (in *Integration) view(redirect, holder string) View {
 
 // sortViews orders a listing by id.
 func sortViews(vs []View) { sort.Slice(vs, func(i, j int) bool { return vs[i].ID < vs[j].ID }) }
-
-func sortSlice[T any](s []T, less func(i, j int) bool) { sort.Slice(s, less) }
