@@ -435,6 +435,13 @@ hosted:
 		t.Errorf("/v1/agents does not list the hosted agents: %s", agentsBody)
 	}
 	outputs = append(outputs, agentsBody)
+	for _, path := range []string{"/v1/integrations", "/v1/integrations/acme.snow", "/v1/integrations/globex.cloud"} {
+		_, body, _ := rb.api(t, "GET", path, nil)
+		if !strings.Contains(body, `"***"`) {
+			t.Errorf("GET %s shows no masked secret: %s", path, body)
+		}
+		outputs = append(outputs, body)
+	}
 	touched := simBasic.Touch("incident", 7)
 	agents[victim].cmd.Process.Kill()
 	<-agents[victim].done
