@@ -130,6 +130,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.poller.Run(gctx) })
 	g.Go(func() error { return a.fwd.Run(gctx) })
 	g.Go(func() error { return admin.Run(gctx) })
+	g.Go(func() error { return a.runRemote(gctx) })
 	a.log.Info().Str("version", version).Str("config", a.cfg.File).Msg("agent started")
 	err := g.Wait()
 	a.log.Info().Msg("agent stopped")

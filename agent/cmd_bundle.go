@@ -10,6 +10,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/config"
 	"github.com/sei-edge/servicenow-edge/agent/logging"
 	"github.com/sei-edge/servicenow-edge/agent/service"
+	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/buffer"
 	"github.com/sei-edge/servicenow-edge/relay/command"
 )
@@ -39,12 +40,24 @@ func cmdBundle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		snap = offlineSnapshot(cfg, err, buf, bufErr)
 	}
+	if err := writeBundle(ctx, cfg, *out, snap, buf); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "support bundle written to %s\n", *out)
+	return nil
+}
+
+// writeBundle writes cfg's support bundle to out with the status snap;
+// buf is the agent's buffer when the caller holds it (the stopped agent's,
+// or the running agent's own, for a remote request), whose stored OAuth
+// tokens are scrubbed too; nil otherwise.
+func writeBundle(ctx context.Context, cfg *config.Config, out string, snap *status.Snapshot, buf *buffer.Buffer) error {
 	logFile, _ := logging.FilePath(logOptions(cfg))
 	var excluded []string
 	for _, t := range syncTables(cfg) {
 		excluded = append(excluded, t.Exclude...)
 	}
-	err = bundle.Write(ctx, *out, bundle.Input{
+	return bundle.Write(ctx, out, bundle.Input{
 		Status:         snap,
 		RedactedConfig: cfg.Redacted(),
 		Secrets:        bundleSecrets(ctx, cfg, buf),
@@ -57,11 +70,6 @@ func cmdBundle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		ServiceFacts: serviceFacts(),
 		Version:      version,
 	})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "support bundle written to %s\n", *out)
-	return nil
 }
 
 // serviceFacts are what the bundle says of the service manager beyond the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/sei-edge/servicenow-edge/agent/config"
 	"github.com/sei-edge/servicenow-edge/agent/servicenow"
 	"github.com/sei-edge/servicenow-edge/relay/command"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
@@ -42,34 +43,10 @@ func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	tables := syncTables(cfg)
-	i := slices.IndexFunc(tables, func(t servicenow.Table) bool { return t.Name == name })
-	if i < 0 {
-		return command.Usagef("table %q is not synced by this configuration (synced: %v)", name, tableNames(cfg))
-	}
 	tokens, release := borrowTokens(cfg)
 	defer release()
-	cc := clientConfig(cfg, zerolog.Nop(), tokens)
-	cc.PageSize = min(cc.PageSize, *n) // a preview needs no page of 1000 rows
-	client, err := servicenow.New(cc)
+	recs, t, err := previewRecords(ctx, cfg, tokens, name, *n)
 	if err != nil {
-		return command.Usage(err)
-	}
-	// The first records of the lookback window, read exactly as a poll
-	// reads them (same client, same exclusions); stop once we have n.
-	t := tables[i]
-	upto := time.Now().UTC()
-	from := servicenow.CursorAt(upto.Add(-time.Duration(cfg.ServiceNow.Lookback)))
-	var recs []wire.Record
-	err = client.Scan(ctx, t, from, upto, func(p servicenow.Page) error {
-		recs = append(recs, p.Records...)
-		if len(recs) >= *n {
-			recs = recs[:*n]
-			return errEnough
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errEnough) {
 		return err
 	}
 	raw, err := wire.EncodeNDJSON(recs)
@@ -79,6 +56,40 @@ func cmdPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stderr, "# %s: %d record(s) exactly as they would leave (excluded: %v)\n", name, len(recs), t.Exclude)
 	_, err = stdout.Write(raw)
 	return err
+}
+
+// previewRecords reads the first n records of table name (the first of
+// the lookback window, in poll order) exactly as a poll reads them: the
+// same client settings, the same exclusions. A table cfg does not sync, or
+// a client cfg cannot make, is a usage error.
+func previewRecords(ctx context.Context, cfg *config.Config, tokens servicenow.TokenStore, name string, n int) ([]wire.Record, servicenow.Table, error) {
+	tables := syncTables(cfg)
+	i := slices.IndexFunc(tables, func(t servicenow.Table) bool { return t.Name == name })
+	if i < 0 {
+		return nil, servicenow.Table{}, command.Usagef("table %q is not synced by this configuration (synced: %v)", name, tableNames(cfg))
+	}
+	cc := clientConfig(cfg, zerolog.Nop(), tokens)
+	cc.PageSize = min(cc.PageSize, n) // a preview needs no page of 1000 rows
+	client, err := servicenow.New(cc)
+	if err != nil {
+		return nil, servicenow.Table{}, command.Usage(err)
+	}
+	t := tables[i]
+	upto := time.Now().UTC()
+	from := servicenow.CursorAt(upto.Add(-time.Duration(cfg.ServiceNow.Lookback)))
+	var recs []wire.Record
+	err = client.Scan(ctx, t, from, upto, func(p servicenow.Page) error {
+		recs = append(recs, p.Records...)
+		if len(recs) >= n {
+			recs = recs[:n]
+			return errEnough
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return nil, t, err
+	}
+	return recs, t, nil
 }
 
 var errEnough = errors.New("enough records")

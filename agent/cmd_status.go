@@ -106,6 +106,7 @@ func offlineSnapshot(cfg *config.Config, queryErr error, buf *buffer.Buffer, buf
 	if buf != nil {
 		s.Buffer = bufferSection(buf.Stats())
 		repairSection(&s.Buffer, buf.RepairStats(), bufferDir(cfg))
+		resyncSection(&s.Buffer, buf.Repairs())
 		s.ServiceNow.TokenExpiry = refreshExpiry(cfg, buf.Get)
 		names := tableNames(cfg)
 		for _, t := range poll.LoadStats(buf.Get, names) {

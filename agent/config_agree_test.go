@@ -123,12 +123,18 @@ var agreeCases = []mutation{
 	{key: "status.relay_failing", value: "10s", want: "status.relay_failing"},
 	{key: "status.relay_degraded", value: "${SEI_AGREE_UNSET}", want: "status.relay_degraded"},
 	{key: "servicenow.auth.username", value: "${SEI_AGREE_UNSET}", want: "servicenow.auth.username"},
+	{key: "remote_requests.allow", value: []any{"status", "shell"}, want: "remote_requests.allow"},
+	{key: "remote_requests.allow", value: []any{"status", "status"}, want: "remote_requests.allow"},
+	{key: "remote_requests.allow", value: "status", want: "remote_requests.allow"},
+	{key: "remote_requests.deny", value: []any{"bundle"}, want: "remote_requests.deny"},
 	// Accepted by every command:
 	{key: "agent.buffer_max_bytes", value: "8GiB"},
 	{key: "servicenow.lookback", value: "30d"},
 	{key: "servicenow.auth.password", value: "pa$word$$", extra: map[string]any{"servicenow.auth.password_file": nil}},
 	{key: "servicenow.proxy", value: closedProxy, extra: map[string]any{"servicenow.proxy_username": "pu", "servicenow.proxy_password_file": "proxy-password"}},
 	{key: "servicenow.tables.incident.filter", value: "active=true"},
+	{key: "remote_requests.allow", value: []any{"status", "validate", "preview", "resync", "bundle"}},
+	{key: "remote_requests.allow", value: []any{}},
 }
 
 // TestCommandsAgreeOnConfig: validate, run and install (and every other

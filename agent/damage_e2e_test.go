@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -334,7 +335,7 @@ func garbleFirstBatch(t *testing.T, cfgPath, table string) string {
 	}
 	defer buf.Close()
 	ctx := t.Context()
-	batches, err := buf.TryLease(100000)
+	batches, err := leaseNow(buf, 100000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,4 +417,16 @@ func killedRun(t *testing.T, env *agentEnv) {
 		}
 		return nil
 	})
+}
+
+// leaseNow leases what is pending in buf now, without waiting: Lease with
+// a done context.
+func leaseNow(buf *buffer.Buffer, max int) ([]buffer.Batch, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	batches, err := buf.Lease(ctx, max)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return batches, err
 }

@@ -303,7 +303,7 @@ func (env *exclusionEnv) runInProcess(t *testing.T) (outputs, []wire.Record) {
 	var records []wire.Record
 	var wireRaw bytes.Buffer
 	for {
-		batches, err := a.buf.TryLease(100)
+		batches, err := leaseNow(a.buf, 100)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,10 +23,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/sei-edge/servicenow-edge/relay/command"
-	"github.com/sei-edge/servicenow-edge/relay/interrupt"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -38,13 +36,7 @@ var version = "dev"
 
 func main() {
 	privateFiles()
-	ctx, stop := interrupt.Context(context.Background(), func() {
-		fmt.Fprintln(os.Stderr, "sei-agent: second signal: aborting without a graceful stop")
-		os.Exit(command.ExitFailure)
-	})
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	command.Main("sei-agent", run)
 }
 
 // run executes one command, reports its error and maps it to an exit code.

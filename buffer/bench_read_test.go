@@ -33,9 +33,9 @@ func BenchmarkLeaseRead(b *testing.B) {
 			b.SetBytes(int64(size) * 8)
 			b.ResetTimer()
 			for b.Loop() {
-				got, err := buf.TryLease(8)
+				got, err := leaseNow(buf, 8)
 				if err != nil || len(got) != 8 {
-					b.Fatalf("TryLease: %d, %v", len(got), err)
+					b.Fatalf("Lease: %d, %v", len(got), err)
 				}
 				seqs := make([]uint64, len(got))
 				for i, g := range got {

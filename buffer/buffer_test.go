@@ -104,7 +104,7 @@ func TestCloseIdempotentAndErrClosed(t *testing.T) {
 	}
 	checks := map[string]error{}
 	_, checks["Append"] = b.Append(ctx, Batch{}, nil)
-	_, checks["TryLease"] = b.TryLease(1)
+	_, checks["Lease"] = leaseNow(b, 1)
 	_, checks["Lease"] = b.Lease(ctx, 1)
 	checks["Ack"] = b.Ack(ctx, 1)
 	_, checks["Get"] = b.Get("k")
@@ -184,9 +184,9 @@ func TestTooBig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Append of MaxBatchBytes: %v", err)
 	}
-	leased, err := b.TryLease(1)
+	leased, err := leaseNow(b, 1)
 	if err != nil || len(leased) != 1 || leased[0].Seq != got.Seq || !bytes.Equal(leased[0].Data, data) {
-		t.Fatalf("TryLease after big Append: %d batches, %v", len(leased), err)
+		t.Fatalf("Lease after big Append: %d batches, %v", len(leased), err)
 	}
 
 	small := openTest(t, Options{MaxBytes: 10})

@@ -86,7 +86,7 @@ func TestCrashChild(t *testing.T) {
 			}
 			fmt.Printf("A %d\n", got.Seq)
 		}
-		leased, err := b.TryLease(1 + rng.IntN(4))
+		leased, err := leaseNow(b, 1+rng.IntN(4))
 		if err != nil {
 			fail("lease: %v", err)
 		}
@@ -254,7 +254,7 @@ func checkCrashDir(t *testing.T, dir string, round int, rng *rand.Rand, l *crash
 			t.Fatalf("round %d: cursor %q (%v), newest batch %d: batch and cursor not atomic", round, cursor, err, last)
 		}
 	}
-	pending, err := b.TryLease(1 << 20)
+	pending, err := leaseNow(b, 1<<20)
 	if err != nil {
 		t.Fatalf("round %d: lease: %v", round, err)
 	}

@@ -46,7 +46,7 @@ func TestDamagedBatchIsRepairedNotLeased(t *testing.T) {
 	woken := 0
 	b.OnRepair(func() { woken++ })
 
-	got, err := b.TryLease(10)
+	got, err := leaseNow(b, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestMissingDataIsRepaired(t *testing.T) {
 	if err := b.db.Update(func(txn *badger.Txn) error { return txn.Delete(seqKey(prefixData, in.Seq)) }); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := b.TryLease(1); len(got) != 0 {
+	if got, _ := leaseNow(b, 1); len(got) != 0 {
 		t.Fatalf("leased %v", seqsOfBatches(got))
 	}
 	if r := b.Repairs(); len(r) != 1 || r[0].Range != rng {
@@ -193,7 +193,7 @@ func TestAckedRangeBounded(t *testing.T) {
 		}
 		ids = append(ids, in.ID)
 		if i%100 == 99 || i == maxAcked+9 {
-			got, _ := b.TryLease(1000)
+			got, _ := leaseNow(b, 1000)
 			if err := b.Ack(ctx, seqsOfBatches(got)...); err != nil {
 				t.Fatal(err)
 			}
@@ -264,7 +264,7 @@ func TestMigrateFormat1(t *testing.T) {
 	data := payload(9, 5000)
 	writeFormat1(t, dir, data)
 	b := openTest(t, Options{Dir: dir})
-	got, err := b.TryLease(10)
+	got, err := leaseNow(b, 10)
 	if err != nil {
 		t.Fatal(err)
 	}

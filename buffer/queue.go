@@ -132,7 +132,8 @@ func writeBatch(txn *badger.Txn, e *entry, data []byte, state map[string][]byte)
 // in FIFO order, and marks them leased. Leases live in memory only: after a
 // restart every unacked batch is pending again. Lease blocks until at least
 // one batch is available; it returns the context's error when ctx is done
-// first and ErrClosed when the buffer is closed.
+// first and ErrClosed when the buffer is closed. With a ctx already done it
+// does not wait: it returns what is available now, or ctx's error.
 func (b *Buffer) Lease(ctx context.Context, max int) ([]Batch, error) {
 	for {
 		batches, wake, err := b.lease(max)
@@ -147,13 +148,6 @@ func (b *Buffer) Lease(ctx context.Context, max int) ([]Batch, error) {
 		case <-wake:
 		}
 	}
-}
-
-// TryLease is Lease without blocking: it returns an empty slice when no
-// batch is available.
-func (b *Buffer) TryLease(max int) ([]Batch, error) {
-	batches, _, err := b.lease(max)
-	return batches, err
 }
 
 // lease leases what is available now and returns the channel that is closed

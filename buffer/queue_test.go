@@ -58,21 +58,21 @@ func TestAppendAssignsSeqIDCreated(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Append results (-want +got):\n%s", diff)
 	}
-	leased, err := b.TryLease(10)
+	leased, err := leaseNow(b, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(want, leased); diff != "" {
-		t.Errorf("TryLease (-want +got):\n%s", diff)
+		t.Errorf("Lease (-want +got):\n%s", diff)
 	}
 }
 
-func TestTryLeaseAndReleaseOrder(t *testing.T) {
+func TestLeaseNowAndReleaseOrder(t *testing.T) {
 	b := openTest(t, Options{})
 	appendN(t, b, 5)
 	step := func(name string, max int, want []uint64) {
 		t.Helper()
-		got, err := b.TryLease(max)
+		got, err := leaseNow(b, max)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -92,8 +92,8 @@ func TestTryLeaseAndReleaseOrder(t *testing.T) {
 	b.Release(1) // acked: ignored
 	step("after ack", 10, []uint64{2})
 	step("2 is handed out once; 4 and 5 stay leased", 10, []uint64{})
-	if _, err := b.TryLease(0); err == nil {
-		t.Error("TryLease(0): no error")
+	if _, err := leaseNow(b, 0); err == nil {
+		t.Error("Lease(0): no error")
 	}
 }
 
@@ -106,7 +106,7 @@ func TestAckIdempotent(t *testing.T) {
 			t.Errorf("Ack(%v): %v", s, err)
 		}
 	}
-	got, err := b.TryLease(10)
+	got, err := leaseNow(b, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestStats(t *testing.T) {
 		}
 		clock.Advance(time.Minute)
 	}
-	if _, err := b.TryLease(2); err != nil {
+	if _, err := leaseNow(b, 2); err != nil {
 		t.Fatal(err)
 	}
 	want := Stats{PendingBatches: 4, PendingRecords: 100, PendingBytes: 10000, MaxBytes: 1 << 20,
@@ -209,8 +209,8 @@ func TestStats(t *testing.T) {
 	if diff := cmp.Diff(want, b.Stats()); diff != "" {
 		t.Errorf("Stats after acking 1 and 3 (-want +got):\n%s", diff)
 	}
-	if got, err := b.TryLease(10); err != nil || !slices.Equal(seqs(got), []uint64{4}) {
-		t.Errorf("TryLease after acking 1 and 3 = %v, %v; want only 4 (2 is still leased)", seqs(got), err)
+	if got, err := leaseNow(b, 10); err != nil || !slices.Equal(seqs(got), []uint64{4}) {
+		t.Errorf("Lease after acking 1 and 3 = %v, %v; want only 4 (2 is still leased)", seqs(got), err)
 	}
 	if err := b.Ack(ctx, 2, 4); err != nil {
 		t.Fatal(err)
@@ -262,7 +262,7 @@ func TestSizeBound(t *testing.T) {
 	if _, err := b.Append(ctx, Batch{Data: []byte{1}}, nil); !errors.Is(err, ErrFull) {
 		t.Fatalf("Append after reopen: err = %v, want ErrFull", err)
 	}
-	got, err := b.TryLease(10)
+	got, err := leaseNow(b, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestRestart(t *testing.T) {
 	if err := b.Set(ctx, "token", []byte("secret")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.TryLease(3); err != nil { // 1, 2, 3 leased
+	if _, err := leaseNow(b, 3); err != nil { // 1, 2, 3 leased
 		t.Fatal(err)
 	}
 	if err := b.Ack(ctx, 2); err != nil {
@@ -311,7 +311,7 @@ func TestRestart(t *testing.T) {
 	if b.instance != instance {
 		t.Errorf("instance changed across restart: %q then %q", instance, b.instance)
 	}
-	got, err := b.TryLease(10)
+	got, err := leaseNow(b, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,4 +407,16 @@ func TestConcurrentAppendLeaseAck(t *testing.T) {
 	if !b.Empty() {
 		t.Errorf("not empty: %+v", b.Stats())
 	}
+}
+
+// leaseNow leases what is pending now, without waiting: Lease with a done
+// context.
+func leaseNow(b *Buffer, max int) ([]Batch, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	batches, err := b.Lease(ctx, max)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return batches, err
 }

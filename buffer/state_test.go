@@ -94,8 +94,8 @@ func TestAppendStateAtomic(t *testing.T) {
 	if diff := cmp.Diff(map[string][]byte{"cursor/incident": []byte("c1")}, getAll(t, b, "cursor/incident", "old")); diff != "" {
 		t.Errorf("state after Append (-want +got):\n%s", diff)
 	}
-	leased, err := b.TryLease(10)
+	leased, err := leaseNow(b, 10)
 	if err != nil || len(leased) != 1 || leased[0].Seq != out.Seq {
-		t.Errorf("TryLease = %v, %v; want only batch %d", seqs(leased), err, out.Seq)
+		t.Errorf("Lease = %v, %v; want only batch %d", seqs(leased), err, out.Seq)
 	}
 }

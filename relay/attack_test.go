@@ -45,7 +45,7 @@ type attackRelay struct {
 	blocks      map[string]enroll.RelayBlock // by agent
 }
 
-func startAttackRelay(t *testing.T) *attackRelay {
+func startAttackRelay(t *testing.T, extraConfig ...string) *attackRelay {
 	t.Helper()
 	dir := t.TempDir()
 	r := &attackRelay{dataDir: filepath.Join(dir, "data"), blocks: map[string]enroll.RelayBlock{}}
@@ -56,7 +56,7 @@ nats: {listen: "127.0.0.1:0", max_store: 256MiB, max_memory: 32MiB}
 stream: {max_bytes: 64MiB}
 consumer: {max_deliver: 2, ack_wait: 2s}
 log: {level: error}
-`)
+`+strings.Join(extraConfig, "\n"))
 	r.adminToken = "admin-token"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)

@@ -16,6 +16,7 @@ func TestHelpEveryVerb(t *testing.T) {
 		"revoke":     {"-c", "-tenant", "-agent"},
 		"agents":     {"-c", "-json"},
 		"quarantine": {"-c", "-json"},
+		"ask":        {"-c", "-tenant", "-agent", "-table", "-limit", "-from", "-o"},
 	}
 	for verb, flags := range verbs {
 		for _, h := range []string{"-h", "--help"} {

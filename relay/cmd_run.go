@@ -195,11 +195,16 @@ func (r *relay) build(token string) error {
 			return err
 		}
 	}
+	asker, err := r.newAsker()
+	if err != nil {
+		return err
+	}
 	r.api, err = api.New(api.Config{
 		Token: token, Tenants: relaytoken.Open(r.cfg.DataDir), Store: r.store, Gatherer: reg, FeedPoll: r.cfg.Feed.Poll.D(),
 		Health:     []api.Check{{Name: "nats", Func: natsbox.HealthCheck(r.nc, r.js)}},
 		StaleAfter: r.cfg.Heartbeat.StaleAfter.D(),
 		Logger:     r.log,
+		Requests:   asker,
 		Hosted:     r.hostedAPI(),
 	})
 	if err != nil {

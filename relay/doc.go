@@ -16,6 +16,7 @@
 //	sei-relay token create [-c FILE] --tenant T [--name N]
 //	sei-relay token list [-c FILE] [--json]
 //	sei-relay token revoke [-c FILE] ID
+//	sei-relay ask [-c FILE] --tenant T --agent A KIND [--integration I] [--table X] [--limit N] [--from TIME] [-o FILE]
 //
 // Exit codes: 0 success, 1 runtime failure, 2 usage or invalid configuration.
 //
@@ -33,22 +34,29 @@
 // user's seed.
 //
 // The relay account exports, once for all tenants and with a token
-// required: sei.submit.*.> and sei.heartbeat.*.* as services, sei.agent.*.>
-// as a stream. A tenant's account imports only its own slice, each with an
-// activation token the relay account signs for that tenant:
+// required: sei.submit.*.>, sei.heartbeat.*.* and sei.reply.*.> as
+// services, sei.agent.*.> as a stream. A tenant's account imports only its
+// own slice, each with an activation token the relay account signs for
+// that tenant:
 //
 //	sei.ingest.<tenant>.>    (local)  ->  sei.submit.<tenant>.>  (service, shares the sender's identity)
 //	sei.heartbeat.<tenant>.*          ->  same subject           (service, shares the sender's identity)
-//	sei.agent.<tenant>.>              <-  same subject           (stream: confirmations)
+//	sei.reply.<tenant>.>              ->  same subject           (service: answers to remote requests, shares identity)
+//	sei.agent.<tenant>.>              <-  same subject           (stream: confirmations, remote requests)
 //
 // and the user's permissions narrow that to the agent's integration, its
-// own heartbeat subject, its inbox (_INBOX.<tenant>.<agent>.>) and its own
-// sei.agent.<tenant>.<agent>.>. Because ingest and heartbeats are service
+// own heartbeat subject, its own answers (sei.reply.<tenant>.<agent>.>),
+// its inbox (_INBOX.<tenant>.<agent>.>) and its own
+// sei.agent.<tenant>.<agent>.>. A remote request (relay/remotereq) is
+// published by the relay on sei.agent.<tenant>.<agent>.req.<kind> with a
+// reply subject sei.reply.<tenant>.<agent>.<random id> only the asking relay
+// subscribes to; agents enrolled before remote requests lack the publish
+// permission and are enrolled again (--replace). Because ingest and heartbeats are service
 // imports, the server maps the agent's reply subject to a one-time _R_
 // subject in the relay account and routes the answer back into the asking
 // connection's own account: a reply subject an agent sets can name nothing
 // outside its account, and nothing in the relay account can be reached from
-// a tenant but these three imports. Tenants have no JetStream.
+// a tenant but these four imports. Tenants have no JetStream.
 //
 // Identity comes from the connection. The server sets Nats-Request-Info
 // (account, user, user JWT name) on everything crossing a shared import,
@@ -109,7 +117,7 @@
 // relay has drained the tenant below 90% of the limit the import comes
 // back. The pause is kept in the tenant's file across restarts
 // (sei_relay_tenants_paused, sei_relay_tenant_pauses_total).
-// quota.connections_per_agent (default 3) sets each tenant account's
+// quota.connections_per_agent (default 4) sets each tenant account's
 // connection limit to that many per enrolled agent (the server counts per
 // account, not per user).
 //

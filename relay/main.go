@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/sei-edge/servicenow-edge/relay/command"
-	"github.com/sei-edge/servicenow-edge/relay/interrupt"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -25,18 +23,14 @@ const usage = `usage:
   sei-relay token create [-c FILE] --tenant T [--name N]
   sei-relay token list [-c FILE] [--json]
   sei-relay token revoke [-c FILE] ID
+  sei-relay ask [-c FILE] --tenant T --agent A status|validate|preview|resync|bundle
+      [--integration I] [--table X] [--limit N] [--from TIME] [-o FILE]
   sei-relay health [-c FILE]
   sei-relay version
 `
 
 func main() {
-	ctx, stop := interrupt.Context(context.Background(), func() {
-		fmt.Fprintln(os.Stderr, "sei-relay: second signal: aborting without a graceful stop")
-		os.Exit(command.ExitFailure)
-	})
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	command.Main("sei-relay", run)
 }
 
 // run executes one command and returns its exit code.
@@ -61,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdToken(ctx, args[1:], stdout)
 	case "quarantine":
 		err = cmdQuarantine(ctx, args[1:], stdout)
+	case "ask":
+		err = cmdAsk(ctx, args[1:], stdout)
 	case "health":
 		err = cmdHealth(ctx, args[1:], stdout)
 	case "version", "--version":

@@ -517,7 +517,29 @@ log: {level: warn}
 			t.Errorf("acme's agent wrote into tenant other: %s", body)
 		}
 	}
+	// Remote requests cross the external cluster's accounts the same way.
+	fa := newFakeAgent(t, nc, "acme", "a1")
+	close(fa.release)
+	answer := relayAsk(t, ri.HTTPURL, "tok", "acme", "a1")
+	if !strings.HasPrefix(answer, "200 ") || !strings.Contains(answer, `"answered_by":"a1"`) {
+		t.Errorf("remote request over the external cluster: %s", answer)
+	}
 	relay.stop(t)
+}
+
+// relayAsk posts a status request for tenant/agent and returns the status
+// code and body.
+func relayAsk(t *testing.T, base, token, tenant, agent string) string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, base+"/v1/agents/"+tenant+"/"+agent+"/requests", strings.NewReader(`{"kind":"status"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return fmt.Sprintf("%d %s", resp.StatusCode, body)
 }
 
 // checkTenantTokens creates, uses, lists and revokes a tenant token against

@@ -33,6 +33,8 @@ type Config struct {
 	Relay      Relay      `yaml:"relay"`
 	Log        Log        `yaml:"log"`
 	Status     Status     `yaml:"status"`
+	// RemoteRequests says what the cloud may ask (remote.go).
+	RemoteRequests RemoteRequests `yaml:"remote_requests"`
 
 	// File is the absolute path the configuration was loaded from.
 	File string `yaml:"-"`
@@ -145,6 +147,7 @@ func Default() Config {
 			RelayDegraded: Duration(time.Minute),
 			RelayFailing:  Duration(2 * time.Hour),
 		},
+		RemoteRequests: defaultRemoteRequests(),
 	}
 }
 

@@ -26,6 +26,7 @@ func (c *Config) Validate() error {
 	c.Relay.check(&p)
 	c.Log.check(&p)
 	c.Status.check(&p)
+	c.RemoteRequests.check(&p)
 	return p.Err()
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -164,7 +165,7 @@ func TestRepublishIsDeduplicated(t *testing.T) {
 	st := ensureStream(t, srv.ClientURL())
 	buf := openBuffer(t)
 	appendBatches(t, buf, 0, 5)
-	batches, _ := buf.TryLease(5)
+	batches, _ := leaseNow(buf, 5)
 	buf.Release(batches[0].Seq, batches[1].Seq, batches[2].Seq, batches[3].Seq, batches[4].Seq)
 	f := newForwarder(t, srv.ClientURL(), buf, time.Hour)
 	nc, _ := nats.Connect(srv.ClientURL())
@@ -320,4 +321,16 @@ func TestLoadConfirmed(t *testing.T) {
 	if len(got) != 1 || got["incident"] != inc {
 		t.Errorf("confirmed = %+v, want only incident at %+v", got, inc)
 	}
+}
+
+// leaseNow leases what is pending in buf now, without waiting: Lease with
+// a done context.
+func leaseNow(buf *buffer.Buffer, max int) ([]buffer.Batch, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	batches, err := buf.Lease(ctx, max)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return batches, err
 }

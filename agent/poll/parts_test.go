@@ -52,7 +52,7 @@ func drainParts(t *testing.T, buf *buffer.Buffer) leased {
 	t.Helper()
 	out := leased{parts: map[string]map[int][]byte{}, counts: map[string]int{}}
 	for {
-		bs, err := buf.TryLease(100)
+		bs, err := leaseNow(buf, 100)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -56,7 +56,7 @@ func drain(t *testing.T, buf *buffer.Buffer) ([]wire.Record, []byte) {
 	var recs []wire.Record
 	var raw bytes.Buffer
 	for {
-		bs, err := buf.TryLease(100)
+		bs, err := leaseNow(buf, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -469,4 +469,16 @@ func TestEncodeChunksFitOneMessage(t *testing.T) {
 	if n != len(recs) || len(chunks) < 2 {
 		t.Errorf("%d chunks hold %d records, want %d records in several chunks", len(chunks), n, len(recs))
 	}
+}
+
+// leaseNow leases what is pending in buf now, without waiting: Lease with
+// a done context.
+func leaseNow(buf *buffer.Buffer, max int) ([]buffer.Batch, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	batches, err := buf.Lease(ctx, max)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return batches, err
 }

@@ -39,7 +39,7 @@ func TestBatchesRecordTheirRange(t *testing.T) {
 	if err := p.PollOnce(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := buf.TryLease(10)
+	got, _ := leaseNow(buf, 10)
 	want := []buffer.Range{
 		{Table: "incident", From: cursorJSON(servicenow.Cursor{Time: "2026-10-31 11:59:55"}), To: cursorJSON(pages[0].Cursor)},
 		{Table: "incident", From: cursorJSON(pages[0].Cursor), To: cursorJSON(pages[1].Cursor)},
@@ -62,7 +62,7 @@ func TestRepairRereadsRange(t *testing.T) {
 	if err := p.PollOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := buf.TryLease(10)
+	got, _ := leaseNow(buf, 10)
 	// The second and third batches are found damaged (as Lease would).
 	for _, b := range got[1:] {
 		if _, err := buf.AddRepair(ctx, buffer.Repair{Range: b.Range, Reason: "test"}); err != nil {

@@ -85,6 +85,7 @@
 //	    "repair_tables": ["sys_user"],             // tables with a pending repair ("" = every table); omitted when none
 //	    "last_repair": {"table": "sys_user", "from": "…", "to": "…",   // cursors (JSON) bounding the range; empty: unknown
 //	                    "whole": false, "reason": "batch 7 failed its checksum", "time": "…"},   // omitted before the first
+//	    "resync_tables": ["incident"],             // tables read again on a remote resync request (not damage; not in repairs_pending); omitted when none
 //	    "moved_aside": ["/var/lib/sei-agent/buffer.damaged-20261203T171000Z"]   // damaged buffers kept for support; omitted when none
 //	  },
 //	  "relay": {

@@ -249,6 +249,9 @@ func renderRepairs(p *printer, b Buffer) {
 		}
 		p.fieldC("repairs", line, c)
 	}
+	if len(b.ResyncTables) > 0 {
+		p.field("resync", "re-reading "+strings.Join(b.ResyncTables, ", ")+" on request")
+	}
 	if r := b.LastRepair; r != nil {
 		what := orEvery(r.Table)
 		if r.From != "" || r.To != "" {

@@ -154,6 +154,9 @@ type Buffer struct {
 	RepairsPending int      `json:"repairs_pending,omitempty"`
 	RepairTables   []string `json:"repair_tables,omitempty"`
 	LastRepair     *Repair  `json:"last_repair,omitempty"`
+	// ResyncTables are the tables being read again because a remote
+	// resync asked for it: work, not damage, so not in RepairsPending.
+	ResyncTables []string `json:"resync_tables,omitempty"`
 	// MovedAside lists damaged buffers the agent moved aside (kept for
 	// support) before starting a fresh one.
 	MovedAside []string `json:"moved_aside,omitempty"`

@@ -25,6 +25,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/records", s.records)
 	mux.HandleFunc("GET /v1/changes", s.changes)
 	mux.HandleFunc("GET /v1/agents", s.agents)
+	mux.HandleFunc("POST /v1/agents/{tenant}/{agent}/requests", s.agentRequest)
+	mux.HandleFunc("GET /v1/agents/{tenant}/{agent}/bundles/{id}", s.agentBundle)
 	mux.HandleFunc("/v1/integrations", s.integrations)
 	mux.HandleFunc("/v1/integrations/", s.integrations)
 	mux.HandleFunc("GET /v1/oauth/callback", s.oauthCallback)

@@ -64,6 +64,8 @@ type Config struct {
 	// FeedPoll is how often a waiting /v1/changes polls the store for
 	// writes of other relays; default DefaultFeedPoll.
 	FeedPoll time.Duration
+	// Requests, when set, serves remote requests to agents (requests.go).
+	Requests Requests
 	// Hosted serves /v1/integrations and the OAuth callback; nil answers
 	// 503 naming hosted.secret_key_file.
 	Hosted Hosted

@@ -1,13 +1,18 @@
 // Package command holds the command-line conventions sei-agent and
 // sei-relay share: exit codes, the error that means "usage or invalid
-// configuration", and flag sets whose -h prints the flags and exits 0.
+// configuration", flag sets whose -h prints the flags and exits 0, and
+// Main, which runs a command line under the interrupt rules.
 package command
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+
+	"github.com/sei-edge/servicenow-edge/relay/interrupt"
 )
 
 // Exit codes of both programs.
@@ -84,4 +89,17 @@ func Parse(fs *flag.FlagSet, args []string) error {
 		return Usage(fmt.Errorf("%w (%s -h lists the flags)", err, fs.Name()))
 	}
 	return nil
+}
+
+// Main runs a program's command line under the interrupt rules shared by
+// both programs (the first SIGINT or SIGTERM cancels ctx; a second aborts
+// with ExitFailure) and exits with run's code.
+func Main(program string, run func(ctx context.Context, args []string, stdout, stderr io.Writer) int) {
+	ctx, stop := interrupt.Context(context.Background(), func() {
+		fmt.Fprintf(os.Stderr, "%s: second signal: aborting without a graceful stop\n", program)
+		os.Exit(ExitFailure)
+	})
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }

@@ -24,6 +24,7 @@ type Config struct {
 	Quota     Quota     `yaml:"quota"`
 	Log       Log       `yaml:"log"`
 	Feed      Feed      `yaml:"feed"`
+	Requests  Requests  `yaml:"requests"`
 	Hosted    Hosted    `yaml:"hosted"`
 }
 
@@ -170,9 +171,10 @@ func Default() Config {
 		},
 		Consumer:  Consumer{MaxDeliver: 10, AckWait: confload.Duration(30 * time.Second), QuarantineMaxBatches: 1000, QuarantineMaxBytes: 256 << 20},
 		Heartbeat: Heartbeat{StaleAfter: confload.Duration(5 * time.Minute)},
-		Quota:     Quota{ConnectionsPerAgent: 3, CheckInterval: confload.Duration(5 * time.Second)},
+		Quota:     Quota{ConnectionsPerAgent: 4, CheckInterval: confload.Duration(5 * time.Second)},
 		Log:       Log{Level: "info"},
 		Feed:      defaultFeed(),
+		Requests:  defaultRequests(),
 		Hosted:    defaultHosted(),
 	}
 }

@@ -34,6 +34,7 @@ func (c *Config) Validate() error {
 	c.validateStore(v)
 	c.validateLimits(v)
 	c.validateFeed(v)
+	c.validateRequests(v)
 	c.validateHosted(v)
 	if _, err := logsetup.ParseLevel(c.Log.Level); err != nil {
 		v.add("log.level", "%v", err)

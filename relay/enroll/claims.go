@@ -45,6 +45,7 @@ func (r *Registry) accountJWT(t *Tenant) (string, error) {
 	imps := []imp{
 		{"heartbeat", wire.HeartbeatPrefix + "." + t.Name + ".*", jwt.Service, ""},
 		{"agent", wire.AgentPrefix + "." + t.Name + ".>", jwt.Stream, ""},
+		{"reply", wire.ReplyPrefix + "." + t.Name + ".>", jwt.Service, ""},
 	}
 	if !t.Paused {
 		imps = append(imps, imp{"ingest", wire.SubmitPrefix + "." + t.Name + ".>", jwt.Service, wire.IngestPrefix + "." + t.Name + ".>"})

@@ -19,6 +19,9 @@
 // tenant: sei.ingest.<tenant>.> and sei.heartbeat.<tenant>.* as services
 // (the server routes JetStream's PubAck back to the asking connection, and
 // passes the agent's identity along in Nats-Request-Info), and
-// sei.agent.<tenant>.> as a stream (confirmations). The relay account's
+// sei.agent.<tenant>.> as a stream (confirmations, remote requests), and
+// sei.reply.<tenant>.> as a service (agents' answers to remote requests,
+// each acknowledged by the relay; an agent's user may publish only its own
+// sei.reply.<tenant>.<agent>.>). The relay account's
 // JWT and exports never change as tenants come and go.
 package enroll

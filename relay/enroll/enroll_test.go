@@ -61,14 +61,14 @@ func TestRegistry(t *testing.T) {
 	if uc.Subject != a.PublicKey || uc.Name != "agent1" || uc.Issuer != ac.Subject {
 		t.Errorf("user jwt %s named %q issued by %s; want %s named agent1 issued by account %s", uc.Subject, uc.Name, uc.Issuer, a.PublicKey, ac.Subject)
 	}
-	if diff := cmp.Diff([]string{"sei.ingest.ta.snow.>", "sei.heartbeat.ta.agent1"}, []string(uc.Pub.Allow)); diff != "" {
+	if diff := cmp.Diff([]string{"sei.ingest.ta.snow.>", "sei.heartbeat.ta.agent1", "sei.reply.ta.agent1.>"}, []string(uc.Pub.Allow)); diff != "" {
 		t.Errorf("user publish permissions (-want +got):\n%s", diff)
 	}
 	var imports []string
 	for _, im := range ac.Imports {
 		imports = append(imports, string(im.Subject))
 	}
-	if diff := cmp.Diff([]string{"sei.agent.ta.>", "sei.heartbeat.ta.*", "sei.submit.ta.>"}, imports); diff != "" {
+	if diff := cmp.Diff([]string{"sei.agent.ta.>", "sei.heartbeat.ta.*", "sei.reply.ta.>", "sei.submit.ta.>"}, imports); diff != "" {
 		t.Errorf("account imports (-want +got):\n%s", diff)
 	}
 	if ac.Limits.Conn != DefaultConnsPerAgent || ac.Limits.JetStreamLimits.DiskStorage != 0 {
@@ -138,8 +138,8 @@ func TestPausedTenantLosesOnlyIngest(t *testing.T) {
 			t.Errorf("paused tenant imports %s", im.Subject)
 		}
 	}
-	if len(ac.Imports) != 2 {
-		t.Errorf("paused imports %d, want 2", len(ac.Imports))
+	if len(ac.Imports) != 3 {
+		t.Errorf("paused imports %d, want 3", len(ac.Imports))
 	}
 }
 

@@ -36,6 +36,9 @@ const (
 	ingestExport    = wire.SubmitPrefix + ".*.>"
 	heartbeatExport = wire.HeartbeatPrefix + ".*.*"
 	agentExport     = wire.AgentPrefix + ".*.>"
+	// replyExport carries agents' answers to remote requests back to the
+	// relay (see wire.ReplyPrefix).
+	replyExport = wire.ReplyPrefix + ".*.>"
 )
 
 // Keys are the long-lived signing keys of one data_dir: the operator (signs
@@ -140,6 +143,7 @@ func (k *Keys) RelayJWT() (string, error) {
 		&jwt.Export{Name: "ingest", Subject: ingestExport, Type: jwt.Service, TokenReq: true, ResponseType: jwt.ResponseTypeSingleton},
 		&jwt.Export{Name: "heartbeat", Subject: heartbeatExport, Type: jwt.Service, TokenReq: true, ResponseType: jwt.ResponseTypeSingleton},
 		&jwt.Export{Name: "agent", Subject: agentExport, Type: jwt.Stream, TokenReq: true},
+		&jwt.Export{Name: "reply", Subject: replyExport, Type: jwt.Service, TokenReq: true, ResponseType: jwt.ResponseTypeSingleton},
 	)
 	tok, err := ac.Encode(k.Operator)
 	if err != nil {

@@ -20,8 +20,9 @@ import (
 const TenantsDir = "accounts/tenants"
 
 // DefaultConnsPerAgent is how many connections each enrolled agent may hold
-// at once (sei-agent run, plus a validate or status beside it).
-const DefaultConnsPerAgent = 3
+// at once (sei-agent run holds two, forwarding and remote requests, plus a
+// validate or status beside it).
+const DefaultConnsPerAgent = 4
 
 // ErrNotEnrolled is returned by Revoke for an agent the registry does not hold.
 var ErrNotEnrolled = errors.New("agent not enrolled")

@@ -18,8 +18,13 @@ import (
 // Consumer moves batches from the ingest stream into the store. Create it
 // with New and start it with Run.
 type Consumer struct {
-	cfg      Config
-	log      zerolog.Logger
+	cfg Config
+	log zerolog.Logger
+	// dropLog logs refused heartbeats, a few a minute: anyone holding an
+	// agent's credentials can send them as fast as the link allows, and
+	// the log must not grow with that (sei_relay_ingest_heartbeats_rejected_total
+	// counts every one).
+	dropLog  zerolog.Logger
 	m        *metrics
 	confirms *confirmer
 }
@@ -35,7 +40,8 @@ func New(cfg Config) (*Consumer, error) {
 		return nil, err
 	}
 	log := cfg.Logger.With().Str("component", "ingest").Logger()
-	return &Consumer{cfg: cfg, log: log, m: m, confirms: newConfirmer(cfg.Conn, cfg.Now, cfg.ConfirmInterval, log, m)}, nil
+	dropLog := log.Sample(&zerolog.BurstSampler{Burst: dropLogBurst, Period: time.Minute})
+	return &Consumer{cfg: cfg, log: log, dropLog: dropLog, m: m, confirms: newConfirmer(cfg.Conn, cfg.Now, cfg.ConfirmInterval, log, m)}, nil
 }
 
 // Run ensures the stream (when Config.Stream is set) and the durable

@@ -1,12 +1,14 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/store"
@@ -718,4 +721,59 @@ func TestTemporarySetupErrors(t *testing.T) {
 			t.Errorf("temporary(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
+}
+
+// TestHeartbeatFloodLogsAFew floods the relay with refused heartbeats, as
+// anyone holding one agent's credentials could: every one is counted, but
+// the log grows by a few lines, not by one a message.
+func TestHeartbeatFloodLogsAFew(t *testing.T) {
+	e := startNATS(t)
+	st := newMemStore()
+	var logs lockedBuffer
+	cfg := e.testConfig(t, st)
+	cfg.Logger = zerolog.New(&logs)
+	r := start(t, cfg)
+	const flood = 500
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if err := e.nc.Publish(wire.HeartbeatSubject("t1", "a1"), []byte("not json")); err != nil {
+			return err
+		}
+		if metric(t, r.reg, "sei_relay_ingest_heartbeats_rejected_total") < 1 {
+			return fmt.Errorf("no heartbeat refused yet")
+		}
+		return nil
+	})
+	before := metric(t, r.reg, "sei_relay_ingest_heartbeats_rejected_total")
+	for range flood {
+		if err := e.nc.Publish(wire.HeartbeatSubject("t1", "a1"), []byte("not json")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if got := metric(t, r.reg, "sei_relay_ingest_heartbeats_rejected_total") - before; got < flood {
+			return fmt.Errorf("%v of %d refused so far", got, flood)
+		}
+		return nil
+	})
+	if n := strings.Count(logs.String(), "drop heartbeat"); n < 1 || n > dropLogBurst {
+		t.Errorf("%d 'drop heartbeat' log lines for %d refused heartbeats, want 1..%d", n, flood, dropLogBurst)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer the consumer's goroutines may log to.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

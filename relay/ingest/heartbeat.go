@@ -20,6 +20,9 @@ const heartbeatSubjects = wire.HeartbeatPrefix + ".*.*"
 // keeps up with 10,000 agents heartbeating every 30 s.
 const heartbeatWorkers = 16
 
+// dropLogBurst is how many refused heartbeats are logged a minute.
+const dropLogBurst = 10
+
 // runHeartbeats stores the agents' heartbeats until ctx ends. The relays
 // share the subscription through a queue group, so each heartbeat is stored
 // once.
@@ -32,7 +35,7 @@ func (c *Consumer) storeHeartbeat(ctx context.Context, m *nats.Msg) {
 	a, err := parseHeartbeat(m.Subject, m.Header, m.Data)
 	if err != nil {
 		c.m.heartbeatsRejected.Inc()
-		c.log.Warn().Err(err).Msg("drop heartbeat")
+		c.dropLog.Warn().Err(err).Msg("drop heartbeat (logged at most 10 times a minute; see sei_relay_ingest_heartbeats_rejected_total)")
 		return
 	}
 	a.Seen = c.cfg.Now().UTC()
