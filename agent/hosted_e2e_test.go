@@ -611,6 +611,16 @@ hosted: {secret_key_file: %s, lease_ttl: 3s, ca_file: %s}
 		t.Errorf("the pipeline's heartbeats are not under tenant acme: %s", body)
 	}
 
+	// The pipeline is an agent of acme like an installed one: remote
+	// requests reach it through acme's account.
+	natstest.CheckFor(t, 20*time.Second, 200*time.Millisecond, func() error {
+		code, body, _ := r.api(t, "POST", "/v1/agents/acme/hosted-snow/requests", map[string]any{"kind": "status"})
+		if code != 200 || !strings.Contains(body, `"agent":"hosted-snow"`) || !strings.Contains(body, `"servicenow"`) {
+			return fmt.Errorf("remote status of the pipeline: %d %s", code, body)
+		}
+		return nil
+	})
+
 	// The pipeline's credentials: a user of acme's account for acme/snow only.
 	pc := filepath.Join(hdir, "h1-data", "integrations", "acme.snow", "relay.creds")
 	checkRefused(t, block.Relay.URL, block.Relay.CAFile, pc, wireIngest("globex", "snow"), wireIngest("acme", "other"))
