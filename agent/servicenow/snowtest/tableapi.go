@@ -224,8 +224,8 @@ func (s *Server) serveRecord(w http.ResponseWriter, r *http.Request, name, id st
 	_, _ = w.Write(buf.Bytes())
 }
 
-// serveStats answers the Aggregate API's count. The count is taken before row
-// ACLs, like X-Total-Count.
+// serveStats answers the Aggregate API's count, with the same query and row
+// ACLs as the Table API's lists (countLocked).
 func (s *Server) serveStats(w http.ResponseWriter, r *http.Request, name string) {
 	q := r.URL.Query()
 	s.mu.Lock()
@@ -235,7 +235,7 @@ func (s *Server) serveStats(w http.ResponseWriter, r *http.Request, name string)
 		fail(w)
 		return
 	}
-	count := len(s.matchLocked(t, parsed))
+	count := s.countLocked(t, parsed)
 	s.mu.Unlock()
 	result := map[string]any{}
 	if q.Get("sysparm_count") == "true" {
