@@ -47,22 +47,33 @@ func withFilter(t Table, cond string) string {
 	return t.Filter + "^" + cond
 }
 
+// Counts is what the Aggregate API says of a window.
+type Counts struct {
+	Rows int64
+	// ModCountSum is the sum of the rows' sys_mod_count, a cheap
+	// fingerprint of their versions: it differs when as many rows
+	// appeared as vanished. -1 when the instance did not return it.
+	ModCountSum int64
+}
+
 // Count returns how many rows of t match t's filter and cond (an encoded
-// query of AND clauses, e.g. a sys_created_on window), from the Aggregate
-// API: GET /api/now/stats/{table}?sysparm_count=true. One request.
-func (c *Client) Count(ctx context.Context, t Table, cond string) (int64, error) {
+// query of AND clauses, e.g. a sys_created_on window) and the sum of their
+// sys_mod_count, from the Aggregate API: GET /api/now/stats/{table}
+// ?sysparm_count=true&sysparm_sum_fields=sys_mod_count. One request.
+func (c *Client) Count(ctx context.Context, t Table, cond string) (Counts, error) {
 	if err := t.Check(); err != nil {
-		return 0, err
+		return Counts{}, err
 	}
 	if err := checkCond(cond); err != nil {
-		return 0, fmt.Errorf("count %s: %w", t.Name, err)
+		return Counts{}, fmt.Errorf("count %s: %w", t.Name, err)
 	}
 	q := url.Values{}
 	q.Set("sysparm_count", "true")
+	q.Set("sysparm_sum_fields", "sys_mod_count")
 	if eq := withFilter(t, cond); eq != "" {
 		q.Set("sysparm_query", eq)
 	}
-	var n int64
+	var n Counts
 	err := c.do(ctx, request{op: "count " + t.Name, table: t.Name, path: statsPath(t.Name),
 		query: func() url.Values { return q },
 		check: func(r *response) error {
@@ -73,31 +84,46 @@ func (c *Client) Count(ctx context.Context, t Table, cond string) (int64, error)
 	return n, err
 }
 
-// decodeCount reads {"result":{"stats":{"count":"42"}}}; the count may also
-// come as a number. A body without a count is a transient *errBadBody.
-func decodeCount(contentType string, body []byte) (int64, error) {
+// decodeCount reads {"result":{"stats":{"count":"42","sum":{"sys_mod_count":"7"}}}};
+// numbers may also come unquoted. A body without a count is a transient
+// *errBadBody; a missing or unreadable sum is -1.
+func decodeCount(contentType string, body []byte) (Counts, error) {
 	if err := checkJSON(contentType, body); err != nil {
-		return 0, err
+		return Counts{}, err
 	}
 	var env struct {
 		Result *struct {
 			Stats *struct {
 				Count json.RawMessage `json:"count"`
+				Sum   struct {
+					ModCount json.RawMessage `json:"sys_mod_count"`
+				} `json:"sum"`
 			} `json:"stats"`
 		} `json:"result"`
 	}
 	if err := json.Unmarshal(body, &env); err != nil {
-		return 0, badJSON(body)
+		return Counts{}, badJSON(body)
 	}
 	if env.Result == nil || env.Result.Stats == nil || env.Result.Stats.Count == nil {
-		return 0, &errBadBody{reason: "aggregate answer has no result.stats.count"}
+		return Counts{}, &errBadBody{reason: "aggregate answer has no result.stats.count"}
 	}
-	raw := bytes.Trim(env.Result.Stats.Count, `"`)
-	n, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil || n < 0 {
-		return 0, &errBadBody{reason: fmt.Sprintf("aggregate count %s is not a count", env.Result.Stats.Count)}
+	n, ok := parseStat(env.Result.Stats.Count)
+	if !ok {
+		return Counts{}, &errBadBody{reason: fmt.Sprintf("aggregate count %s is not a count", env.Result.Stats.Count)}
 	}
-	return n, nil
+	sum, ok := parseStat(env.Result.Stats.Sum.ModCount)
+	if !ok {
+		sum = -1
+	}
+	return Counts{Rows: n, ModCountSum: sum}, nil
+}
+
+// parseStat reads a non-negative integer statistic, quoted or not (a sum
+// may come as "12.0").
+func parseStat(raw json.RawMessage) (int64, bool) {
+	s := strings.TrimSuffix(string(bytes.Trim(raw, `"`)), ".0")
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil && n >= 0
 }
 
 // idFields are the columns an id sweep reads.

@@ -3,6 +3,8 @@ package snowtest
 import (
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // The changes a keyset poll on sys_updated_on cannot see, for
@@ -68,24 +70,50 @@ func (s *Server) SetHidden(table, sysID string, hidden bool) {
 }
 
 // countLocked counts the rows of t matching q that the API user may read,
-// as the Aggregate API does. A query bounding sys_created_on (a
-// reconciliation window) walks that index over the range alone.
-func (s *Server) countLocked(t *table, q query) int {
+// and sums each of sumFields over them (integer fields; a value that is
+// not one counts 0), as the Aggregate API does. A query bounding
+// sys_created_on (a reconciliation window) walks that index over the range
+// alone.
+func (s *Server) countLocked(t *table, q query, sumFields []string) (int, map[string]string) {
 	n := 0
+	sums := make([]int64, len(sumFields))
 	count := func(row map[string]string) bool {
 		if q.match(row) && !s.hiddenLocked(t.def.name, row["sys_id"]) {
 			n++
+			for i, f := range sumFields {
+				v, _ := strconv.ParseInt(row[f], 10, 64)
+				sums[i] += v
+			}
 		}
 		return true
 	}
+	out := map[string]string{}
+	defer func() {
+		for i, f := range sumFields {
+			if slices.Contains(t.def.fields, f) {
+				out[f] = strconv.FormatInt(sums[i], 10)
+			}
+		}
+	}()
 	byCreated := q
 	byCreated.order = []orderKey{{field: "sys_created_on"}, {field: "sys_id"}}
 	if x, r := t.plan(byCreated); x != nil && (r.hasLo || r.hasHi) {
 		x.scan(r, count)
-		return n
+		return n, out
 	}
 	for _, row := range t.rows {
 		count(row)
 	}
-	return n
+	return n, out
+}
+
+// splitFields splits a comma list of field names, dropping empty ones.
+func splitFields(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -235,11 +235,19 @@ func (s *Server) serveStats(w http.ResponseWriter, r *http.Request, name string)
 		fail(w)
 		return
 	}
-	count := s.countLocked(t, parsed)
+	sumFields := splitFields(q.Get("sysparm_sum_fields"))
+	count, sums := s.countLocked(t, parsed, sumFields)
 	s.mu.Unlock()
 	result := map[string]any{}
+	stats := map[string]any{}
 	if q.Get("sysparm_count") == "true" {
-		result["stats"] = map[string]string{"count": strconv.Itoa(count)}
+		stats["count"] = strconv.Itoa(count)
+	}
+	if len(sums) > 0 {
+		stats["sum"] = sums
+	}
+	if len(stats) > 0 {
+		result["stats"] = stats
 	}
 	writeJSONResponse(w, http.StatusOK, map[string]any{"result": result})
 }
