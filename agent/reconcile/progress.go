@@ -21,19 +21,19 @@ const (
 // Window is one month of sys_created_on (From inclusive, To exclusive; ""
 // is open) and its counts.
 type Window struct {
-	From      string `json:"from,omitempty"`
-	To        string `json:"to,omitempty"`
-	Source    int64  `json:"servicenow"`        // the Aggregate API's count
-	Index     int64  `json:"index"`             // the index's count before the sweep's repairs
+	From   string `json:"from,omitempty"`
+	To     string `json:"to,omitempty"`
+	Source int64  `json:"servicenow"` // the Aggregate API's count
+	Index  int64  `json:"index"`      // the index's count before the sweep's repairs
 	// SourceSum and IndexSum are the sums of sys_mod_count (SourceSum -1
 	// when ServiceNow did not say): a window whose counts agree but whose
 	// sums differ had as many rows appear as vanish, and is id-swept too.
-	SourceSum int64  `json:"servicenow_mod_sum"`
-	IndexSum  int64  `json:"index_mod_sum"`
-	Pending   int64  `json:"pending,omitempty"` // rows not indexed yet, updated past the bound: the next poll's
-	Repaired  int64  `json:"repaired,omitempty"`
-	Deleted   int64  `json:"deleted,omitempty"`
-	Differing bool   `json:"differing,omitempty"` // counts differed: id-swept
+	SourceSum int64 `json:"servicenow_mod_sum"`
+	IndexSum  int64 `json:"index_mod_sum"`
+	Pending   int64 `json:"pending,omitempty"` // rows not indexed yet, updated past the bound: the next poll's
+	Repaired  int64 `json:"repaired,omitempty"`
+	Deleted   int64 `json:"deleted,omitempty"`
+	Differing bool  `json:"differing,omitempty"` // counts differed: id-swept
 }
 
 // Result is one table's last sweep, and the sweep in progress. It is saved
@@ -48,9 +48,9 @@ type Result struct {
 	// older), kept by later sweeps. Rows ServiceNow last updated before it
 	// predate the agent's lookback, were never forwarded, and are not
 	// compared.
-	Floor string `json:"floor,omitempty"`
-	Phase    string    `json:"phase"`
-	Windows  []Window  `json:"windows,omitempty"`
+	Floor   string   `json:"floor,omitempty"`
+	Phase   string   `json:"phase"`
+	Windows []Window `json:"windows,omitempty"`
 	// Position within the phase: the window being id-swept, and the
 	// last sys_id done (id sweep) or index key done (hash check).
 	Window int    `json:"window,omitempty"`

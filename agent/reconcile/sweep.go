@@ -2,9 +2,9 @@ package reconcile
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
-	"fmt"
 
 	"github.com/sei-edge/servicenow-edge/agent/poll"
 	"github.com/sei-edge/servicenow-edge/agent/servicenow"
@@ -224,7 +224,9 @@ func (s *Sweeper) repair(ctx context.Context, t Table, r *Result, w *Window, fet
 }
 
 // isHex reports whether id is stored under the index's compact key form.
-func isHex(id string) bool { return strings.HasPrefix(poll.IndexKey("t", id), poll.IndexPrefix("t")+"h") }
+func isHex(id string) bool {
+	return strings.HasPrefix(poll.IndexKey("t", id), poll.IndexPrefix("t")+"h")
+}
 
 // indexRange returns the index rows of window w whose (compact, hex)
 // sys_id is in (after, end]; end "" means to the last.

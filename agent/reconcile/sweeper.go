@@ -54,8 +54,8 @@ type Config struct {
 	// Lookback is the poller's: how far back the first poll of a table
 	// read, where the comparison starts (see Result.Floor).
 	Lookback time.Duration
-	Now    func() time.Time
-	Logger zerolog.Logger
+	Now      func() time.Time
+	Logger   zerolog.Logger
 }
 
 // ErrNotPolled: the table has no poll cursor yet, so there is nothing to
