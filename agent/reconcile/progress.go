@@ -69,6 +69,9 @@ type Result struct {
 	Previous *Result `json:"previous,omitempty"`
 }
 
+// Done reports whether r is a finished sweep.
+func (r Result) Done() bool { return r.Phase == phaseDone && !r.Finished.IsZero() }
+
 // stateKey is the buffer state key of a table's Result.
 func stateKey(table string) string { return "reconcile/" + table }
 

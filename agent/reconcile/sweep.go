@@ -15,6 +15,8 @@ import (
 // countPhase scans the index once, asks ServiceNow for each window's count
 // and marks the windows that differ.
 func (s *Sweeper) countPhase(ctx context.Context, t Table, r *Result) error {
+	unlock := s.fwd.LockTable(t.Name) // the index and ServiceNow counted at one point of the poll
+	defer unlock()
 	bound := poll.ParseUnix(r.Bound)
 	ic, err := s.countIndex(t.Name, bound)
 	if err != nil {

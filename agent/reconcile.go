@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sei-edge/servicenow-edge/agent/config"
+	"github.com/sei-edge/servicenow-edge/agent/reconcile"
+	"github.com/sei-edge/servicenow-edge/agent/status"
+	"github.com/sei-edge/servicenow-edge/relay/secret"
+)
+
+// reconcileTables are the polled tables with their sweep settings: those
+// incremental on sys_updated_on, whatever their interval (the reconcile
+// command sweeps a table whose schedule is off too).
+func reconcileTables(cfg *config.Config) []reconcile.Table {
+	var out []reconcile.Table
+	for _, t := range syncTables(cfg) {
+		interval, verify := cfg.ServiceNow.ReconcileOf(t.Name, t.Field)
+		if t.Field != "sys_updated_on" {
+			continue
+		}
+		out = append(out, reconcile.Table{Table: t, Interval: interval, VerifyFields: verify})
+	}
+	return out
+}
+
+// newSweeper builds the reconciliation sweeper over the agent's client,
+// buffer and poller.
+func (a *Agent) newSweeper() *reconcile.Sweeper {
+	return reconcile.New(reconcile.Config{
+		Tables:   reconcileTables(a.cfg),
+		Lookback: time.Duration(a.cfg.ServiceNow.Lookback),
+		// A table is compared once a poll of it completed: up to its cursor.
+		Bound: func(table string) string {
+			st := a.poller.TableStats(table)
+			if st.LastSuccess.IsZero() {
+				return ""
+			}
+			return st.Cursor.Time
+		},
+		Logger: a.log.With().Str("component", "reconcile").Logger(),
+	}, a.sn, a.buf, a.poller)
+}
+
+// Reconcile sweeps every reconciled table (or only table) now and forwards
+// until the buffer is empty: it returns nil only when the relay
+// acknowledged every repair (and anything else pending).
+func (a *Agent) Reconcile(ctx context.Context, table string, timeout time.Duration) ([]reconcile.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	fctx, stopForward := context.WithCancel(ctx)
+	defer stopForward()
+	// A forwarder that fails (bad credentials, a permanent refusal) cancels
+	// gctx: the sweep and the wait end at once, and its error is reported.
+	g, gctx := errgroup.WithContext(fctx)
+	g.Go(func() error { return a.fwd.Run(gctx) })
+
+	var results []reconcile.Result
+	var sweepErr, drainErr error
+	for _, t := range reconcileTables(a.cfg) {
+		if table != "" && t.Name != table {
+			continue
+		}
+		r, err := a.sweeper.Sweep(gctx, t.Name)
+		if err != nil {
+			sweepErr = err
+			break
+		}
+		results = append(results, *r)
+	}
+	if sweepErr == nil {
+		drainErr = a.waitEmpty(gctx)
+	}
+	stopForward()
+	fwdErr := g.Wait()
+	switch {
+	case fwdErr != nil:
+		return results, fmt.Errorf("reconcile: %w", fwdErr)
+	case sweepErr != nil:
+		return results, sweepErr
+	case drainErr != nil:
+		st := a.buf.Stats()
+		return results, fmt.Errorf("reconcile: %d batches (%d records) not acknowledged by the relay at %s: %w; last relay error: %s",
+			st.PendingBatches, st.PendingRecords, secret.RedactURL(a.cfg.Relay.URL), drainErr, orNone(a.fwd.Stats().LastError))
+	}
+	return results, nil
+}
+
+// reconcileSection adds each reconciled table's sweep figures to sn.
+func (a *Agent) reconcileSection(sn *status.ServiceNow) {
+	results := a.sweeper.Results()
+	settings := map[string]reconcile.Table{}
+	for _, t := range reconcileTables(a.cfg) {
+		settings[t.Name] = t
+	}
+	for i := range sn.Tables {
+		t := &sn.Tables[i]
+		set, ok := settings[t.Name]
+		if !ok {
+			continue
+		}
+		t.Reconcile = reconcileStatus(set, results[t.Name])
+	}
+}
+
+// reconcileStatus is the status of one table's sweeps: the figures of the
+// last finished one, and the phase of the one in progress.
+func reconcileStatus(set reconcile.Table, r reconcile.Result) *status.ReconcileStatus {
+	rs := &status.ReconcileStatus{Interval: status.Duration(set.Interval)}
+	done := r
+	if r.Table != "" && !r.Done() {
+		rs.Running, rs.LastError = r.Phase, r.Error
+		if r.Previous != nil {
+			done = *r.Previous
+		} else {
+			done = reconcile.Result{}
+		}
+	}
+	if done.Done() {
+		rs.LastSweep = done.Finished
+		rs.ServiceNow, rs.Forwarded, rs.Repaired, rs.Deleted = done.Source, done.Indexed, done.Repaired, done.Deleted
+		rs.Mismatch = done.Mismatch
+		if set.Interval > 0 {
+			rs.NextSweep = done.Finished.Add(set.Interval)
+		}
+	}
+	return rs
+}
