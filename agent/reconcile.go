@@ -104,6 +104,7 @@ func (a *Agent) reconcileSection(sn *status.ServiceNow) {
 			continue
 		}
 		t.Reconcile = reconcileStatus(set, results[t.Name])
+		t.Reconcile.Integration = a.cfg.Relay.Integration
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 // never swept and not reconciled).
 //
 //	"reconcile": {
+//	  "integration": "servicenow",             // the relay integration it is forwarded to
 //	  "interval_seconds": 86400,               // 0: no scheduled sweeps
 //	  "last_sweep": "…",                       // when the last finished sweep ended; omitted before the first
 //	  "servicenow_count": 120345,              // ServiceNow's rows (Aggregate API) in the compared windows
@@ -23,16 +24,20 @@ import (
 //	  "next_sweep": "…"                        // omitted when unscheduled
 //	}
 type ReconcileStatus struct {
-	Interval   Duration  `json:"interval_seconds"`
-	LastSweep  time.Time `json:"last_sweep,omitzero"`
-	ServiceNow int64     `json:"servicenow_count"`
-	Forwarded  int64     `json:"forwarded"`
-	Repaired   int64     `json:"repaired"`
-	Deleted    int64     `json:"deleted"`
-	Mismatch   []string  `json:"mismatch,omitempty"`
-	Running    string    `json:"running,omitempty"`
-	LastError  string    `json:"last_error,omitempty"`
-	NextSweep  time.Time `json:"next_sweep,omitzero"`
+	// Integration is the relay integration the table is forwarded to:
+	// the relay compares its own count of the table's records with
+	// Forwarded.
+	Integration string    `json:"integration,omitempty"`
+	Interval    Duration  `json:"interval_seconds"`
+	LastSweep   time.Time `json:"last_sweep,omitzero"`
+	ServiceNow  int64     `json:"servicenow_count"`
+	Forwarded   int64     `json:"forwarded"`
+	Repaired    int64     `json:"repaired"`
+	Deleted     int64     `json:"deleted"`
+	Mismatch    []string  `json:"mismatch,omitempty"`
+	Running     string    `json:"running,omitempty"`
+	LastError   string    `json:"last_error,omitempty"`
+	NextSweep   time.Time `json:"next_sweep,omitzero"`
 }
 
 // evaluateReconcile: a table whose last sweep left windows whose counts
