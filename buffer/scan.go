@@ -16,13 +16,14 @@ var ErrStopScan = errors.New("stop scan")
 // with the key (prefix included) and its value. It reads one consistent
 // snapshot and holds one key and value at a time: memory does not grow with
 // the number of keys, which is what lets the agent keep a per-record index
-// of millions of rows in the state. val is valid only during the call.
+// of millions of rows in the state. key and val are valid only during the
+// call, and the scan allocates nothing per key.
 //
 // fn must not call the buffer's write methods (Append, Set, Ack): Badger
 // would wait for the snapshot to be released. A value that fails its
 // checksum ends the scan with an error wrapping ErrDamaged; fn's own error
 // ends it and is returned as is, except ErrStopScan.
-func (b *Buffer) ScanState(prefix, start string, fn func(key string, val []byte) error) error {
+func (b *Buffer) ScanState(prefix, start string, fn func(key, val []byte) error) error {
 	if prefix == "" {
 		return fmt.Errorf("scan state: empty prefix")
 	}
@@ -37,11 +38,11 @@ func (b *Buffer) ScanState(prefix, start string, fn func(key string, val []byte)
 		seek = stateKey(start)
 	}
 	err := b.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true, PrefetchSize: 256})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 		defer it.Close()
 		for it.Seek(seek); it.ValidForPrefix(p); it.Next() {
 			item := it.Item()
-			key := string(item.Key()[len(prefixState):])
+			key := item.Key()[len(prefixState):]
 			err := item.Value(func(raw []byte) error {
 				v, err := decodeState(raw)
 				if err != nil {

@@ -23,7 +23,7 @@ func TestScanState(t *testing.T) {
 	scan := func(prefix, start string) []string {
 		t.Helper()
 		var got []string
-		err := b.ScanState(prefix, start, func(k string, v []byte) error {
+		err := b.ScanState(prefix, start, func(k, v []byte) error {
 			got = append(got, fmt.Sprintf("%s=%x", k, v))
 			return nil
 		})
@@ -43,7 +43,7 @@ func TestScanState(t *testing.T) {
 		t.Errorf("start before the prefix (-want +got):\n%s", diff)
 	}
 	n := 0
-	err := b.ScanState("ix/", "", func(string, []byte) error {
+	err := b.ScanState("ix/", "", func(_, _ []byte) error {
 		n++
 		if n == 2 {
 			return ErrStopScan
@@ -54,10 +54,10 @@ func TestScanState(t *testing.T) {
 		t.Errorf("stopped scan: n=%d err=%v, want 2 and nil", n, err)
 	}
 	boom := errors.New("boom")
-	if err := b.ScanState("ix/", "", func(string, []byte) error { return boom }); !errors.Is(err, boom) {
+	if err := b.ScanState("ix/", "", func(_, _ []byte) error { return boom }); !errors.Is(err, boom) {
 		t.Errorf("callback error: got %v", err)
 	}
-	if err := b.ScanState("", "", func(string, []byte) error { return nil }); err == nil {
+	if err := b.ScanState("", "", func(_, _ []byte) error { return nil }); err == nil {
 		t.Error("empty prefix: no error")
 	}
 }

@@ -17,8 +17,8 @@ import (
 func scanIndex(t *testing.T, buf *buffer.Buffer, table string) map[string]IndexEntry {
 	t.Helper()
 	out := map[string]IndexEntry{}
-	err := buf.ScanState(IndexPrefix(table), "", func(k string, v []byte) error {
-		id, ok := IndexSysID(table, k)
+	err := buf.ScanState(IndexPrefix(table), "", func(k, v []byte) error {
+		id, ok := IndexSysID(table, string(k))
 		if !ok {
 			t.Errorf("index key %q has no sys_id", k)
 		}

@@ -24,7 +24,7 @@ type memIndex struct {
 	m  map[string][]byte
 }
 
-func (x *memIndex) ScanState(prefix, start string, fn func(string, []byte) error) error {
+func (x *memIndex) ScanState(prefix, start string, fn func(_, _ []byte) error) error {
 	x.mu.Lock()
 	var keys []string
 	for k := range x.m {
@@ -38,7 +38,7 @@ func (x *memIndex) ScanState(prefix, start string, fn func(string, []byte) error
 		x.mu.Lock()
 		v := x.m[k]
 		x.mu.Unlock()
-		if err := fn(k, v); errors.Is(err, buffer.ErrStopScan) {
+		if err := fn([]byte(k), v); errors.Is(err, buffer.ErrStopScan) {
 			return nil
 		} else if err != nil {
 			return err

@@ -240,8 +240,8 @@ func (s *Sweeper) indexRange(table string, r *Result, w *Window, after, end stri
 		start = poll.IndexKey(table, after) // ServiceNow orders sys_ids as strings; hex keys sort the same
 	}
 	bound := poll.ParseUnix(r.Bound)
-	err := s.idx.ScanState(prefix, start, func(k string, v []byte) error {
-		id, ok := poll.IndexSysID(table, k)
+	err := s.idx.ScanState(prefix, start, func(k, v []byte) error {
+		id, ok := poll.IndexSysID(table, string(k))
 		if !ok {
 			return nil
 		}
@@ -268,8 +268,8 @@ func (s *Sweeper) indexRange(table string, r *Result, w *Window, after, end stri
 func (s *Sweeper) oddIDs(table string, r *Result, w *Window) ([]string, error) {
 	var out []string
 	bound := poll.ParseUnix(r.Bound)
-	err := s.idx.ScanState(poll.IndexPrefix(table)+"s", "", func(k string, v []byte) error {
-		id, ok := poll.IndexSysID(table, k)
+	err := s.idx.ScanState(poll.IndexPrefix(table)+"s", "", func(k, v []byte) error {
+		id, ok := poll.IndexSysID(table, string(k))
 		e, err := poll.DecodeEntry(v)
 		if ok && err == nil && w.contains(e.Created, bound) {
 			out = append(out, id)

@@ -23,7 +23,7 @@ type Source interface {
 // Index is what a sweep needs of the buffer: the index rows (read only,
 // by iteration) and its own progress state.
 type Index interface {
-	ScanState(prefix, start string, fn func(key string, val []byte) error) error
+	ScanState(prefix, start string, fn func(key, val []byte) error) error
 	Get(key string) ([]byte, error)
 	Set(ctx context.Context, key string, val []byte) error
 }

@@ -100,8 +100,8 @@ func (s *Sweeper) nextSlice(table, after string) ([]string, []poll.IndexEntry, e
 	if after != "" {
 		start = poll.IndexKey(table, after)
 	}
-	err := s.idx.ScanState(poll.IndexPrefix(table), start, func(k string, v []byte) error {
-		id, ok := poll.IndexSysID(table, k)
+	err := s.idx.ScanState(poll.IndexPrefix(table), start, func(k, v []byte) error {
+		id, ok := poll.IndexSysID(table, string(k))
 		if !ok || (after != "" && id == after) {
 			return nil
 		}

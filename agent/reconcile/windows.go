@@ -36,7 +36,7 @@ func formatSec(s int64) string { return time.Unix(s, 0).UTC().Format(wire.TimeLa
 // total counts every row.
 func (s *Sweeper) countIndex(table string, bound uint32) (indexCounts, error) {
 	c := indexCounts{months: map[int64]int64{}, sums: map[int64]int64{}}
-	err := s.idx.ScanState(poll.IndexPrefix(table), "", func(k string, v []byte) error {
+	err := s.idx.ScanState(poll.IndexPrefix(table), "", func(k, v []byte) error {
 		e, err := poll.DecodeEntry(v)
 		if err != nil {
 			return fmt.Errorf("index row %q of %s: %w", k, table, err)
