@@ -92,9 +92,13 @@ func (a *Agent) Reconcile(ctx context.Context, table string, timeout time.Durati
 
 // reconcileSection adds each reconciled table's sweep figures to sn.
 func (a *Agent) reconcileSection(sn *status.ServiceNow) {
-	results := a.sweeper.Results()
+	addReconcile(a.cfg, sn, a.sweeper.Results())
+}
+
+// addReconcile adds each reconciled table's sweep figures (results) to sn.
+func addReconcile(cfg *config.Config, sn *status.ServiceNow, results map[string]reconcile.Result) {
 	settings := map[string]reconcile.Table{}
-	for _, t := range reconcileTables(a.cfg) {
+	for _, t := range reconcileTables(cfg) {
 		settings[t.Name] = t
 	}
 	for i := range sn.Tables {
@@ -104,7 +108,7 @@ func (a *Agent) reconcileSection(sn *status.ServiceNow) {
 			continue
 		}
 		t.Reconcile = reconcileStatus(set, results[t.Name])
-		t.Reconcile.Integration = a.cfg.Relay.Integration
+		t.Reconcile.Integration = cfg.Relay.Integration
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
@@ -71,6 +72,7 @@ func TestReconcileEndToEnd(t *testing.T) {
 	relay.waitDrained(t)
 	after, _ := relay.records(t, "acme")
 	checkRelayMatches(t, env, after)
+	checkStatusReconcile(t, env.cfgPath)
 
 	// Every table is swept without --table; nothing is left to repair.
 	if code, out, errOut := agentCmd(ctx, "reconcile", "-c", env.cfgPath); code != 0 || strings.Contains(out, "still differing: created") {
@@ -164,4 +166,47 @@ func envURL(t *testing.T, env *agentEnv) string {
 	}
 	t.Fatal(fmt.Sprintf("no servicenow url in %s", env.cfgPath))
 	return ""
+}
+
+// checkStatusReconcile reads `status --json` (the agent is not running: the
+// figures come from its data directory) and checks incident's reconcile
+// section: the sweep's repairs and equal counts.
+func checkStatusReconcile(t *testing.T, cfgPath string) {
+	t.Helper()
+	_, out, errOut := agentCmd(context.Background(), "status", "--json", "-c", cfgPath)
+	var snap struct {
+		ServiceNow struct {
+			Tables []struct {
+				Name      string
+				Reconcile *struct {
+					Integration string    `json:"integration"`
+					LastSweep   time.Time `json:"last_sweep"`
+					ServiceNow  int64     `json:"servicenow_count"`
+					Forwarded   int64     `json:"forwarded"`
+					Repaired    int64     `json:"repaired"`
+					Deleted     int64     `json:"deleted"`
+					Mismatch    []string  `json:"mismatch"`
+				} `json:"reconcile"`
+			} `json:"tables"`
+		} `json:"servicenow"`
+	}
+	if err := json.Unmarshal([]byte(out), &snap); err != nil {
+		t.Fatalf("status --json: %v\n%s\n%s", err, out, errOut)
+	}
+	seen := 0
+	for _, tb := range snap.ServiceNow.Tables {
+		switch {
+		case tb.Name == "incident":
+			r := tb.Reconcile
+			if r == nil || r.LastSweep.IsZero() || r.Repaired != 2 || r.Deleted != 1 || r.ServiceNow != r.Forwarded || len(r.Mismatch) != 0 || r.Integration != "servicenow" {
+				t.Errorf("status incident reconcile = %+v", r)
+			}
+			seen++
+		case tb.Name == "sys_audit" && tb.Reconcile != nil:
+			t.Errorf("insert-only sys_audit has a reconcile section: %+v", tb.Reconcile)
+		}
+	}
+	if seen != 1 {
+		t.Errorf("status lists no incident table:\n%s", out)
+	}
 }

@@ -72,6 +72,18 @@ type Result struct {
 // Done reports whether r is a finished sweep.
 func (r Result) Done() bool { return r.Phase == phaseDone && !r.Finished.IsZero() }
 
+// LoadResults reads the saved result of each table in tables that has one,
+// through get (the buffer's Get): for an offline status.
+func LoadResults(get func(string) ([]byte, error), tables []string) map[string]Result {
+	out := map[string]Result{}
+	for _, t := range tables {
+		if r, err := loadResult(get, t); err == nil && r != nil {
+			out[t] = *r
+		}
+	}
+	return out
+}
+
 // stateKey is the buffer state key of a table's Result.
 func stateKey(table string) string { return "reconcile/" + table }
 
