@@ -200,8 +200,7 @@ func (s *Sweeper) repair(ctx context.Context, t Table, r *Result, w *Window, fet
 		}
 		for _, rec := range got {
 			if rec.Table == t.Name && rec.Op == wire.OpUpsert {
-				rec.Repair = true
-				recs = append(recs, rec)
+				recs = append(recs, rec) // new to the cloud, or newer: no Repair flag needed
 			}
 		}
 	}
