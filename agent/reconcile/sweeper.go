@@ -242,6 +242,10 @@ func (s *Sweeper) Sweep(ctx context.Context, name string) (*Result, error) {
 		case phaseIDs:
 			err = s.idPhase(ctx, t, r)
 		case phaseVerify:
+			if !t.VerifyFields { // turned off while this sweep was interrupted
+				err = s.finish(ctx, t, r)
+				break
+			}
 			err = s.verifyPhase(ctx, t, r)
 		default:
 			err = fmt.Errorf("unknown phase %q", r.Phase)
