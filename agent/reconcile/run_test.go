@@ -107,7 +107,7 @@ func TestRunSchedules(t *testing.T) {
 			t.Fatalf("swept %d times before the first poll", n)
 		}
 		bound.Store(time.Now().UTC().Format(wire.TimeLayout))
-		time.Sleep(61 * time.Second) // the retry after "not polled yet"
+		time.Sleep(11 * time.Second) // the retry after "not polled yet"
 		synctest.Wait()
 		if n := src.counts.Load(); n != 1 {
 			t.Fatalf("after the first poll: %d sweeps, want 1", n)

@@ -144,7 +144,7 @@ func (s *Sweeper) SweepOnce(ctx context.Context, only string) error {
 // retryWait is how long Run waits before it tries a failed sweep again.
 func retryWait(interval time.Duration, err error) time.Duration {
 	if errors.Is(err, ErrNotPolled) {
-		return min(interval, time.Minute)
+		return min(interval, 10*time.Second) // costs nothing: no request until the first poll
 	}
 	return min(interval, 15*time.Minute)
 }
