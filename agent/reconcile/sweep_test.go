@@ -354,3 +354,46 @@ func newRigFrom(t *testing.T, r *rig, hidden []string) *rig {
 	}
 	return r2
 }
+
+// TestSweepOddSysIDs: rows whose sys_id is not 32 hex digits (kept under
+// their literal id in the index) are compared too: one hard-deleted is
+// deleted in the cloud, one shown after it was polled hidden is fetched.
+func TestSweepOddSysIDs(t *testing.T) {
+	r := newRig(t, 100, false)
+	gone := r.sim.Insert("incident", map[string]string{"sys_id": "custom.row-1", "short_description": "odd id"})
+	shown := r.sim.Insert("incident", map[string]string{"sys_id": "custom.row-2", "short_description": "odd id, hidden"})
+	if gone != "custom.row-1" || shown != "custom.row-2" {
+		t.Fatalf("simulator made ids %q %q", gone, shown)
+	}
+	// An update, so the two rows' mod counts differ: with equal ones, a
+	// delete and an appearance in one month offset each other in both
+	// the count and the mod-count sum (a documented limit).
+	if err := r.sim.Update("incident", gone, map[string]string{"short_description": "odd id, updated"}); err != nil {
+		t.Fatal(err)
+	}
+	r.sim.SetHidden("incident", shown, true)
+	r.poll()
+	if _, ok := r.cloud["incident/"+gone]; !ok {
+		t.Fatal("the odd row was not polled")
+	}
+	r.clk.Add(time.Hour)
+	r.sim.Touch("incident", 1) // moves the cursor past the odd rows and the overlap
+	r.poll()
+	if err := r.sim.HardDelete("incident", gone); err != nil {
+		t.Fatal(err)
+	}
+	r.sim.SetHidden("incident", shown, false)
+	r.poll()
+	if _, ok := r.cloud["incident/"+shown]; ok {
+		t.Fatal("the poll saw the row shown after it was polled hidden")
+	}
+	res, err := r.sweeper(30).Sweep(context.Background(), "incident")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.drain()
+	r.checkCloud(false)
+	if res.Repaired != 1 || res.Deleted != 1 || len(res.Mismatch) != 0 {
+		t.Errorf("result: repaired %d deleted %d mismatch %v; want 1, 1, none", res.Repaired, res.Deleted, res.Mismatch)
+	}
+}
