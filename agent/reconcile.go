@@ -128,6 +128,7 @@ func reconcileStatus(set reconcile.Table, r reconcile.Result) *status.ReconcileS
 	if done.Done() {
 		rs.LastSweep = done.Finished
 		rs.ServiceNow, rs.Forwarded, rs.Repaired, rs.Deleted = done.Source, done.Indexed, done.Repaired, done.Deleted
+		rs.ForwardedTotal = done.Total
 		rs.Mismatch = done.Mismatch
 		if set.Interval > 0 {
 			rs.NextSweep = done.Finished.Add(set.Interval)

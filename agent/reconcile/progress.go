@@ -57,7 +57,8 @@ type Result struct {
 	After  string `json:"after,omitempty"`
 
 	Source   int64 `json:"servicenow"` // ServiceNow's count, all windows
-	Indexed  int64 `json:"forwarded"`  // the index's count after the repairs
+	Indexed  int64 `json:"forwarded"`  // the index's count of the compared windows after the repairs
+	Total    int64 `json:"total"`      // every index row of the table (newer rows included)
 	Repaired int64 `json:"repaired"`   // rows fetched and forwarded
 	Deleted  int64 `json:"deleted"`    // deletes forwarded
 	Verified int64 `json:"verified,omitempty"`

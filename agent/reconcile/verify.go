@@ -130,7 +130,7 @@ func (s *Sweeper) finish(ctx context.Context, t Table, r *Result) error {
 	if err != nil {
 		return err
 	}
-	r.Indexed, r.Mismatch = ic.total, nil
+	r.Indexed, r.Total, r.Mismatch = 0, ic.total, nil
 	for _, w := range r.Windows {
 		have := ic.total
 		if !w.single() {
@@ -141,6 +141,7 @@ func (s *Sweeper) finish(ctx context.Context, t Table, r *Result) error {
 				}
 			}
 		}
+		r.Indexed += have
 		if w.Source-w.Pending == have {
 			continue
 		}

@@ -16,7 +16,8 @@ import (
 //	  "interval_seconds": 86400,               // 0: no scheduled sweeps
 //	  "last_sweep": "…",                       // when the last finished sweep ended; omitted before the first
 //	  "servicenow_count": 120345,              // ServiceNow's rows (Aggregate API) in the compared windows
-//	  "forwarded": 120345,                     // rows the agent forwarded and holds live (its index), after the repairs
+//	  "forwarded": 120345,                     // rows the agent forwarded and holds live in the same range, after the repairs
+//	  "forwarded_total": 120360,               // every live row forwarded when the sweep ended (newer ones too)
 //	  "repaired": 3, "deleted": 1,             // rows the last sweep fetched and forwarded; deletes it forwarded
 //	  "mismatch": ["created 2026-03"],         // windows still differing after the sweep; omitted when none
 //	  "running": "ids",                        // the phase of a sweep in progress (count|ids|verify); omitted when none
@@ -32,12 +33,16 @@ type ReconcileStatus struct {
 	LastSweep   time.Time `json:"last_sweep,omitzero"`
 	ServiceNow  int64     `json:"servicenow_count"`
 	Forwarded   int64     `json:"forwarded"`
-	Repaired    int64     `json:"repaired"`
-	Deleted     int64     `json:"deleted"`
-	Mismatch    []string  `json:"mismatch,omitempty"`
-	Running     string    `json:"running,omitempty"`
-	LastError   string    `json:"last_error,omitempty"`
-	NextSweep   time.Time `json:"next_sweep,omitzero"`
+	// ForwardedTotal is every row forwarded and live when the sweep
+	// ended, rows newer than its bound included: what the relay should
+	// hold once the agent's backlog is empty.
+	ForwardedTotal int64     `json:"forwarded_total"`
+	Repaired       int64     `json:"repaired"`
+	Deleted        int64     `json:"deleted"`
+	Mismatch       []string  `json:"mismatch,omitempty"`
+	Running        string    `json:"running,omitempty"`
+	LastError      string    `json:"last_error,omitempty"`
+	NextSweep      time.Time `json:"next_sweep,omitzero"`
 }
 
 // evaluateReconcile: a table whose last sweep left windows whose counts

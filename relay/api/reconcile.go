@@ -21,7 +21,7 @@ type reconcileView struct {
 	Integration string    `json:"integration"`
 	LastSweep   time.Time `json:"last_sweep"`
 	ServiceNow  int64     `json:"servicenow_count"` // ServiceNow's rows, as the agent's sweep counted them
-	Forwarded   int64     `json:"agent_forwarded"`  // what the agent forwarded and holds live after the sweep
+	Forwarded   int64     `json:"agent_forwarded"`  // every row the agent forwarded and held live when the sweep ended
 	// Relay is the relay's live records of the table, counted once per
 	// sweep when the agent's backlog was empty and no poll had started
 	// since the sweep; omitted while not comparable.
@@ -42,6 +42,7 @@ type agentTables struct {
 				LastSweep   time.Time `json:"last_sweep"`
 				ServiceNow  int64     `json:"servicenow_count"`
 				Forwarded   int64     `json:"forwarded"`
+				Total       int64     `json:"forwarded_total"`
 				Mismatch    []string  `json:"mismatch"`
 			} `json:"reconcile"`
 		} `json:"tables"`
@@ -86,8 +87,12 @@ func (s *Server) checkReconcile(ctx context.Context, tenant string, hb wire.Hear
 		if r == nil || r.LastSweep.IsZero() || !wire.ValidName(r.Integration) {
 			continue
 		}
+		fwd := r.Total
+		if fwd == 0 { // an agent without the total: the compared range
+			fwd = r.Forwarded
+		}
 		v := reconcileView{Table: t.Name, Integration: r.Integration, LastSweep: r.LastSweep,
-			ServiceNow: r.ServiceNow, Forwarded: r.Forwarded, Mismatch: r.Mismatch}
+			ServiceNow: r.ServiceNow, Forwarded: fwd, Mismatch: r.Mismatch}
 		// Comparable: everything the agent forwarded is in the store
 		// (backlog 0) and no poll has added rows since the sweep.
 		if hb.Backlog == 0 && t.LastPollStart.Before(r.LastSweep) {
@@ -99,10 +104,10 @@ func (s *Server) checkReconcile(ctx context.Context, tenant string, hb wire.Hear
 		}
 		// The agent's own verdict already names a table still differing
 		// from ServiceNow; the relay adds what only it can see.
-		v.Match = len(r.Mismatch) == 0 && (v.Relay == nil || *v.Relay == r.Forwarded)
-		if v.Relay != nil && *v.Relay != r.Forwarded {
+		v.Match = len(r.Mismatch) == 0 && (v.Relay == nil || *v.Relay == fwd)
+		if v.Relay != nil && *v.Relay != fwd {
 			reasons = append(reasons, fmt.Sprintf("table %s: the relay holds %d live records of integration %s, the agent forwarded %d (sweep of %s)",
-				t.Name, *v.Relay, r.Integration, r.Forwarded, r.LastSweep.UTC().Format(time.RFC3339)))
+				t.Name, *v.Relay, r.Integration, fwd, r.LastSweep.UTC().Format(time.RFC3339)))
 		}
 		views = append(views, v)
 	}

@@ -15,8 +15,10 @@ import (
 // of incident and sys_user, polled last at pollStart.
 func reconcileStatus(sweep, pollStart time.Time, incident, sysUser int64) json.RawMessage {
 	table := func(name string, fwd int64) string {
-		return fmt.Sprintf(`{"name":%q,"last_poll_start":%q,"reconcile":{"integration":"snow1","last_sweep":%q,"servicenow_count":%d,"forwarded":%d}}`,
-			name, pollStart.Format(time.RFC3339), sweep.Format(time.RFC3339), fwd, fwd)
+		// forwarded counts the compared range (older rows); the relay
+		// compares its count with forwarded_total.
+		return fmt.Sprintf(`{"name":%q,"last_poll_start":%q,"reconcile":{"integration":"snow1","last_sweep":%q,"servicenow_count":%d,"forwarded":%d,"forwarded_total":%d}}`,
+			name, pollStart.Format(time.RFC3339), sweep.Format(time.RFC3339), fwd-2, fwd-2, fwd)
 	}
 	return json.RawMessage(`{"servicenow":{"tables":[` + table("incident", incident) + "," + table("sys_user", sysUser) + `]}}`)
 }
