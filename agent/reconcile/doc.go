@@ -33,10 +33,12 @@
 //
 //  1. Counts. For each month of sys_created_on from the index's first
 //     to its last (plus one window before and one after), the Aggregate
-//     API's count (/api/now/stats/{table}?sysparm_count=true with the
-//     table's filter and the window) is compared with the index's count of
-//     the window. A sweep of unchanged data costs these requests and
-//     nothing else.
+//     API's count and sum of sys_mod_count (/api/now/stats/{table}
+//     ?sysparm_count=true&sysparm_sum_fields=sys_mod_count with the
+//     table's filter and the window) are compared with the index's. A
+//     sweep of unchanged data costs these requests and nothing else. The
+//     sum catches most windows where as many rows appeared as vanished;
+//     one where they also carry equal mod counts passes (a limit).
 //  2. Id sweep of each window whose counts differ: keyset over sys_id
 //     (sysparm_fields=sys_id,sys_updated_on,sys_mod_count, 10,000 a page)
 //     merged with the index's rows of the window. A row the index lacks,
