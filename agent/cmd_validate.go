@@ -157,7 +157,7 @@ func checkServiceNow(ctx context.Context, cfg *config.Config) []check {
 		}
 		out = append(out, check{"table " + t.Name, true, detail})
 	}
-	return out
+	return append(out, checkReconcile(ctx, client, cfg)...)
 }
 
 // checkRelay connects with the agent's credentials and measures a round trip.

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sei-edge/servicenow-edge/agent/config"
 	"github.com/sei-edge/servicenow-edge/agent/reconcile"
+	"github.com/sei-edge/servicenow-edge/agent/servicenow"
 	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/relay/secret"
 )
@@ -135,4 +137,29 @@ func reconcileStatus(set reconcile.Table, r reconcile.Result) *status.ReconcileS
 		}
 	}
 	return rs
+}
+
+// checkReconcile is validate's line for the reconciliation sweeps: one
+// Aggregate API count (of an empty window) on the first table swept on a
+// schedule; none when no table is.
+func checkReconcile(ctx context.Context, client *servicenow.Client, cfg *config.Config) []check {
+	var swept []string
+	var first *reconcile.Table
+	for _, t := range reconcileTables(cfg) {
+		if t.Interval > 0 {
+			swept = append(swept, t.Name)
+			if first == nil {
+				first = &t
+			}
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	if _, err := client.Count(cctx, first.Table, "sys_created_on<1970-01-02 00:00:00"); err != nil {
+		return []check{{"reconcile", false, fmt.Sprintf("servicenow.reconcile.interval: the Aggregate API (/api/now/stats/%s) failed: %v; let the integration user read it, or set servicenow.reconcile.interval: 0", first.Name, err)}}
+	}
+	return []check{{"reconcile", true, fmt.Sprintf("Aggregate API readable; swept every %s: %s", first.Interval, strings.Join(swept, ", "))}}
 }

@@ -141,10 +141,16 @@ func (s *Sweeper) SweepOnce(ctx context.Context, only string) error {
 	return errors.Join(errs...)
 }
 
-// retryWait is how long Run waits before it tries a failed sweep again.
+// retryWait is how long Run waits before it tries a failed sweep again:
+// soon after a transient failure, a whole interval after ServiceNow
+// refused for good (a missing role: retrying only fills the log).
 func retryWait(interval time.Duration, err error) time.Duration {
-	if errors.Is(err, ErrNotPolled) {
+	var sn *servicenow.Error
+	switch {
+	case errors.Is(err, ErrNotPolled):
 		return min(interval, 10*time.Second) // costs nothing: no request until the first poll
+	case errors.As(err, &sn) && sn.Permanent:
+		return interval
 	}
 	return min(interval, 15*time.Minute)
 }
