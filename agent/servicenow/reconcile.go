@@ -166,6 +166,11 @@ func (c *Client) IDs(ctx context.Context, t Table, cond, after string, limit int
 				}
 				out = append(out, v)
 			}
+			if len(out) == 0 && len(l.rows) > 0 { // no id to continue the keyset from
+				return nil, false, &Error{Op: "read " + t.Name + " ids", Table: t.Name, Permanent: true,
+					Message: "a page of rows without a readable sys_id",
+					Hint:    "the API user needs read access to sys_id of " + t.Name + " (field ACL)"}
+			}
 			return out, l.more(off), nil
 		}
 		c.stats.update(func(st *ClientStats) { st.OffsetFallback++ })
