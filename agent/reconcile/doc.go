@@ -38,7 +38,9 @@
 //     table's filter and the window) are compared with the index's. A
 //     sweep of unchanged data costs these requests and nothing else. The
 //     sum catches most windows where as many rows appeared as vanished;
-//     one where they also carry equal mod counts passes (a limit).
+//     one where they also carry equal mod counts passes (a limit), unless
+//     the hash check runs: a window whose index it changed is id-swept
+//     after it, in the same sweep (Result.Rechecked).
 //  2. Id sweep of each window whose counts differ: keyset over sys_id
 //     (sysparm_fields=sys_id,sys_updated_on,sys_mod_count, 10,000 a page)
 //     merged with the index's rows of the window. A row the index lacks,

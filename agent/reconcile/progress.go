@@ -34,6 +34,7 @@ type Window struct {
 	Repaired  int64 `json:"repaired,omitempty"`
 	Deleted   int64 `json:"deleted,omitempty"`
 	Differing bool  `json:"differing,omitempty"` // counts differed: id-swept
+	Swept     bool  `json:"swept,omitempty"`     // its id sweep is done
 }
 
 // Result is one table's last sweep, and the sweep in progress. It is saved
@@ -62,6 +63,11 @@ type Result struct {
 	Repaired int64 `json:"repaired"`   // rows fetched and forwarded
 	Deleted  int64 `json:"deleted"`    // deletes forwarded
 	Verified int64 `json:"verified,omitempty"`
+	// Rechecked: the hash check changed the index of windows whose counts
+	// had agreed (it deleted rows ServiceNow no longer has, so a row that
+	// appeared in the same window may be missing); those windows were
+	// id-swept after it, once.
+	Rechecked bool `json:"rechecked,omitempty"`
 	// Mismatch lists the windows whose counts still differ after the
 	// sweep (ServiceNow minus pending against the index).
 	Mismatch []string `json:"mismatch,omitempty"`

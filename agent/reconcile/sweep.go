@@ -67,10 +67,11 @@ func (r *Result) boundFor(w Window) string {
 // idPhase id-sweeps each differing window from where it stopped.
 func (s *Sweeper) idPhase(ctx context.Context, t Table, r *Result) error {
 	for r.Window < len(r.Windows) {
-		if r.Windows[r.Window].Differing {
+		if w := &r.Windows[r.Window]; w.Differing && !w.Swept {
 			if err := s.sweepWindow(ctx, t, r); err != nil {
 				return err
 			}
+			w.Swept = true
 		}
 		r.Window, r.After = r.Window+1, ""
 		if err := s.save(ctx, r); err != nil {
@@ -78,7 +79,7 @@ func (s *Sweeper) idPhase(ctx context.Context, t Table, r *Result) error {
 		}
 	}
 	r.Phase, r.Window, r.After = phaseVerify, 0, ""
-	if !t.VerifyFields {
+	if !t.VerifyFields || r.Rechecked {
 		return s.finish(ctx, t, r)
 	}
 	return s.save(ctx, r)

@@ -131,7 +131,9 @@ func (s *Sweeper) finish(ctx context.Context, t Table, r *Result) error {
 		return err
 	}
 	r.Indexed, r.Total, r.Mismatch = 0, ic.total, nil
-	for _, w := range r.Windows {
+	recheck := false
+	for i := range r.Windows {
+		w := &r.Windows[i]
 		have := ic.total
 		if !w.single() {
 			have = 0
@@ -145,13 +147,21 @@ func (s *Sweeper) finish(ctx context.Context, t Table, r *Result) error {
 		if w.Source-w.Pending == have {
 			continue
 		}
-		again, err := s.src.Count(ctx, t.Table, w.cond(r.Floor, r.boundFor(w)))
+		if !w.Differing && !r.Rechecked { // only the hash check moved it: id-sweep it now
+			w.Differing, recheck = true, true
+			continue
+		}
+		again, err := s.src.Count(ctx, t.Table, w.cond(r.Floor, r.boundFor(*w)))
 		if err != nil {
 			return err
 		}
 		if again.Rows-w.Pending != have {
 			r.Mismatch = append(r.Mismatch, w.name())
 		}
+	}
+	if recheck {
+		r.Rechecked, r.Phase, r.Window, r.After = true, phaseIDs, 0, ""
+		return s.save(ctx, r)
 	}
 	r.Phase, r.Finished, r.Window, r.After, r.Error = phaseDone, s.cfg.Now().UTC(), 0, "", ""
 	return s.save(ctx, r)
