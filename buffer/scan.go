@@ -17,7 +17,7 @@ var ErrStopScan = errors.New("stop scan")
 // snapshot and holds one key and value at a time: memory does not grow with
 // the number of keys, which is what lets the agent keep a per-record index
 // of millions of rows in the state. key and val are valid only during the
-// call, and the scan allocates nothing per key.
+// call: the scan copies neither.
 //
 // fn must not call the buffer's write methods (Append, Set, Ack): Badger
 // would wait for the snapshot to be released. A value that fails its
