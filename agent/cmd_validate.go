@@ -163,7 +163,7 @@ func checkServiceNowWith(ctx context.Context, cfg *config.Config, tokens service
 		}
 		out = append(out, check{"table " + t.Name, true, detail})
 	}
-	return out
+	return append(out, checkReconcile(ctx, client, cfg)...)
 }
 
 // checkRelay connects with the agent's credentials and measures a round trip.

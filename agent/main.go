@@ -5,6 +5,7 @@
 //
 //	sei-agent run      -c FILE          poll and forward until stopped (what the service runs)
 //	sei-agent sync     -c FILE          one poll now; forward until everything is acknowledged
+//	sei-agent reconcile -c FILE [--table T]  one completeness sweep now; forward until acknowledged
 //	sei-agent validate -c FILE [--json] preflight checks, one line each
 //	sei-agent status  [-c FILE] [--json] what is working and what is not
 //	sei-agent preview  -c FILE TABLE    a few records exactly as they would leave
@@ -53,6 +54,7 @@ const usage = `usage: sei-agent <command> [flags]
 commands:
   run       -c FILE            poll and forward until stopped (what the service runs)
   sync      -c FILE            poll once now and forward until the relay acknowledged everything
+  reconcile -c FILE [--table T]  sweep now: compare with ServiceNow, repair, forward until acknowledged
   validate  -c FILE [--json]   check configuration, ServiceNow, relay and disk
   status   [-c FILE] [--json]  show what is working and what is not
   preview   -c FILE TABLE      print a few records exactly as they would leave
@@ -74,6 +76,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdRun(ctx, rest, stdout, stderr)
 	case "sync":
 		return cmdSync(ctx, rest, stdout, stderr)
+	case "reconcile":
+		return cmdReconcile(ctx, rest, stdout, stderr)
 	case "validate":
 		return cmdValidate(ctx, rest, stdout, stderr)
 	case "status":

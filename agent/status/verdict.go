@@ -83,6 +83,7 @@ func Evaluate(s *Snapshot, th Thresholds, now time.Time) Verdict {
 		v.fail("agent is not running (service state: %s)", state)
 	}
 	evaluateTables(&v, s, th, now)
+	evaluateReconcile(&v, s)
 	evaluateBuffer(&v, s, th, now)
 	evaluateExpiry(&v, "ServiceNow OAuth token", s.ServiceNow.TokenExpiry, th, now)
 	evaluateExpiry(&v, "ServiceNow TLS certificate", s.ServiceNow.CertExpiry, th, now)

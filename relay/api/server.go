@@ -81,6 +81,7 @@ type Server struct {
 	// quit is closed when Serve starts shutting down, ending long polls.
 	quit     chan struct{}
 	quitOnce sync.Once
+	counts   relayCounts // the reconciliation check's (reconcile.go)
 }
 
 // New checks cfg and builds the server. It does no I/O.
