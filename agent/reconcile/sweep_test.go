@@ -98,7 +98,7 @@ func (r *rig) drain() []wire.Record {
 	r.t.Helper()
 	var all []wire.Record
 	for {
-		bs, err := r.buf.TryLease(100)
+		bs, err := leaseNow(r.buf, 100)
 		if err != nil {
 			r.t.Fatal(err)
 		}
@@ -425,4 +425,16 @@ func TestSweepOffsettingChanges(t *testing.T) {
 	if res.Repaired != 1 || res.Deleted != 1 || len(res.Mismatch) != 0 || !res.Rechecked {
 		t.Errorf("result: repaired %d deleted %d mismatch %v rechecked %v; want 1, 1, none, true", res.Repaired, res.Deleted, res.Mismatch, res.Rechecked)
 	}
+}
+
+// leaseNow leases what is pending in buf now, without waiting: Lease with
+// a done context.
+func leaseNow(buf *buffer.Buffer, max int) ([]buffer.Batch, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	batches, err := buf.Lease(ctx, max)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return batches, err
 }

@@ -45,7 +45,7 @@ const (
 	DeleteRecord = "delete_record"
 	// DeleteReconciliation: a reconciliation sweep found the record gone
 	// from ServiceNow.
-	DeleteReconciliation = "reconciliation"
+	DeleteReconciliation = "reconcile"
 )
 
 // ValidDeleteReason reports whether s can be a delete reason: a name like
@@ -85,7 +85,7 @@ func (r *Record) Validate() error {
 	case r.Repair && r.Op != OpUpsert:
 		return fmt.Errorf("record %s/%s: repair is only on an upsert (got %s)", r.Table, r.SysID, r.Op)
 	case r.Reason != "" && (r.Op != OpDelete || !ValidDeleteReason(r.Reason)):
-		return fmt.Errorf("record %s/%s: reason must be a name such as audit, delete_record or reconciliation, and only on a delete (got %q on %s)", r.Table, r.SysID, r.Reason, r.Op)
+		return fmt.Errorf("record %s/%s: reason must be a name such as audit, delete_record or reconcile, and only on a delete (got %q on %s)", r.Table, r.SysID, r.Reason, r.Op)
 	}
 	return nil
 }
