@@ -14,6 +14,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/config"
 	"github.com/sei-edge/servicenow-edge/agent/forward"
 	"github.com/sei-edge/servicenow-edge/agent/poll"
+	"github.com/sei-edge/servicenow-edge/agent/reconcile"
 	"github.com/sei-edge/servicenow-edge/agent/servicenow"
 	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/buffer"
@@ -31,6 +32,7 @@ type Agent struct {
 	sn      *servicenow.Client
 	poller  *poll.Poller
 	fwd     *forward.Forwarder
+	sweeper *reconcile.Sweeper // completeness sweeps (reconcile.go)
 	started time.Time
 	// serviceState is "running" when the service manager runs the agent,
 	// "" when run by hand: what /status and heartbeats say of it.
@@ -116,6 +118,7 @@ func (a *Agent) build() error {
 		return err
 	}
 	a.fwd.LoadConfirmed(tableNames(a.cfg))
+	a.sweeper = a.newSweeper()
 	// Damage found while running (a batch failing its checksum, the
 	// relay's rejection) is read again at once, not at the next interval.
 	a.buf.OnRepair(a.poller.Wake)
@@ -151,6 +154,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.buf.Run(gctx) })
 	g.Go(func() error { return a.poller.Run(gctx) })
 	g.Go(func() error { return a.fwd.Run(gctx) })
+	g.Go(func() error { return a.sweeper.Run(gctx) })
 	if !a.member { // the fleet serves one admin endpoint and answers remote requests for every instance
 		g.Go(func() error { return admin.Run(gctx) })
 		g.Go(func() error { return a.runRemote(gctx) })

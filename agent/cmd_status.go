@@ -11,6 +11,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/agent/config"
 	"github.com/sei-edge/servicenow-edge/agent/forward"
 	"github.com/sei-edge/servicenow-edge/agent/poll"
+	"github.com/sei-edge/servicenow-edge/agent/reconcile"
 	"github.com/sei-edge/servicenow-edge/agent/service"
 	"github.com/sei-edge/servicenow-edge/agent/status"
 	"github.com/sei-edge/servicenow-edge/buffer"
@@ -117,6 +118,7 @@ func offlineSnapshot(cfg *config.Config, queryErr error, buf *buffer.Buffer, buf
 			s.ServiceNow.Tables = append(s.ServiceNow.Tables, tableSection(t))
 		}
 		s.Relay.Confirmed = confirmedSection(forward.LoadConfirmed(buf.Get, names), time.Time{})
+		addReconcile(cfg, &s.ServiceNow, reconcile.LoadResults(buf.Get, names))
 	} else {
 		s.Buffer.Error = bufErr.Error()
 		s.Buffer.MovedAside, _ = buffer.MovedAside(bufferDir(cfg))

@@ -135,6 +135,12 @@ func checkDataDir(cfg *config.Config) []check {
 func checkServiceNow(ctx context.Context, cfg *config.Config) []check {
 	tokens, release := borrowTokens(cfg)
 	defer release()
+	return checkServiceNowWith(ctx, cfg, tokens)
+}
+
+// checkServiceNowWith is checkServiceNow with the OAuth tokens given
+// (hosted validate lends the relay's).
+func checkServiceNowWith(ctx context.Context, cfg *config.Config, tokens servicenow.TokenStore) []check {
 	// A preflight answers now: one attempt per request, each bounded, so a
 	// dead host or proxy fails its check in seconds instead of retrying
 	// as a poll does (eight attempts with backoff).
@@ -179,7 +185,7 @@ func checkServiceNow(ctx context.Context, cfg *config.Config) []check {
 		}
 		out = append(out, check{"table " + t.Name, true, detail})
 	}
-	return out
+	return append(out, checkReconcile(ctx, client, cfg)...)
 }
 
 // checkRelay connects with the agent's credentials and measures a round trip.

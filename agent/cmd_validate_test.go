@@ -374,7 +374,7 @@ func TestValidate(t *testing.T) {
 		for _, tbl := range vTables {
 			want = append(want, "table "+tbl)
 		}
-		want = append(want, "relay")
+		want = append(want, "reconcile", "relay")
 		if diff := cmp.Diff(want, names); diff != "" {
 			t.Errorf("checks (-want +got):\n%s", diff)
 		}

@@ -5,10 +5,12 @@
 //
 //	sei-agent run      -c FILE          poll and forward until stopped (what the service runs)
 //	sei-agent sync     -c FILE          one poll now; forward until everything is acknowledged
+//	sei-agent reconcile -c FILE [--table T]  one completeness sweep now; forward until acknowledged
 //	sei-agent validate -c FILE [--json] preflight checks, one line each
 //	sei-agent status  [-c FILE] [--json] what is working and what is not
 //	sei-agent preview  -c FILE TABLE    a few records exactly as they would leave
 //	sei-agent login    -c FILE          OAuth authorization-code sign-in
+//	sei-agent hosted   -c FILE          poll the relay's hosted (ServiceNow Cloud) integrations
 //	sei-agent bundle   -c FILE -o FILE  support bundle (no secrets)
 //	sei-agent install|uninstall|start|stop|restart -c FILE
 //	sei-agent version
@@ -56,10 +58,12 @@ const usage = `usage: sei-agent <command> [flags]
 commands:
   run       -c FILE            poll and forward until stopped (what the service runs)
   sync      -c FILE            poll once now and forward until the relay acknowledged everything
+  reconcile -c FILE [--table T]  sweep now: compare with ServiceNow, repair, forward until acknowledged
   validate  -c FILE [--json]   check configuration, ServiceNow, relay and disk
   status   [-c FILE] [--json]  show what is working and what is not
   preview   -c FILE TABLE      print a few records exactly as they would leave (--integration I: which instance)
   login     -c FILE            sign in to ServiceNow (OAuth authorization code; --integration I: which instance)
+  hosted    -c FILE            poll the relay's hosted ServiceNow Cloud integrations (SEI side)
   bundle    -c FILE -o FILE    write a support bundle (no secrets)
   install | uninstall | start | stop | restart  -c FILE   manage the system service
   version                      print the version
@@ -76,6 +80,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdRun(ctx, rest, stdout, stderr)
 	case "sync":
 		return cmdSync(ctx, rest, stdout, stderr)
+	case "reconcile":
+		return cmdReconcile(ctx, rest, stdout, stderr)
 	case "validate":
 		return cmdValidate(ctx, rest, stdout, stderr)
 	case "status":
@@ -84,6 +90,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdPreview(ctx, rest, stdout, stderr)
 	case "login":
 		return cmdLogin(ctx, rest, stdout, stderr)
+	case "hosted":
+		return cmdHosted(ctx, rest, stdout, stderr)
 	case "bundle":
 		return cmdBundle(ctx, rest, stdout, stderr)
 	case "install", "uninstall", "start", "stop", "restart":

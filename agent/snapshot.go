@@ -21,6 +21,7 @@ func (a *Agent) Snapshot() *status.Snapshot {
 	ps := a.poller.Stats()
 	s.ServiceNow = a.serviceNowSection(ps.Tables, ps.NextPoll)
 	s.ServiceNow.AuthError = ps.AuthError
+	a.reconcileSection(&s.ServiceNow)
 	s.Buffer = bufferSection(a.buf.Stats())
 	repairSection(&s.Buffer, a.buf.RepairStats(), bufferDir(a.cfg))
 	resyncSection(&s.Buffer, a.buf.Repairs())

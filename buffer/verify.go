@@ -63,20 +63,19 @@ func (b *Buffer) Verify(ctx context.Context) (Report, error) {
 }
 
 func verifyState(txn *badger.Txn, rep *Report) error {
+	// One key at a time: the state holds the agent's per-record index
+	// (millions of keys), so nothing here may grow with it.
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixState})
 	defer it.Close()
-	var keys [][]byte
 	for it.Rewind(); it.Valid(); it.Next() {
-		keys = append(keys, it.Item().KeyCopy(nil))
-	}
-	for _, k := range keys {
+		item := it.Item()
 		rep.StateKeys++
-		raw, err := getValue(txn, k)
-		if err == nil {
-			_, err = decodeState(raw)
-		}
+		err := item.Value(func(raw []byte) error {
+			_, err := decodeState(raw)
+			return err
+		})
 		if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
-			rep.Damaged = append(rep.Damaged, fmt.Sprintf("state %s: %v", k[len(prefixState):], err))
+			rep.Damaged = append(rep.Damaged, fmt.Sprintf("state %s: %v", item.Key()[len(prefixState):], err))
 		}
 	}
 	return nil

@@ -28,6 +28,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/config"
 	"github.com/sei-edge/servicenow-edge/relay/enroll"
 	"github.com/sei-edge/servicenow-edge/relay/feedpub"
+	"github.com/sei-edge/servicenow-edge/relay/hosted"
 	"github.com/sei-edge/servicenow-edge/relay/ingest"
 	"github.com/sei-edge/servicenow-edge/relay/natsbox"
 	"github.com/sei-edge/servicenow-edge/relay/quota"
@@ -79,7 +80,8 @@ type relay struct {
 	feedpub  *feedpub.Publisher // nil unless feed.nats
 	quota    *quota.Enforcer    // nil without quota.max_messages or in external mode
 	api      *api.Server
-	ln       net.Listener // the API's listener; Serve closes it
+	hosted   *hosted.Hosted // nil unless hosted.secret_key_file
+	ln       net.Listener   // the API's listener; Serve closes it
 	// announced is set once relay.json is written (close removes it then).
 	announced bool
 }
@@ -120,6 +122,9 @@ func (r *relay) open(ctx context.Context, stderr io.Writer) error {
 		if err := warnLegacyAgents(r.cfg, r.cfgPath, r.log, stderr); err != nil {
 			return err
 		}
+	}
+	if err := r.openHosted(ctx); err != nil {
+		return err
 	}
 	if err := r.build(token); err != nil {
 		return err
@@ -200,6 +205,7 @@ func (r *relay) build(token string) error {
 		StaleAfter: r.cfg.Heartbeat.StaleAfter.D(),
 		Logger:     r.log,
 		Requests:   asker,
+		Hosted:     r.hostedAPI(),
 	})
 	if err != nil {
 		return fmt.Errorf("configure http api: %w", err)
@@ -219,6 +225,9 @@ func (r *relay) run(ctx context.Context) error {
 	}
 	if r.quota != nil {
 		g.Go(func() error { return r.quota.Run(gctx) })
+	}
+	if r.hosted != nil {
+		g.Go(func() error { return r.hosted.Run(gctx) })
 	}
 	g.Go(func() error { return r.api.Serve(gctx, ln) })
 	g.Go(func() error {

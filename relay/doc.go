@@ -7,6 +7,7 @@
 //
 //	sei-relay run [-c FILE]
 //	sei-relay enroll [-c FILE] --tenant T --integration I --agent A [--out FILE] [--replace]
+//	sei-relay hosted enroll [-c FILE] --agent NAME [--out FILE]
 //	sei-relay revoke [-c FILE] --tenant T --agent A
 //	sei-relay agents [-c FILE] [--json]
 //	sei-relay quarantine [-c FILE] list [--tenant T] [--json]

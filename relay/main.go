@@ -14,6 +14,7 @@ var version = "dev"
 const usage = `usage:
   sei-relay run [-c FILE]
   sei-relay enroll [-c FILE] --tenant T --integration I --agent A [--out FILE] [--replace]
+  sei-relay hosted enroll [-c FILE] --agent NAME [--out FILE]
   sei-relay revoke [-c FILE] --tenant T --agent A
   sei-relay agents [-c FILE] [--json]
   sei-relay quarantine [-c FILE] list [--tenant T] [--json]
@@ -44,6 +45,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdRun(ctx, args[1:], stdout, stderr)
 	case "enroll":
 		err = cmdEnroll(ctx, args[1:], stdout, stderr)
+	case "hosted":
+		err = cmdHosted(ctx, args[1:], stdout, stderr)
 	case "revoke":
 		err = cmdRevoke(ctx, args[1:], stdout)
 	case "agents":

@@ -74,6 +74,7 @@ type ServiceNow struct {
 	RateLimit          float64                `yaml:"rate_limit"`
 	ExcludeFields      []string               `yaml:"exclude_fields"`
 	Tables             map[string]TableConfig `yaml:"tables"`
+	Reconcile          Reconcile              `yaml:"reconcile"` // see reconcile.go
 }
 
 // Auth selects and configures the authentication to ServiceNow.
@@ -104,6 +105,8 @@ type TableConfig struct {
 	Filter        string   `yaml:"filter"`
 	Fields        []string `yaml:"fields"` // include list; empty means every readable field
 	ExcludeFields []string `yaml:"exclude_fields"`
+	// Reconcile overrides servicenow.reconcile for this table.
+	Reconcile *TableReconcile `yaml:"reconcile"`
 }
 
 // Relay says where batches go.
@@ -136,14 +139,15 @@ func Default() Config {
 	return Config{
 		Agent: Agent{BufferMaxBytes: 1 << 30, MinFreeBytes: 256 << 20},
 		ServiceNow: ServiceNow{
-			Type:     "cloud",
-			Auth:     Auth{Method: "basic", RefreshTokenLifetime: Duration(100 * 24 * time.Hour)},
-			Interval: Duration(time.Hour),
-			Lookback: Duration(90 * 24 * time.Hour),
-			Overlap:  Duration(2 * time.Minute),
-			Lag:      Duration(5 * time.Second),
-			Timeout:  Duration(60 * time.Second),
-			PageSize: 1000,
+			Type:      "cloud",
+			Auth:      Auth{Method: "basic", RefreshTokenLifetime: Duration(100 * 24 * time.Hour)},
+			Interval:  Duration(time.Hour),
+			Lookback:  Duration(90 * 24 * time.Hour),
+			Overlap:   Duration(2 * time.Minute),
+			Lag:       Duration(5 * time.Second),
+			Timeout:   Duration(60 * time.Second),
+			PageSize:  1000,
+			Reconcile: Reconcile{Interval: Duration(24 * time.Hour)},
 		},
 		Log: Log{Level: "info"},
 		Status: Status{

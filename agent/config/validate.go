@@ -65,6 +65,7 @@ func (sn *ServiceNow) check(p *confload.Problems) {
 		p.Add("servicenow.rate_limit", "must not be negative (got %g)", sn.RateLimit)
 	}
 	sn.checkTables(p)
+	sn.checkReconcile(p)
 	*p = append(*p, sn.exclusionProblems()...)
 }
 

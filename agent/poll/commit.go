@@ -34,17 +34,21 @@ func (p *Poller) commitPage(ctx context.Context, t servicenow.Table, pg servicen
 	rng := buffer.Range{Table: t.Name, From: string(from), To: string(cur)}
 	var chunks []chunk
 	for _, g := range byTable(pg.Records) {
-		cs, err := encodeChunks(g)
-		if err != nil {
-			return fmt.Errorf("encode %s page %d: %w", t.Name, pg.Number, err)
+		for len(g) > 0 { // at most IndexedPerBatch, so the batch and its index rows fit one transaction
+			n := min(len(g), IndexedPerBatch)
+			cs, err := encodeChunks(g[:n])
+			if err != nil {
+				return fmt.Errorf("encode %s page %d: %w", t.Name, pg.Number, err)
+			}
+			chunks, g = append(chunks, cs...), g[n:]
 		}
-		chunks = append(chunks, cs...)
 	}
 	for i, c := range chunks {
 		var state map[string][]byte
 		if i == len(chunks)-1 {
 			state = map[string][]byte{cursorKey(t.Name): cur}
 		}
+		state = indexState(state, c.recs, p.indexed)
 		b := buffer.Batch{Label: c.label, Records: c.records, Data: c.data, Range: rng}
 		if err := p.append(ctx, b, state); err != nil {
 			return fmt.Errorf("buffer %s page %d: %w", t.Name, pg.Number, err)
@@ -110,6 +114,7 @@ type chunk struct {
 	label   string // the table, or wire.PartLabel for a part
 	records int
 	data    []byte
+	recs    []wire.Record // the records it completes (for the index); none for all parts but the last
 }
 
 // encodeChunks encodes records of one table as one batch, halving the record count until
@@ -128,7 +133,7 @@ func encodeChunks(recs []wire.Record) ([]chunk, error) {
 		return nil, fmt.Errorf("encode record %s/%s: %w", recs[0].Table, recs[0].SysID, err)
 	}
 	if !tooBig && len(data) <= wire.MaxPayload {
-		return []chunk{{recs[0].Table, len(recs), data}}, nil
+		return []chunk{{recs[0].Table, len(recs), data, recs}}, nil
 	}
 	if len(recs) == 1 {
 		return encodeParts(recs[0], data)
@@ -157,5 +162,6 @@ func encodeParts(r wire.Record, data []byte) ([]chunk, error) {
 		out[i] = chunk{label: wire.PartLabel(r.Table, p), data: d}
 	}
 	out[len(out)-1].records = 1
+	out[len(out)-1].recs = []wire.Record{r}
 	return out, nil
 }

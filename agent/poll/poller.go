@@ -70,6 +70,8 @@ type Poller struct {
 
 	wake chan struct{} // Wake's signal to Run: poll now
 
+	locks tableLocks // LockTable's: a table's poll and a sweep of it never overlap
+
 	mu          sync.Mutex // guards the fields below
 	tables      map[string]*TableStats
 	paused      bool
@@ -190,6 +192,7 @@ func authRetryWait(interval time.Duration, failures int) time.Duration {
 }
 
 func (p *Poller) pollTable(ctx context.Context, t servicenow.Table, upto time.Time) error {
+	defer p.LockTable(t.Name)()
 	p.checkCursor(ctx, t.Name)
 	repairs := p.repairsOf(t.Name)
 	from, err := p.startCursor(t.Name, upto, append(repairs, p.repairsOf("")...))

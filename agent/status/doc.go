@@ -69,7 +69,8 @@
 //	      "excluded_fields": ["description", "work_notes"],    // names only, never values
 //	      "http_errors": {"429": 1, "503": 2},     // by status code, since start
 //	      "rate_limit_waits": 1,                   // 429 answers, each waited out (Retry-After) and retried: http_errors["429"]
-//	      "next_poll": "…"
+//	      "next_poll": "…",
+//	      "reconcile": {…}                         // completeness reconciliation, see ReconcileStatus; omitted for tables not reconciled
 //	    }]
 //	  },
 //	  "buffer": {
@@ -147,6 +148,8 @@
 //   - free disk of the data directory below MinFreeDisk [256 MiB]: DEGRADED.
 //   - a buffer repair is pending (a damaged range not yet read again from
 //     ServiceNow): DEGRADED, until the re-read succeeded.
+//   - a table's last reconciliation sweep left windows whose counts still
+//     differ from ServiceNow's: DEGRADED, naming the table.
 //   - ServiceNow token, ServiceNow certificate or relay certificate
 //     expiring within ExpiryWarning [14 days]: DEGRADED; expired: FAILING.
 //

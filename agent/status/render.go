@@ -196,6 +196,7 @@ func renderTableDetail(p *printer, t TableStatus, common []string) {
 	if t.LastError != "" {
 		p.wrapped("  "+t.Name+" error: ", t.LastError, ansiRed)
 	}
+	renderReconcile(p, t)
 	var own []string
 	for _, f := range t.ExcludedFields {
 		if !slices.Contains(common, f) && !slices.Contains(own, f) {

@@ -130,6 +130,9 @@ type TableStatus struct {
 	// asked for: HTTPErrors[429], kept as a figure of its own.
 	RateLimitWaits int64     `json:"rate_limit_waits"`
 	NextPoll       time.Time `json:"next_poll,omitzero"`
+	// Reconcile is the table's completeness reconciliation (reconcile.go);
+	// nil for tables not reconciled.
+	Reconcile *ReconcileStatus `json:"reconcile,omitempty"`
 }
 
 // Buffer describes the durable outbox.

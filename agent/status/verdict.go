@@ -90,6 +90,7 @@ func evaluateSections(v *verdictBuilder, s *Snapshot, th Thresholds, now time.Ti
 		evaluateSchedule(v, s, th, now)
 	}
 	evaluateTables(v, s, th, now)
+	evaluateReconcile(v, s)
 	evaluateBuffer(v, s, th, now)
 	evaluateExpiry(v, "ServiceNow OAuth token", s.ServiceNow.TokenExpiry, th, now)
 	evaluateExpiry(v, "ServiceNow TLS certificate", s.ServiceNow.CertExpiry, th, now)

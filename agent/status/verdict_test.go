@@ -34,6 +34,23 @@ func TestEvaluate(t *testing.T) {
 			}},
 		},
 		{
+			name: "a reconciled table that matches is OK",
+			mutate: func(s *Snapshot) {
+				s.ServiceNow.Tables[0].Reconcile = &ReconcileStatus{LastSweep: now.Add(-time.Hour), ServiceNow: 10, Forwarded: 10, Repaired: 2}
+			},
+			want: Verdict{Level: LevelOK},
+		},
+		{
+			name: "a table still differing after its sweep degrades, named",
+			mutate: func(s *Snapshot) {
+				s.ServiceNow.Tables[0].Reconcile = &ReconcileStatus{LastSweep: now.Add(-time.Hour), ServiceNow: 12, Forwarded: 10,
+					Mismatch: []string{"created 2026-03"}, Running: "ids"}
+			},
+			want: Verdict{Level: LevelDegraded, Reasons: []string{
+				"table " + "incident" + ": after the reconciliation sweep of 2026-11-28 15:00 UTC ServiceNow counts 12 rows, the agent forwarded 10 (still differing: created 2026-03)",
+			}},
+		},
+		{
 			name:   "relay briefly down is still OK",
 			mutate: func(s *Snapshot) { s.Relay.Connected, s.Relay.Since = false, now.Add(-50*time.Second) },
 			want:   Verdict{Level: LevelOK},

@@ -22,12 +22,18 @@ type agentView struct {
 	Backlog       int64           `json:"backlog_records"`
 	AgentTime     time.Time       `json:"agent_time"` // the agent's clock when it sent the heartbeat
 	Status        json.RawMessage `json:"status,omitempty"`
+	// Reconcile is the relay's check of each table the agent reconciled
+	// (reconcile.go); a table that differs makes Verdict DEGRADED at least.
+	Reconcile []reconcileView `json:"reconcile,omitempty"`
 }
 
 // agentsAnswer is the body of /v1/agents.
 type agentsAnswer struct {
 	StaleAfterSeconds float64     `json:"stale_after_seconds"`
 	Agents            []agentView `json:"agents"`
+	// HostedAgents lists the hosted agents (`sei-agent hosted`) and the
+	// integrations each holds; admin token only.
+	HostedAgents json.RawMessage `json:"hosted_agents,omitempty"`
 }
 
 // agents lists the agents, of one tenant when ?tenant= is given or the token
@@ -63,9 +69,16 @@ func (s *Server) agents(w http.ResponseWriter, r *http.Request) {
 		if err := json.Unmarshal(a.Heartbeat, &hb); err == nil {
 			av.Version, av.Verdict, av.Reasons, av.Backlog, av.AgentTime = hb.Version, hb.Verdict, hb.Reasons, hb.Backlog, hb.Time
 			av.Status = hb.Status
+			var reasons []string
+			av.Reconcile, reasons = s.checkReconcile(r.Context(), a.Tenant, hb)
+			if len(reasons) > 0 && av.Verdict != "FAILING" {
+				av.Verdict = "DEGRADED"
+			}
+			av.Reasons = append(av.Reasons, reasons...)
 		}
 		ans.Agents = append(ans.Agents, av)
 	}
+	ans.HostedAgents = s.hostedAgents(r)
 	writeJSON(w, http.StatusOK, ans)
 }
 

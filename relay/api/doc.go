@@ -17,7 +17,11 @@
 //	    remedy, a new snapshot.
 //	GET /v1/agents[?tenant=T]
 //	    {"agents":[...]}: last heartbeat, version, backlog, verdict and
-//	    "stale" when the agent has been silent longer than StaleAfter.
+//	    "stale" when the agent has been silent longer than StaleAfter, and
+//	    "reconcile": for each table the agent reconciled, its last sweep's
+//	    figures next to the relay's own count of the table's live records
+//	    (once per sweep); a difference makes the verdict DEGRADED, naming
+//	    the table (reconcile.go).
 //	GET /healthz
 //	    200 when every health check passes, else 503 naming the failing ones.
 //	GET /metrics

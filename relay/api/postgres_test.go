@@ -59,7 +59,7 @@ func writeRandomly(t *testing.T, reps []replica, batches int) {
 						SysUpdatedOn: fmt.Sprintf("2026-01-01 00:%02d:%02d", rng.IntN(60), rng.IntN(60)), SysModCount: int64(w),
 						Fields: []byte(fmt.Sprintf(`{"w":%d,"b":%d}`, w, b))}
 					if rng.IntN(7) == 0 {
-						r.Deleted, r.Fields, r.Reason = true, nil, "reconciliation"
+						r.Deleted, r.Fields, r.Reason = true, nil, "reconcile"
 					}
 					if rng.IntN(5) == 0 {
 						r.Tenant = "t2"

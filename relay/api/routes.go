@@ -27,6 +27,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/agents", s.agents)
 	mux.HandleFunc("POST /v1/agents/{tenant}/{agent}/requests", s.agentRequest)
 	mux.HandleFunc("GET /v1/agents/{tenant}/{agent}/bundles/{id}", s.agentBundle)
+	mux.HandleFunc("/v1/integrations", s.integrations)
+	mux.HandleFunc("/v1/integrations/", s.integrations)
+	mux.HandleFunc("GET /v1/oauth/callback", s.oauthCallback)
 	metrics := promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{
 		ErrorLog:      promLogger{s.log},
 		ErrorHandling: promhttp.ContinueOnError,
@@ -41,7 +44,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /debug/pprof/trace", adminOnly(http.HandlerFunc(pprof.Trace)))
 	authed := s.auth(mux)
 	return noStore(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/v1/oauth/callback" { // the callback's state is its credential
 			mux.ServeHTTP(w, r)
 			return
 		}

@@ -66,6 +66,9 @@ type Config struct {
 	FeedPoll time.Duration
 	// Requests, when set, serves remote requests to agents (requests.go).
 	Requests Requests
+	// Hosted serves /v1/integrations and the OAuth callback; nil answers
+	// 503 naming hosted.secret_key_file.
+	Hosted Hosted
 }
 
 // Server is the relay's HTTP API. Create it with New; serve it with Serve,
@@ -78,6 +81,7 @@ type Server struct {
 	// quit is closed when Serve starts shutting down, ending long polls.
 	quit     chan struct{}
 	quitOnce sync.Once
+	counts   relayCounts // the reconciliation check's (reconcile.go)
 }
 
 // New checks cfg and builds the server. It does no I/O.

@@ -25,6 +25,7 @@ type Config struct {
 	Log       Log       `yaml:"log"`
 	Feed      Feed      `yaml:"feed"`
 	Requests  Requests  `yaml:"requests"`
+	Hosted    Hosted    `yaml:"hosted"`
 }
 
 // HTTP configures the relay's HTTP API.
@@ -174,6 +175,7 @@ func Default() Config {
 		Log:       Log{Level: "info"},
 		Feed:      defaultFeed(),
 		Requests:  defaultRequests(),
+		Hosted:    defaultHosted(),
 	}
 }
 

@@ -35,6 +35,7 @@ func (c *Config) Validate() error {
 	c.validateLimits(v)
 	c.validateFeed(v)
 	c.validateRequests(v)
+	c.validateHosted(v)
 	if _, err := logsetup.ParseLevel(c.Log.Level); err != nil {
 		v.add("log.level", "%v", err)
 	}

@@ -143,6 +143,7 @@ func toStore(tenant, integration string, r *wire.Record) (store.Record, error) {
 		SysModCount:  r.SysModCount,
 		Deleted:      r.Op == wire.OpDelete,
 		Reason:       r.Reason,
+		Repair:       r.Repair && r.Op == wire.OpUpsert,
 	}
 	if sr.Deleted {
 		return sr, nil

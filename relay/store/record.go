@@ -93,7 +93,7 @@ func Prepare(recs []Record) (out []Record, dropped int, err error) {
 			out[i].Fields = nil
 		}
 		if n > 0 && CompareKeys(&out[n-1], &out[i]) == 0 {
-			if out[i].Version().Newer(out[n-1].Version()) {
+			if out[i].Version().Newer(out[n-1].Version()) || out[i].Repair && out[i].Version() == out[n-1].Version() && !out[n-1].Deleted {
 				out[n-1] = out[i]
 			}
 			continue

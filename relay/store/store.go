@@ -27,6 +27,9 @@ type Record struct {
 	// Reason says why a tombstone was written (wire.DeleteReason values);
 	// "" on upserts, and on tombstones from agents that do not say.
 	Reason DeleteReason `json:"reason,omitempty"`
+	// Repair (from wire.Record.Repair) lets Apply replace a live record of
+	// the same version whose fields differ. Not stored.
+	Repair bool `json:"-"`
 }
 
 // Version returns the record's version.

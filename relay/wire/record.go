@@ -29,6 +29,12 @@ type Record struct {
 	// deletes, optional (added after schema 1; readers must accept its
 	// absence).
 	Reason string `json:"reason,omitempty"`
+	// Repair marks an upsert a reconciliation sweep found changed in
+	// ServiceNow without a version change (a script with
+	// autoSysFields(false)): it replaces a stored record of the same
+	// version, never a tombstone or a newer version. Only on upserts,
+	// optional (added after schema 1; readers must accept its absence).
+	Repair bool `json:"repair,omitempty"`
 }
 
 // Why a record was deleted: the values of Record.Reason.
@@ -39,7 +45,7 @@ const (
 	DeleteRecord = "delete_record"
 	// DeleteReconciliation: a reconciliation sweep found the record gone
 	// from ServiceNow.
-	DeleteReconciliation = "reconciliation"
+	DeleteReconciliation = "reconcile"
 )
 
 // ValidDeleteReason reports whether s can be a delete reason: a name like
@@ -76,8 +82,10 @@ func (r *Record) Validate() error {
 		return fmt.Errorf("record %s/%s: sys_updated_on must be YYYY-MM-DD HH:MM:SS (got %q)", r.Table, r.SysID, r.SysUpdatedOn)
 	case r.SysModCount < 0:
 		return fmt.Errorf("record %s/%s: negative sys_mod_count", r.Table, r.SysID)
+	case r.Repair && r.Op != OpUpsert:
+		return fmt.Errorf("record %s/%s: repair is only on an upsert (got %s)", r.Table, r.SysID, r.Op)
 	case r.Reason != "" && (r.Op != OpDelete || !ValidDeleteReason(r.Reason)):
-		return fmt.Errorf("record %s/%s: reason must be a name such as audit, delete_record or reconciliation, and only on a delete (got %q on %s)", r.Table, r.SysID, r.Reason, r.Op)
+		return fmt.Errorf("record %s/%s: reason must be a name such as audit, delete_record or reconcile, and only on a delete (got %q on %s)", r.Table, r.SysID, r.Reason, r.Op)
 	}
 	return nil
 }

@@ -56,6 +56,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"unknown field", `{"op":"upsert","table":"incident","sys_id":"a","sys_updated_on":"2026-11-01 10:00:00","sys_mod_count":0,"x":1}`, "unknown field"},
 		{"not json", `{"op":`, "line 1"},
 		{"reason on an upsert", `{"op":"upsert","table":"incident","sys_id":"a","sys_updated_on":"2026-11-01 10:00:00","sys_mod_count":0,"reason":"audit"}`, "only on a delete"},
+		{"repair on a delete", `{"op":"delete","table":"incident","sys_id":"a","sys_updated_on":"2026-11-01 10:00:00","sys_mod_count":0,"repair":true}`, "repair is only on an upsert"},
 		{"bad reason", `{"op":"delete","table":"incident","sys_id":"a","sys_updated_on":"2026-11-01 10:00:00","sys_mod_count":0,"reason":"Bad Reason"}`, "reason must be"},
 		{"two values", `{"op":"delete","table":"incident","sys_id":"a","sys_updated_on":"2026-11-01 10:00:00","sys_mod_count":0} {}`, "trailing data"},
 		{"stray brace", `{"op":"delete","table":"incident","sys_id":"a","sys_updated_on":"2026-11-01 10:00:00","sys_mod_count":0}}`, "trailing data"},

@@ -72,6 +72,7 @@ type Server struct {
 	requestN     int // API requests since the last SetFaults
 	listN        int // Table API list requests since the last SetFaults
 	hidden       map[string]float64
+	hiddenRows   map[string]bool // "table/sys_id": SetHidden's, over hidden
 	onPage       func(table string, page int)
 	pages        map[string]int
 	requests     []RequestLog
@@ -227,6 +228,9 @@ func (s *Server) Hidden(table, id string) bool {
 
 // hiddenLocked reports whether row id of table is invisible to the API user.
 func (s *Server) hiddenLocked(table, id string) bool {
+	if h, ok := s.hiddenRows[table+"/"+id]; ok {
+		return h
+	}
 	f := s.hidden[table]
 	if f <= 0 {
 		return false

@@ -224,8 +224,8 @@ func (s *Server) serveRecord(w http.ResponseWriter, r *http.Request, name, id st
 	_, _ = w.Write(buf.Bytes())
 }
 
-// serveStats answers the Aggregate API's count. The count is taken before row
-// ACLs, like X-Total-Count.
+// serveStats answers the Aggregate API's count, with the same query and row
+// ACLs as the Table API's lists (countLocked).
 func (s *Server) serveStats(w http.ResponseWriter, r *http.Request, name string) {
 	q := r.URL.Query()
 	s.mu.Lock()
@@ -235,11 +235,19 @@ func (s *Server) serveStats(w http.ResponseWriter, r *http.Request, name string)
 		fail(w)
 		return
 	}
-	count := len(s.matchLocked(t, parsed))
+	sumFields := splitFields(q.Get("sysparm_sum_fields"))
+	count, sums := s.countLocked(t, parsed, sumFields)
 	s.mu.Unlock()
 	result := map[string]any{}
+	stats := map[string]any{}
 	if q.Get("sysparm_count") == "true" {
-		result["stats"] = map[string]string{"count": strconv.Itoa(count)}
+		stats["count"] = strconv.Itoa(count)
+	}
+	if len(sums) > 0 {
+		stats["sum"] = sums
+	}
+	if len(stats) > 0 {
+		result["stats"] = stats
 	}
 	writeJSONResponse(w, http.StatusOK, map[string]any{"result": result})
 }

@@ -119,11 +119,11 @@ func applyOne(txn *badger.Txn, r *store.Record, pos uint64) (bool, error) {
 	default:
 		var newer bool
 		err := item.Value(func(v []byte) error {
-			stored, _, _, err := decodeVersion(v)
+			stored, deleted, _, err := decodeVersion(v)
 			if err != nil {
 				return err
 			}
-			newer = r.Version().Newer(stored)
+			newer = r.Version().Newer(stored) || r.Repair && !r.Deleted && !deleted && r.Version() == stored && !sameFields(v, r)
 			old, err = storedPosition(v)
 			return err
 		})

@@ -1,6 +1,7 @@
 package badgerstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -183,4 +184,13 @@ func headKey(tenant string) []byte { return append([]byte{prefixHead}, tenant...
 
 func markKey(name, tenant string) []byte {
 	return append(append(append([]byte{prefixMark}, name...), 0), tenant...)
+}
+
+// sameFields reports whether the stored value v holds r's fields.
+func sameFields(v []byte, r *store.Record) bool {
+	var stored store.Record
+	if _, err := decodeValue(v, &stored); err != nil {
+		return false
+	}
+	return bytes.Equal(stored.Fields, r.Fields)
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/store"
 )
 
-var incomingColumns = []string{"tenant", "integration", "table_name", "sys_id", "sys_updated_on", "sys_mod_count", "deleted", "fields", "delete_reason"}
+var incomingColumns = []string{"tenant", "integration", "table_name", "sys_id", "sys_updated_on", "sys_mod_count", "deleted", "fields", "delete_reason", "repair"}
 
 // lockTenantsSQL makes sure every tenant of the staged batch has a row in
 // feed_tenants and locks those rows, in tenant order, until the
@@ -44,6 +44,20 @@ ON CONFLICT (tenant, integration, table_name, sys_id) DO UPDATE SET
 	position       = EXCLUDED.position,
 	stored_at      = now()
 WHERE (EXCLUDED.sys_updated_on, EXCLUDED.sys_mod_count) > (r.sys_updated_on, r.sys_mod_count)`
+
+// repairSQL applies the staged repairs (store.Record.Repair): a live record
+// of the same version whose fields differ takes the repair's fields and a
+// new feed position. It runs after upsertSQL, which inserted the repairs
+// of records not stored yet.
+const repairSQL = `UPDATE records AS r SET
+	fields    = i.fields,
+	position  = nextval('feed_seq'),
+	stored_at = now()
+FROM pg_temp.sei_incoming AS i
+WHERE i.repair AND NOT i.deleted AND NOT r.deleted
+	AND (r.tenant, r.integration, r.table_name, r.sys_id) = (i.tenant, i.integration, i.table_name, i.sys_id)
+	AND (r.sys_updated_on, r.sys_mod_count) = (i.sys_updated_on, i.sys_mod_count)
+	AND r.fields::jsonb IS DISTINCT FROM i.fields::jsonb`
 
 // Apply writes recs in one transaction, newest version wins (see
 // store.Store). Concurrent Applies, from this or other processes, wait for
@@ -87,7 +101,7 @@ func (s *Store) Apply(ctx context.Context, recs []store.Record) (store.Result, e
 			if r.Reason != "" {
 				reason = r.Reason
 			}
-			return []any{r.Tenant, r.Integration, r.Table, r.SysID, r.SysUpdatedOn, r.SysModCount, r.Deleted, fields, reason}, nil
+			return []any{r.Tenant, r.Integration, r.Table, r.SysID, r.SysUpdatedOn, r.SysModCount, r.Deleted, fields, reason, r.Repair}, nil
 		})
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "sei_incoming"}, incomingColumns, src); err != nil {
 			return fmt.Errorf("copy %d records: %w", len(batch), err)
@@ -103,6 +117,11 @@ func (s *Store) Apply(ctx context.Context, recs []store.Record) (store.Result, e
 			return fmt.Errorf("upsert %d records: %w", len(batch), err)
 		}
 		applied = tag.RowsAffected()
+		tag, err = tx.Exec(ctx, repairSQL)
+		if err != nil {
+			return fmt.Errorf("repair records of %d: %w", len(batch), err)
+		}
+		applied += tag.RowsAffected()
 		return nil
 	})
 	if err != nil {

@@ -36,7 +36,8 @@ const incomingSQL = `CREATE TEMP TABLE IF NOT EXISTS sei_incoming (
 	sys_mod_count  bigint,
 	deleted        boolean,
 	fields         json,
-	delete_reason  text COLLATE "C"
+	delete_reason  text COLLATE "C",
+	repair         boolean
 ) ON COMMIT DELETE ROWS`
 
 // Open connects to the database at dsn (a postgres:// URL or key=value

@@ -23,6 +23,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Insert", testInsert},
 		{"NewerReplaces", testNewerReplaces},
 		{"OlderAndEqualIgnored", testOlderAndEqualIgnored},
+		{"RepairReplacesEqualVersion", testRepairReplacesEqualVersion},
 		{"SameKeyTwiceInBatch", testSameKeyTwiceInBatch},
 		{"Tombstones", testTombstones},
 		{"RecreateAfterDelete", testRecreateAfterDelete},

@@ -116,7 +116,7 @@ func testFeedTombstoneReason(t *testing.T, s store.Store) {
 	d := del("sn", "incident", "a", 2, 0)
 	d.Reason = "audit"
 	r := del("sn", "incident", "c", 2, 0)
-	r.Reason = "reconciliation"
+	r.Reason = "reconcile"
 	apply(t, s, d, r, del("sn", "incident", "b", 2, 0))
 	all, _ := changes(t, s, store.ChangeQuery{Tenant: tenant})
 	got := map[string]store.Record{}
