@@ -268,3 +268,24 @@ instances:
 		t.Errorf("validate: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestFleetReconcile: `reconcile` sweeps every instance (or the one
+// --integration names), each line naming its instance.
+func TestFleetReconcile(t *testing.T) {
+	_, path := fleetConfig(t, "edge-fleet4")
+	if code, out, errOut := agentCmd(context.Background(), "sync", "-c", path); code != 0 {
+		t.Fatalf("sync: %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut := agentCmd(context.Background(), "reconcile", "-c", path, "--table", "incident")
+	if code != 0 || !strings.Contains(out, "snow-prod: incident: ServiceNow") || !strings.Contains(out, "snow-emea: incident: ServiceNow") ||
+		!strings.Contains(out, "2 instance(s)") {
+		t.Errorf("reconcile: %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = agentCmd(context.Background(), "reconcile", "-c", path, "--table", "incident", "--integration", "snow-emea")
+	if code != 0 || strings.Contains(out, "snow-prod:") || !strings.Contains(out, "snow-emea: incident") {
+		t.Errorf("reconcile --integration snow-emea: %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := agentCmd(context.Background(), "reconcile", "-c", path, "--integration", "snow-apac"); code != command.ExitUsage || !strings.Contains(errOut, "snow-prod, snow-emea") {
+		t.Errorf("reconcile --integration snow-apac: %d %s", code, errOut)
+	}
+}
