@@ -47,6 +47,13 @@ type attackRelay struct {
 
 func startAttackRelay(t *testing.T) *attackRelay {
 	t.Helper()
+	return startAttackRelayWith(t, "")
+}
+
+// startAttackRelayWith starts the attack relay with extra lines of
+// configuration.
+func startAttackRelayWith(t *testing.T, extra string) *attackRelay {
+	t.Helper()
 	dir := t.TempDir()
 	r := &attackRelay{dataDir: filepath.Join(dir, "data"), blocks: map[string]enroll.RelayBlock{}}
 	r.cfgPath = writeConfig(t, dir, `
@@ -56,7 +63,7 @@ nats: {listen: "127.0.0.1:0", max_store: 256MiB, max_memory: 32MiB}
 stream: {max_bytes: 64MiB}
 consumer: {max_deliver: 2, ack_wait: 2s}
 log: {level: error}
-`)
+`+extra)
 	r.adminToken = "admin-token"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)

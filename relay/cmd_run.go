@@ -160,7 +160,10 @@ func (r *relay) connectNATS(ctx context.Context) error {
 func (r *relay) build(token string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	var err error
+	ledger, err := r.newLedger(reg)
+	if err != nil {
+		return err
+	}
 	r.consumer, err = ingest.New(ingest.Config{
 		JS: r.js, Conn: r.nc, Store: r.store, Logger: r.log,
 		Stream: &ingest.StreamConfig{
@@ -176,6 +179,7 @@ func (r *relay) build(token string) error {
 			MaxBytes:   int64(r.cfg.Consumer.QuarantineMaxBytes),
 		},
 		Metrics: reg,
+		Ledger:  ledgerOrNil(ledger),
 	})
 	if err != nil {
 		return fmt.Errorf("configure ingest: %w", err)
@@ -185,8 +189,8 @@ func (r *relay) build(token string) error {
 			return err
 		}
 	}
-	if r.srv != nil && r.cfg.Quota.MaxMessages > 0 {
-		if r.quota, err = r.newQuota(reg); err != nil {
+	if r.srv != nil && (r.cfg.Quota.MaxMessages > 0 || ledger != nil) {
+		if r.quota, err = r.newQuota(reg, ledger); err != nil {
 			return err
 		}
 	}
@@ -195,6 +199,7 @@ func (r *relay) build(token string) error {
 		Health:     []api.Check{{Name: "nats", Func: natsbox.HealthCheck(r.nc, r.js)}},
 		StaleAfter: r.cfg.Heartbeat.StaleAfter.D(),
 		Logger:     r.log,
+		Quota:      r.quotaFunc(),
 	})
 	if err != nil {
 		return fmt.Errorf("configure http api: %w", err)
@@ -408,13 +413,13 @@ func warnLegacyAgents(cfg config.Config, cfgPath string, log zerolog.Logger, std
 // newQuota builds the tenant quota enforcer of the embedded server: a
 // tenant's pause is recorded in its file and its account JWT applied at
 // once.
-func (r *relay) newQuota(metrics prometheus.Registerer) (*quota.Enforcer, error) {
+func (r *relay) newQuota(metrics prometheus.Registerer, ledger *quota.Ledger) (*quota.Enforcer, error) {
 	reg, err := newRegistry(r.cfg)
 	if err != nil {
 		return nil, err
 	}
 	return quota.New(quota.Config{
-		JS: r.js, MaxMessages: r.cfg.Quota.MaxMessages, Interval: r.cfg.Quota.CheckInterval.D(),
+		JS: r.js, MaxMessages: r.cfg.Quota.MaxMessages, Ledger: ledger, Interval: r.cfg.Quota.CheckInterval.D(),
 		Log: r.log.With().Str("component", "quota").Logger(), Metrics: metrics,
 		Paused: reg.PausedTenants,
 		SetPaused: func(_ context.Context, tenant string, paused bool) error {
@@ -436,4 +441,43 @@ func newRegistry(cfg config.Config) (*enroll.Registry, error) {
 	}
 	reg.ConnsPerAgent = cfg.Quota.ConnectionsPerAgent
 	return reg, nil
+}
+
+// newLedger returns the byte ledger of quota.max_bytes, nil when there is
+// none (no limit, or an external cluster: each relay replica would see only
+// its share of the batches).
+func (r *relay) newLedger(metrics prometheus.Registerer) (*quota.Ledger, error) {
+	if r.srv == nil || r.cfg.Quota.MaxBytes == 0 {
+		return nil, nil
+	}
+	l, err := quota.NewLedger(int64(r.cfg.Quota.MaxBytes))
+	if err != nil {
+		return nil, command.Usage(fmt.Errorf("quota.max_bytes: %w", err))
+	}
+	for _, c := range l.Collectors() {
+		if err := metrics.Register(c); err != nil {
+			return nil, fmt.Errorf("register quota metrics: %w", err)
+		}
+	}
+	return l, nil
+}
+
+// ledgerOrNil keeps a nil *quota.Ledger from becoming a non-nil interface.
+func ledgerOrNil(l *quota.Ledger) ingest.Ledger {
+	if l == nil {
+		return nil
+	}
+	return l
+}
+
+// quotaFunc serves GET /v1/quota from the enforcer, nil without quotas.
+func (r *relay) quotaFunc() api.QuotaFunc {
+	if r.quota == nil {
+		return nil
+	}
+	return func(ctx context.Context, tenant string) (api.QuotaUsage, error) {
+		u, err := r.quota.Usage(ctx, tenant)
+		return api.QuotaUsage{Tenant: u.Tenant, Batches: u.Batches, Bytes: u.Bytes,
+			MaxBatches: u.MaxBatches, MaxBytes: u.MaxBytes, Paused: u.Paused}, err
+	}
 }

@@ -56,6 +56,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	g.Go(func() error { return c.runFetch(gctx, cons) })
 	g.Go(func() error { return c.runHeartbeats(gctx) })
 	gw := NewGateway(c.cfg.Conn, c.cfg.Durable+"-gateway", c.log, c.m.rejected.WithLabelValues(ReasonAgent).Inc)
+	gw.ledger = c.cfg.Ledger
 	g.Go(func() error { return gw.Run(gctx) })
 	g.Go(func() error { return c.runTicker(gctx, c.cfg.LagInterval, func() { c.refreshLag(gctx, cons) }) })
 	g.Go(func() error { return c.runTicker(gctx, c.cfg.ConfirmInterval, c.confirms.flush) })
