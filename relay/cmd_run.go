@@ -78,6 +78,7 @@ type relay struct {
 	consumer *ingest.Consumer
 	feedpub  *feedpub.Publisher // nil unless feed.nats
 	quota    *quota.Enforcer    // nil without quota.max_messages or in external mode
+	conns    *natsbox.ConnLimit // nil in external mode
 	api      *api.Server
 	ln       net.Listener // the API's listener; Serve closes it
 	// announced is set once relay.json is written (close removes it then).
@@ -189,6 +190,11 @@ func (r *relay) build(token string) error {
 			return err
 		}
 	}
+	if r.srv != nil {
+		if r.conns, err = r.newConnLimit(reg); err != nil {
+			return err
+		}
+	}
 	if r.srv != nil && (r.cfg.Quota.MaxMessages > 0 || ledger != nil) {
 		if r.quota, err = r.newQuota(reg, ledger); err != nil {
 			return err
@@ -219,6 +225,9 @@ func (r *relay) run(ctx context.Context) error {
 	}
 	if r.quota != nil {
 		g.Go(func() error { return r.quota.Run(gctx) })
+	}
+	if r.conns != nil {
+		g.Go(func() error { return r.conns.Run(gctx) })
 	}
 	g.Go(func() error { return r.api.Serve(gctx, ln) })
 	g.Go(func() error {
@@ -480,4 +489,25 @@ func (r *relay) quotaFunc() api.QuotaFunc {
 		return api.QuotaUsage{Tenant: u.Tenant, Batches: u.Batches, Bytes: u.Bytes,
 			MaxBatches: u.MaxBatches, MaxBytes: u.MaxBytes, Paused: u.Paused}, err
 	}
+}
+
+// newConnLimit bounds each agent's connections to
+// quota.connections_per_agent (the server bounds only the tenant account's
+// total), counting and logging every connection it closes.
+func (r *relay) newConnLimit(metrics prometheus.Registerer) (*natsbox.ConnLimit, error) {
+	kicks := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "sei_relay", Name: "agent_connections_refused_total",
+		Help: "Connections closed because their agent already held quota.connections_per_agent connections."})
+	if err := metrics.Register(kicks); err != nil {
+		return nil, fmt.Errorf("register connection limit metrics: %w", err)
+	}
+	log := r.log.With().Str("component", "connlimit").Logger()
+	warned := map[string]time.Time{} // user → last warning; only Run's goroutine calls kicked
+	return r.srv.NewConnLimit(r.cfg.Quota.ConnectionsPerAgent, func(account, user, name string) {
+		kicks.Inc()
+		if now := time.Now(); now.Sub(warned[user]) > time.Minute {
+			warned[user] = now
+			log.Warn().Str("account", account).Str("user", user).Str("name", name).Int("limit", r.cfg.Quota.ConnectionsPerAgent).
+				Msg("agent holds quota.connections_per_agent connections already: closed its newest (logged once a minute per agent)")
+		}
+	})
 }
