@@ -79,6 +79,7 @@ type relay struct {
 	feedpub  *feedpub.Publisher // nil unless feed.nats
 	quota    *quota.Enforcer    // nil without quota.max_messages or in external mode
 	conns    *natsbox.ConnLimit // nil in external mode
+	tokens   *relaytoken.KV     // the tenant tokens, shared by every replica
 	api      *api.Server
 	ln       net.Listener // the API's listener; Serve closes it
 	// announced is set once relay.json is written (close removes it then).
@@ -121,6 +122,9 @@ func (r *relay) open(ctx context.Context, stderr io.Writer) error {
 		if err := warnLegacyAgents(r.cfg, r.cfgPath, r.log, stderr); err != nil {
 			return err
 		}
+	}
+	if err := r.openTokens(ctx); err != nil {
+		return err
 	}
 	if err := r.build(token); err != nil {
 		return err
@@ -201,7 +205,7 @@ func (r *relay) build(token string) error {
 		}
 	}
 	r.api, err = api.New(api.Config{
-		Token: token, Tenants: relaytoken.Open(r.cfg.DataDir), Store: r.store, Gatherer: reg, FeedPoll: r.cfg.Feed.Poll.D(),
+		Token: token, Tenants: r.tokens, Store: r.store, Gatherer: reg, FeedPoll: r.cfg.Feed.Poll.D(),
 		Health:     []api.Check{{Name: "nats", Func: natsbox.HealthCheck(r.nc, r.js)}},
 		StaleAfter: r.cfg.Heartbeat.StaleAfter.D(),
 		Logger:     r.log,
@@ -510,4 +514,35 @@ func (r *relay) newConnLimit(metrics prometheus.Registerer) (*natsbox.ConnLimit,
 				Msg("agent holds quota.connections_per_agent connections already: closed its newest (logged once a minute per agent)")
 		}
 	})
+}
+
+// openTokens opens the tenant tokens' bucket, retrying while the cluster
+// is not ready (for at most a minute), and moves data_dir's token file of
+// an older relay into it.
+func (r *relay) openTokens(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var err error
+	for {
+		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		r.tokens, err = relaytoken.OpenKV(actx, r.js, r.cfg.StreamReplicas())
+		acancel()
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	f := relaytoken.Open(r.cfg.DataDir)
+	n, err := r.tokens.Migrate(ctx, f)
+	if err != nil {
+		return fmt.Errorf("move tenant tokens from %s into bucket %s: %w", f.Path(), relaytoken.Bucket, err)
+	}
+	if n > 0 {
+		r.log.Info().Int("tokens", n).Str("file", f.Path()+".migrated").Msg("tenant tokens moved into the cluster's token bucket " + relaytoken.Bucket)
+	}
+	return nil
 }
