@@ -22,6 +22,7 @@ type Consumer struct {
 	log      zerolog.Logger
 	m        *metrics
 	confirms *confirmer
+	hb       *heartbeatBatch
 }
 
 // New checks cfg, fills in defaults and registers the metrics. It does no I/O.
@@ -35,7 +36,8 @@ func New(cfg Config) (*Consumer, error) {
 		return nil, err
 	}
 	log := cfg.Logger.With().Str("component", "ingest").Logger()
-	return &Consumer{cfg: cfg, log: log, m: m, confirms: newConfirmer(cfg.Conn, cfg.Now, cfg.ConfirmInterval, log, m)}, nil
+	return &Consumer{cfg: cfg, log: log, m: m, confirms: newConfirmer(cfg.Conn, cfg.Now, cfg.ConfirmInterval, log, m),
+		hb: newHeartbeatBatch()}, nil
 }
 
 // Run ensures the stream (when Config.Stream is set) and the durable
@@ -55,6 +57,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.runFetch(gctx, cons) })
 	g.Go(func() error { return c.runHeartbeats(gctx) })
+	g.Go(func() error { return c.runHeartbeatWriter(gctx) })
 	gw := NewGateway(c.cfg.Conn, c.cfg.Durable+"-gateway", c.log, c.m.rejected.WithLabelValues(ReasonAgent).Inc)
 	gw.ledger = c.cfg.Ledger
 	g.Go(func() error { return gw.Run(gctx) })
