@@ -69,9 +69,9 @@ type Tenant struct {
 type Registry struct {
 	dataDir string
 	keys    *Keys
-	// ConnsPerAgent bounds each agent's connections (the tenant account's
-	// connection limit is this times its agents); 0 means
-	// DefaultConnsPerAgent.
+	// ConnsPerAgent sets the tenant account's connection limit to this
+	// times its agents; 0 means DefaultConnsPerAgent. The server cannot
+	// bound one user: the embedded relay does (natsbox.ConnLimit).
 	ConnsPerAgent int
 }
 
