@@ -47,6 +47,13 @@ type attackRelay struct {
 
 func startAttackRelay(t *testing.T, extraConfig ...string) *attackRelay {
 	t.Helper()
+	return startAttackRelayWith(t, strings.Join(extraConfig, "\n"))
+}
+
+// startAttackRelayWith starts the attack relay with extra lines of
+// configuration.
+func startAttackRelayWith(t *testing.T, extra string) *attackRelay {
+	t.Helper()
 	dir := t.TempDir()
 	r := &attackRelay{dataDir: filepath.Join(dir, "data"), blocks: map[string]enroll.RelayBlock{}}
 	r.cfgPath = writeConfig(t, dir, `
@@ -56,7 +63,7 @@ nats: {listen: "127.0.0.1:0", max_store: 256MiB, max_memory: 32MiB}
 stream: {max_bytes: 64MiB}
 consumer: {max_deliver: 2, ack_wait: 2s}
 log: {level: error}
-`+strings.Join(extraConfig, "\n"))
+`+extra)
 	r.adminToken = "admin-token"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
@@ -457,26 +464,66 @@ func TestAttackForgedHeartbeat(t *testing.T) {
 	}
 }
 
-// TestAttackConnectionLimit opens more connections with one agent's
-// credentials than the tenant's limit allows (DefaultConnsPerAgent per
-// agent); the extra one is refused, and tb's agent still connects.
+// TestAttackConnectionLimit opens as many connections with ta/agent1's
+// credentials as its whole tenant may hold (DefaultConnsPerAgent for each
+// of agent1 and agent3), and more: the relay closes agent1's connections
+// beyond its own limit, the ones it held first stay, agent3 still gets
+// every one of its own slots, and tb's agent connects. Before the limit was
+// per agent (the server counts per account only), agent1 took agent3's
+// slots.
 func TestAttackConnectionLimit(t *testing.T) {
 	r := startAttackRelay(t)
-	limit := enroll.DefaultConnsPerAgent * 2 // ta has agent1 and agent3
-	for i := range limit {
+	per := enroll.DefaultConnsPerAgent
+	var first, extra []*nats.Conn
+	for i := range 2*per + 2 {
 		nc, err := r.dial(t, "agent1")
 		if err != nil {
-			t.Fatalf("connection %d of %d refused: %v", i+1, limit, err)
+			continue // refused at the tenant's ceiling, or closed at once: either is fine
 		}
 		t.Cleanup(nc.Close)
+		if i < per {
+			first = append(first, nc)
+		} else {
+			extra = append(extra, nc)
+		}
 	}
-	if nc, err := r.dial(t, "agent1"); err == nil {
-		nc.Close()
-		t.Errorf("connection %d accepted beyond the tenant's limit", limit+1)
+	if len(first) != per {
+		t.Fatalf("agent1 got %d of its first %d connections", len(first), per)
+	}
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		for i, nc := range extra {
+			if !nc.IsClosed() {
+				return fmt.Errorf("agent1's connection %d beyond its limit of %d is still open", per+i+1, per)
+			}
+		}
+		return nil
+	})
+	for i, nc := range first {
+		if err := nc.FlushTimeout(5 * time.Second); err != nil {
+			t.Errorf("agent1's connection %d, within its limit, was closed: %v", i+1, err)
+		}
+	}
+	var own []*nats.Conn
+	for i := range per {
+		nc, err := r.dial(t, "agent3")
+		if err != nil {
+			t.Fatalf("agent3's connection %d of %d refused while agent1 flooded: %v", i+1, per, err)
+		}
+		t.Cleanup(nc.Close)
+		own = append(own, nc)
+	}
+	for i, nc := range own {
+		if err := nc.FlushTimeout(5 * time.Second); err != nil {
+			t.Errorf("agent3's connection %d closed: %v", i+1, err)
+		}
 	}
 	nc, err := r.dial(t, "agent2")
 	if err != nil {
 		t.Fatalf("tb's agent refused while ta is at its limit: %v", err)
 	}
 	nc.Close()
+	metrics, _ := httpGet(r.ri.HTTPURL+"/metrics", r.adminToken)
+	if !strings.Contains(metrics, "sei_relay_agent_connections_refused_total") || strings.Contains(metrics, "sei_relay_agent_connections_refused_total 0\n") {
+		t.Errorf("closed connections not counted in sei_relay_agent_connections_refused_total")
+	}
 }

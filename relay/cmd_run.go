@@ -79,6 +79,8 @@ type relay struct {
 	consumer *ingest.Consumer
 	feedpub  *feedpub.Publisher // nil unless feed.nats
 	quota    *quota.Enforcer    // nil without quota.max_messages or in external mode
+	conns    *natsbox.ConnLimit // nil in external mode
+	tokens   *relaytoken.KV     // the tenant tokens, shared by every replica
 	api      *api.Server
 	hosted   *hosted.Hosted // nil unless hosted.secret_key_file
 	ln       net.Listener   // the API's listener; Serve closes it
@@ -123,6 +125,9 @@ func (r *relay) open(ctx context.Context, stderr io.Writer) error {
 			return err
 		}
 	}
+	if err := r.openTokens(ctx); err != nil {
+		return err
+	}
 	if err := r.openHosted(ctx); err != nil {
 		return err
 	}
@@ -165,7 +170,10 @@ func (r *relay) connectNATS(ctx context.Context) error {
 func (r *relay) build(token string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	var err error
+	ledger, err := r.newLedger(reg)
+	if err != nil {
+		return err
+	}
 	r.consumer, err = ingest.New(ingest.Config{
 		JS: r.js, Conn: r.nc, Store: r.store, Logger: r.log,
 		Stream: &ingest.StreamConfig{
@@ -181,6 +189,7 @@ func (r *relay) build(token string) error {
 			MaxBytes:   int64(r.cfg.Consumer.QuarantineMaxBytes),
 		},
 		Metrics: reg,
+		Ledger:  ledgerOrNil(ledger),
 	})
 	if err != nil {
 		return fmt.Errorf("configure ingest: %w", err)
@@ -190,8 +199,13 @@ func (r *relay) build(token string) error {
 			return err
 		}
 	}
-	if r.srv != nil && r.cfg.Quota.MaxMessages > 0 {
-		if r.quota, err = r.newQuota(reg); err != nil {
+	if r.srv != nil {
+		if r.conns, err = r.newConnLimit(reg); err != nil {
+			return err
+		}
+	}
+	if r.srv != nil && (r.cfg.Quota.MaxMessages > 0 || ledger != nil) {
+		if r.quota, err = r.newQuota(reg, ledger); err != nil {
 			return err
 		}
 	}
@@ -200,12 +214,13 @@ func (r *relay) build(token string) error {
 		return err
 	}
 	r.api, err = api.New(api.Config{
-		Token: token, Tenants: relaytoken.Open(r.cfg.DataDir), Store: r.store, Gatherer: reg, FeedPoll: r.cfg.Feed.Poll.D(),
+		Token: token, Tenants: r.tokens, Store: r.store, Gatherer: reg, FeedPoll: r.cfg.Feed.Poll.D(),
 		Health:     []api.Check{{Name: "nats", Func: natsbox.HealthCheck(r.nc, r.js)}},
 		StaleAfter: r.cfg.Heartbeat.StaleAfter.D(),
 		Logger:     r.log,
 		Requests:   asker,
 		Hosted:     r.hostedAPI(),
+		Quota:      r.quotaFunc(),
 	})
 	if err != nil {
 		return fmt.Errorf("configure http api: %w", err)
@@ -228,6 +243,9 @@ func (r *relay) run(ctx context.Context) error {
 	}
 	if r.hosted != nil {
 		g.Go(func() error { return r.hosted.Run(gctx) })
+	}
+	if r.conns != nil {
+		g.Go(func() error { return r.conns.Run(gctx) })
 	}
 	g.Go(func() error { return r.api.Serve(gctx, ln) })
 	g.Go(func() error {
@@ -422,13 +440,13 @@ func warnLegacyAgents(cfg config.Config, cfgPath string, log zerolog.Logger, std
 // newQuota builds the tenant quota enforcer of the embedded server: a
 // tenant's pause is recorded in its file and its account JWT applied at
 // once.
-func (r *relay) newQuota(metrics prometheus.Registerer) (*quota.Enforcer, error) {
+func (r *relay) newQuota(metrics prometheus.Registerer, ledger *quota.Ledger) (*quota.Enforcer, error) {
 	reg, err := newRegistry(r.cfg)
 	if err != nil {
 		return nil, err
 	}
 	return quota.New(quota.Config{
-		JS: r.js, MaxMessages: r.cfg.Quota.MaxMessages, Interval: r.cfg.Quota.CheckInterval.D(),
+		JS: r.js, MaxMessages: r.cfg.Quota.MaxMessages, Ledger: ledger, Interval: r.cfg.Quota.CheckInterval.D(),
 		Log: r.log.With().Str("component", "quota").Logger(), Metrics: metrics,
 		Paused: reg.PausedTenants,
 		SetPaused: func(_ context.Context, tenant string, paused bool) error {

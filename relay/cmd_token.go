@@ -9,14 +9,19 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/sei-edge/servicenow-edge/relay/command"
+	"github.com/sei-edge/servicenow-edge/relay/config"
 	relaytoken "github.com/sei-edge/servicenow-edge/relay/token"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
-// cmdToken manages the HTTP API's tenant tokens in data_dir. The running
-// relay reads the token file on each request, so a created or revoked token
-// counts at once.
+// cmdToken manages the HTTP API's tenant tokens in the cluster's token
+// bucket (token.Bucket), which every relay reads on each request, so a
+// created or revoked token counts at once on every replica. With the
+// embedded server and no relay running it uses data_dir's token file,
+// which the relay moves into the bucket when it starts.
 func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return command.Usagef("want: token create --tenant T [--name N] | token list [--json] | token revoke ID")
@@ -55,7 +60,12 @@ func cmdTokenCreate(ctx context.Context, args []string, stdout io.Writer) error 
 	if err != nil {
 		return err
 	}
-	tok, _, err := relaytoken.Open(cfg.DataDir).Create(*tenant, *name, time.Now())
+	ts, closeTokens, err := openTokens(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeTokens()
+	tok, _, err := ts.Create(ctx, *tenant, *name, time.Now())
 	if err != nil {
 		return err
 	}
@@ -76,7 +86,12 @@ func cmdTokenList(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ts, err := relaytoken.Open(cfg.DataDir).List()
+	store, closeTokens, err := openTokens(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeTokens()
+	ts, err := store.List(ctx)
 	if err != nil {
 		return err
 	}
@@ -122,7 +137,12 @@ func cmdTokenRevoke(ctx context.Context, args []string, stdout io.Writer) error 
 	if err != nil {
 		return err
 	}
-	t, err := relaytoken.Open(cfg.DataDir).Revoke(rest[0])
+	store, closeTokens, err := openTokens(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeTokens()
+	t, err := store.Revoke(ctx, rest[0])
 	if errors.Is(err, relaytoken.ErrNotFound) {
 		return command.Usage(err)
 	}
@@ -131,4 +151,54 @@ func cmdTokenRevoke(ctx context.Context, args []string, stdout io.Writer) error 
 	}
 	_, err = fmt.Fprintf(stdout, "revoked token %s of tenant %s\n", t.ID, t.Tenant)
 	return err
+}
+
+// tokenStore is where the tenant tokens' hashes are kept: the cluster's
+// bucket (relaytoken.KV) or, before the relay moved them, a data_dir's file.
+type tokenStore interface {
+	Create(ctx context.Context, tenant, name string, now time.Time) (string, relaytoken.Token, error)
+	List(ctx context.Context) ([]relaytoken.Token, error)
+	Revoke(ctx context.Context, id string) (relaytoken.Token, error)
+}
+
+// openTokens opens the token bucket through the running relay's embedded
+// server or the external cluster (as quarantine does), or, with the
+// embedded server and no relay running, data_dir's token file. The
+// returned func closes the connection.
+func openTokens(ctx context.Context, cfg config.Config) (tokenStore, func(), error) {
+	var ri runInfo
+	if cfg.NATS.Embedded() {
+		var err error
+		if ri, err = readRunInfo(cfg.DataDir); err != nil {
+			return fileTokens{relaytoken.Open(cfg.DataDir)}, func() {}, nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	nc, err := adminConn(ctx, cfg, ri)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("open jetstream: %w", err)
+	}
+	kv, err := relaytoken.OpenKV(ctx, js, cfg.StreamReplicas())
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return kv, nc.Close, nil
+}
+
+// fileTokens is a token file as a tokenStore.
+type fileTokens struct{ f *relaytoken.File }
+
+func (f fileTokens) Create(_ context.Context, tenant, name string, now time.Time) (string, relaytoken.Token, error) {
+	return f.f.Create(tenant, name, now)
+}
+func (f fileTokens) List(context.Context) ([]relaytoken.Token, error) { return f.f.List() }
+func (f fileTokens) Revoke(_ context.Context, id string) (relaytoken.Token, error) {
+	return f.f.Revoke(id)
 }

@@ -117,9 +117,19 @@
 // relay has drained the tenant below 90% of the limit the import comes
 // back. The pause is kept in the tenant's file across restarts
 // (sei_relay_tenants_paused, sei_relay_tenant_pauses_total).
-// quota.connections_per_agent (default 4) sets each tenant account's
-// connection limit to that many per enrolled agent (the server counts per
-// account, not per user).
+// quota.connections_per_agent (default 4: sei-agent run holds two,
+// forwarding and remote requests) bounds each agent's connections.
+// nats-server counts connections per account only (a user JWT has no
+// connection limit), so the tenant account's limit is just a ceiling, that
+// many per enrolled agent; the relay (natsbox.ConnLimit) watches the
+// server's connect events as a system-account user and closes an agent's
+// newest connection when it holds the limit already. One agent's
+// credentials thus cannot keep its tenant's other agents out: its extra
+// connections are closed within milliseconds (a burst may fill the
+// ceiling that briefly, and an agent refused then connects on its next
+// attempt). Counted in sei_relay_agent_connections_refused_total, logged
+// once a minute per agent. Embedded server only: on an external cluster
+// the relay has no system account, and the account ceiling is the bound.
 //
 // Figures of scripts/bench-accounts.sh are in the README.
 package main

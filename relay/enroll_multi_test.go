@@ -116,37 +116,47 @@ func TestEnrollSeveralIntegrations(t *testing.T) {
 }
 
 // TestSeveralIntegrationsConnections: an agent with several instances
-// holds one connection per instance, so its tenant allows
-// connections_per_agent per integration: an agent of a tenant of its own,
-// enrolled for two integrations, holds 6 connections, and not 7.
+// holds one connection per instance, so it may hold connections_per_agent
+// per integration: an agent enrolled for two integrations holds 8
+// connections, and its 9th is closed (the relay's per-agent limit), while
+// its tenant (with another agent beside it) has room.
 func TestSeveralIntegrationsConnections(t *testing.T) {
 	r := startAttackRelay(t)
-	code, out, errOut := runCmd(t, "enroll", "-c", r.cfgPath, "--tenant", "tm", "--agent", "multi2",
-		"--integration", "snow-prod", "--integration", "snow-emea")
-	if code != 0 {
-		t.Fatalf("enroll: %d %s", code, errOut)
+	for _, args := range [][]string{
+		{"--agent", "multi2", "--integration", "snow-prod", "--integration", "snow-emea"},
+		{"--agent", "single", "--integration", "snow-prod"},
+	} {
+		code, out, errOut := runCmd(t, append([]string{"enroll", "-c", r.cfgPath, "--tenant", "tm"}, args...)...)
+		if code != 0 {
+			t.Fatalf("enroll: %d %s", code, errOut)
+		}
+		var b struct {
+			Relay enroll.RelayBlock `yaml:"relay"`
+		}
+		if err := yaml.Unmarshal([]byte(out), &b); err != nil {
+			t.Fatal(err)
+		}
+		r.blocks[args[1]] = b.Relay
 	}
-	var b struct {
-		Relay enroll.RelayBlock `yaml:"relay"`
-	}
-	if err := yaml.Unmarshal([]byte(out), &b); err != nil {
-		t.Fatal(err)
-	}
-	r.blocks["multi2"] = b.Relay
 	limit := enroll.DefaultConnsPerAgent * 2
-	for i := range limit {
+	var conns []*nats.Conn
+	for i := range limit + 1 {
 		nc, err := r.dial(t, "multi2")
 		if err != nil {
-			t.Fatalf("connection %d of %d refused: %v", i+1, limit, err)
+			t.Fatalf("connection %d refused: %v", i+1, err)
 		}
 		t.Cleanup(nc.Close)
+		conns = append(conns, nc)
 	}
 	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
-		nc, err := r.dial(t, "multi2")
-		if err == nil {
-			nc.Close()
-			return fmt.Errorf("connection %d accepted", limit+1)
+		if !conns[limit].IsClosed() {
+			return fmt.Errorf("connection %d still open", limit+1)
 		}
 		return nil
 	})
+	for i, nc := range conns[:limit] {
+		if !nc.IsConnected() {
+			t.Errorf("connection %d of %d closed", i+1, limit)
+		}
+	}
 }

@@ -52,7 +52,17 @@ type relayProc struct {
 // is stopped at the end of the test if the test did not stop it.
 func startRelayProc(t *testing.T, name string, config func(dir string) string) *relayProc {
 	t.Helper()
+	return startRelayProcAt(t, name, "", config)
+}
+
+// startRelayProcAt is startRelayProc for a configuration whose data_dir is
+// dataDir ("": dir/data).
+func startRelayProcAt(t *testing.T, name, dataDir string, config func(dir string) string) *relayProc {
+	t.Helper()
 	dir := t.TempDir()
+	if dataDir == "" {
+		dataDir = filepath.Join(dir, "data")
+	}
 	cfgPath := writeConfig(t, dir, config(dir))
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &relayProc{name: name, cancel: cancel, done: make(chan int, 1), stderr: &syncBuffer{},
@@ -66,7 +76,7 @@ func startRelayProc(t *testing.T, name string, config func(dir string) string) *
 			t.Fatalf("%s exited with %d:\n%s", name, code, r.stderr)
 		default:
 		}
-		ri, err := readRunInfo(filepath.Join(dir, "data"))
+		ri, err := readRunInfo(dataDir)
 		r.httpURL = ri.HTTPURL
 		return err
 	})
@@ -412,10 +422,10 @@ func waitGroup(ctx context.Context, t *testing.T, wg *sync.WaitGroup) {
 }
 
 // connectJS connects to url (comma-separated for a cluster), reconnecting
-// forever, and opens JetStream.
-func connectJS(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
+// forever, with opts (credentials), and opens JetStream.
+func connectJS(t *testing.T, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.Name("scale-test"), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("scale-test"), nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,6 +447,13 @@ func startNATS(t *testing.T) *server.Server {
 // approach of natsbox's cluster test. Route listeners need their peers'
 // ports up front, so the ports are reserved by listening on :0 first.
 func startNATSCluster(t *testing.T) []*server.Server {
+	t.Helper()
+	return startNATSClusterWith(t, nil)
+}
+
+// startNATSClusterWith is startNATSCluster with each node's options passed
+// through edit (nil: none) before it starts.
+func startNATSClusterWith(t *testing.T, edit func(*server.Options)) []*server.Server {
 	t.Helper()
 	var ports []int
 	var routes []string
@@ -464,12 +481,16 @@ func startNATSCluster(t *testing.T) []*server.Server {
 		}
 	})
 	for i, p := range ports {
-		ns, err := server.NewServer(&server.Options{
+		opts := &server.Options{
 			ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true,
 			JetStream: true, StoreDir: dirs[i], JetStreamMaxStore: 256 << 20, JetStreamMaxMemory: 32 << 20,
 			Cluster: server.ClusterOpts{Name: "sei", Host: "127.0.0.1", Port: p},
 			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
-		})
+		}
+		if edit != nil {
+			edit(opts)
+		}
+		ns, err := server.NewServer(opts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sei-edge/servicenow-edge/relay/ingest"
@@ -154,7 +155,11 @@ log: {level: warn}
 }
 
 // TestClusterNodeLossMidIngest runs one relay against a three-node NATS
-// cluster (nats.url lists every node) with an R3 stream and a Badger store.
+// cluster (nats.url lists every node) in operator mode, the tenant account
+// model of relay/doc.go: the relay connects as a user of the relay account
+// (relay-admin.creds), each publisher as an enrolled agent of tenant acme
+// with its own credentials, through the tenant's ingest import and the
+// relay's gateway. An R3 stream and a Badger store.
 // Four publishers push batches, retrying with the same Nats-Msg-Id on any
 // error; a third of the way through, once the relay has applied batches, one
 // node is shut down while the rest is published and consumed: the stream
@@ -177,14 +182,21 @@ func TestClusterNodeLossMidIngest(t *testing.T) {
 
 // testNodeLoss is TestClusterNodeLossMidIngest with the node victim picks.
 func testNodeLoss(t *testing.T, victimOf func(context.Context, *testing.T, jetstream.Stream, []*server.Server) *server.Server) {
-	nodes := startNATSCluster(t)
+	const publishers = 4
+	var agents []string
+	for p := range publishers {
+		agents = append(agents, fmt.Sprintf("agent-%d", p))
+	}
+	acc := newAccountsSetup(t, "acme", agents...)
+	nodes := startNATSClusterWith(t, acc.nodeOptions(t))
 	var urls []string
 	for _, n := range nodes {
 		urls = append(urls, n.ClientURL())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	nc, js := connectJS(t, strings.Join(urls, ","))
+	// The test reads the stream and consumer as a relay-account user.
+	nc, js := connectJS(t, strings.Join(urls, ","), nats.UserCredentials(acc.adminCreds))
 	defer nc.Close()
 	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
 		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
@@ -193,15 +205,15 @@ func testNodeLoss(t *testing.T, victimOf func(context.Context, *testing.T, jetst
 		return err
 	})
 
-	rly := startRelayProc(t, "relay", func(dir string) string {
+	rly := startRelayProcAt(t, "relay", acc.dataDir, func(string) string {
 		return fmt.Sprintf(`
 data_dir: %q
 http: {listen: "127.0.0.1:0", token: %s}
-nats: {url: %q}
+nats: {url: %q, credentials: %q}
 stream: {max_bytes: 64MiB, replicas: 3}
 consumer: {ack_wait: 5s}
 log: {level: warn}
-`, filepath.Join(dir, "data"), scaleToken, strings.Join(urls, ","))
+`, acc.dataDir, scaleToken, strings.Join(urls, ","), acc.adminCreds)
 	})
 	var stream jetstream.Stream
 	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() (err error) {
@@ -230,11 +242,19 @@ log: {level: warn}
 	// Each publisher is one agent: its table's records, version by version,
 	// in order, as an agent polling a changing table sends them.
 	const (
-		publishers = 4
-		keys       = 150
-		versions   = 4
-		perBatch   = 10
+		keys     = 150
+		versions = 4
+		perBatch = 10
 	)
+	// Each publisher connects with its own agent's credentials, as
+	// sei-agent does.
+	pjs := make([]jetstream.JetStream, publishers)
+	for p := range publishers {
+		pnc, js := connectJS(t, strings.Join(urls, ","), nats.UserCredentials(acc.creds[agents[p]]),
+			nats.CustomInboxPrefix(wire.InboxPrefix("acme", agents[p])))
+		defer pnc.Close()
+		pjs[p] = js
+	}
 	tables := []string{"incident", "change_request", "sys_user", "sys_user_group"}
 	perAgent := make([][]testBatch, publishers)
 	var all []testBatch
@@ -243,7 +263,7 @@ log: {level: warn}
 		slices.SortStableFunc(recs, func(a, b wire.Record) int { return int(a.SysModCount - b.SysModCount) })
 		perAgent[p] = chunk("acme", "snow", tables[p], recs, func() int { return perBatch })
 		for i := range perAgent[p] {
-			perAgent[p][i].agent = fmt.Sprintf("agent-%d", p)
+			perAgent[p][i].agent = agents[p]
 		}
 		all = append(all, perAgent[p]...)
 	}
@@ -276,7 +296,7 @@ log: {level: warn}
 						return
 					}
 				}
-				_, failed, err := publishRetry(ctx, js, b, 45*time.Second)
+				_, failed, err := publishRetry(ctx, pjs[p], b, 45*time.Second)
 				retries.Add(int64(failed))
 				if err != nil {
 					t.Errorf("publisher %d: %v", p, err)

@@ -30,6 +30,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/v1/integrations", s.integrations)
 	mux.HandleFunc("/v1/integrations/", s.integrations)
 	mux.HandleFunc("GET /v1/oauth/callback", s.oauthCallback)
+	mux.HandleFunc("GET /v1/quota", s.quota)
 	metrics := promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{
 		ErrorLog:      promLogger{s.log},
 		ErrorHandling: promhttp.ContinueOnError,

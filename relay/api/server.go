@@ -61,6 +61,8 @@ type Config struct {
 	Logger zerolog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Quota, when set, serves GET /v1/quota (tenant quotas).
+	Quota QuotaFunc
 	// FeedPoll is how often a waiting /v1/changes polls the store for
 	// writes of other relays; default DefaultFeedPoll.
 	FeedPoll time.Duration

@@ -132,6 +132,11 @@ type Quota struct {
 	// it drains below 90%, and its agents wait as during an outage. 0 is
 	// no limit.
 	MaxMessages int64 `yaml:"max_messages"`
+	// MaxBytes is how many bytes of batches (message bodies, as sent) one
+	// tenant may hold in the ingest stream; at the limit the relay refuses
+	// its batches, and withdraws its ingest import, until it drains below
+	// 90%. 0 is no limit.
+	MaxBytes confload.ByteSize `yaml:"max_bytes"`
 	// ConnectionsPerAgent bounds each agent's connections (its tenant
 	// account allows this many per enrolled agent).
 	ConnectionsPerAgent int `yaml:"connections_per_agent"`

@@ -155,6 +155,8 @@ func TestValidateCases(t *testing.T) {
 		{"postgres ok", func(c *Config) { c.Store.Kind, c.Store.DSN = StorePostgres, "postgres://x" }, ""},
 		{"max_store too small", func(c *Config) { c.NATS.MaxStore = 1 << 20 }, "nats.max_store: must be at least stream.max_bytes (8GiB) (got 1MiB)"},
 		{"dup window > age", func(c *Config) { c.Stream.MaxAge = confload.Duration(time.Minute) }, "stream.duplicate_window: must not exceed"},
+		{"quota max_bytes below one batch", func(c *Config) { c.Quota.MaxBytes = 1000 }, "quota.max_bytes: must be 0 (no limit) or at least 1MiB"},
+		{"quota max_bytes", func(c *Config) { c.Quota.MaxBytes = 64 << 20 }, ""},
 		{"bad port", func(c *Config) { c.HTTP.Listen = "127.0.0.1:99999" }, "http.listen: port must be 0..65535"},
 	}
 	for _, tt := range tests {

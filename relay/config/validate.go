@@ -141,6 +141,9 @@ func (c *Config) validateLimits(v *validator) {
 	if c.Quota.MaxMessages < 0 {
 		v.add("quota.max_messages", "must be >= 0, 0 for no limit (got %d)", c.Quota.MaxMessages)
 	}
+	if c.Quota.MaxBytes != 0 && c.Quota.MaxBytes < 1<<20 {
+		v.add("quota.max_bytes", "must be 0 (no limit) or at least 1MiB, one batch's size (got %d)", c.Quota.MaxBytes)
+	}
 	if c.Quota.ConnectionsPerAgent < 1 || c.Quota.ConnectionsPerAgent > 1000 {
 		v.add("quota.connections_per_agent", "must be 1..1000 (got %d)", c.Quota.ConnectionsPerAgent)
 	}

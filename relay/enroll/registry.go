@@ -75,9 +75,11 @@ type Tenant struct {
 type Registry struct {
 	dataDir string
 	keys    *Keys
-	// ConnsPerAgent bounds each agent's connections, per integration it
-	// was enrolled for (the tenant account's connection limit is this
-	// times its agents' integrations); 0 means DefaultConnsPerAgent.
+	// ConnsPerAgent sets the tenant account's connection limit to this
+	// times its agents' integrations (an agent with several instances
+	// holds one connection each); 0 means DefaultConnsPerAgent. The
+	// server cannot bound one user: the embedded relay does
+	// (natsbox.ConnLimit).
 	ConnsPerAgent int
 }
 

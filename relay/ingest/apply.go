@@ -103,10 +103,7 @@ func (c *Consumer) apply(ctx context.Context, ps []*pending) {
 	c.m.recordsApplied.Add(float64(res.Applied))
 	c.m.recordsIgnored.Add(float64(res.Ignored))
 	for _, p := range ps {
-		if err := p.msg.DoubleAck(ctx); err != nil {
-			// Committed already: a redelivery is a no-op for the store.
-			c.log.Warn().Err(err).Str("batch", msgID(p)).Msg("ack batch")
-		}
+		c.ack(ctx, p)
 		b := p.batch
 		if len(b.records) > 0 {
 			c.confirms.add(b.tenant, b.agent, b.integration, b.table, b.newest)
@@ -205,6 +202,8 @@ func (c *Consumer) quarantine(ctx context.Context, p *pending, reason string, ca
 	}
 	if err := p.msg.TermWithReason(reason); err != nil {
 		c.log.Warn().Err(err).Str("batch", q.ID).Msg("terminate quarantined batch")
+	} else {
+		c.left(p)
 	}
 	if reason != ReasonMaxDeliver {
 		c.m.rejected.WithLabelValues(reason).Inc()

@@ -93,12 +93,37 @@ type Config struct {
 	// bound is refused and counted (quarantine_refused_total).
 	Quarantine store.QuarantineLimits
 
+	// Ledger, when set, counts each tenant's bytes in the stream and may
+	// refuse a tenant's batches (quota.max_bytes): the gateway asks Admit
+	// before forwarding a batch and calls Added when the stream stored it;
+	// the consumer calls Removed when a batch left the stream.
+	Ledger Ledger
+
 	// Metrics, when set, registers the consumer's metrics (names start with
 	// sei_relay_ingest_).
 	Metrics prometheus.Registerer
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
+
+// Ledger tracks the bytes each tenant holds in the stream (relay/quota's
+// Ledger). Its methods must be safe for concurrent use and must not block.
+type Ledger interface {
+	// Admit returns an error, for the agent to read, when tenant may not
+	// send another batch now.
+	Admit(tenant string) error
+	// Added counts n bytes the stream stored for tenant.
+	Added(tenant string, n int64)
+	// Removed counts n bytes of tenant that left the stream.
+	Removed(tenant string, n int64)
+}
+
+// noLedger admits everything.
+type noLedger struct{}
+
+func (noLedger) Admit(string) error    { return nil }
+func (noLedger) Added(string, int64)   {}
+func (noLedger) Removed(string, int64) {}
 
 var durableRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
@@ -143,6 +168,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Ledger == nil {
+		cfg.Ledger = noLedger{}
 	}
 	return cfg, errors.Join(errs...)
 }

@@ -27,6 +27,7 @@ type Consumer struct {
 	dropLog  zerolog.Logger
 	m        *metrics
 	confirms *confirmer
+	hb       *heartbeatBatch
 }
 
 // New checks cfg, fills in defaults and registers the metrics. It does no I/O.
@@ -41,7 +42,8 @@ func New(cfg Config) (*Consumer, error) {
 	}
 	log := cfg.Logger.With().Str("component", "ingest").Logger()
 	dropLog := log.Sample(&zerolog.BurstSampler{Burst: dropLogBurst, Period: time.Minute})
-	return &Consumer{cfg: cfg, log: log, dropLog: dropLog, m: m, confirms: newConfirmer(cfg.Conn, cfg.Now, cfg.ConfirmInterval, log, m)}, nil
+	return &Consumer{cfg: cfg, log: log, dropLog: dropLog, m: m, confirms: newConfirmer(cfg.Conn, cfg.Now, cfg.ConfirmInterval, log, m),
+		hb: newHeartbeatBatch()}, nil
 }
 
 // Run ensures the stream (when Config.Stream is set) and the durable
@@ -61,7 +63,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.runFetch(gctx, cons) })
 	g.Go(func() error { return c.runHeartbeats(gctx) })
+	g.Go(func() error { return c.runHeartbeatWriter(gctx) })
 	gw := NewGateway(c.cfg.Conn, c.cfg.Durable+"-gateway", c.log, c.m.rejected.WithLabelValues(ReasonAgent).Inc)
+	gw.ledger = c.cfg.Ledger
 	g.Go(func() error { return gw.Run(gctx) })
 	g.Go(func() error { return c.runTicker(gctx, c.cfg.LagInterval, func() { c.refreshLag(gctx, cons) }) })
 	g.Go(func() error { return c.runTicker(gctx, c.cfg.ConfirmInterval, c.confirms.flush) })

@@ -23,6 +23,7 @@ type Gateway struct {
 	queue    string
 	log      zerolog.Logger
 	rejected func() // counts a refused batch
+	ledger   Ledger // never nil
 }
 
 // NewGateway returns a gateway on conn (a relay-account connection) in
@@ -32,7 +33,7 @@ func NewGateway(conn *nats.Conn, queue string, log zerolog.Logger, rejected func
 	if rejected == nil {
 		rejected = func() {}
 	}
-	return &Gateway{conn: conn, queue: queue, log: log, rejected: rejected}
+	return &Gateway{conn: conn, queue: queue, log: log, rejected: rejected, ledger: noLedger{}}
 }
 
 // Run forwards the tenants' batches into the stream until ctx ends.
@@ -73,12 +74,20 @@ func (c *Gateway) forward(ctx context.Context, m *nats.Msg) {
 		c.refuse(m, err)
 		return
 	}
+	tenant, _, _ := strings.Cut(rest, ".")
+	if err := c.ledger.Admit(tenant); err != nil {
+		// 503 like an outage: the agent keeps the batch and retries.
+		c.refuseCode(m, 503, err)
+		return
+	}
 	out := &nats.Msg{Subject: wire.IngestPrefix + "." + rest, Header: m.Header, Data: m.Data}
 	out.Header.Del(HeaderClientInfo)
 	if agent != "" {
 		out.Header.Set(wire.HeaderAgent, agent)
 	}
 	if m.Reply == "" {
+		// Without a reply the stream's answer is not seen, so the batch is
+		// not counted in the ledger: an agent always asks for the PubAck.
 		if err := c.conn.PublishMsg(out); err != nil {
 			c.log.Warn().Err(err).Str("subject", out.Subject).Msg("forward batch to the stream")
 		}
@@ -94,6 +103,9 @@ func (c *Gateway) forward(ctx context.Context, m *nats.Msg) {
 		}
 		return
 	}
+	if stored(ack.Data) {
+		c.ledger.Added(tenant, int64(len(m.Data)))
+	}
 	if err := c.conn.PublishMsg(&nats.Msg{Subject: m.Reply, Header: ack.Header, Data: ack.Data}); err != nil {
 		c.log.Debug().Err(err).Msg("answer batch")
 	}
@@ -108,6 +120,17 @@ func subjectIntegration(rest string) string {
 		return ""
 	}
 	return parts[1]
+}
+
+// stored reports whether a stream's answer is a PubAck for a new message
+// (not an error, not a duplicate).
+func stored(ack []byte) bool {
+	var a struct {
+		Stream    string          `json:"stream"`
+		Duplicate bool            `json:"duplicate"`
+		Error     json.RawMessage `json:"error"`
+	}
+	return json.Unmarshal(ack, &a) == nil && a.Stream != "" && !a.Duplicate && a.Error == nil
 }
 
 // gatewayTimeout bounds how long the gateway waits for the stream's ack.

@@ -15,9 +15,8 @@ import (
 // heartbeatSubjects matches every agent's heartbeats.
 const heartbeatSubjects = wire.HeartbeatPrefix + ".*.*"
 
-// heartbeatWorkers store heartbeats at once: the store syncs every write,
-// and concurrent writes share one sync (Badger groups them), so one relay
-// keeps up with 10,000 agents heartbeating every 30 s.
+// heartbeatWorkers check heartbeats at once, and store them at once for a
+// store without PutAgents (see heartbeatBatch).
 const heartbeatWorkers = 16
 
 // dropLogBurst is how many refused heartbeats are logged a minute.
@@ -30,8 +29,8 @@ func (c *Consumer) runHeartbeats(ctx context.Context) error {
 	return serveQueue(ctx, c.cfg.Conn, heartbeatSubjects, c.cfg.Durable, 8192, heartbeatWorkers, c.storeHeartbeat)
 }
 
-// storeHeartbeat checks and stores one heartbeat.
-func (c *Consumer) storeHeartbeat(ctx context.Context, m *nats.Msg) {
+// storeHeartbeat checks one heartbeat and queues it for the store.
+func (c *Consumer) storeHeartbeat(_ context.Context, m *nats.Msg) {
 	a, err := parseHeartbeat(m.Subject, m.Header, m.Data)
 	if err != nil {
 		c.m.heartbeatsRejected.Inc()
@@ -39,14 +38,7 @@ func (c *Consumer) storeHeartbeat(ctx context.Context, m *nats.Msg) {
 		return
 	}
 	a.Seen = c.cfg.Now().UTC()
-	if err := c.cfg.Store.PutAgent(ctx, a); err != nil {
-		c.log.Warn().Err(err).Str("tenant", a.Tenant).Str("agent", a.Agent).Msg("store heartbeat")
-		return
-	}
-	c.m.heartbeats.Inc()
-	// A heartbeat shows the agent is listening (after its own restart,
-	// say): tell it again what this relay committed.
-	c.confirms.resend(a.Tenant, a.Agent)
+	c.hb.add(a) // runHeartbeatWriter stores it
 }
 
 // parseHeartbeat checks a heartbeat message. The tenant comes from the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	rtmetrics "runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,6 +96,16 @@ func procStatus(field string) uint64 {
 
 const mib = 1 << 20
 
+// liveHeap is the heap the last GC found live (runtime/metrics).
+func liveHeap() uint64 {
+	s := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	rtmetrics.Read(s)
+	if s[0].Value.Kind() != rtmetrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
 // TestConsumerQuarantinesBombsCheaply publishes 1,000 zstd bombs in a row (a
 // few KB each, inflating to ~500k records) to a real consumer writing into
 // Badger. Each is quarantined as decode, a good batch behind them is
@@ -122,6 +133,7 @@ func TestConsumerQuarantinesBombsCheaply(t *testing.T) {
 
 	body := bombBody(t, 536_870)
 	runtime.GC()
+	baseLive := liveHeap()
 	var base runtime.MemStats
 	runtime.ReadMemStats(&base)
 	baseRSS := procStatus("VmRSS")
@@ -151,13 +163,22 @@ func TestConsumerQuarantinesBombsCheaply(t *testing.T) {
 	peak := stop()
 	var end runtime.MemStats
 	runtime.ReadMemStats(&end)
+	runtime.GC()
+	grown := int64(liveHeap()) - int64(baseLive)
 	perBomb := (end.TotalAlloc - base.TotalAlloc) / uint64(n)
-	t.Logf("%d bombs of %d bytes: heap in use %.1f MiB before, peak %.1f MiB; allocated %.1f MiB a bomb; RSS %.1f MiB before, %.1f MiB after, high-water %.1f MiB",
-		n, len(body), float64(base.HeapInuse)/mib, float64(peak)/mib, float64(perBomb)/mib,
+	t.Logf("%d bombs of %d bytes: heap in use %.1f MiB before, peak %.1f MiB; live heap %.1f MiB before, %+.1f MiB after; allocated %.1f MiB a bomb; RSS %.1f MiB before, %.1f MiB after, high-water %.1f MiB",
+		n, len(body), float64(base.HeapInuse)/mib, float64(peak)/mib, float64(baseLive)/mib, float64(grown)/mib, float64(perBomb)/mib,
 		float64(baseRSS)/mib, float64(procStatus("VmRSS"))/mib, float64(procStatus("VmHWM"))/mib)
-	// Generous on purpose: the old decoder needed ~1.2 GB for one bomb.
-	if limit := 2*base.HeapInuse + 128*mib; peak > limit {
-		t.Errorf("heap peaked at %d MiB, want under %d MiB", peak/mib, limit/mib)
+	// What the bombs leave live (one GC after them) is the one large-window
+	// decoder's 8 MiB history and the server's write buffers: +13.5 MiB
+	// when this test runs alone, a few MiB more after the package's other
+	// tests; Go's GC lets the heap grow to twice what is live, so this is
+	// what keeps the peak under twice the baseline. The bound is loose, to
+	// stay stable in a full run: it catches anything kept per bomb (1,000
+	// bombs); TestDecodeLargeWindowsShareOneDecoder in relay/wire holds the
+	// decoders to one history.
+	if grown > 32*mib {
+		t.Errorf("live heap grew by %.1f MiB over the bombs, want at most 32 MiB", float64(grown)/mib)
 	}
 	qs, err := quarantinedAll(t, bs)
 	if err != nil {

@@ -105,6 +105,15 @@ func (c *Consumer) ack(ctx context.Context, p *pending) {
 	if err := p.msg.DoubleAck(ctx); err != nil {
 		// Committed already: a redelivery is a no-op for the store.
 		c.log.Warn().Err(err).Str("batch", msgID(p)).Msg("ack batch")
+		return
+	}
+	c.left(p)
+}
+
+// left tells the ledger that p's batch left the stream.
+func (c *Consumer) left(p *pending) {
+	if tenant, _, _, err := wire.ParseIngestSubject(p.msg.Subject()); err == nil {
+		c.cfg.Ledger.Removed(tenant, int64(len(p.msg.Data())))
 	}
 }
 

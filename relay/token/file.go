@@ -60,6 +60,20 @@ func (f *File) Path() string { return f.path }
 // Create makes a token for tenant, stores its hash and returns the token,
 // which is never stored or shown again.
 func (f *File) Create(tenant, name string, now time.Time) (string, Token, error) {
+	plain, t, err := newToken(tenant, name, now)
+	if err != nil {
+		return "", Token{}, err
+	}
+	err = f.update(func(ts []Token) ([]Token, error) { return append(ts, t), nil })
+	if err != nil {
+		return "", Token{}, err
+	}
+	return plain, t, nil
+}
+
+// newToken checks tenant and name and makes a token: the secret, and what
+// is stored of it.
+func newToken(tenant, name string, now time.Time) (string, Token, error) {
 	if err := wire.CheckName("tenant", tenant); err != nil {
 		return "", Token{}, err
 	}
@@ -72,12 +86,7 @@ func (f *File) Create(tenant, name string, now time.Time) (string, Token, error)
 	}
 	_, _ = rand.Read(id[:6])
 	plain := prefix + hex.EncodeToString(secret[:])
-	t := Token{ID: hex.EncodeToString(id[:6]), Tenant: tenant, Name: name, Hash: Hash(plain), Created: now.UTC().Truncate(time.Second)}
-	err := f.update(func(ts []Token) ([]Token, error) { return append(ts, t), nil })
-	if err != nil {
-		return "", Token{}, err
-	}
-	return plain, t, nil
+	return plain, Token{ID: hex.EncodeToString(id[:6]), Tenant: tenant, Name: name, Hash: Hash(plain), Created: now.UTC().Truncate(time.Second)}, nil
 }
 
 // Revoke removes the token id; the relay refuses it from its next request.
@@ -100,13 +109,18 @@ func (f *File) List() ([]Token, error) {
 	if err != nil {
 		return nil, err
 	}
+	sortTokens(ts)
+	return ts, nil
+}
+
+// sortTokens orders ts by tenant, then creation.
+func sortTokens(ts []Token) {
 	slices.SortStableFunc(ts, func(a, b Token) int {
 		if a.Tenant != b.Tenant {
 			return cmpString(a.Tenant, b.Tenant)
 		}
 		return a.Created.Compare(b.Created)
 	})
-	return ts, nil
 }
 
 func cmpString(a, b string) int {

@@ -53,17 +53,34 @@ var ErrTooManyRecords = errors.New("batch holds too many records")
 var (
 	encOnce sync.Once
 	enc     *zstd.Encoder
-	// decoders holds stream decoders: a *zstd.Decoder decodes one stream at
-	// a time, and making one per batch would cost its buffers every time.
-	decoders = sync.Pool{New: func() any {
-		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderMaxMemory(MaxDecoded), zstd.WithDecoderMaxWindow(MaxDecoded))
-		if err != nil {
-			panic(err) // only on invalid options
-		}
-		return d
-	}}
+	// decoders holds stream decoders for frames with windows up to
+	// EncoderWindow, every batch of today's agents: a *zstd.Decoder decodes
+	// one stream at a time, and making one per batch would cost its buffers
+	// every time. Each keeps a history ring of its window (~1.3 MiB).
+	decoders = sync.Pool{New: func() any { return newDecoder(EncoderWindow) }}
+	// large is the one decoder for frames with a window past EncoderWindow
+	// (agents before EncoderWindow used 8 MiB; anything else is hostile):
+	// its ring is as large as MaxWindow, so the relay keeps one, not one per
+	// pooled decoder, and such frames are decoded one at a time.
+	large struct {
+		sync.Mutex
+		d *zstd.Decoder // made on first use
+	}
 )
+
+// MaxWindow is the largest zstd window a batch may use: the library's
+// default, which agents used before EncoderWindow. A decoder keeps a
+// history of its window, so this bounds the memory one decode takes.
+const MaxWindow = 8 << 20
+
+func newDecoder(window int) *zstd.Decoder {
+	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderMaxMemory(MaxDecoded), zstd.WithDecoderMaxWindow(uint64(window)))
+	if err != nil {
+		panic(err) // only on invalid options
+	}
+	return d
+}
 
 // lineBufs holds countLines' read buffers.
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -165,11 +182,23 @@ func DecodeEach(body []byte, fn func(r *Record) error) (inflated int64, err erro
 // inflate calls read with body's inflated stream, limited to MaxDecoded+1
 // bytes, and returns the bytes read.
 func inflate(body []byte, read func(io.Reader) error) (int64, error) {
-	d := decoders.Get().(*zstd.Decoder)
-	defer func() {
-		_ = d.Reset(nil) // drop the reference to body
-		decoders.Put(d)
-	}()
+	var d *zstd.Decoder
+	var fh zstd.Header
+	if fh.Decode(body) == nil && (fh.WindowSize > EncoderWindow || fh.SingleSegment && fh.FrameContentSize > EncoderWindow) {
+		large.Lock()
+		defer large.Unlock()
+		if large.d == nil {
+			large.d = newDecoder(MaxWindow)
+		}
+		d = large.d
+		defer func() { _ = d.Reset(nil) }() // drop the reference to body
+	} else {
+		d = decoders.Get().(*zstd.Decoder)
+		defer func() {
+			_ = d.Reset(nil) // drop the reference to body
+			decoders.Put(d)
+		}()
+	}
 	// Hide bytes.Reader's Len: the decoder would inflate a small body whole.
 	if err := d.Reset(struct{ io.Reader }{bytes.NewReader(body)}); err != nil {
 		return 0, fmt.Errorf("decompress batch: %w", err)

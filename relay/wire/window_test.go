@@ -1,0 +1,78 @@
+package wire
+
+import (
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// rawFrame is a zstd frame holding raw (one raw block, at most 128 KiB)
+// that declares a window of 1<<windowLog bytes and no content size, as a
+// stream encoder with that window writes it.
+func rawFrame(t *testing.T, raw []byte, windowLog int) []byte {
+	t.Helper()
+	if len(raw) > 128<<10 || windowLog < 10 {
+		t.Fatal("rawFrame: block too large or window too small")
+	}
+	out := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, byte(windowLog-10) << 3}
+	h := uint32(len(raw))<<3 | 1 // last block, raw
+	out = append(out, byte(h), byte(h>>8), byte(h>>16))
+	out = append(out, raw...)
+	var fh zstd.Header
+	if err := fh.Decode(out); err != nil || fh.WindowSize != 1<<windowLog {
+		t.Fatalf("frame header: window %d, %v; want %d", fh.WindowSize, err, 1<<windowLog)
+	}
+	return out
+}
+
+// TestDecodeWindows: batches with the window of today's agents
+// (EncoderWindow) and of older agents (the library's 8 MiB default,
+// MaxWindow) decode; a larger window, which no agent writes and which would
+// make the relay keep a history that large, is refused as too large.
+func TestDecodeWindows(t *testing.T) {
+	raw, err := EncodeNDJSON(sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		window int // log2
+		ok     bool
+	}{{20, true}, {23, true}, {24, false}} {
+		if 1<<tc.window == EncoderWindow != (tc.window == 20) || 1<<tc.window == MaxWindow != (tc.window == 23) {
+			t.Fatal("EncoderWindow or MaxWindow changed: update the cases")
+		}
+		got, err := Decode(rawFrame(t, raw, tc.window))
+		if tc.ok && (err != nil || len(got) != len(sample())) {
+			t.Errorf("window %d: Decode = %d records, %v", tc.window, len(got), err)
+		}
+		if !tc.ok && !errors.Is(err, ErrTooLarge) {
+			t.Errorf("window %d: Decode = %v, want ErrTooLarge", tc.window, err)
+		}
+	}
+}
+
+// TestDecodeLargeWindowsShareOneDecoder decodes 8 MiB-window bombs from
+// several goroutines: the one large decoder's history is made once, so the
+// memory they take does not grow with the number decoded at once (each
+// pooled decoder kept its own 8 MiB history before). Run with -race too.
+func TestDecodeLargeWindowsShareOneDecoder(t *testing.T) {
+	body := bomb(t, 100_000) // SpeedBestCompression: an 8 MiB window
+	_, _ = Decode(body)      // the large decoder exists from here
+	n := allocated(func() {
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				if _, err := Decode(body); !errors.Is(err, ErrTooManyRecords) {
+					t.Errorf("Decode(bomb) = %v, want ErrTooManyRecords", err)
+				}
+			})
+		}
+		wg.Wait()
+	})
+	t.Logf("8 bombs with an 8 MiB window decoded at once allocated %.1f MiB", float64(n)/(1<<20))
+	if n > 8<<20 {
+		t.Errorf("8 bombs decoded at once allocated %d MiB, want under one 8 MiB history", n>>20)
+	}
+}
