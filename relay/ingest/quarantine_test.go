@@ -115,10 +115,14 @@ func TestQuarantineBoundsMetadata(t *testing.T) {
 	}
 	e.publish(t, m)
 	e.waitDrained(t)
-	q, err := st.QuarantinedBatch(t.Context(), "t1", "t1:huge")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The stream may read drained a moment before the quarantine write
+	// is visible: wait for it rather than read once.
+	var q store.Quarantined
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		var err error
+		q, err = st.QuarantinedBatch(t.Context(), "t1", "t1:huge")
+		return err
+	})
 	meta := len(q.Reason)
 	for k, v := range q.Header {
 		meta += len(k) + len(v)
