@@ -607,9 +607,13 @@ hosted: {secret_key_file: %s, lease_ttl: 3s, ca_file: %s}
 			t.Fatalf("%s under integration %s", k, rec.Integration)
 		}
 	}
-	if _, body, _ := r.api(t, "GET", "/v1/agents?tenant=acme", nil); !strings.Contains(body, `"agent":"hosted-snow"`) {
-		t.Errorf("the pipeline's heartbeats are not under tenant acme: %s", body)
-	}
+	// Heartbeats are stored in groups, a moment after they arrive.
+	natstest.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		if _, body, _ := r.api(t, "GET", "/v1/agents?tenant=acme", nil); !strings.Contains(body, `"agent":"hosted-snow"`) {
+			return fmt.Errorf("the pipeline's heartbeats are not under tenant acme: %s", body)
+		}
+		return nil
+	})
 
 	// The pipeline is an agent of acme like an installed one: remote
 	// requests reach it through acme's account.
