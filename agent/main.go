@@ -37,6 +37,7 @@ var version = "dev"
 
 func main() {
 	privateFiles()
+	applyMemoryLimit(1) // one buffer per agent process
 	ctx, stop := interrupt.Context(context.Background(), func() {
 		fmt.Fprintln(os.Stderr, "sei-agent: second signal: aborting without a graceful stop")
 		os.Exit(command.ExitFailure)
