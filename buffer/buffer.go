@@ -182,7 +182,8 @@ func badgerOptions(o Options) badger.Options {
 		WithValueLogFileSize(64 << 20).
 		WithValueThreshold(1 << 20).
 		WithBlockSize(blockSize).
-		WithNumCompactors(0). // compactions run from compactor (compact.go), not on 50 ms tickers
+		WithNumCompactors(0).      // compactions run from compactor (compact.go), not on 50 ms tickers
+		WithNumLevelZeroTables(1). // compact level 0 once it holds two tables (compact.go)
 		WithCompression(options.None).
 		WithChecksumVerificationMode(options.OnBlockRead). // tables: verifyTables, before Open
 		WithVerifyValueChecksum(true).
