@@ -21,6 +21,12 @@ const blockSize = 1 << 20
 // only after writes: Append and Ack signal, the goroutine compacts when a
 // memtable flush left a level-0 table or a level is over its target, and
 // otherwise sleeps without a timer.
+//
+// Flatten is Badger's only public way to compact: it compacts until the data
+// sits in one level. For the queue's keys, which only grow, that rewrites
+// little more than the tables of acked batches. It does not suit a store with
+// random keys (the relay's), where it would rewrite the whole last level
+// after every memtable flush.
 type compaction struct {
 	signal chan struct{} // capacity 1: something was written since the last check
 	stop   chan struct{} // closed by stopCompactor
