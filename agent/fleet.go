@@ -70,6 +70,7 @@ func (f *fleet) setServiceState(state string) { f.serviceState = state }
 // when no instance could be opened.
 func openFleet(ctx context.Context, cfg *config.Config, log zerolog.Logger, oneShot bool) (*fleet, error) {
 	subs := cfg.Split()
+	applyMemoryLimit(len(subs)) // one buffer per instance
 	f := &fleet{cfg: cfg, log: log, started: time.Now(), stopped: make([]error, len(subs)), members: make([]*Agent, len(subs))}
 	opened := 0
 	for i, sub := range subs {

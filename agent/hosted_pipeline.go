@@ -113,6 +113,8 @@ func (h *hostedAgent) runPipeline(ctx context.Context, id string, _ uint64) erro
 		return err
 	}
 	defer a.Close()
+	hostedBuffersOpened(1)
+	defer hostedBuffersOpened(-1)
 	if err := seedToken(ctx, &tokenStore{buf: a.buf}, p.Auth.Token); err != nil {
 		return err
 	}

@@ -41,6 +41,7 @@ var version = "dev"
 
 func main() {
 	privateFiles()
+	applyMemoryLimit(1) // raised by openFleet for each more instance
 	command.Main("sei-agent", run)
 }
 

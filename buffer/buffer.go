@@ -85,6 +85,7 @@ type Buffer struct {
 	instance string
 	statfs   func(dir string) (uint64, error) // free bytes for Append's guard; a field so tests can fake it
 	done     chan struct{}                    // closed by Close
+	compact  compaction                       // the goroutine that compacts after writes
 
 	appendMu sync.Mutex // serialises Append: seq assignment and the MaxBytes check
 	repairMu sync.Mutex // serialises repair id assignment
@@ -144,6 +145,7 @@ func Open(opts Options) (*Buffer, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open buffer %s: %w", opts.Dir, err)
 	}
+	b.startCompactor()
 	return b, nil
 }
 
@@ -179,7 +181,9 @@ func badgerOptions(o Options) badger.Options {
 		WithIndexCacheSize(8 << 20).
 		WithValueLogFileSize(64 << 20).
 		WithValueThreshold(1 << 20).
-		WithNumCompactors(2).
+		WithBlockSize(blockSize).
+		WithNumCompactors(0).      // compactions run from compactor (compact.go), not on 50 ms tickers
+		WithNumLevelZeroTables(1). // compact level 0 once it holds two tables (compact.go)
 		WithCompression(options.None).
 		WithChecksumVerificationMode(options.OnBlockRead). // tables: verifyTables, before Open
 		WithVerifyValueChecksum(true).
@@ -290,6 +294,7 @@ func (b *Buffer) Close() error {
 	if b == nil {
 		return nil
 	}
+	b.stopCompactor()
 	b.life.Lock()
 	defer b.life.Unlock()
 	if b.closed {

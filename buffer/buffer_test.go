@@ -28,6 +28,7 @@ func TestOpenProfile(t *testing.T) {
 		"ValueLogFileSize": o.ValueLogFileSize,
 		"NumCompactors":    o.NumCompactors,
 		"ValueThreshold":   o.ValueThreshold,
+		"BlockSize":        o.BlockSize,
 	}
 	want := map[string]any{
 		"SyncWrites":       true,
@@ -36,8 +37,9 @@ func TestOpenProfile(t *testing.T) {
 		"BlockCacheSize":   int64(8 << 20),
 		"IndexCacheSize":   int64(8 << 20),
 		"ValueLogFileSize": int64(64 << 20),
-		"NumCompactors":    2,
+		"NumCompactors":    0,
 		"ValueThreshold":   int64(1 << 20),
+		"BlockSize":        1 << 20,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("badger options (-want +got):\n%s", diff)

@@ -99,8 +99,10 @@
 // # Memory
 //
 // Badger runs with a low-memory profile: two 8 MiB memtables, 8 MiB block and
-// index caches, 64 MiB value-log files, two compactors and no compression (the
-// payloads are zstd-compressed already). Values of 1 MiB or more go to the value
+// index caches, 64 MiB value-log files, 1 MiB table blocks, no compression (the
+// payloads are zstd-compressed already) and none of Badger's compactors: the
+// buffer compacts from its own goroutine after writes (compact.go), so an idle
+// buffer wakes no thread. Values of 1 MiB or more go to the value
 // log, whose space Run reclaims with RunValueLogGC. The bounds, per open
 // buffer:
 //
@@ -108,6 +110,8 @@
 //     profile of a 100k-record backfill showed the 16 MiB memtable's 21 MiB
 //     arena as the agent's largest heap object; 8 MiB halves it, at the
 //     cost of more, smaller level-0 tables);
+//   - one table builder at a time: about 12 MiB for a level-0 table (1 MiB
+//     blocks; with 4 KiB blocks it took 28 MiB, see blockSize);
 //   - block cache 8 MiB and index and bloom cache 8 MiB;
 //   - the in-memory index of pending batches: one entry per batch (a few
 //     hundred bytes), not per record;

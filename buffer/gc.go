@@ -28,6 +28,7 @@ func (b *Buffer) Run(ctx context.Context) error {
 		case <-b.done:
 			return ErrClosed
 		case <-t.C:
+			b.wrote() // a table the last writes' flush left behind
 			b.collectGarbage(ctx)
 		}
 	}

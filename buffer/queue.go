@@ -67,6 +67,7 @@ func (b *Buffer) Append(ctx context.Context, in Batch, state map[string][]byte) 
 	b.pendingRecords += int64(e.records)
 	b.wakeLocked()
 	b.mu.Unlock()
+	b.wrote()
 	return Batch{Seq: seq, ID: b.batchID(seq), Label: e.label, Records: e.records, Created: e.created, Data: in.Data, Range: e.rng}, nil
 }
 
@@ -307,6 +308,7 @@ func (b *Buffer) Ack(ctx context.Context, seqs ...uint64) error {
 	if err := b.deleteBatches(known); err != nil {
 		return fmt.Errorf("ack batches: %w", err)
 	}
+	b.wrote()
 	return nil
 }
 

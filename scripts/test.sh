@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh runs every test of the repository, as CI does: vet, then
 # `go test ./...` with PostgreSQL started for the store tests, then (under
-# CI=true, or with BENCH=1) the small benchmark run, which only checks
-# that scripts/bench.sh still works: it asserts no figure.
+# CI=true, or with BENCH=1) the small benchmark run and a 30 s idle run,
+# which only check that scripts/bench.sh and scripts/bench-idle.sh still
+# work: they assert no figure.
 #
 # Under CI=true it then builds the release (scripts/release.sh 0.0.0-ci)
 # and installs and tests every artifact (scripts/package-test.sh): a
@@ -42,6 +43,8 @@ go test -count=1 -timeout 20m "$@" ./...
 if [ "${CI:-}" = true ] || [ "${BENCH:-}" = 1 ]; then
 	echo "test.sh: scripts/bench.sh small" >&2
 	scripts/bench.sh small
+	echo "test.sh: WINDOW=30 scripts/bench-idle.sh" >&2
+	WINDOW=30 RECORDS=2000 scripts/bench-idle.sh
 fi
 if [ "${CI:-}" = true ] && [ "${SEI_SKIP_PACKAGE_TESTS:-}" != 1 ]; then
 	echo "test.sh: scripts/release.sh --check 0.0.0-ci (build and install every package)" >&2
