@@ -50,7 +50,11 @@ func openPipelineAgent(ctx context.Context, cfg *config.Config, log zerolog.Logg
 	}
 	if fresh {
 		reason := takeoverReason + "new data folder " + cfg.Agent.DataDir + ": every table resumes from the relay's confirmation (or the lookback)"
-		if _, err := a.buf.AddRequestedRepair(ctx, buffer.Repair{Reason: reason}); err != nil {
+		// Not a wake for the poller: its first poll reads the repair.
+		a.buf.OnRepair(nil)
+		_, err := a.buf.AddRequestedRepair(ctx, buffer.Repair{Reason: reason})
+		a.buf.OnRepair(a.poller.Wake)
+		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("record the takeover of %s: %w", cfg.Relay.Integration, err)
 		}

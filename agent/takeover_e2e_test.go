@@ -28,12 +28,13 @@ import (
 func firstBound(reqs []snowtest.RequestLog, table string) (string, bool) {
 	re := regexp.MustCompile(`sys_updated_on>=?(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)`)
 	for _, r := range reqs {
-		if r.Path != "/api/now/table/"+table || r.Query.Get("sysparm_query") == "" {
-			continue
+		q := r.Query.Get("sysparm_query")
+		if r.Path != "/api/now/table/"+table || !strings.Contains(q, "^ORDERBYsys_updated_on") {
+			continue // not a scan (the newest row, a count)
 		}
-		m := re.FindStringSubmatch(r.Query.Get("sysparm_query"))
+		m := re.FindStringSubmatch(q)
 		if m == nil {
-			return "", true
+			return "(no lower bound: " + q + ")", true
 		}
 		return m[1], true
 	}
@@ -127,16 +128,20 @@ func TestHostedTakeoverResumesFromConfirmed(t *testing.T) {
 		t.Fatal(err)
 	}
 	if a.confirmWait == 0 || len(a.buf.Repairs()) != 1 {
-		t.Fatalf("a new data folder: wait %s, repairs %+v", a.confirmWait, a.buf.Repairs())
+		t.Errorf("a new data folder: wait %s, repairs %+v", a.confirmWait, a.buf.Repairs())
 	}
 	v := status.Evaluate(a.Snapshot(), a.thresholds(), time.Now())
 	if strings.Contains(strings.Join(v.Reasons, "\n"), "damage") || a.Snapshot().Buffer.RepairsPending != 0 {
 		t.Errorf("the takeover counts as damage: %+v", v)
 	}
+	started := time.Now()
 	stop := runPipelineAgent(t, a)
 	natstest.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
 		if n := len(a.buf.Repairs()); n != 0 {
 			return fmt.Errorf("%d repairs pending", n)
+		}
+		if st := a.poller.TableStats("incident"); st.LastSuccess.Before(started) {
+			return fmt.Errorf("incident not polled yet")
 		}
 		return nil
 	})
@@ -145,6 +150,17 @@ func TestHostedTakeoverResumesFromConfirmed(t *testing.T) {
 	if !ok || b == "" || !near(t, b, want, time.Second) {
 		t.Errorf("after the takeover incident was first read from %q, want the relay's confirmation %s less the overlap (%s)", b, confirmed.UpdatedOn, want.Format(wire.TimeLayout))
 	}
+	var scans int
+	for _, q := range sim.Requests()[mark:] {
+		if strings.HasPrefix(q.Path, "/api/now/table/") && strings.Contains(q.Query.Get("sysparm_query"), "^ORDERBYsys_updated_on") {
+			scans++
+		}
+	}
+	var records int
+	for _, st := range a.poller.Stats().Tables {
+		records += st.LastRecords
+	}
+	t.Logf("the takeover's first poll: %d Table API scan requests, %d records read; incident from %s", scans, records, b)
 	got := waitHolds(t, r, "acme", sim, tables...)
 	for _, id := range touched {
 		if _, ok := got["incident/"+id]; !ok {
