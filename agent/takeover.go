@@ -70,7 +70,9 @@ func openPipelineAgent(ctx context.Context, cfg *config.Config, log zerolog.Logg
 func isTakeover(r buffer.Repair) bool { return strings.HasPrefix(r.Reason, takeoverReason) }
 
 // awaitConfirmations returns once the forwarder holds a confirmation of
-// the relay, a.confirmWait passed (at once when it is zero), or ctx ended.
+// the relay for every synced table, a.confirmWait passed (at once when it
+// is zero), or ctx ended. Several relays share the heartbeats, each
+// resending only what it committed: a heartbeat a second reaches them all.
 func (a *Agent) awaitConfirmations(ctx context.Context) {
 	if a.confirmWait <= 0 {
 		return
@@ -79,17 +81,26 @@ func (a *Agent) awaitConfirmations(ctx context.Context) {
 	defer deadline.Stop()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	for len(a.fwd.Stats().Confirmed) == 0 {
+	tables := tableNames(a.cfg)
+	for n := 0; ; n++ {
+		confirmed := a.fwd.Stats().Confirmed
+		if !slices.ContainsFunc(tables, func(t string) bool { _, ok := confirmed[t]; return !ok }) {
+			a.log.Info().Int("tables", len(confirmed)).Msg("the relay's confirmations arrived: polling resumes from them")
+			return
+		}
+		if n%10 == 9 {
+			a.fwd.SendHeartbeat()
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-deadline.C:
-			a.log.Info().Dur("waited", a.confirmWait).Msg("no confirmation from the relay: the tables it holds nothing of start at the lookback")
+			a.log.Info().Dur("waited", a.confirmWait).Int("confirmed", len(confirmed)).Int("tables", len(tables)).
+				Msg("not every table has a confirmation from the relay: those start at the lookback")
 			return
 		case <-tick.C:
 		}
 	}
-	a.log.Info().Int("tables", len(a.fwd.Stats().Confirmed)).Msg("the relay's confirmations arrived: polling resumes from them")
 }
 
 // takeoverSection moves the pending takeover repair out of the buffer's
