@@ -45,6 +45,10 @@ type Agent struct {
 	// another member's forwarder sends it).
 	member          bool
 	memberHeartbeat func() wire.Heartbeat
+	// confirmWait, when set (a hosted pipeline that took its integration
+	// over: takeover.go), holds the first poll at most this long for the
+	// relay's confirmations.
+	confirmWait time.Duration
 }
 
 // shutdownGrace bounds how long in-flight publishes may take after a stop.
@@ -152,7 +156,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	})
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.buf.Run(gctx) })
-	g.Go(func() error { return a.poller.Run(gctx) })
+	g.Go(func() error {
+		a.awaitConfirmations(gctx)
+		return a.poller.Run(gctx)
+	})
 	g.Go(func() error { return a.fwd.Run(gctx) })
 	g.Go(func() error { return a.sweeper.Run(gctx) })
 	if !a.member { // the fleet serves one admin endpoint and answers remote requests for every instance

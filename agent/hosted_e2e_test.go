@@ -442,6 +442,12 @@ hosted:
 		}
 		outputs = append(outputs, body)
 	}
+	// The newest incident the relay holds: where the new holder resumes.
+	newest := ""
+	for _, row := range simBasic.Records("incident") {
+		newest = max(newest, row["sys_updated_on"].(string))
+	}
+	mark := len(simBasic.Requests())
 	touched := simBasic.Touch("incident", 7)
 	agents[victim].cmd.Process.Kill()
 	<-agents[victim].done
@@ -464,6 +470,19 @@ hosted:
 		}
 	}
 	waitHolds(t, ra, "globex", simOAuth, tables...)
+	// The new holder took over with an empty data folder: it resumed from
+	// the relay's confirmation (less the overlap), not from the lookback.
+	want := servicenowTime(t, newest).Add(-2 * time.Minute)
+	if b, ok := firstBound(simBasic.Requests()[mark:], "incident"); !ok || b == "" || !near(t, b, want, time.Second) {
+		raw, _ := os.ReadFile(filepath.Join(hdir, survivor+"-data", "log", "sei-agent.log"))
+		var lines []string
+		for _, l := range strings.Split(string(raw), "\n") {
+			if strings.Contains(l, "acme") && (strings.Contains(l, "confirm") || strings.Contains(l, "taking over") || strings.Contains(l, "lease") || strings.Contains(l, "incident")) {
+				lines = append(lines, l)
+			}
+		}
+		t.Errorf("after the takeover the new holder first read incident from %q, want the newest held %s less the overlap\n%s", b, newest, strings.Join(lines, "\n"))
+	}
 	for k, rec := range got {
 		if rec.Tenant != "acme" || rec.Integration != "snow" {
 			t.Errorf("%s stored under %s/%s", k, rec.Tenant, rec.Integration)

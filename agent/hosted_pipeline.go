@@ -108,7 +108,7 @@ func (h *hostedAgent) runPipeline(ctx context.Context, id string, _ uint64) erro
 		return err
 	}
 	log := h.log.With().Str("integration", id).Logger()
-	a, err := openAgent(ctx, cfg, log)
+	a, err := openPipelineAgent(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

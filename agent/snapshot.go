@@ -25,6 +25,7 @@ func (a *Agent) Snapshot() *status.Snapshot {
 	s.Buffer = bufferSection(a.buf.Stats())
 	repairSection(&s.Buffer, a.buf.RepairStats(), bufferDir(a.cfg))
 	resyncSection(&s.Buffer, a.buf.Repairs())
+	takeoverSection(&s.Buffer, a.buf.Repairs())
 	s.Buffer.PollingPaused, s.Buffer.PauseReason = ps.Paused, ps.PauseReason
 	s.Relay = relaySection(secret.RedactURL(a.cfg.Relay.URL), a.fwd.Stats())
 	if ps.Paused {

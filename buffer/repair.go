@@ -86,10 +86,32 @@ func (b *Buffer) AddRepair(ctx context.Context, r Repair) (Repair, error) {
 	return b.commitRepair(r, nil)
 }
 
+// AddRequestedRepair is AddRepair for a range read again because it was
+// asked for, not because damage was found (a hosted pipeline taking over
+// an integration restarts every table from the relay's confirmations):
+// it is recorded and resolved alike, and logged at info level as such.
+func (b *Buffer) AddRequestedRepair(ctx context.Context, r Repair) (Repair, error) {
+	if err := ctx.Err(); err != nil {
+		return Repair{}, fmt.Errorf("add repair: %w", err)
+	}
+	b.life.RLock()
+	defer b.life.RUnlock()
+	if b.closed {
+		return Repair{}, ErrClosed
+	}
+	return b.recordRepair(r, nil, true)
+}
+
 // commitRepair writes r together with the deletion of the damaged batches
 // seqs, in one transaction, and updates the index. The caller holds b.life
 // for reading.
 func (b *Buffer) commitRepair(r Repair, seqs []uint64) (Repair, error) {
+	return b.recordRepair(r, seqs, false)
+}
+
+// recordRepair is commitRepair; requested logs r as asked for rather
+// than as damage found.
+func (b *Buffer) recordRepair(r Repair, seqs []uint64, requested bool) (Repair, error) {
 	b.repairMu.Lock()
 	defer b.repairMu.Unlock()
 	if r.Time.IsZero() {
@@ -126,9 +148,14 @@ func (b *Buffer) commitRepair(r Repair, seqs []uint64) (Repair, error) {
 	last := r
 	b.repairs.last = &last
 	b.mu.Unlock()
-	b.log.Error().Str("table", r.Range.Table).Str("from", r.Range.From).Str("to", r.Range.To).
-		Uints64("batch", seqs).Str("reason", r.Reason).
-		Msg("buffer: damage found; the range will be read again from the source")
+	if requested {
+		b.log.Info().Str("table", r.Range.Table).Str("from", r.Range.From).Str("to", r.Range.To).Str("reason", r.Reason).
+			Msg("buffer: range recorded to be read again from the source, as asked")
+	} else {
+		b.log.Error().Str("table", r.Range.Table).Str("from", r.Range.From).Str("to", r.Range.To).
+			Uints64("batch", seqs).Str("reason", r.Reason).
+			Msg("buffer: damage found; the range will be read again from the source")
+	}
 	if f := b.onRepair.Load(); f != nil {
 		(*f)()
 	}

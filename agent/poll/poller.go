@@ -340,7 +340,7 @@ func (p *Poller) resolve(ctx context.Context, table string, repairs []buffer.Rep
 		p.log.Error().Err(err).Str("table", table).Msg("resolve repairs")
 		return
 	}
-	p.log.Info().Str("table", table).Int("repairs", len(ids)).Msg("repaired: the damaged ranges were read again")
+	p.log.Info().Str("table", table).Int("repairs", len(ids)).Msg("repaired: the ranges recorded to be read again were read")
 }
 
 // cursor returns the table's stored cursor, or nil before its first page.
