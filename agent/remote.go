@@ -214,10 +214,10 @@ func (a *Agent) remoteResync(ctx context.Context, req remote.Request) (remote.Re
 		return remote.Result{}, err
 	}
 	upto, _ := json.Marshal(servicenow.CursorAt(time.Now())) // for status and validate; the read goes on to each run's own end
-	// The buffer logs every repair as damage found; this one was asked for.
 	a.log.Info().Str("table", args.Table).Str("from", c.Time).Str("asker", req.Asker).Str("request", req.ID).
 		Msg("remote resync: the table is read again from this point, recorded as a buffer repair")
-	r, err := a.buf.AddRepair(ctx, buffer.Repair{
+	// Asked for, not damage found: the buffer logs it as such.
+	r, err := a.buf.AddRequestedRepair(ctx, buffer.Repair{
 		Range:  buffer.Range{Table: args.Table, From: string(raw), To: string(upto)},
 		Reason: fmt.Sprintf("%s%s from %s, asked by %s (request %s)", resyncReason, args.Table, c.Time, req.Asker, req.ID),
 	})
