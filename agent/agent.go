@@ -275,7 +275,7 @@ func openBuffer(cfg *config.Config, log zerolog.Logger) (*buffer.Buffer, error) 
 // lookback where there is none. The agent does not crash-loop on a bad
 // disk block; it says so loudly, in the log and in status.
 func openHealingBuffer(ctx context.Context, cfg *config.Config, log zerolog.Logger, now func() time.Time) (*buffer.Buffer, error) {
-	buf, damage := openBuffer(cfg, log)
+	buf, damage := openBufferWaiting(ctx, cfg, log)
 	if damage == nil || !errors.Is(damage, buffer.ErrDamaged) {
 		return buf, damage
 	}
@@ -295,6 +295,35 @@ func openHealingBuffer(ctx context.Context, cfg *config.Config, log zerolog.Logg
 		return nil, fmt.Errorf("record the repair of the moved-aside buffer: %w", err)
 	}
 	return buf, nil
+}
+
+// inUseWait is how long openBufferWaiting waits for another process to
+// let go of the buffer, and inUseRetry how often it tries meanwhile.
+var inUseWait, inUseRetry = 30 * time.Second, 250 * time.Millisecond
+
+// openBufferWaiting is openBuffer that waits, up to inUseWait, while
+// another process holds the buffer: `sei-agent status` or `bundle` run
+// while the service starts read the buffer for a moment, and the agent
+// (or one of its instances) must not fail to start because of it.
+func openBufferWaiting(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*buffer.Buffer, error) {
+	deadline := time.Now().Add(inUseWait)
+	for logged := false; ; {
+		buf, err := openBuffer(cfg, log)
+		if !errors.Is(err, buffer.ErrInUse) || time.Now().After(deadline) {
+			return buf, err
+		}
+		if !logged {
+			log.Warn().Err(err).Dur("wait", inUseWait).Msg("buffer in use by another process; waiting for it")
+			logged = true
+		}
+		t := time.NewTimer(inUseRetry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
 }
 
 // openExistingBuffer opens the buffer for the commands that only read from

@@ -42,6 +42,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrClosed is returned by every method called after Close.
 	ErrClosed = errors.New("buffer closed")
+	// ErrInUse: Open found another process using the buffer (its directory
+	// lock is held): a command reading it, or another agent.
+	ErrInUse = errors.New("another process is using the buffer")
 	// ErrTooBig means a batch (with its state updates) does not fit one
 	// transaction; see MaxBatchBytes. Nothing was written.
 	ErrTooBig = errors.New("batch too big")

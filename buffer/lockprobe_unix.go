@@ -7,15 +7,15 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"syscall"
 )
 
-// probeLock fails when another process holds the buffer's directory lock
-// (Badger's flock on dir/LOCK), so the checks before Open never read the
-// files of a live database, whose tables come and go.
+// probeLock fails with ErrInUse when another process holds the buffer's
+// directory lock (Badger flocks the directory itself; dir/LOCK only holds
+// its pid), so the checks before Open never read the files of a live
+// database, whose tables come and go.
 func probeLock(dir string) error {
-	f, err := os.Open(filepath.Join(dir, "LOCK"))
+	f, err := os.Open(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -24,7 +24,7 @@ func probeLock(dir string) error {
 	}
 	defer f.Close()
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		return fmt.Errorf("Cannot acquire directory lock on %q: another process is using the buffer: %w", dir, err)
+		return fmt.Errorf("Cannot acquire directory lock on %q: %w: %w", dir, ErrInUse, err)
 	}
 	return syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 }

@@ -18,7 +18,7 @@ func probeLock(dir string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("Cannot acquire directory lock on %q: another process is using the buffer: %w", dir, err)
+		return fmt.Errorf("Cannot acquire directory lock on %q: %w: %w", dir, ErrInUse, err)
 	}
 	return f.Close()
 }
