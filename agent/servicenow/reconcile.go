@@ -190,18 +190,7 @@ func (c *Client) idPage(ctx context.Context, t Table, eq string, off, limit int)
 	out := listing{limit: limit, total: -1}
 	err := c.do(ctx, request{op: "read " + t.Name + " ids", table: t.Name, path: tablePath(t.Name),
 		query: func() url.Values { return q },
-		check: func(r *response) error {
-			rows, err := decodeList(r.header.Get("Content-Type"), r.body)
-			if err != nil {
-				return err
-			}
-			out.rows = rows
-			if n, err := strconv.Atoi(r.header.Get("X-Total-Count")); err == nil {
-				out.total = n
-			}
-			out.hasNext = linkHasNext(r.header.Values("Link"))
-			return nil
-		}})
+		check: out.fill})
 	return out, err
 }
 

@@ -172,6 +172,21 @@ type listing struct {
 	hasNext bool // Link rel="next"
 }
 
+// fill reads a Table API answer into l: its rows, X-Total-Count and
+// whether a Link rel="next" follows.
+func (l *listing) fill(r *response) error {
+	rows, err := decodeList(r.header.Get("Content-Type"), r.body)
+	if err != nil {
+		return err
+	}
+	l.rows = rows
+	if n, err := strconv.Atoi(r.header.Get("X-Total-Count")); err == nil {
+		l.total = n
+	}
+	l.hasNext = linkHasNext(r.header.Values("Link"))
+	return nil
+}
+
 // more reports whether rows may follow this empty page at offset off.
 func (l listing) more(off int) bool {
 	if l.total >= 0 {
@@ -200,18 +215,7 @@ func (s *scan) fetch(ctx context.Context, limit, offset int, counts bool) (listi
 			v.Set("sysparm_limit", strconv.Itoa(out.limit)) // only the limit changes between attempts
 			return v
 		},
-		check: func(r *response) error {
-			rows, err := decodeList(r.header.Get("Content-Type"), r.body)
-			if err != nil {
-				return err
-			}
-			out.rows = rows
-			if n, err := strconv.Atoi(r.header.Get("X-Total-Count")); err == nil {
-				out.total = n
-			}
-			out.hasNext = linkHasNext(r.header.Values("Link"))
-			return nil
-		},
+		check: out.fill,
 		cutOff: func() bool {
 			next := s.cutOff(at, out.limit)
 			shrunk := next < out.limit
