@@ -75,15 +75,7 @@ type RepairStats struct {
 // AddRepair records r (its ID and, when zero, Time are assigned) and
 // returns it. It is fsynced like every write.
 func (b *Buffer) AddRepair(ctx context.Context, r Repair) (Repair, error) {
-	if err := ctx.Err(); err != nil {
-		return Repair{}, fmt.Errorf("add repair: %w", err)
-	}
-	b.life.RLock()
-	defer b.life.RUnlock()
-	if b.closed {
-		return Repair{}, ErrClosed
-	}
-	return b.commitRepair(r, nil)
+	return b.addRepair(ctx, r, false)
 }
 
 // AddRequestedRepair is AddRepair for a range read again because it was
@@ -91,6 +83,12 @@ func (b *Buffer) AddRepair(ctx context.Context, r Repair) (Repair, error) {
 // an integration restarts every table from the relay's confirmations):
 // it is recorded and resolved alike, and logged at info level as such.
 func (b *Buffer) AddRequestedRepair(ctx context.Context, r Repair) (Repair, error) {
+	return b.addRepair(ctx, r, true)
+}
+
+// addRepair records r with no damaged batch to delete; requested says
+// how it is logged.
+func (b *Buffer) addRepair(ctx context.Context, r Repair, requested bool) (Repair, error) {
 	if err := ctx.Err(); err != nil {
 		return Repair{}, fmt.Errorf("add repair: %w", err)
 	}
@@ -99,7 +97,7 @@ func (b *Buffer) AddRequestedRepair(ctx context.Context, r Repair) (Repair, erro
 	if b.closed {
 		return Repair{}, ErrClosed
 	}
-	return b.recordRepair(r, nil, true)
+	return b.recordRepair(r, nil, requested)
 }
 
 // commitRepair writes r together with the deletion of the damaged batches
