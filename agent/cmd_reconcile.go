@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -42,10 +41,7 @@ func cmdReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return command.Usagef("--table %s: not a reconciled table of %s (these are: %s; only tables incremental on sys_updated_on are)",
 			*table, cfg.File, strings.Join(names, ", "))
 	}
-	if err := os.MkdirAll(cfg.Agent.DataDir, 0o700); err != nil {
-		return fmt.Errorf("agent.data_dir: %w", err)
-	}
-	log, closer, err := newLogger(cfg, stderr, false)
+	log, closer, err := commandLogger(cfg, stderr)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -39,10 +38,7 @@ func reconcileFleet(ctx context.Context, cfg *config.Config, integration, table 
 			}
 		}
 	}
-	if err := os.MkdirAll(cfg.Agent.DataDir, 0o700); err != nil {
-		return fmt.Errorf("agent.data_dir: %w", err)
-	}
-	log, closer, err := newLogger(cfg, stderr, false)
+	log, closer, err := commandLogger(cfg, stderr)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -24,10 +23,7 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.Agent.DataDir, 0o700); err != nil {
-		return fmt.Errorf("agent.data_dir: %w", err)
-	}
-	log, closer, err := newLogger(cfg, stderr, false)
+	log, closer, err := commandLogger(cfg, stderr)
 	if err != nil {
 		return err
 	}

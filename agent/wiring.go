@@ -135,6 +135,15 @@ func logOptions(cfg *config.Config) logging.Options {
 	return logging.Options{Level: cfg.Log.Level, File: cfg.Log.File, DataDir: cfg.Agent.DataDir, Name: service.DefaultName}
 }
 
+// commandLogger creates the data folder (a relative log file may live in
+// it) and the logger of a command run by hand: sync, reconcile.
+func commandLogger(cfg *config.Config, stderr io.Writer) (zerolog.Logger, io.Closer, error) {
+	if err := os.MkdirAll(cfg.Agent.DataDir, 0o700); err != nil {
+		return zerolog.Logger{}, nil, fmt.Errorf("agent.data_dir: %w", err)
+	}
+	return newLogger(cfg, stderr, false)
+}
+
 // newLogger builds the process's one logger: JSON to the rotated file, the
 // console writer on a terminal, journald priorities under systemd.
 func newLogger(cfg *config.Config, stderr io.Writer, asService bool) (zerolog.Logger, io.Closer, error) {
