@@ -1,6 +1,7 @@
 package servicenow
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -31,6 +33,9 @@ type Client struct {
 	auth  *authenticator
 	lim   *limiter
 	stats *stats
+	// lastBody is the size of the last response body: the next read's
+	// first guess (readBody).
+	lastBody atomic.Int64
 }
 
 // New validates cfg and builds the client and its transport. With
@@ -244,11 +249,29 @@ func (c *Client) once(ctx context.Context, path string, q url.Values) (*response
 		exp := resp.TLS.PeerCertificates[0].NotAfter
 		c.stats.update(func(s *ClientStats) { s.CertExpiry = exp })
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	body, err := c.readBody(resp)
 	if err != nil {
 		return nil, used, fmt.Errorf("read response: %w", err)
 	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: body}, used, nil
+}
+
+// readBody reads resp's body, at most maxBody bytes, into one slice
+// sized from Content-Length or else the last body read: a page of wide
+// records is megabytes, and io.ReadAll's doublings zeroed and copied it
+// several times over. Each body gets its own slice: the rows of a page
+// point into it (scanList).
+func (c *Client) readBody(resp *http.Response) ([]byte, error) {
+	size := c.lastBody.Load()
+	if resp.ContentLength >= 0 {
+		size = resp.ContentLength
+	} else {
+		size += size / 8
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, min(size, maxBody)+bytes.MinRead))
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody))
+	c.lastBody.Store(int64(buf.Len()))
+	return buf.Bytes(), err
 }
 
 // retryAfter parses Retry-After (seconds or an HTTP date); 0 when absent.

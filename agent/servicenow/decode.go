@@ -19,6 +19,9 @@ func (r Row) String(field string) string {
 	if !ok {
 		return ""
 	}
+	if plainString(raw) {
+		return string(raw[1 : len(raw)-1])
+	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
 		return s
@@ -30,6 +33,20 @@ func (r Row) String(field string) string {
 		return ref.Value
 	}
 	return ""
+}
+
+// plainString reports whether raw is a JSON string that reads as its bytes
+// between the quotes: no escape, no control character, only ASCII.
+func plainString(raw []byte) bool {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return false
+	}
+	for _, c := range raw[1 : len(raw)-1] {
+		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // errBadBody says a 200 response was not the JSON a Table API answer is:
@@ -55,6 +72,9 @@ type errEnvelope struct {
 func decodeList(contentType string, body []byte) ([]Row, error) {
 	if err := checkJSON(contentType, body); err != nil {
 		return nil, err
+	}
+	if rows, ok := scanList(body); ok {
+		return rows, nil
 	}
 	var env struct {
 		Result *[]Row `json:"result"`
