@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -82,6 +83,10 @@ func newDecoder(window int) *zstd.Decoder {
 	return d
 }
 
+// lastNDJSON is the NDJSON size of the last batch Encode wrote: the next
+// one's first guess.
+var lastNDJSON atomic.Int64
+
 // lineBufs holds countLines' read buffers.
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
@@ -106,17 +111,24 @@ func encoder() *zstd.Encoder {
 	return enc
 }
 
-// EncodeNDJSON writes records as NDJSON, one record a line, uncompressed.
+// EncodeNDJSON writes records as NDJSON, one record a line, uncompressed:
+// each line as json.Encoder (without HTML escaping) writes the Record.
 func EncodeNDJSON(records []Record) ([]byte, error) {
 	var buf bytes.Buffer
-	e := json.NewEncoder(&buf)
-	e.SetEscapeHTML(false)
-	for i := range records {
-		if err := e.Encode(&records[i]); err != nil {
-			return nil, fmt.Errorf("encode record %s/%s: %w", records[i].Table, records[i].SysID, err)
-		}
+	if err := appendNDJSON(&buf, records); err != nil {
+		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+func appendNDJSON(buf *bytes.Buffer, records []Record) error {
+	w := newRecordWriter(buf)
+	for i := range records {
+		if err := w.write(&records[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Encode returns records as a batch body: zstd-compressed NDJSON. It refuses
@@ -126,10 +138,18 @@ func Encode(records []Record) ([]byte, error) {
 	if len(records) > MaxRecords {
 		return nil, fmt.Errorf("encode batch: %w: %d records, at most %d", ErrTooManyRecords, len(records), MaxRecords)
 	}
-	raw, err := EncodeNDJSON(records)
-	if err != nil {
+	// One allocation of about the size the last batch took, not a series
+	// of doublings (each zeroed and copied): a page of wide records is
+	// megabytes of NDJSON.
+	var buf bytes.Buffer
+	if hint := lastNDJSON.Load(); hint > 0 {
+		buf.Grow(int(min(hint+hint/8, MaxDecoded)))
+	}
+	if err := appendNDJSON(&buf, records); err != nil {
 		return nil, err
 	}
+	lastNDJSON.Store(int64(buf.Len()))
+	raw := buf.Bytes()
 	if len(raw) > MaxDecoded {
 		return nil, fmt.Errorf("encode batch: %w: %d bytes of NDJSON, at most %d", ErrTooLarge, len(raw), MaxDecoded)
 	}
