@@ -3,6 +3,9 @@ package poll
 import (
 	"context"
 	"encoding/json"
+	"hash/fnv"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -118,6 +121,46 @@ func TestIndexCodec(t *testing.T) {
 	for _, bad := range [][]byte{nil, make([]byte, 16), append(e.Encode(), 0)} {
 		if _, err := DecodeEntry(bad); err == nil {
 			t.Errorf("DecodeEntry(%x): no error", bad)
+		}
+	}
+}
+
+// fnvFieldHash is FieldHash as first written, with hash/fnv: the hashes in
+// existing indexes were made with it, and a different hash would make the
+// next sweep refetch every record.
+func fnvFieldHash(fields map[string]json.RawMessage) uint64 {
+	names := slices.Sorted(maps.Keys(fields))
+	h := fnv.New64a()
+	for _, k := range names {
+		h.Write([]byte(k))
+		h.Write([]byte{0})
+		h.Write(fields[k])
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
+}
+
+// TestFieldHashStable: FieldHash, and the page-wise hashing of indexState
+// that reuses the sorted names of the record before, give the hash/fnv
+// hash of the fields, for field sets that repeat and change.
+func TestFieldHashStable(t *testing.T) {
+	sets := []map[string]json.RawMessage{
+		{},
+		{"sys_id": json.RawMessage(`"a"`), "number": json.RawMessage(`"INC1"`), "caller_id": json.RawMessage(`{"link":"x","value":"u"}`)},
+		{"sys_id": json.RawMessage(`"b"`), "number": json.RawMessage(`"INC2"`), "caller_id": json.RawMessage(`null`)},
+		{"sys_id": json.RawMessage(`"b"`), "number": json.RawMessage(`"INC2"`), "state": json.RawMessage(`"2"`)},
+		{"é": json.RawMessage(`"\u00e9"`), "a": nil},
+	}
+	// The value the first FieldHash (hash/fnv) gave this record.
+	if got, want := FieldHash(sets[1]), uint64(0x5d67019029ec24c4); got != want {
+		t.Fatalf("FieldHash = %#x, want %#x as stored by earlier agents", got, want)
+	}
+	var names []string
+	for round := range 2 {
+		for i, f := range sets {
+			if got, want := fieldHash(f, &names), fnvFieldHash(f); got != want || FieldHash(f) != want {
+				t.Fatalf("round %d set %d: fieldHash %#x, FieldHash %#x, hash/fnv %#x", round, i, got, FieldHash(f), want)
+			}
 		}
 	}
 }
