@@ -28,7 +28,7 @@ func (b *Buffer) Run(ctx context.Context) error {
 		case <-b.done:
 			return ErrClosed
 		case <-t.C:
-			b.wrote() // a table the last writes' flush left behind
+			b.settled() // tables the last writes left in level 0
 			b.collectGarbage(ctx)
 		}
 	}

@@ -33,8 +33,8 @@ type Client struct {
 	auth  *authenticator
 	lim   *limiter
 	stats *stats
-	// lastBody is the size of the last response body: the next read's
-	// first guess (readBody).
+	// lastBody is about the size of the last large response body: the
+	// next read's first guess (readBody).
 	lastBody atomic.Int64
 }
 
@@ -270,7 +270,14 @@ func (c *Client) readBody(resp *http.Response) ([]byte, error) {
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, min(size, maxBody)+bytes.MinRead))
 	_, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody))
-	c.lastBody.Store(int64(buf.Len()))
+	// The guess follows larger bodies at once and smaller ones slowly: an
+	// empty last page or a small request between pages leaves it near a
+	// full page's size.
+	if n, last := int64(buf.Len()), c.lastBody.Load(); n >= last {
+		c.lastBody.Store(n)
+	} else {
+		c.lastBody.Store(max(n, last-last/4))
+	}
 	return buf.Bytes(), err
 }
 

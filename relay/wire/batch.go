@@ -83,8 +83,8 @@ func newDecoder(window int) *zstd.Decoder {
 	return d
 }
 
-// lastNDJSON is the NDJSON size of the last batch Encode wrote: the next
-// one's first guess.
+// lastNDJSON is the NDJSON bytes per record of the last batch Encode
+// wrote: the next one's first guess.
 var lastNDJSON atomic.Int64
 
 // lineBufs holds countLines' read buffers.
@@ -138,17 +138,20 @@ func Encode(records []Record) ([]byte, error) {
 	if len(records) > MaxRecords {
 		return nil, fmt.Errorf("encode batch: %w: %d records, at most %d", ErrTooManyRecords, len(records), MaxRecords)
 	}
-	// One allocation of about the size the last batch took, not a series
-	// of doublings (each zeroed and copied): a page of wide records is
-	// megabytes of NDJSON.
+	// One allocation of about the size the records of the last batch took,
+	// not a series of doublings (each zeroed and copied): a page of wide
+	// records is megabytes of NDJSON.
 	var buf bytes.Buffer
-	if hint := lastNDJSON.Load(); hint > 0 {
-		buf.Grow(int(min(hint+hint/8, MaxDecoded)))
+	if per := lastNDJSON.Load(); per > 0 {
+		n := per * int64(len(records))
+		buf.Grow(int(min(n+n/8, MaxDecoded)))
 	}
 	if err := appendNDJSON(&buf, records); err != nil {
 		return nil, err
 	}
-	lastNDJSON.Store(int64(buf.Len()))
+	if len(records) > 0 {
+		lastNDJSON.Store(int64(buf.Len()/len(records)) + 1)
+	}
 	raw := buf.Bytes()
 	if len(raw) > MaxDecoded {
 		return nil, fmt.Errorf("encode batch: %w: %d bytes of NDJSON, at most %d", ErrTooLarge, len(raw), MaxDecoded)
