@@ -3,6 +3,7 @@ package buffer
 import (
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // blockSize is the block size of the buffer's Badger tables: 1 MiB, not
@@ -160,8 +161,32 @@ func (b *Buffer) levelZeroTables() int {
 // level). This rewrites the index rows and what is left of the queue's
 // batches: the acked ones are dropped, which is what frees their space. An
 // error is logged; the next write tries again.
+//
+// While it runs, the tables it writes are paged out every releaseEvery
+// (releaseTables): a compaction rewrites the whole index, tens of MiB after
+// a large backfill, and each new table would stay resident until the end.
 func (b *Buffer) compactNow() {
-	if err := b.db.Flatten(1); err != nil {
+	done, released := make(chan struct{}), make(chan struct{})
+	go func() { // owned: compactNow waits for it
+		defer close(released)
+		t := time.NewTicker(releaseEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				releaseTables(b.compact.dir)
+			}
+		}
+	}()
+	err := b.db.Flatten(1)
+	close(done)
+	<-released
+	if err != nil {
 		b.log.Warn().Err(err).Msg("buffer: compaction")
 	}
 }
+
+// releaseEvery is how often a running compaction's tables are paged out.
+const releaseEvery = 100 * time.Millisecond

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -83,9 +82,20 @@ func newDecoder(window int) *zstd.Decoder {
 	return d
 }
 
-// lastNDJSON is the NDJSON bytes per record of the last batch Encode
-// wrote: the next one's first guess.
-var lastNDJSON atomic.Int64
+// scratch is Encode's NDJSON buffer, kept between batches: a page of wide
+// records is megabytes of NDJSON, and a new buffer for each (grown by
+// doubling, each step zeroed and copied, on pages the runtime had returned
+// to the system) was a tenth of the agent's CPU. Encode holds it for the
+// whole call; the one zstd encoder serialises Encode anyway. It keeps at
+// most maxScratch bytes.
+var scratch struct {
+	sync.Mutex
+	buf bytes.Buffer
+}
+
+// maxScratch bounds the NDJSON buffer Encode keeps: a page of 1,000 wide
+// records (about 3 MiB) fits.
+const maxScratch = 8 << 20
 
 // lineBufs holds countLines' read buffers.
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -138,19 +148,17 @@ func Encode(records []Record) ([]byte, error) {
 	if len(records) > MaxRecords {
 		return nil, fmt.Errorf("encode batch: %w: %d records, at most %d", ErrTooManyRecords, len(records), MaxRecords)
 	}
-	// One allocation of about the size the records of the last batch took,
-	// not a series of doublings (each zeroed and copied): a page of wide
-	// records is megabytes of NDJSON.
-	var buf bytes.Buffer
-	if per := lastNDJSON.Load(); per > 0 {
-		n := per * int64(len(records))
-		buf.Grow(int(min(n+n/8, MaxDecoded)))
-	}
-	if err := appendNDJSON(&buf, records); err != nil {
+	scratch.Lock()
+	defer scratch.Unlock()
+	buf := &scratch.buf
+	buf.Reset()
+	defer func() {
+		if buf.Cap() > maxScratch {
+			*buf = bytes.Buffer{} // an outlier's buffer is not kept
+		}
+	}()
+	if err := appendNDJSON(buf, records); err != nil {
 		return nil, err
-	}
-	if len(records) > 0 {
-		lastNDJSON.Store(int64(buf.Len()/len(records)) + 1)
 	}
 	raw := buf.Bytes()
 	if len(raw) > MaxDecoded {
