@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/sei-edge/servicenow-edge/relay/httpjson"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -155,23 +156,12 @@ func bearer(r *http.Request) string {
 	return strings.TrimSpace(token)
 }
 
-// apiError is the body of every error response.
-type apiError struct {
-	Error string `json:"error"`
-	Param string `json:"param,omitempty"` // the query parameter at fault
-}
-
-func writeError(w http.ResponseWriter, code int, param, msg string) {
-	writeJSON(w, code, apiError{Error: msg, Param: param})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	e := json.NewEncoder(w)
-	e.SetEscapeHTML(false)
-	_ = e.Encode(v)
-}
+// writeError and writeJSON answer in the body shape every relay HTTP
+// endpoint shares.
+var (
+	writeError = httpjson.WriteError
+	writeJSON  = httpjson.Write
+)
 
 // writeNDJSON answers 200 with items as NDJSON, one JSON line each, after
 // the headers the caller set; Sei-Records says how many lines follow. A
