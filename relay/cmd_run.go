@@ -43,11 +43,8 @@ const tokenFile = "http.token"
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, path := newFlags("run", stdout)
-	if err := parse(fs, args); err != nil {
+	if err := command.ParseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return command.Usagef("unexpected argument %q", fs.Arg(0))
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
