@@ -42,12 +42,9 @@ func cmdEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	credsPath := *out
-	if credsPath == "" {
-		credsPath = filepath.Join(cfg.DataDir, "credentials", *tenant+"."+*agent+".creds")
-	}
-	if credsPath, err = filepath.Abs(credsPath); err != nil {
-		return fmt.Errorf("resolve credentials path: %w", err)
+	credsPath, err := credentialsPath(cfg, *out, *tenant+"."+*agent)
+	if err != nil {
+		return err
 	}
 	reg, err := newRegistry(cfg)
 	if err != nil {
@@ -167,11 +164,7 @@ func cmdRevoke(ctx context.Context, args []string, stdout io.Writer) error {
 	if *tenant == "" || *agent == "" {
 		return command.Usagef("--tenant and --agent are required")
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	reg, err := newRegistry(cfg)
+	cfg, reg, err := loadRegistry(*path)
 	if err != nil {
 		return err
 	}
@@ -196,11 +189,7 @@ func cmdAgents(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	reg, err := newRegistry(cfg)
+	_, reg, err := loadRegistry(*path)
 	if err != nil {
 		return err
 	}
@@ -246,4 +235,28 @@ func checkIntegrations(list []string) error {
 		seen[in] = true
 	}
 	return errors.Join(errs...)
+}
+
+// credentialsPath is the absolute path of the credentials file enroll
+// writes: --out, or data_dir/credentials/NAME.creds.
+func credentialsPath(cfg config.Config, out, name string) (string, error) {
+	if out == "" {
+		out = filepath.Join(cfg.DataDir, "credentials", name+".creds")
+	}
+	p, err := filepath.Abs(out)
+	if err != nil {
+		return "", fmt.Errorf("resolve credentials path: %w", err)
+	}
+	return p, nil
+}
+
+// loadRegistry loads the configuration at path and opens its enrollment
+// registry.
+func loadRegistry(path string) (config.Config, *enroll.Registry, error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return cfg, nil, err
+	}
+	reg, err := newRegistry(cfg)
+	return cfg, reg, err
 }
