@@ -79,6 +79,7 @@ type relay struct {
 	consumer *ingest.Consumer
 	feedpub  *feedpub.Publisher // nil unless feed.nats
 	quota    *quota.Enforcer    // nil without quota.max_messages or in external mode
+	shared   *quota.Shared      // external mode's quota, nil without quota.max_bytes or max_messages
 	conns    *natsbox.ConnLimit // nil in external mode
 	tokens   *relaytoken.KV     // the tenant tokens, shared by every replica
 	api      *api.Server
@@ -131,7 +132,7 @@ func (r *relay) open(ctx context.Context, stderr io.Writer) error {
 	if err := r.openHosted(ctx); err != nil {
 		return err
 	}
-	if err := r.build(token); err != nil {
+	if err := r.build(ctx, token); err != nil {
 		return err
 	}
 	if r.ln, err = listenHTTP(r.cfg.HTTP, r.log); err != nil {
@@ -167,11 +168,14 @@ func (r *relay) connectNATS(ctx context.Context) error {
 }
 
 // build creates the consumer and the HTTP API with a shared metrics registry.
-func (r *relay) build(token string) error {
+func (r *relay) build(ctx context.Context, token string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ledger, err := r.newLedger(reg)
 	if err != nil {
+		return err
+	}
+	if err := r.openShared(ctx, reg); err != nil {
 		return err
 	}
 	r.consumer, err = ingest.New(ingest.Config{
@@ -189,7 +193,7 @@ func (r *relay) build(token string) error {
 			MaxBytes:   int64(r.cfg.Consumer.QuarantineMaxBytes),
 		},
 		Metrics: reg,
-		Ledger:  ledgerOrNil(ledger),
+		Ledger:  r.ingestLedger(ledger),
 	})
 	if err != nil {
 		return fmt.Errorf("configure ingest: %w", err)
@@ -240,6 +244,9 @@ func (r *relay) run(ctx context.Context) error {
 	}
 	if r.quota != nil {
 		g.Go(func() error { return r.quota.Run(gctx) })
+	}
+	if r.shared != nil {
+		g.Go(func() error { return r.shared.Run(gctx) })
 	}
 	if r.hosted != nil {
 		g.Go(func() error { return r.hosted.Run(gctx) })

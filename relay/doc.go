@@ -131,5 +131,20 @@
 // once a minute per agent. Embedded server only: on an external cluster
 // the relay has no system account, and the account ceiling is the bound.
 //
+// On an external cluster (nats.url) several replicas share the stream and
+// each sees only its share of the batches, so quota.max_bytes and
+// quota.max_messages are kept in one count per tenant in the KV bucket
+// SEI_QUOTA (quota.Shared): each replica's gateway adds a stored batch, its
+// consumer subtracts a batch that left, one revision-checked update per
+// tenant per write round; the pause (at the limit, lifted at 90%) is part
+// of that count, so every replica refuses the tenant alike. Its agents'
+// batches get a 503 naming the quota key, the same refusal as
+// quota.max_bytes on the embedded server, which they treat as an outage.
+// A gateway reads a publishing tenant's count at most once a second; every
+// quota.check_interval each replica sets to zero the tenants it saw whose
+// subjects hold no batch (repairing what a crash or stream.max_age left),
+// so a restarted replica starts from the bucket. The limit may be passed
+// by the batches in flight when a replica first reads a tenant.
+//
 // Figures of scripts/bench-accounts.sh are in the README.
 package main

@@ -38,21 +38,50 @@ func (r *relay) newLedger(metrics prometheus.Registerer) (*quota.Ledger, error) 
 	return l, nil
 }
 
-// ledgerOrNil keeps a nil *quota.Ledger from becoming a non-nil interface.
-func ledgerOrNil(l *quota.Ledger) ingest.Ledger {
+// openShared opens the quota every relay replica of an external cluster
+// shares (quota.max_bytes and quota.max_messages, counted in the bucket
+// quota.SharedBucket), when either is set.
+func (r *relay) openShared(ctx context.Context, metrics prometheus.Registerer) error {
+	if r.srv != nil || r.cfg.Quota.MaxBytes == 0 && r.cfg.Quota.MaxMessages == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var err error
+	r.shared, err = quota.OpenShared(ctx, quota.SharedConfig{JS: r.js, Replicas: r.cfg.StreamReplicas(),
+		MaxBytes: int64(r.cfg.Quota.MaxBytes), MaxBatches: r.cfg.Quota.MaxMessages, Interval: r.cfg.Quota.CheckInterval.D(),
+		Log: r.log.With().Str("component", "quota").Logger(), Metrics: metrics})
+	if err != nil {
+		return fmt.Errorf("quota.max_bytes, quota.max_messages on the external cluster (nats.url): %w", err)
+	}
+	return nil
+}
+
+// ingestLedger is the gateway's and consumer's ledger: the embedded
+// server's l, or the external cluster's shared quota; nil for none (a nil
+// pointer must not become a non-nil interface).
+func (r *relay) ingestLedger(l *quota.Ledger) ingest.Ledger {
+	if r.shared != nil {
+		return r.shared
+	}
 	if l == nil {
 		return nil
 	}
 	return l
 }
 
-// quotaFunc serves GET /v1/quota from the enforcer, nil without quotas.
+// quotaFunc serves GET /v1/quota from the enforcer or the shared quota,
+// nil without quotas.
 func (r *relay) quotaFunc() api.QuotaFunc {
-	if r.quota == nil {
+	usage := func(ctx context.Context, tenant string) (quota.Usage, error) { return r.shared.Usage(ctx, tenant) }
+	switch {
+	case r.quota != nil:
+		usage = r.quota.Usage
+	case r.shared == nil:
 		return nil
 	}
 	return func(ctx context.Context, tenant string) (api.QuotaUsage, error) {
-		u, err := r.quota.Usage(ctx, tenant)
+		u, err := usage(ctx, tenant)
 		return api.QuotaUsage{Tenant: u.Tenant, Batches: u.Batches, Bytes: u.Bytes,
 			MaxBatches: u.MaxBatches, MaxBytes: u.MaxBytes, Paused: u.Paused}, err
 	}

@@ -124,8 +124,10 @@ type Consumer struct {
 	QuarantineMaxBytes   confload.ByteSize `yaml:"quarantine_max_bytes"`
 }
 
-// Quota bounds what one tenant may take of the embedded server (see the
-// accounts notes in relay/doc.go).
+// Quota bounds what one tenant may take of the relay (see the accounts
+// notes in relay/doc.go; on an external cluster max_bytes and max_messages
+// refuse a paused tenant's batches at the gateway, counted across the
+// replicas).
 type Quota struct {
 	// MaxMessages is how many batches one tenant may hold in the ingest
 	// stream; at the limit the tenant's ingest import is withdrawn until
