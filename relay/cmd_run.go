@@ -75,12 +75,13 @@ type relay struct {
 	storeRun func(context.Context) error // nil when the store has no loop
 	srv      *natsbox.Server             // nil in external mode
 	nc       *nats.Conn
+	sysnc    *nats.Conn // external mode with nats.system_credentials, else nil
 	js       jetstream.JetStream
 	consumer *ingest.Consumer
 	feedpub  *feedpub.Publisher // nil unless feed.nats
 	quota    *quota.Enforcer    // nil without quota.max_messages or in external mode
 	shared   *quota.Shared      // external mode's quota, nil without quota.max_bytes or max_messages
-	conns    *natsbox.ConnLimit // nil in external mode
+	conns    *natsbox.ConnLimit // nil in external mode without nats.system_credentials
 	tokens   *relaytoken.KV     // the tenant tokens, shared by every replica
 	api      *api.Server
 	hosted   *hosted.Hosted // nil unless hosted.secret_key_file
@@ -157,6 +158,11 @@ func (r *relay) connectNATS(ctx context.Context) error {
 	} else {
 		r.nc, err = natsbox.Dial(ctx, natsbox.DialConfig{URL: r.cfg.NATS.URL, Credentials: r.cfg.NATS.Credentials,
 			CAFile: r.cfg.NATS.CAFile, Name: "sei-relay", Log: r.log.With().Str("component", "nats").Logger()})
+		if err == nil && r.cfg.NATS.SystemCredentials != "" {
+			r.sysnc, err = natsbox.Dial(ctx, natsbox.DialConfig{URL: r.cfg.NATS.URL, Credentials: r.cfg.NATS.SystemCredentials,
+				CredentialsKey: "nats.system_credentials", CAFile: r.cfg.NATS.CAFile, Name: "sei-relay-events",
+				Log: r.log.With().Str("component", "nats-system").Logger()})
+		}
 	}
 	if err != nil {
 		return err
@@ -203,7 +209,7 @@ func (r *relay) build(ctx context.Context, token string) error {
 			return err
 		}
 	}
-	if r.srv != nil {
+	if r.srv != nil || r.sysnc != nil {
 		if r.conns, err = r.newConnLimit(reg); err != nil {
 			return err
 		}
@@ -281,6 +287,9 @@ func (r *relay) close() {
 	}
 	if r.nc != nil {
 		r.nc.Close()
+	}
+	if r.sysnc != nil {
+		r.sysnc.Close()
 	}
 	if r.srv != nil {
 		r.srv.Shutdown()

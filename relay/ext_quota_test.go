@@ -33,6 +33,7 @@ type extCluster struct {
 	ns           *server.Server
 	url          string
 	extra        string // config lines every replica gets
+	natsExtra    string // more nats: keys of the replicas (not of the first enrolls)
 	blocks       map[string]enroll.RelayBlock
 }
 
@@ -46,18 +47,7 @@ func startExtCluster(t *testing.T, extra string, agents ...string) *extCluster {
 	// enroll needs nats.url only to know the mode: the real one comes later.
 	cfg := c.config(t, "enroll", c.dataDir, "nats://127.0.0.1:1")
 	for _, ta := range agents {
-		tenant, agent, _ := strings.Cut(ta, "/")
-		code, out, errOut := runCmd(t, "enroll", "-c", cfg, "--tenant", tenant, "--integration", "snow", "--agent", agent)
-		if code != 0 {
-			t.Fatalf("enroll %s: %d %s", ta, code, errOut)
-		}
-		var b struct {
-			Relay enroll.RelayBlock `yaml:"relay"`
-		}
-		if err := yaml.Unmarshal([]byte(out), &b); err != nil {
-			t.Fatal(err)
-		}
-		c.blocks[ta] = b.Relay
+		c.enroll(t, cfg, ta)
 	}
 	opJWT, err := os.ReadFile(filepath.Join(c.dataDir, enroll.AccountsDir, "operator.jwt"))
 	if err != nil {
@@ -67,7 +57,13 @@ func startExtCluster(t *testing.T, extra string, agents ...string) *extCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dr, err := server.NewDirAccResolver(filepath.Join(c.dataDir, enroll.ResolverDir), 0, 0, server.NoDelete)
+	// The cluster's resolver has its own copy of the JWTs enroll wrote so
+	// far: a later enroll reaches it only by a push.
+	resolver := filepath.Join(c.dir, "resolver")
+	if err := os.CopyFS(resolver, os.DirFS(filepath.Join(c.dataDir, enroll.ResolverDir))); err != nil {
+		t.Fatal(err)
+	}
+	dr, err := server.NewDirAccResolver(resolver, 0, 0, server.NoDelete)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +73,23 @@ func startExtCluster(t *testing.T, extra string, agents ...string) *extCluster {
 	return c
 }
 
+// enroll enrolls "tenant/agent" for integration snow with config cfg.
+func (c *extCluster) enroll(t *testing.T, cfg, ta string) {
+	t.Helper()
+	tenant, agent, _ := strings.Cut(ta, "/")
+	code, out, errOut := runCmd(t, "enroll", "-c", cfg, "--tenant", tenant, "--integration", "snow", "--agent", agent)
+	if code != 0 {
+		t.Fatalf("enroll %s: %d %s", ta, code, errOut)
+	}
+	var b struct {
+		Relay enroll.RelayBlock `yaml:"relay"`
+	}
+	if err := yaml.Unmarshal([]byte(out), &b); err != nil {
+		t.Fatal(err)
+	}
+	c.blocks[ta] = b.Relay
+}
+
 // config writes relay config name (its own folder) for dataDir and url.
 func (c *extCluster) config(t *testing.T, name, dataDir, url string) string {
 	t.Helper()
@@ -84,14 +97,18 @@ func (c *extCluster) config(t *testing.T, name, dataDir, url string) string {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	natsExtra := ""
+	if url == c.url {
+		natsExtra = c.natsExtra
+	}
 	return writeConfig(t, dir, fmt.Sprintf(`
 data_dir: %q
 http: {listen: "127.0.0.1:0", token: tok}
-nats: {url: %q, credentials: %q}
+nats: {url: %q, credentials: %q%s}
 stream: {max_bytes: 64MiB, replicas: 1}
 consumer: {ack_wait: 30s}
 log: {level: error}
-%s`, dataDir, url, filepath.Join(c.dataDir, enroll.AdminCredsFile), c.extra))
+%s`, dataDir, url, filepath.Join(c.dataDir, enroll.AdminCredsFile), natsExtra, c.extra))
 }
 
 // replica starts one relay replica with its own data_dir.
@@ -294,4 +311,67 @@ func httpGetCursor(url, token string) (body, next string, err error) {
 		err = fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return string(b), resp.Header.Get(api.HeaderNextCursor), err
+}
+
+// TestExternalConnLimitPerAgent: on an external cluster, a relay given
+// nats.system_credentials (enroll writes relay-system.creds) pushes the
+// account JWT of a tenant enrolled while it runs, so its agent connects at
+// once, and bounds each agent to quota.connections_per_agent connections:
+// agent1's third connection is closed while its tenant account (two
+// agents, 2 each) would allow four, and agent3 still gets its two. Before,
+// enroll only wrote the JWT for the operator to push, and the account's
+// total was the only bound.
+func TestExternalConnLimitPerAgent(t *testing.T) {
+	c := startExtCluster(t, "quota: {connections_per_agent: 2}\n", "ta/agent1", "ta/agent3")
+	c.natsExtra = fmt.Sprintf(", system_credentials: %q", filepath.Join(c.dataDir, enroll.SystemCredsFile))
+	r := c.replica(t, "a")
+
+	// A tenant enrolled now reaches the cluster only by the relay's push.
+	c.enroll(t, c.config(t, "enroll-live", c.dataDir, c.url), "tb/agent2")
+	late, err := c.dial("tb/agent2")
+	if err != nil {
+		t.Fatalf("agent of a tenant enrolled while the relay runs: %v", err)
+	}
+	late.Close()
+
+	var conns []*nats.Conn
+	open := func() int {
+		n := 0
+		for _, nc := range conns {
+			if !nc.IsClosed() {
+				n++
+			}
+		}
+		return n
+	}
+	// The limiter watches connect events from its start: wait until it
+	// has closed one, or for the time a closing takes.
+	for range 3 {
+		nc, err := c.dial("ta/agent1")
+		if err != nil {
+			t.Fatalf("agent1's connection %d: %v", len(conns)+1, err)
+		}
+		defer nc.Close()
+		conns = append(conns, nc)
+	}
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if n := open(); n != 2 {
+			return fmt.Errorf("agent1 holds %d connections, want quota.connections_per_agent 2 (the account allows 4)", n)
+		}
+		return nil
+	})
+	for i := range 2 {
+		nc, err := c.dial("ta/agent3")
+		if err != nil {
+			t.Fatalf("agent3's connection %d while agent1 is at its limit: %v", i+1, err)
+		}
+		defer nc.Close()
+		if err := nc.Flush(); err != nil {
+			t.Fatalf("agent3's connection %d: %v", i+1, err)
+		}
+	}
+	metrics, err := httpGet(r.ri.HTTPURL+"/metrics", "tok")
+	if err != nil || !regexp.MustCompile(`(?m)^sei_relay_agent_connections_refused_total [1-9]`).MatchString(metrics) {
+		t.Errorf("closed connection not counted in sei_relay_agent_connections_refused_total: %v", err)
+	}
 }

@@ -89,7 +89,8 @@ func (r *relay) quotaFunc() api.QuotaFunc {
 
 // newConnLimit bounds each agent's connections to
 // quota.connections_per_agent (the server bounds only the tenant account's
-// total), counting and logging every connection it closes.
+// total), counting and logging every connection it closes: on the embedded
+// server, or on the external cluster through nats.system_credentials.
 func (r *relay) newConnLimit(metrics prometheus.Registerer) (*natsbox.ConnLimit, error) {
 	kicks := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "sei_relay", Name: "agent_connections_refused_total",
 		Help: "Connections closed because their agent already held quota.connections_per_agent connections."})
@@ -98,14 +99,18 @@ func (r *relay) newConnLimit(metrics prometheus.Registerer) (*natsbox.ConnLimit,
 	}
 	log := r.log.With().Str("component", "connlimit").Logger()
 	warned := map[string]time.Time{} // user → last warning; only Run's goroutine calls kicked
-	return r.srv.NewConnLimit(r.cfg.Quota.ConnectionsPerAgent, func(account, user, name string) {
+	kicked := func(account, user, name string) {
 		kicks.Inc()
 		if now := time.Now(); now.Sub(warned[user]) > time.Minute {
 			warned[user] = now
 			log.Warn().Str("account", account).Str("user", user).Str("name", name).Int("limit", r.cfg.Quota.ConnectionsPerAgent).
 				Msg("agent holds quota.connections_per_agent connections already: closed its newest (logged once a minute per agent)")
 		}
-	})
+	}
+	if r.srv == nil {
+		return natsbox.NewRemoteConnLimit(r.sysnc, r.cfg.Quota.ConnectionsPerAgent, kicked)
+	}
+	return r.srv.NewConnLimit(r.cfg.Quota.ConnectionsPerAgent, kicked)
 }
 
 // openTokens opens the tenant tokens' bucket, retrying while the cluster
