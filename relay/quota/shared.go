@@ -64,9 +64,10 @@ type SharedConfig struct {
 //     writes the deltas, one revision-checked update per tenant per round
 //     (a round follows the first delta, so a busy tenant's batches share
 //     one update), retrying on a conflict with another replica.
-//   - Every Interval, Run settles the tenants it saw: a tenant whose
-//     subjects hold no batch in the stream is set to zero (checked against
-//     the revision read first, so a concurrent update wins). This
+//   - Every Interval, Run settles the tenants it saw: one request for the
+//     stream's per-subject counts, and a tenant whose subjects hold no
+//     batch is set to zero (checked against the revision it read before,
+//     so a concurrent update wins). This
 //     corrects what a crash or the stream's own expiry (stream.max_age)
 //     left behind, and a restarted replica starts from the bucket.
 //
@@ -271,7 +272,8 @@ func (s *Shared) Flush(ctx context.Context) error {
 }
 
 // apply adds d to tenant's count, with the pause recomputed, retrying on
-// a concurrent update.
+// a concurrent update. It reads the count first: with several replicas
+// writing one tenant, a count in memory would mostly be stale.
 func (s *Shared) apply(ctx context.Context, tenant string, d Count) error {
 	for range 20 {
 		cur, rev, err := s.get(ctx, tenant)
@@ -297,17 +299,23 @@ func (s *Shared) apply(ctx context.Context, tenant string, d Count) error {
 }
 
 // Settle sets to zero each tenant in memory that holds no batch in the
-// stream, unless its count changed since it was read; it forgets tenants
-// idle for a minute. The stream is asked once per tenant with a count.
+// stream, unless its count changed since this replica last read or wrote
+// it (then it reads it again for the next round); it forgets tenants idle
+// for a minute. It asks the stream once for every tenant's count (as the
+// embedded Enforcer does), and writes only the tenants to correct.
 func (s *Shared) Settle(ctx context.Context) error {
 	now := time.Now()
-	var check []string
+	type cand struct {
+		held Count
+		rev  uint64
+	}
+	check := map[string]cand{}
 	s.mu.Lock()
 	for tenant, e := range s.view {
 		_, busy := s.pending[tenant]
 		switch {
 		case e.held != (Count{}):
-			check = append(check, tenant)
+			check[tenant] = cand{e.held, e.rev} // the revision read before the stream's counts
 		case !busy && !e.busy && now.Sub(e.used) > sharedIdle:
 			delete(s.view, tenant)
 		}
@@ -316,36 +324,31 @@ func (s *Shared) Settle(ctx context.Context) error {
 	if len(check) == 0 {
 		return nil
 	}
-	st, err := s.cfg.JS.Stream(ctx, wire.StreamName)
+	batches, err := Held(ctx, s.cfg.JS)
 	if err != nil {
-		return fmt.Errorf("open stream %s: %w", wire.StreamName, err)
+		return err
 	}
 	var errs []error
-	for _, tenant := range check {
-		cur, rev, err := s.get(ctx, tenant) // before the stream: a batch stored since changes rev
-		if err != nil {
-			errs = append(errs, err)
+	for tenant, c := range check {
+		if batches[tenant] > 0 {
 			continue
 		}
-		n, err := tenantBatches(ctx, st, tenant)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if n > 0 || cur == (Count{}) {
-			s.saw(tenant, cur, rev)
-			continue
-		}
-		nrev, err := s.put(ctx, tenant, Count{}, rev)
+		nrev, err := s.put(ctx, tenant, Count{}, c.rev)
 		if errors.Is(err, jetstream.ErrKeyExists) {
-			continue // changed meanwhile: the next round looks again
+			// Changed since: read it for the next round.
+			if held, rev, err := s.get(ctx, tenant); err == nil {
+				s.saw(tenant, held, rev)
+			} else {
+				errs = append(errs, err)
+			}
+			continue
 		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		s.saw(tenant, Count{}, nrev)
-		if cur.Paused {
+		if c.held.Paused {
 			s.transition(tenant, Count{})
 		}
 	}

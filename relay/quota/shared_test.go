@@ -20,7 +20,7 @@ import (
 // sharedPair opens two Shared ledgers (two relay replicas) on one plain
 // JetStream server with the ingest stream; Fresh is tiny so every Admit
 // reads the bucket.
-func sharedPair(t *testing.T, maxBytes, maxBatches int64) (a, b *Shared, js jetstream.JetStream) {
+func sharedPair(t testing.TB, maxBytes, maxBatches int64) (a, b *Shared, js jetstream.JetStream) {
 	t.Helper()
 	srv := natstest.Start(t, nil)
 	nc, err := nats.Connect(srv.ClientURL())
@@ -45,7 +45,7 @@ func sharedPair(t *testing.T, maxBytes, maxBatches int64) (a, b *Shared, js jets
 	return open(), open(), js
 }
 
-func mustFlush(t *testing.T, s *Shared) {
+func mustFlush(t testing.TB, s *Shared) {
 	t.Helper()
 	if err := s.Flush(context.Background()); err != nil {
 		t.Fatal(err)
@@ -145,7 +145,16 @@ func TestSharedSettles(t *testing.T) {
 	if err := st.Purge(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// a batch counted after b read ta: b's settlement must not wipe it
+	a.Added("ta", 100)
+	mustFlush(t, a)
 	if err := b.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := a.Usage(ctx, "ta"); err != nil || u.Bytes != 5100 {
+		t.Fatalf("a settlement on a stale read wiped a later count: %+v %v", u, err)
+	}
+	if err := b.Settle(ctx); err != nil { // b read ta again: now it settles
 		t.Fatal(err)
 	}
 	if err := a.Admit("ta"); err != nil {
@@ -154,4 +163,42 @@ func TestSharedSettles(t *testing.T) {
 	if u, err := a.Usage(ctx, "ta"); err != nil || u != (Usage{Tenant: "ta", MaxBytes: 1000}) {
 		t.Errorf("usage after settling: %+v %v", u, err)
 	}
+}
+
+// BenchmarkSharedBatch is the quota's cost for one batch when nothing
+// shares its round (the worst case: each round writes one batch): the
+// gateway's Admit (from memory), its Added written, and the consumer's
+// Removed written, each write a read and a revision-checked update of the
+// bucket on a local server.
+func BenchmarkSharedBatch(b *testing.B) {
+	a, c, _ := sharedPair(b, 1<<40, 0)
+	a.cfg.Fresh, c.cfg.Fresh = time.Hour, time.Hour
+	for b.Loop() {
+		if err := a.Admit("ta"); err != nil {
+			b.Fatal(err)
+		}
+		a.Added("ta", 1000)
+		mustFlush(b, a)
+		c.Removed("ta", 1000)
+		mustFlush(b, c)
+	}
+}
+
+// BenchmarkSharedRound64 is the same for 64 batches of one tenant in one
+// round (what a busy gateway's 64 workers hand Run at once): per batch.
+func BenchmarkSharedRound64(b *testing.B) {
+	a, c, _ := sharedPair(b, 1<<40, 0)
+	a.cfg.Fresh, c.cfg.Fresh = time.Hour, time.Hour
+	for b.Loop() {
+		for range 64 {
+			if err := a.Admit("ta"); err != nil {
+				b.Fatal(err)
+			}
+			a.Added("ta", 1000)
+			c.Removed("ta", 1000)
+		}
+		mustFlush(b, a)
+		mustFlush(b, c)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*64), "ns/batch")
 }
