@@ -316,7 +316,7 @@ func httpGetCursor(url, token string) (body, next string, err error) {
 // TestExternalConnLimitPerAgent: on an external cluster, a relay given
 // nats.system_credentials (enroll writes relay-system.creds) pushes the
 // account JWT of a tenant enrolled while it runs, so its agent connects at
-// once, and bounds each agent to quota.connections_per_agent connections:
+// once (and a revoke disconnects it), and bounds each agent to quota.connections_per_agent connections:
 // agent1's third connection is closed while its tenant account (two
 // agents, 2 each) would allow four, and agent3 still gets its two. Before,
 // enroll only wrote the JWT for the operator to push, and the account's
@@ -327,12 +327,23 @@ func TestExternalConnLimitPerAgent(t *testing.T) {
 	r := c.replica(t, "a")
 
 	// A tenant enrolled now reaches the cluster only by the relay's push.
-	c.enroll(t, c.config(t, "enroll-live", c.dataDir, c.url), "tb/agent2")
+	live := c.config(t, "enroll-live", c.dataDir, c.url)
+	c.enroll(t, live, "tb/agent2")
 	late, err := c.dial("tb/agent2")
 	if err != nil {
 		t.Fatalf("agent of a tenant enrolled while the relay runs: %v", err)
 	}
-	late.Close()
+	defer late.Close()
+	// A revoke is pushed the same way: the cluster disconnects the agent.
+	if code, out, errOut := runCmd(t, "revoke", "-c", live, "--tenant", "tb", "--agent", "agent2"); code != 0 {
+		t.Fatalf("revoke: %d %s %s", code, out, errOut)
+	}
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if !late.IsClosed() {
+			return fmt.Errorf("revoked agent still connected")
+		}
+		return nil
+	})
 
 	var conns []*nats.Conn
 	open := func() int {
