@@ -67,14 +67,14 @@ type SharedConfig struct {
 //   - Every Interval, Run settles the tenants it saw: one request for the
 //     stream's per-subject counts, and a tenant whose subjects hold no
 //     batch is set to zero (checked against the revision it read before,
-//     so a concurrent update wins). This
-//     corrects what a crash or the stream's own expiry (stream.max_age)
-//     left behind, and a restarted replica starts from the bucket.
+//     so a concurrent update wins). This corrects what a crash or the
+//     stream's own expiry (stream.max_age) left behind; a restarted
+//     replica starts from the bucket.
 //
 // The pause flag is part of the count, so every replica refuses a paused
-// tenant and lifts the pause at the same point. A replica that has not
-// read a tenant for a second may admit the batches in flight before its
-// first read: the quota may be exceeded by a round's batches.
+// tenant and lifts the pause at the same point. The limit may be passed by
+// the batches a replica admits while it first reads a tenant, and by those
+// whose round is not written yet on another replica.
 type Shared struct {
 	cfg SharedConfig
 	kv  jetstream.KeyValue
