@@ -205,6 +205,15 @@ func (s *Shared) Added(tenant string, n int64) { s.add(tenant, Count{Bytes: n, B
 func (s *Shared) Removed(tenant string, n int64) { s.add(tenant, Count{Bytes: -n, Batches: -1}) }
 
 func (s *Shared) add(tenant string, d Count) {
+	s.keep(tenant, d)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// keep adds d to tenant's pending delta.
+func (s *Shared) keep(tenant string, d Count) {
 	s.mu.Lock()
 	p := s.pending[tenant]
 	p.Bytes += d.Bytes
@@ -214,10 +223,6 @@ func (s *Shared) add(tenant string, d Count) {
 		e.used = time.Now()
 	}
 	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
 }
 
 // Run writes the deltas and settles the tenants until ctx ends, then
@@ -239,7 +244,7 @@ func (s *Shared) Run(ctx context.Context) error {
 		case <-s.wake:
 			err = s.Flush(ctx)
 		case <-t.C:
-			err = s.Settle(ctx)
+			err = errors.Join(s.Flush(ctx), s.Settle(ctx))
 		}
 		if err != nil && ctx.Err() == nil {
 			s.failed.Inc()
@@ -255,7 +260,8 @@ func (s *Shared) Run(ctx context.Context) error {
 }
 
 // Flush writes every pending delta. A delta it could not write stays
-// pending. Run calls it; tests call it to write at once.
+// pending, for Run's next tick. Run calls it; tests call it to write at
+// once.
 func (s *Shared) Flush(ctx context.Context) error {
 	s.mu.Lock()
 	todo := s.pending
@@ -265,7 +271,7 @@ func (s *Shared) Flush(ctx context.Context) error {
 	for tenant, d := range todo {
 		if err := s.apply(ctx, tenant, d); err != nil {
 			errs = append(errs, err)
-			s.add(tenant, d)
+			s.keep(tenant, d)
 		}
 	}
 	return errors.Join(errs...)
