@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	rtmetrics "runtime/metrics"
 	"strconv"
 	"strings"
@@ -25,26 +26,23 @@ import (
 )
 
 // bombBody is a few KB of zstd that inflates to n valid incident records
-// (~500 bytes each), one line repeated.
+// (~500 bytes each), one line repeated, at most wire.MaxDecoded bytes: the
+// worst bomb the frame checks let through, a frame of an agent's shape
+// (EncodeAll, declaring its size) with the library's default 8 MiB window,
+// which takes the relay's large decoder. (A stream frame declaring no size
+// with that window is refused from its header: see relay/wire.)
 func bombBody(t testing.TB, n int) []byte {
 	t.Helper()
 	line, err := wire.EncodeNDJSON([]wire.Record{rec("incident", "bomb", 1, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	line = bytes.Repeat(line, 1) // one record a line
-	var buf bytes.Buffer
-	w, err := zstd.NewWriter(&buf, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
+	n = min(n, wire.MaxDecoded/len(line))
+	w, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range n {
-		_, _ = w.Write(line)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return w.EncodeAll(bytes.Repeat(line, n), nil)
 }
 
 // memPeak samples the heap every few milliseconds until stop is called, and
@@ -107,7 +105,7 @@ func liveHeap() uint64 {
 }
 
 // TestConsumerQuarantinesBombsCheaply publishes 1,000 zstd bombs in a row (a
-// few KB each, inflating to ~500k records) to a real consumer writing into
+// few KB each, inflating to 16 MiB of records) to a real consumer writing into
 // Badger. Each is quarantined as decode, a good batch behind them is
 // applied, and the heap stays near its baseline. The figures are logged
 // (go test -run TestConsumerQuarantinesBombsCheaply -v ./relay/ingest/).
@@ -118,6 +116,10 @@ func TestConsumerQuarantinesBombsCheaply(t *testing.T) {
 	if testing.Short() {
 		n = 50
 	}
+	// Compressing the bomb takes memory: give it back to the system before
+	// the relay starts, so none of it counts in the baseline.
+	body := bombBody(t, 536_870)
+	debug.FreeOSMemory()
 	e := startNATS(t)
 	bs, err := badgerstore.Open(t.TempDir(), zerolog.Nop())
 	if err != nil {
@@ -131,7 +133,6 @@ func TestConsumerQuarantinesBombsCheaply(t *testing.T) {
 	e.publish(t, batchMsg(t, subject, "warm-up", "a1", []wire.Record{rec("incident", "w1", 1, 1)}))
 	e.waitDrained(t)
 
-	body := bombBody(t, 536_870)
 	runtime.GC()
 	baseLive := liveHeap()
 	var base runtime.MemStats
@@ -191,46 +192,67 @@ func TestConsumerQuarantinesBombsCheaply(t *testing.T) {
 	}
 }
 
-// TestConsumerBoundsDecodedRecordsPerGroup: a fetch of many large batches is
-// applied in several store transactions, none holding more than
-// MaxGroupBytes of inflated records (plus one batch). Before, every message
-// of a fetch was decoded before any was applied.
-func TestConsumerBoundsDecodedRecordsPerGroup(t *testing.T) {
+// TestConsumerHoldsDecodedWithinBudget: one fetch of batches each inflating
+// to just under wire.MaxDecoded is applied in several store transactions,
+// and the consumer never holds more than DecodeBudget of decoded batches at
+// once (sei_relay_ingest_decoded_bytes_held_max); every record is applied
+// exactly once, in order. Before the budget, a group was cut only after the
+// next batch was decoded: 48 MiB held with the 32 MiB cap, and before that
+// every message of a fetch (32 × 16 MiB) was decoded before any was applied.
+func TestConsumerHoldsDecodedWithinBudget(t *testing.T) {
 	e := startNATS(t)
 	st := newMemStore()
 	var (
-		mu     sync.Mutex
-		maxRec int
+		mu   sync.Mutex
+		txns []int
 	)
 	st.failApply = func(_ int, recs []store.Record) error {
 		mu.Lock()
-		maxRec = max(maxRec, len(recs))
+		txns = append(txns, len(recs))
 		mu.Unlock()
 		return nil
 	}
 	subject := wire.IngestSubject("t1", "snow1", "incident")
+	const batches, perBatch = 3, 100
+	// Size one record so that perBatch of them inflate to just under
+	// MaxDecoded (their NDJSON line is the description plus a fixed part).
+	probe := rec("incident", "r0-000", 1, 1)
+	probe.Fields["description"] = []byte(`""`)
+	line, err := wire.EncodeNDJSON([]wire.Record{probe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := strings.Repeat("x", (wire.MaxDecoded-64<<10)/perBatch-len(line))
 	var all []wire.Record
-	big := strings.Repeat("x", 25<<10)
-	for b := range 10 {
+	var sizes []int64
+	for b := range batches {
 		var recs []wire.Record
-		for i := range 20 { // ~500 KiB inflated per batch
-			r := rec("incident", fmt.Sprintf("r%d-%d", b, i), 1, 1)
-			r.Fields["description"] = []byte(strconv.Quote(big))
+		for i := range perBatch {
+			r := rec("incident", fmt.Sprintf("r%d-%03d", b, i), 1, 1)
+			r.Fields["description"] = []byte(strconv.Quote(desc))
 			recs = append(recs, r)
 		}
+		raw, err := wire.EncodeNDJSON(recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(raw) > wire.MaxDecoded || len(raw) < wire.MaxDecoded-128<<10 {
+			t.Fatalf("batch inflates to %d bytes, want just under %d", len(raw), wire.MaxDecoded)
+		}
+		sizes = append(sizes, int64(len(raw)))
 		all = append(all, recs...)
 		e.publish(t, batchMsg(t, subject, fmt.Sprintf("big-%d", b), "a1", recs))
 	}
 	cfg := e.testConfig(t, st)
-	cfg.MaxGroupBytes = 1 << 20 // two batches a group
-	start(t, cfg)
-	natstest.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	r := start(t, cfg)
+	natstest.CheckFor(t, time.Minute, 20*time.Millisecond, func() error {
 		if n := len(st.snapshot()); n != len(all) {
 			return fmt.Errorf("store holds %d records, want %d", n, len(all))
 		}
 		return nil
 	})
-	// cmp.Diff walks 25 KB fields byte by byte (seconds): compare bytes.
+	e.waitDrained(t)
+	// cmp.Diff walks large fields byte by byte (seconds): compare bytes.
 	got := st.snapshot()
 	for k, w := range expected(t, "t1", "snow1", all) {
 		g, ok := got[k]
@@ -238,10 +260,39 @@ func TestConsumerBoundsDecodedRecordsPerGroup(t *testing.T) {
 			t.Errorf("record %s: stored %v, want it as published", k, ok)
 		}
 	}
+	if applied, ignored := metric(t, r.reg, "sei_relay_ingest_records_applied_total"), metric(t, r.reg, "sei_relay_ingest_records_ignored_total"); applied != float64(len(all)) || ignored != 0 {
+		t.Errorf("records applied %v, ignored %v; want %d applied once each", applied, ignored, len(all))
+	}
+	budget := float64(DefaultDecodeBudget)
+	peak := metric(t, r.reg, "sei_relay_ingest_decoded_bytes_held_max")
+	t.Logf("decoded bytes held at most %.1f MiB (budget %.0f MiB); transactions of %v records", peak/mib, budget/mib, txns)
+	if peak > budget || peak < float64(sizes[0]) {
+		t.Errorf("the consumer held up to %.0f bytes decoded, want one batch (%d) to DecodeBudget (%.0f)", peak, sizes[0], budget)
+	}
+	// A group is released once applied, just after its acks.
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if held := metric(t, r.reg, "sei_relay_ingest_decoded_bytes_held"); held != 0 {
+			return fmt.Errorf("the consumer still holds %.0f bytes decoded after applying everything", held)
+		}
+		return nil
+	})
 	mu.Lock()
 	defer mu.Unlock()
-	if maxRec > 60 {
-		t.Errorf("a store transaction held %d records, want at most 60 (MaxGroupBytes 1 MiB: two batches and one more)", maxRec)
+	for _, n := range txns {
+		if n > 2*perBatch {
+			t.Errorf("a store transaction held %d records, want at most two batches (%d)", n, 2*perBatch)
+		}
+	}
+}
+
+// TestDecodeBudgetBelowMaxDecodedRefused: a budget that the largest batch
+// the wire allows would not fit in is a configuration error.
+func TestDecodeBudgetBelowMaxDecodedRefused(t *testing.T) {
+	e := startNATS(t)
+	cfg := e.testConfig(t, newMemStore())
+	cfg.DecodeBudget = wire.MaxDecoded - 1
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "DecodeBudget") {
+		t.Errorf("New(DecodeBudget %d) = %v, want an error naming DecodeBudget", cfg.DecodeBudget, err)
 	}
 }
 
