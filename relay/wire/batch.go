@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"weak"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -61,10 +62,15 @@ var (
 	// large is the one decoder for frames with a window past EncoderWindow
 	// (agents before EncoderWindow used 8 MiB; anything else is hostile):
 	// its ring is as large as MaxWindow, so the relay keeps one, not one per
-	// pooled decoder, and such frames are decoded one at a time.
+	// pooled decoder, and such frames are decoded one at a time. It is held
+	// weakly: a garbage collection while no frame is decoded frees it, so
+	// its 8 MiB history is not part of the live heap, which Go lets the
+	// heap grow to twice of (one large frame, or a run of bombs, would
+	// otherwise raise the relay's RSS by twice that for good). A decoder
+	// with concurrency 1 runs no goroutine: dropping it needs no Close.
 	large struct {
 		sync.Mutex
-		d *zstd.Decoder // made on first use
+		d weak.Pointer[zstd.Decoder] // made on first use, and after a GC freed it
 	}
 )
 
@@ -225,10 +231,10 @@ func inflate(body []byte, read func(io.Reader) error) (int64, error) {
 	if fh.Decode(body) == nil && (fh.WindowSize > EncoderWindow || fh.SingleSegment && fh.FrameContentSize > EncoderWindow) {
 		large.Lock()
 		defer large.Unlock()
-		if large.d == nil {
-			large.d = newDecoder(MaxWindow)
+		if d = large.d.Value(); d == nil {
+			d = newDecoder(MaxWindow)
+			large.d = weak.Make(d)
 		}
-		d = large.d
 		defer func() { _ = d.Reset(nil) }() // drop the reference to body
 	} else {
 		d = decoders.Get().(*zstd.Decoder)
