@@ -87,7 +87,8 @@ func cmdEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // the admin subject, so the change is live when the command returns; a
 // relay that is not running finds it in its resolver directory when it
 // starts. In external mode the JWT is written to data_dir/accounts/jwt and
-// the cluster operator pushes it (see relay/doc.go); ri is zero then.
+// pushed to the cluster with nats.system_credentials, or else by the
+// cluster operator (see relay/doc.go); ri is zero then.
 func publishAccount(ctx context.Context, cfg config.Config, reg *enroll.Registry, tok string, w io.Writer) (runInfo, error) {
 	if !cfg.NATS.Embedded() {
 		path, err := reg.WriteResolverJWT(tok)
@@ -98,12 +99,22 @@ func publishAccount(ctx context.Context, cfg config.Config, reg *enroll.Registry
 		if err != nil {
 			return runInfo{}, err
 		}
-		fmt.Fprintf(w, "note: external cluster: push the tenant's account JWT %s to the cluster's account resolver (nats.url), e.g. `nats server request push-account` or `nsc push`.\n"+
-			"  Once per cluster: trust the operator %s, set system_account %s, use a full resolver, push the JWTs in %s, and run the relays as a user of the relay account (nats.credentials, e.g. %s). See relay/doc.go.\n",
-			path, op, sys, filepath.Dir(path), filepath.Join(cfg.DataDir, enroll.AdminCredsFile))
 		if _, err := enroll.AdminCreds(cfg.DataDir, reg.Keys()); err != nil {
 			return runInfo{}, err
 		}
+		syscreds, err := enroll.SystemCreds(cfg.DataDir, reg.Keys())
+		if err != nil {
+			return runInfo{}, err
+		}
+		if cfg.NATS.SystemCredentials != "" {
+			if err := pushAccount(ctx, cfg, tok); err != nil {
+				return runInfo{}, fmt.Errorf("%w (the account JWT is saved in %s: push it by hand)", err, path)
+			}
+			return runInfo{}, nil
+		}
+		fmt.Fprintf(w, "note: external cluster: push the tenant's account JWT %s to the cluster's account resolver (nats.url), e.g. `nats server request push-account` or `nsc push`, or set nats.system_credentials (e.g. %s) and enroll pushes it.\n"+
+			"  Once per cluster: trust the operator %s, set system_account %s, use a full resolver, push the JWTs in %s, and run the relays as a user of the relay account (nats.credentials, e.g. %s). See relay/doc.go.\n",
+			path, syscreds, op, sys, filepath.Dir(path), filepath.Join(cfg.DataDir, enroll.AdminCredsFile))
 		return runInfo{}, nil
 	}
 	ri, err := readRunInfo(cfg.DataDir)
@@ -246,4 +257,18 @@ func checkIntegrations(list []string) error {
 		seen[in] = true
 	}
 	return errors.Join(errs...)
+}
+
+// pushAccount hands an account JWT to the external cluster as a user of
+// its system account (nats.system_credentials).
+func pushAccount(ctx context.Context, cfg config.Config, tok string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	nc, err := natsbox.Dial(ctx, natsbox.DialConfig{URL: cfg.NATS.URL, Credentials: cfg.NATS.SystemCredentials,
+		CredentialsKey: "nats.system_credentials", CAFile: cfg.NATS.CAFile, Name: "sei-relay-enroll"})
+	if err != nil {
+		return fmt.Errorf("push the tenant's account JWT: %w", err)
+	}
+	defer nc.Close()
+	return natsbox.PushAccount(nc, tok)
 }

@@ -76,6 +76,12 @@ type NATS struct {
 	// user of the relay account (data_dir/relay-admin.creds, which enroll
 	// writes; see relay/doc.go).
 	Credentials string `yaml:"credentials"`
+	// SystemCredentials, optional, is a .creds file of a user of the
+	// cluster's system account (data_dir/relay-system.creds, which enroll
+	// writes). With it enroll and revoke push the tenant's account JWT
+	// themselves, and the relay limits each agent's connections
+	// (quota.connections_per_agent) as it does on the embedded server.
+	SystemCredentials string `yaml:"system_credentials"`
 	// CAFile is the CA that signed the external cluster's certificate.
 	CAFile string `yaml:"ca_file"`
 }
@@ -129,8 +135,10 @@ type Consumer struct {
 	DecodeBudgetBytes confload.ByteSize `yaml:"decode_budget_bytes"`
 }
 
-// Quota bounds what one tenant may take of the embedded server (see the
-// accounts notes in relay/doc.go).
+// Quota bounds what one tenant may take of the relay (see the accounts
+// notes in relay/doc.go; on an external cluster max_bytes and max_messages
+// refuse a paused tenant's batches at the gateway, counted across the
+// replicas).
 type Quota struct {
 	// MaxMessages is how many batches one tenant may hold in the ingest
 	// stream; at the limit the tenant's ingest import is withdrawn until

@@ -73,7 +73,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 	}
 	for _, key := range []string{"data_dir", "listen", "token", "token_file", "public_url", "cert_file",
 		"key_file", "disable", "allow_plaintext", "sync_always", "max_store", "max_memory", "url",
-		"credentials", "ca_file", "kind", "dsn", "dsn_file", "max_bytes", "max_age", "replicas",
+		"credentials", "system_credentials", "ca_file", "kind", "dsn", "dsn_file", "max_bytes", "max_age", "replicas",
 		"duplicate_window", "max_deliver", "ack_wait", "quarantine_max_batches", "quarantine_max_bytes", "decode_budget_bytes", "stale_after", "level", "file"} {
 		if !strings.Contains(string(raw), key+":") {
 			t.Errorf("relay.example.yaml does not mention %s", key)
@@ -98,6 +98,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	c.NATS.TLS.Disable = true
 	c.NATS.TLS.CertFile = "cert.pem"
 	c.NATS.CAFile = "ca.pem"
+	c.NATS.SystemCredentials = "sys.creds"
 	c.NATS.PublicURL = "http://x"
 	c.Store.Kind = StorePostgres
 	c.Stream.MaxBytes = 0
@@ -116,6 +117,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	want := []string{
 		`data_dir: required`,
 		`http.listen: must be host:port (got "8080")`,
+		`nats.system_credentials: applies only with nats.url (external cluster); the embedded server's system account is the relay's own`,
 		`nats.ca_file: applies only with nats.url (external cluster); the embedded server uses nats.tls`,
 		`nats.tls: set both cert_file and key_file, or neither (a development certificate is generated)`,
 		`nats.tls.disable: conflicts with nats.tls.cert_file/key_file`,

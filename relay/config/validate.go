@@ -63,6 +63,9 @@ func (c *Config) validateNATS(v *validator) {
 	if n.Credentials != "" {
 		v.add("nats.credentials", "applies only with nats.url (external cluster)")
 	}
+	if n.SystemCredentials != "" {
+		v.add("nats.system_credentials", "applies only with nats.url (external cluster); the embedded server's system account is the relay's own")
+	}
 	if n.CAFile != "" {
 		v.add("nats.ca_file", "applies only with nats.url (external cluster); the embedded server uses nats.tls")
 	}

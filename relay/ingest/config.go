@@ -112,7 +112,9 @@ type Config struct {
 }
 
 // Ledger tracks the bytes each tenant holds in the stream (relay/quota's
-// Ledger). Its methods must be safe for concurrent use and must not block.
+// Ledger, or its Shared on an external cluster). Its methods must be safe
+// for concurrent use; Added and Removed must not block, Admit may wait for
+// one short request.
 type Ledger interface {
 	// Admit returns an error, for the agent to read, when tenant may not
 	// send another batch now.
