@@ -259,6 +259,9 @@ func TestConsumerHoldsDecodedWithinBudget(t *testing.T) {
 		e.publish(t, batchMsg(t, subject, fmt.Sprintf("big-%d", b), "a1", recs))
 	}
 	cfg := e.testConfig(t, st)
+	// The default: a message waiting behind two 16 MiB batches on a busy
+	// machine must not be redelivered, so "ignored 0" means applied once.
+	cfg.AckWait = DefaultAckWait
 	r := start(t, cfg)
 	natstest.CheckFor(t, time.Minute, 20*time.Millisecond, func() error {
 		if n := len(st.snapshot()); n != len(all) {
