@@ -189,8 +189,9 @@ func (r *relay) build(ctx context.Context, token string) error {
 			MaxAge:     r.cfg.Stream.MaxAge.D(),
 			Duplicates: r.cfg.Stream.DuplicateWindow.D(),
 		},
-		MaxDeliver: r.cfg.Consumer.MaxDeliver,
-		AckWait:    r.cfg.Consumer.AckWait.D(),
+		MaxDeliver:   r.cfg.Consumer.MaxDeliver,
+		AckWait:      r.cfg.Consumer.AckWait.D(),
+		DecodeBudget: int64(r.cfg.Consumer.DecodeBudgetBytes),
 		Quarantine: store.QuarantineLimits{
 			MaxBatches: r.cfg.Consumer.QuarantineMaxBatches,
 			MaxBytes:   int64(r.cfg.Consumer.QuarantineMaxBytes),

@@ -74,8 +74,10 @@ func (s *Server) auth(h http.Handler) http.Handler {
 		p, err := s.principal(r)
 		switch {
 		case err != nil:
+			// The token may be good: the client should retry, not drop it.
 			s.log.Error().Err(err).Msg("look up token")
-			writeError(w, http.StatusInternalServerError, "", "check token: token store unavailable")
+			w.Header().Set("Retry-After", "5")
+			writeError(w, http.StatusServiceUnavailable, "", "check token: "+err.Error())
 		case p == nil:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sei-relay", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "", "invalid token")
@@ -140,7 +142,7 @@ func (s *Server) principal(r *http.Request) (*principal, error) {
 	if s.cfg.Tenants == nil {
 		return nil, nil
 	}
-	tenant, ok, err := s.cfg.Tenants.TenantOf(got)
+	tenant, ok, err := s.cfg.Tenants.TenantOf(r.Context(), got)
 	if err != nil || !ok || !wire.ValidName(tenant) {
 		return nil, err
 	}

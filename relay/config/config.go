@@ -5,6 +5,7 @@ import (
 
 	"github.com/sei-edge/servicenow-edge/relay/confload"
 	"github.com/sei-edge/servicenow-edge/relay/secret"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
 // Config is sei-relay's whole configuration. The zero value is not useful:
@@ -128,6 +129,10 @@ type Consumer struct {
 	// quarantine; a batch past them is refused and counted.
 	QuarantineMaxBatches int               `yaml:"quarantine_max_batches"`
 	QuarantineMaxBytes   confload.ByteSize `yaml:"quarantine_max_bytes"`
+	// DecodeBudgetBytes bounds the inflated bytes of the decoded batches
+	// the consumer holds at once (ingest.Config.DecodeBudget); at least
+	// wire.MaxDecoded.
+	DecodeBudgetBytes confload.ByteSize `yaml:"decode_budget_bytes"`
 }
 
 // Quota bounds what one tenant may take of the relay (see the accounts
@@ -182,7 +187,8 @@ func Default() Config {
 			MaxBytes:        8 << 30,
 			DuplicateWindow: confload.Duration(10 * time.Minute),
 		},
-		Consumer:  Consumer{MaxDeliver: 10, AckWait: confload.Duration(30 * time.Second), QuarantineMaxBatches: 1000, QuarantineMaxBytes: 256 << 20},
+		Consumer: Consumer{MaxDeliver: 10, AckWait: confload.Duration(30 * time.Second), QuarantineMaxBatches: 1000, QuarantineMaxBytes: 256 << 20,
+			DecodeBudgetBytes: 2 * wire.MaxDecoded},
 		Heartbeat: Heartbeat{StaleAfter: confload.Duration(5 * time.Minute)},
 		Quota:     Quota{ConnectionsPerAgent: 4, CheckInterval: confload.Duration(5 * time.Second)},
 		Log:       Log{Level: "info"},

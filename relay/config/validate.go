@@ -11,6 +11,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/confload"
 	"github.com/sei-edge/servicenow-edge/relay/logsetup"
 	"github.com/sei-edge/servicenow-edge/relay/secret"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
 // Error lists every problem of a configuration, one per line, each
@@ -139,6 +140,9 @@ func (c *Config) validateLimits(v *validator) {
 	}
 	if c.Consumer.QuarantineMaxBytes < 1<<20 {
 		v.add("consumer.quarantine_max_bytes", "must be at least 1MiB (got %d)", c.Consumer.QuarantineMaxBytes)
+	}
+	if c.Consumer.DecodeBudgetBytes < wire.MaxDecoded {
+		v.add("consumer.decode_budget_bytes", "must be at least %dMiB, the largest batch (got %d)", wire.MaxDecoded>>20, c.Consumer.DecodeBudgetBytes)
 	}
 	if c.Consumer.MaxDeliver < 1 {
 		v.add("consumer.max_deliver", "must be >= 1 (got %d)", c.Consumer.MaxDeliver)
