@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/sei-edge/servicenow-edge/relay/httpjson"
 	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/token"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
@@ -164,7 +165,7 @@ func TestTenantTokenWithNATSDown(t *testing.T) {
 		return nil
 	})
 	resp := f.get(t, "/v1/records?tenant=t1", tok)
-	var e apiError
+	var e httpjson.Error
 	_ = json.NewDecoder(resp.Body).Decode(&e)
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("tenant token with NATS down = %d (Retry-After %q), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
