@@ -150,15 +150,20 @@ func runIngest(ctx context.Context, o options, io ingestOptions) error {
 
 	// Peak RSS while ingesting, sampled (VmHWM also counts pages paged
 	// out since, so both are printed).
-	var peak atomic.Int64
+	var peakMu sync.Mutex
+	var peak memSample // the sample with the highest RSS
 	sctx, stopSampling := context.WithCancel(ctx)
 	var sampler sync.WaitGroup
 	sampler.Go(func() {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if m, err := readMem(o.pid); err == nil && m.rss > peak.Load() {
-				peak.Store(m.rss)
+			if m, err := readMem(o.pid); err == nil {
+				peakMu.Lock()
+				if m.rss > peak.rss {
+					peak = m
+				}
+				peakMu.Unlock()
 			}
 			select {
 			case <-sctx.Done():
@@ -196,13 +201,17 @@ func runIngest(ctx context.Context, o options, io ingestOptions) error {
 			return err
 		}
 		vlog, sst := storeBytes(o.dataDir)
+		peakMu.Lock()
+		p := peak
+		peakMu.Unlock()
 		fmt.Printf("  %10d %8.1f %9.0f %9.1f %9.1f %10.1f %9.1f %9.1f %9.1f\n", cp, secs, float64(cp)/secs,
-			mib(m.rss), mib(m.anon), mib(m.file), mib(peak.Load()), float64(vlog)/(1<<20), float64(sst)/(1<<20))
+			mib(m.rss), mib(m.anon), mib(m.file), mib(p.rss), float64(vlog)/(1<<20), float64(sst)/(1<<20))
 	}
 	stopSampling()
 	sampler.Wait()
 	m, _ := readMem(o.pid)
-	fmt.Printf("  peak RSS while ingesting: %.1f MiB sampled every 100 ms (VmHWM %.1f MiB)\n", mib(peak.Load()), mib(m.hwm))
+	fmt.Printf("  peak RSS while ingesting: %.1f MiB (%.1f anon, %.1f file) sampled every 100 ms; VmHWM %.1f MiB\n",
+		mib(peak.rss), mib(peak.anon), mib(peak.file), mib(m.hwm))
 
 	// At rest, the agents still connected and heartbeating.
 	lctx, stop := context.WithCancel(ctx)
