@@ -112,8 +112,30 @@ func (s *Store) compactionDue() bool {
 // pointers only (values live in the value log): about 100 bytes per record.
 // Compacting only when level 0 is over its count keeps that to once per six
 // memtable flushes. An error is logged; the next write tries again.
+//
+// A compaction reads the last level's tables and writes new ones through
+// their mappings, for seconds on a large store: a helper goroutine pages
+// out every pageOutDelay meanwhile, or those pages would all be resident
+// until it ends (RSS peaks of 400 MiB at 1,000,000 records without it).
 func (s *Store) compact() {
-	if err := s.db.Flatten(1); err != nil {
+	done := make(chan struct{})
+	var pager sync.WaitGroup
+	pager.Go(func() {
+		t := time.NewTicker(pageOutDelay)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				s.pageOut()
+			}
+		}
+	})
+	err := s.db.Flatten(1)
+	close(done)
+	pager.Wait()
+	if err != nil {
 		s.log.Warn().Err(err).Msg("badger store: compaction")
 	}
 }

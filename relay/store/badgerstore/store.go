@@ -40,7 +40,7 @@ type Store struct {
 
 	maint      *maintainer // compaction and page-out after activity
 	mapDir     string      // the store's directory as /proc/self/maps names it
-	pageOutOff bool        // a page-out failed (logged); used by the maintainer goroutine only
+	pageOutOff bool        // a page-out failed (logged); used by the maintainer goroutine (and its compaction's pager) only
 
 	// GCInterval is how often Run collects the value log. Set it before
 	// calling Run; Open sets DefaultGCInterval.
