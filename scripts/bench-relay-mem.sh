@@ -11,6 +11,7 @@
 # the store's value log and table sizes. Then the agents stay connected,
 # heartbeating every HEARTBEAT (default 30s), and it prints the relay's CPU
 # over IDLE (default 60s; the issue's measurement is IDLE=600s).
+# PROFILE=1 also saves a CPU profile of the window at rest (admin token).
 # Nothing is asserted; the machine may be shared, so figures are noisy:
 # rerun and compare. KEEP=1 keeps the work folder.
 #
@@ -33,4 +34,8 @@ echo "== relay memory: ${RECORDS:-1000000} records from ${AGENTS:-1} agents, the
 benchaccounts -config "$work/relay.yaml" -data "$work/relay" -relay "$work/bin/sei-relay" \
 	-token "$token" -pid "$relay_pid" -tenants "${AGENTS:-1}" -agents 1 \
 	-heartbeat "${HEARTBEAT:-30s}" -settle "${SETTLE:-10s}" \
-	-ingest "${RECORDS:-1000000}" -idle "${IDLE:-60s}"
+	-ingest "${RECORDS:-1000000}" -idle "${IDLE:-60s}" ${PROFILE:+-profile "$work/relay-rest.cpu.pb.gz"}
+if [ -n "${PROFILE:-}" ]; then
+	KEEP=1
+	echo "== profile at rest: go tool pprof -top $work/bin/sei-relay $work/relay-rest.cpu.pb.gz"
+fi

@@ -32,6 +32,7 @@ type ingestOptions struct {
 	batch       int           // records per batch
 	fields      int           // fields per record
 	inflight    int           // batches in flight per agent
+	profile     string        // file for a CPU profile of the window at rest
 	idle        time.Duration // window at rest after the last checkpoint
 }
 
@@ -228,7 +229,16 @@ func runIngest(ctx context.Context, o options, io ingestOptions) error {
 		return err
 	}
 	t0 := time.Now()
-	time.Sleep(io.idle)
+	if io.profile != "" { // a CPU profile of the window, through the admin token
+		body, err := get(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", ri.HTTPURL, int(io.idle.Seconds())), o.token)
+		if err == nil {
+			err = os.WriteFile(io.profile, []byte(body), 0o600)
+		}
+		if err != nil {
+			fmt.Printf("  CPU profile: %v\n", err)
+		}
+	}
+	time.Sleep(io.idle - time.Since(t0))
 	cpu1, _ := cpuSeconds(o.pid)
 	stop()
 	wg.Wait()

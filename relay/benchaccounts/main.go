@@ -69,6 +69,7 @@ func main() {
 	flag.IntVar(&io.batch, "batch", 200, "with -ingest: records per batch")
 	flag.IntVar(&io.fields, "fields", 92, "with -ingest: fields per record")
 	flag.IntVar(&io.inflight, "inflight", 4, "with -ingest: batches in flight per agent")
+	flag.StringVar(&io.profile, "profile", "", "with -ingest: save a CPU profile of the relay at rest to this file")
 	flag.DurationVar(&io.idle, "idle", 60*time.Second, "with -ingest: window at rest after the last checkpoint")
 	flag.Parse()
 	if io.records > 0 {
