@@ -172,7 +172,7 @@
 // Measured with scripts/bench-relay-mem.sh on a shared 2-core machine: RSS
 // 145 MiB after 1,000,000 records (3.2 GB of value log), 225 MiB at the
 // highest sample while ingesting, the same from 1 agent or 50 at once
-// (2.9 GB after 1,000,000 records before).
+// (before: 1,145 MiB at 300,000 records, growing with the volume).
 // At rest the relay's own loops wait for work: the store compacts only
 // after writes (Badger's compactors polled every 50 ms) and the delivery
 // confirmations wait for news (they ticked every second); the fetch's idle
