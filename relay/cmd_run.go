@@ -55,6 +55,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return command.Usage(err)
 	}
 	defer closer.Close()
+	applyMemoryLimit()
 	if err := runRelay(ctx, cfg, *path, log, stderr); err != nil {
 		log.Error().Err(err).Msg("relay stopped")
 		return err

@@ -9,6 +9,11 @@
 // The simulated agents are real NATS connections with their own .creds
 // (users of their tenants' accounts), heartbeating on their interval; a
 // fraction of them also publish one small batch per interval.
+//
+// With -ingest N it measures the relay's memory instead: every agent
+// publishes synthetic incidents at once until N records are applied,
+// printing RSS at checkpoints, then the CPU at rest (ingest.go;
+// scripts/bench-relay-mem.sh runs it).
 package main
 
 import (
@@ -57,7 +62,29 @@ func main() {
 	flag.DurationVar(&o.settle, "settle", 40*time.Second, "wait after the last connection before measuring")
 	flag.DurationVar(&o.window, "window", 60*time.Second, "measurement window at rest")
 	flag.Float64Var(&o.publishers, "publishers", 0.05, "fraction of agents that also publish a batch per interval")
+	var io ingestOptions
+	var checkpoints string
+	flag.IntVar(&io.records, "ingest", 0, "instead of the account figures: publish this many records from every agent at once and print the relay's memory (see ingest.go)")
+	flag.StringVar(&checkpoints, "checkpoints", "100000,300000,1000000", "with -ingest: print memory once this many records are applied (comma-separated)")
+	flag.IntVar(&io.batch, "batch", 200, "with -ingest: records per batch")
+	flag.IntVar(&io.fields, "fields", 92, "with -ingest: fields per record")
+	flag.IntVar(&io.inflight, "inflight", 4, "with -ingest: batches in flight per agent")
+	flag.StringVar(&io.profile, "profile", "", "with -ingest: save a CPU profile of the relay at rest to this file")
+	flag.DurationVar(&io.idle, "idle", 60*time.Second, "with -ingest: window at rest after the last checkpoint")
 	flag.Parse()
+	if io.records > 0 {
+		for _, c := range strings.Split(checkpoints, ",") {
+			if n, err := strconv.Atoi(strings.TrimSpace(c)); err == nil && n > 0 && n < io.records {
+				io.checkpoints = append(io.checkpoints, n)
+			}
+		}
+		io.checkpoints = append(io.checkpoints, io.records)
+		if err := runIngest(context.Background(), o, io); err != nil {
+			fmt.Fprintln(os.Stderr, "benchaccounts:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "benchaccounts:", err)
 		os.Exit(1)

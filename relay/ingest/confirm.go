@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"encoding/json"
 	"sync"
 	"time"
@@ -27,11 +28,12 @@ type agentConfirm struct {
 // lives in memory only: after a restart the next commit starts it afresh,
 // and the agent keeps the maximum of what it was told.
 type confirmer struct {
-	conn     *nats.Conn
+	publish  func(subject string, data []byte) error // the relay's NATS connection's Publish
 	now      func() time.Time
 	interval time.Duration
 	log      zerolog.Logger
 	m        *metrics
+	wake     chan struct{} // one token: an agent has news (see run)
 
 	// mu guards the fields below.
 	mu     sync.Mutex
@@ -39,7 +41,53 @@ type confirmer struct {
 }
 
 func newConfirmer(conn *nats.Conn, now func() time.Time, interval time.Duration, log zerolog.Logger, m *metrics) *confirmer {
-	return &confirmer{conn: conn, now: now, interval: interval, log: log, m: m, agents: map[agentKey]*agentConfirm{}}
+	return &confirmer{publish: conn.Publish, now: now, interval: interval, log: log, m: m,
+		wake: make(chan struct{}, 1), agents: map[agentKey]*agentConfirm{}}
+}
+
+// run sends the confirmations that wait for their agent's interval (flush
+// sends the others at once, after each commit): woken by news, it flushes,
+// then again every interval while news is still waiting. With nothing to
+// send it sleeps without a timer, so an idle relay does not wake for it.
+func (c *confirmer) run(ctx context.Context) {
+	t := time.NewTimer(c.interval)
+	t.Stop()
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.wake:
+		}
+		for c.flush(); c.waiting(); c.flush() {
+			t.Reset(c.interval)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// waiting reports whether an agent has news not sent yet.
+func (c *confirmer) waiting() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, a := range c.agents {
+		if a.dirty {
+			return true
+		}
+	}
+	return false
+}
+
+// news wakes run. It never blocks.
+func (c *confirmer) news() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
 }
 
 // add records that v of table of integration, sent by agent, is committed.
@@ -58,6 +106,7 @@ func (c *confirmer) add(tenant, agent, integration, table string, v wire.Version
 	if v.Newer(a.tables[table]) {
 		a.tables[table] = v
 		a.dirty = true
+		c.news()
 	}
 }
 
@@ -70,6 +119,7 @@ func (c *confirmer) resend(tenant, agent string) {
 	for k, a := range c.agents {
 		if k.tenant == tenant && k.agent == agent && len(a.tables) > 0 {
 			a.dirty, a.sent = true, time.Time{}
+			c.news()
 		}
 	}
 }
@@ -84,7 +134,7 @@ type confirmation struct {
 // at least interval old.
 func (c *confirmer) flush() {
 	for _, m := range c.due() {
-		if err := c.conn.Publish(m.subject, m.body); err != nil {
+		if err := c.publish(m.subject, m.body); err != nil {
 			c.log.Warn().Err(err).Str("subject", m.subject).Msg("publish delivery confirmation")
 			continue
 		}
@@ -130,7 +180,7 @@ func (c *confirmer) reject(subject string, h nats.Header, id, reason string, cau
 	if err != nil {
 		return
 	}
-	if err := c.conn.Publish(wire.RejectSubject(tenant, agent), body); err != nil {
+	if err := c.publish(wire.RejectSubject(tenant, agent), body); err != nil {
 		c.log.Warn().Err(err).Str("batch", id).Msg("publish rejection")
 		return
 	}

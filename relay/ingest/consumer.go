@@ -69,7 +69,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	gw.ledger = c.cfg.Ledger
 	g.Go(func() error { return gw.Run(gctx) })
 	g.Go(func() error { return c.runTicker(gctx, c.cfg.LagInterval, func() { c.refreshLag(gctx, cons) }) })
-	g.Go(func() error { return c.runTicker(gctx, c.cfg.ConfirmInterval, c.confirms.flush) })
+	g.Go(func() error { c.confirms.run(gctx); return nil })
 	g.Go(func() error { return c.runTicker(gctx, c.cfg.ExpireInterval, func() { c.expireParts(gctx) }) })
 	return g.Wait()
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,10 @@ type Store struct {
 
 	store.Signal // closed after each Apply that wrote
 
+	maint      *maintainer // compaction and page-out after activity
+	mapDir     string      // the store's directory as /proc/self/maps names it
+	pageOutOff bool        // a page-out failed (logged); used by the maintainer goroutine (and its compaction's pager) only
+
 	// GCInterval is how often Run collects the value log. Set it before
 	// calling Run; Open sets DefaultGCInterval.
 	GCInterval time.Duration
@@ -59,6 +64,12 @@ var _ store.Store = (*Store)(nil)
 // Open opens (creating if needed) the store in dir. Badger holds a lock on
 // dir: a second Open of the same dir fails until Close, even in one process.
 func Open(dir string, log zerolog.Logger) (*Store, error) {
+	return openWith(dir, log, nil)
+}
+
+// openWith is Open with tune, when not nil, changing Badger's options (tests
+// use small memtables).
+func openWith(dir string, log zerolog.Logger, tune func(badger.Options) badger.Options) (*Store, error) {
 	opts := badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{log: log}).
 		WithSyncWrites(true).
@@ -73,7 +84,12 @@ func Open(dir string, log zerolog.Logger) (*Store, error) {
 		// Inline, every record's bytes went through the table builders
 		// (the relay's largest heap consumer, growing with volume).
 		WithValueThreshold(valueThreshold).
-		WithNumCompactors(2)
+		// No Badger compactors: they poll every 50 ms even when idle.
+		// The store compacts itself after writes (see maintainer).
+		WithNumCompactors(0)
+	if tune != nil {
+		opts = tune(opts)
+	}
 	db, err := badger.Open(opts)
 	if err != nil && strings.HasSuffix(err.Error(), z.NewFile.Error()) { // wrapped with %+v, not %w
 		// Badger 4.9.6 fails the first Open after a kill that left an
@@ -86,7 +102,18 @@ func Open(dir string, log zerolog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("open badger store %s: %w", dir, err)
 	}
 	s := &Store{db: db, log: log, GCInterval: DefaultGCInterval}
+	s.mapDir, err = filepath.Abs(dir)
+	if err == nil {
+		s.mapDir, err = filepath.EvalSymlinks(s.mapDir) // /proc/self/maps shows the real path
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open badger store %s: %w", dir, err)
+	}
+	s.maint = newMaintainer(s.compactionDue, s.compact, s.pageOut, pageOutDelay)
+	go s.maint.run()
 	if err := s.migrate(); err != nil {
+		s.maint.close()
 		_ = db.Close()
 		return nil, fmt.Errorf("open badger store %s: %w", dir, err)
 	}
@@ -195,6 +222,7 @@ func (s *Store) acquire() (release func(), err error) {
 		s.closeMu.RUnlock()
 		return nil, errClosed
 	}
+	s.maint.touch()
 	return s.closeMu.RUnlock, nil
 }
 
@@ -224,6 +252,7 @@ func (s *Store) Close() error {
 		return s.closeErr
 	}
 	s.closed = true
+	s.maint.close()
 	if err := s.db.Close(); err != nil {
 		s.closeErr = fmt.Errorf("close badger store: %w", err)
 	}
