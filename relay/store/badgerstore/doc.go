@@ -23,7 +23,7 @@
 //     read stays resident, so RSS grew with the volume (2.9 GB after 2.7 GB
 //     of values, 130 MiB of it anonymous). One second after activity the
 //     store pages them out (madvise MADV_PAGEOUT over its own mappings in
-//     /proc/self/maps, Linux 5.4 and later; see pageOut): resident file
+//     /proc/self/maps, Linux 5.4 and later; see relay/pageout): resident file
 //     pages are then bounded by what one second of ingest writes and reads,
 //     a few tens of MiB, not by the store's size. Pages read again come
 //     back from the file (or the page cache); nothing is lost or zeroed.

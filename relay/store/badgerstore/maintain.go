@@ -3,11 +3,13 @@ package badgerstore
 import (
 	"sync"
 	"time"
+
+	"github.com/sei-edge/servicenow-edge/relay/pageout"
 )
 
 // pageOutDelay is how long after activity the store pages its mapped files
-// out (see pageOut): at most once per pageOutDelay while calls keep coming,
-// and once more pageOutDelay after the last one.
+// out (see relay/pageout): at most once per pageOutDelay while calls keep
+// coming, and once more pageOutDelay after the last one.
 const pageOutDelay = time.Second
 
 // maintainer is the store's own upkeep goroutine, started by Open and
@@ -141,14 +143,14 @@ func (s *Store) compact() {
 }
 
 // pageOut hands the resident pages of the store's mapped files back to the
-// kernel (see the function pageOut). A failure (a kernel before 5.4) is
+// kernel (relay/pageout). A failure (a kernel before 5.4) is
 // logged once and stops further attempts: the kernel still reclaims the
 // pages under memory pressure.
 func (s *Store) pageOut() {
 	if s.pageOutOff {
 		return
 	}
-	if _, err := pageOut(s.mapDir); err != nil {
+	if _, err := pageout.Dir(s.mapDir, nil); err != nil {
 		s.pageOutOff = true
 		s.log.Warn().Err(err).Msg("badger store: cannot page out mapped files; RSS will include the store's file cache")
 	}

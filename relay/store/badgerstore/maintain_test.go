@@ -11,6 +11,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/sei-edge/servicenow-edge/relay/pageout"
 	"github.com/sei-edge/servicenow-edge/relay/store"
 )
 
@@ -170,7 +171,7 @@ func TestPageOutFindsTheStoreMappings(t *testing.T) {
 	if _, err := s.Apply(t.Context(), []store.Record{r}); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	n, err := pageOut(s.mapDir)
+	n, err := pageout.Dir(s.mapDir, nil)
 	if err != nil {
 		t.Fatalf("pageOut: %v", err)
 	}
@@ -180,18 +181,5 @@ func TestPageOutFindsTheStoreMappings(t *testing.T) {
 	got, _, err := s.List(t.Context(), store.Query{Tenant: "acme"})
 	if err != nil || len(got) != 1 || string(got[0].Fields) != `{"a":1}` {
 		t.Fatalf("after page-out: List = %+v, %v; want the record back", got, err)
-	}
-}
-
-func TestMapRange(t *testing.T) {
-	for line, want := range map[string][2]uintptr{
-		"7f0000000000-7f0000400000 r--s 00000000 08:01 123 /data/store/000001.vlog": {0x7f0000000000, 0x7f0000400000},
-		"garbage":              {},
-		"10-5 r--s 0 0:0 0 /x": {},
-	} {
-		s, e, ok := mapRange([]byte(line))
-		if ok != (want != [2]uintptr{}) || s != want[0] || e != want[1] {
-			t.Errorf("mapRange(%q) = %x, %x, %v; want %x, %x", line, s, e, ok, want[0], want[1])
-		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // tableRSS sums the resident and the mapped kilobytes of the process's
@@ -49,7 +51,7 @@ func TestTablesNotResident(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	if err := syscall.Madvise(probe, madvPageout); err != nil {
+	if err := syscall.Madvise(probe, unix.MADV_PAGEOUT); err != nil {
 		t.Skipf("kernel without MADV_PAGEOUT: %v", err)
 	}
 	_ = syscall.Munmap(probe)

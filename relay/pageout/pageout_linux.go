@@ -1,4 +1,4 @@
-package badgerstore
+package pageout
 
 import (
 	"bufio"
@@ -11,25 +11,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pageOut asks the kernel to reclaim the resident pages of every mapping of
-// a file under dir (an absolute path without symlinks) in this process, and
-// returns how many mappings it advised.
-//
-// Why: Badger memory-maps its value log files (2 x ValueLogFileSize each),
-// memtable logs and tables, and writes through the mappings; every page
-// written or read stays mapped and counts in the relay's RSS (2.9 GB of RSS
-// after 2.7 GB of values, 130 MiB of it anonymous). The kernel would
-// reclaim those file-backed pages under memory pressure, but an RSS bound
-// is what operators and containers watch.
-//
-// How: madvise(MADV_PAGEOUT), Linux 5.4 and later. It is non-destructive:
-// a clean page is dropped and read back from the file on the next access, a
-// dirty one is written back first. The ranges come from /proc/self/maps; if
-// Badger unmaps one meanwhile the call fails with ENOMEM (ignored), and if
-// the range was reused by another mapping, that mapping's pages are paged
-// out too and come back on access: slower, never wrong. MADV_DONTNEED is
-// never used: on a range reused for anonymous memory it would zero it.
-func pageOut(dir string) (int, error) {
+// Dir asks the kernel to reclaim the resident pages of every mapping, in
+// this process, of a file under dir (an absolute path without symlinks)
+// that match accepts (nil accepts every file), and returns how many
+// mappings it advised. match gets the file's path.
+func Dir(dir string, match func(path string) bool) (int, error) {
 	raw, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		return 0, fmt.Errorf("page out %s: %w", dir, err)
@@ -40,7 +26,8 @@ func pageOut(dir string) (int, error) {
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for sc.Scan() {
 		line := sc.Bytes()
-		if !bytes.Contains(line, prefix) {
+		i := bytes.Index(line, prefix)
+		if i < 0 || (match != nil && !match(string(line[i+1:]))) {
 			continue
 		}
 		start, end, ok := mapRange(line)
