@@ -169,24 +169,8 @@ func (b *Buffer) levelZeroTables() int {
 // (releaseTables): a compaction rewrites the whole index, tens of MiB after
 // a large backfill, and each new table would stay resident until the end.
 func (b *Buffer) compactNow() {
-	done, released := make(chan struct{}), make(chan struct{})
-	go func() { // owned: compactNow waits for it
-		defer close(released)
-		t := time.NewTicker(releaseEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				releaseTables(b.compact.dir)
-			}
-		}
-	}()
-	err := b.db.Flatten(1)
-	close(done)
-	<-released
-	if err != nil {
+	release := func() { releaseTables(b.compact.dir) }
+	if err := pageout.While(releaseEvery, release, func() error { return b.db.Flatten(1) }); err != nil {
 		b.log.Warn().Err(err).Msg("buffer: compaction")
 	}
 }
