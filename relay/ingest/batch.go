@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 
@@ -119,8 +120,15 @@ func (b *batch) add(r *wire.Record) error {
 	if err == nil {
 		// The store's checks are stricter than the wire's (a real date,
 		// UTF-8 fields); a record it refuses must be rejected here, not
-		// retried.
-		err = store.CheckRecord(&sr)
+		// retried. The fields are JSON by construction (encodeFields), so
+		// of their check only UTF-8 is left to do; the store repeats the
+		// whole check anyway.
+		head := sr
+		head.Fields = nil
+		err = store.CheckRecord(&head)
+		if err == nil && !utf8.Valid(sr.Fields) {
+			err = fmt.Errorf("check record %s/%s: fields are not UTF-8 JSON: %w", sr.Table, sr.SysID, store.ErrInvalidRecord)
+		}
 	}
 	if err != nil {
 		return &rejectError{reason: ReasonDecode, err: err}
@@ -152,7 +160,7 @@ func toStore(tenant, integration string, r *wire.Record) (store.Record, error) {
 		sr.Fields = json.RawMessage(`{}`)
 		return sr, nil
 	}
-	f, err := json.Marshal(r.Fields)
+	f, err := encodeFields(r.Fields)
 	if err != nil {
 		return store.Record{}, fmt.Errorf("encode fields of %s/%s: %w", r.Table, r.SysID, err)
 	}
