@@ -147,3 +147,20 @@ func reportRates(b *testing.B, records int, wall, cpu time.Duration) {
 	b.ReportMetric(float64(records)/wall.Seconds(), "records/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(records), "cpu-ms/1000rec")
 }
+
+// BenchmarkCheckBatch measures the consumer's CPU work on one message
+// before the store: inflate, decode, check and convert 200 incident-like
+// records (checkBatch). It reports records/s.
+func BenchmarkCheckBatch(b *testing.B) {
+	recs := make([]wire.Record, 200)
+	for i := range recs {
+		recs[i] = benchRecord(fmt.Sprintf("%032x", i), i%60, i)
+	}
+	m := batchMsg(b, wire.IngestSubject("t1", "snow1", "incident"), "b1", "a1", recs)
+	for b.Loop() {
+		if _, err := checkBatch(m.Subject, m.Header, m.Data); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
+}
