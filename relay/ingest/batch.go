@@ -47,6 +47,7 @@ type batch struct {
 	size                       int64        // inflated bytes of the body
 	newest                     wire.Version // the newest version among records
 	part                       *wire.Part   // set for a part message: records are empty until its set is complete
+	order                      []string     // the sorted field names of the record converted last (encodeFields)
 }
 
 // checkBatch checks a message's subject, headers and body and converts its
@@ -116,7 +117,7 @@ func (b *batch) add(r *wire.Record) error {
 	if r.Table != b.table {
 		return reject(ReasonTableMismatch, "record %s: table %q on subject of table %q", r.SysID, r.Table, b.table)
 	}
-	sr, err := toStore(b.tenant, b.integration, r)
+	sr, err := toStore(b.tenant, b.integration, r, &b.order)
 	if err == nil {
 		// The store's checks are stricter than the wire's (a real date,
 		// UTF-8 fields); a record it refuses must be rejected here, not
@@ -140,8 +141,9 @@ func (b *batch) add(r *wire.Record) error {
 	return nil
 }
 
-// toStore converts a wire record; a delete becomes a tombstone.
-func toStore(tenant, integration string, r *wire.Record) (store.Record, error) {
+// toStore converts a wire record; a delete becomes a tombstone. order is
+// encodeFields' cache of sorted field names, or nil.
+func toStore(tenant, integration string, r *wire.Record, order *[]string) (store.Record, error) {
 	sr := store.Record{
 		Tenant:       tenant,
 		Integration:  integration,
@@ -160,7 +162,7 @@ func toStore(tenant, integration string, r *wire.Record) (store.Record, error) {
 		sr.Fields = json.RawMessage(`{}`)
 		return sr, nil
 	}
-	f, err := encodeFields(r.Fields)
+	f, err := encodeFields(r.Fields, order)
 	if err != nil {
 		return store.Record{}, fmt.Errorf("encode fields of %s/%s: %w", r.Table, r.SysID, err)
 	}

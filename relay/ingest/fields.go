@@ -16,14 +16,28 @@ import (
 // Keys and string values that need no escaping (all of ServiceNow's field
 // names and nearly every value) are copied as they are; anything else goes
 // through encoding/json.
-func encodeFields(fields map[string]json.RawMessage) ([]byte, error) {
-	keys := make([]string, 0, len(fields))
+//
+// order, when not nil, holds the sorted keys of the previous record of the
+// batch and is updated: records of one table mostly have the same fields,
+// and those need no sort.
+func encodeFields(fields map[string]json.RawMessage, order *[]string) ([]byte, error) {
+	var keys []string
+	if order != nil && sameKeys(*order, fields) {
+		keys = *order
+	} else {
+		keys = make([]string, 0, len(fields))
+		for k := range fields {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		if order != nil {
+			*order = keys
+		}
+	}
 	size := 2
 	for k, v := range fields {
-		keys = append(keys, k)
 		size += len(k) + len(v) + 4
 	}
-	slices.Sort(keys)
 	out := make([]byte, 0, size)
 	out = append(out, '{')
 	var scratch bytes.Buffer
@@ -61,6 +75,20 @@ func encodeFields(fields map[string]json.RawMessage) ([]byte, error) {
 		out = ob.Bytes()
 	}
 	return append(out, '}'), nil
+}
+
+// sameKeys reports whether keys are exactly the keys of fields: as many,
+// and each one there (keys holds no duplicates).
+func sameKeys(keys []string, fields map[string]json.RawMessage) bool {
+	if len(keys) != len(fields) {
+		return false
+	}
+	for _, k := range keys {
+		if _, ok := fields[k]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // plainKey reports whether json.Marshal writes k as '"' + k + '"': printable
