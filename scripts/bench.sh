@@ -6,6 +6,8 @@
 #   scripts/bench.sh [SCALE...]   SCALE: small (20,000 incidents, the CI run),
 #                                 100k, 300k, 1m; default small
 #   scripts/bench.sh micro        only the go test micro-benchmarks
+#   scripts/bench.sh relay        only the relay and pg figures below (500
+#                                 batches; RELAY_BATCHES=N sets them)
 #   KEEP=1 keeps the work folder; DRAIN=N sets the outage backlog (default
 #   200000, 20000 when only small runs).
 #
@@ -20,8 +22,13 @@
 #          bytes per record the floor read
 #   drain  DRAIN records polled while the relay is unreachable, then the
 #          time until a sync has them all acknowledged
-#   relay  ingest into Badger against a bare JetStream consume of the same
-#          messages (go test benchmarks in relay/ingest)
+#   relay  ingest into Badger of batches of 200 incident-like records (92
+#          fields) against two floors reading the same messages (go test
+#          benchmarks in relay/ingest): the raw JetStream consume the target
+#          names (fetch and ack, no inflate, no decode) and a consume that
+#          also inflates and decodes every record, work the relay cannot
+#          skip. Each with records/s and the test process's CPU per 1,000
+#          records, steadier than records/s on a shared machine.
 #   pg     PostgreSQL upsert against a plain COPY of the same rows into an
 #          unindexed table (when SEI_TEST_POSTGRES_URL is set or
 #          scripts/ci-postgres.sh can start PostgreSQL)
@@ -172,14 +179,28 @@ drain() {
 	}'
 }
 
+# bench_metric FILE BENCH UNIT prints the figure UNIT of benchmark BENCH
+# in go test output FILE.
+bench_metric() {
+	awk -v b="$2" -v u="$3" '$1 ~ "^Benchmark" b "(-[0-9]+)?$" { for (i = 1; i < NF; i++) if ($(i+1) == u) print $i }' "$1"
+}
+
 # relay_floor BATCHES prints relay ingest into Badger against a raw
-# JetStream consume of the same BATCHES batches of 200 records.
+# JetStream consume of the same BATCHES batches of 200 records, and
+# against a consume that also decodes them.
 relay_floor() {
-	echo "== relay: ingest into Badger vs a raw JetStream consume ($(($1 * 200)) records)"
-	go test -run '^$' -bench 'ConsumerIntoBadger|RawConsume' -benchtime "${1}x" ./relay/ingest/ >"$work/relay-bench.out"
-	relay_rps=$(awk '/^BenchmarkConsumerIntoBadger/ { for (i = 1; i < NF; i++) if ($(i+1) == "records/s") print $i }' "$work/relay-bench.out")
-	raw_rps=$(awk '/^BenchmarkRawConsume/ { for (i = 1; i < NF; i++) if ($(i+1) == "records/s") print $i }' "$work/relay-bench.out")
-	awk -v a="$relay_rps" -v b="$raw_rps" 'BEGIN { printf "  relay %.0f records/s, raw consume %.0f records/s (%.1f%%)\n", a, b, 100 * a / b }'
+	echo "== relay: ingest into Badger vs two floors on the same messages ($(($1 * 200)) records, 92 fields each)"
+	go test -run '^$' -bench 'ConsumerIntoBadger|RawConsume|DecodeConsume' -benchtime "${1}x" ./relay/ingest/ >"$work/relay-bench.out"
+	local f="$work/relay-bench.out"
+	relay_rps=$(bench_metric "$f" ConsumerIntoBadger records/s) relay_cpu=$(bench_metric "$f" ConsumerIntoBadger cpu-ms/1000rec)
+	raw_rps=$(bench_metric "$f" RawConsume records/s) raw_cpu=$(bench_metric "$f" RawConsume cpu-ms/1000rec)
+	dec_rps=$(bench_metric "$f" DecodeConsume records/s) dec_cpu=$(bench_metric "$f" DecodeConsume cpu-ms/1000rec)
+	awk -v a="$relay_rps" -v ac="$relay_cpu" -v r="$raw_rps" -v rc="$raw_cpu" -v d="$dec_rps" -v dc="$dec_cpu" 'BEGIN {
+		printf "  %-34s %10s %12s %24s\n", "", "records/s", "CPU ms/1000", "relay vs it (rate, CPU)"
+		printf "  %-34s %10.0f %12.1f\n", "relay: consume, decode, Badger, ack", a, ac
+		printf "  %-34s %10.0f %12.1f %11.1f%% %11.1f%%\n", "floor: raw consume (fetch, ack)", r, rc, 100 * a / r, 100 * rc / ac
+		printf "  %-34s %10.0f %12.1f %11.1f%% %11.1f%%\n", "floor: consume and decode", d, dc, 100 * a / d, 100 * dc / ac
+	}'
 }
 
 # pg_floor BATCHES prints PostgreSQL upserts against a plain COPY of the
@@ -215,10 +236,10 @@ main() {
 		100k) scales+=("100k:100000") only_small= ;;
 		300k) scales+=("300k:300000") only_small= ;;
 		1m | 1M) scales+=("1m:1000000") only_small= ;;
-		*) echo "usage: scripts/bench.sh [small|100k|300k|1m]... | micro" >&2; exit 2 ;;
+		*) echo "usage: scripts/bench.sh [small|100k|300k|1m]... | micro | relay" >&2; exit 2 ;;
 		esac
 	done
-	local d="${DRAIN:-200000}" batches=1000 pgbatches=100
+	local d="${DRAIN:-200000}" batches=500 pgbatches=100
 	if [ -n "$only_small" ]; then d="${DRAIN:-20000}" batches=100 pgbatches=20; fi
 	need_time
 	new_work sei-bench
@@ -240,13 +261,38 @@ main() {
 		printf '],"wire":{"bytes_per_record":%s,"raw_json_bytes_per_record":%s},' \
 			"$((pending_bytes / pending_records))" "$raw_per_record"
 		printf '"drain":{"records":%s,"seconds":%s},' "$pending_records" "$drain_s"
-		printf '"relay_badger":{"records_per_s":%s,"raw_consume_records_per_s":%s},' "$relay_rps" "$raw_rps"
-		printf '"postgres":{"records_per_s":%s,"copy_records_per_s":%s}}\n' "$pg_rps" "$copy_rps"
+		relay_json
+	} >"$out"
+	echo "== figures written to $out"
+}
+
+# relay_json prints the relay and pg figures as the JSON object's last
+# members.
+relay_json() {
+	printf '"relay_badger":{"records_per_s":%s,"cpu_ms_per_1000":%s,"raw_consume_records_per_s":%s,"raw_consume_cpu_ms_per_1000":%s,' \
+		"$relay_rps" "$relay_cpu" "$raw_rps" "$raw_cpu"
+	printf '"decode_consume_records_per_s":%s,"decode_consume_cpu_ms_per_1000":%s},' "$dec_rps" "$dec_cpu"
+	printf '"postgres":{"records_per_s":%s,"copy_records_per_s":%s}}\n' "$pg_rps" "$copy_rps"
+}
+
+# relay_only runs only the relay and pg figures.
+relay_only() {
+	local batches="${RELAY_BATCHES:-500}"
+	new_work sei-bench
+	relay_floor "$batches"
+	pg_floor 100
+	mkdir -p bench/out
+	local out
+	out="bench/out/bench-relay-$(date -u +%Y%m%dT%H%M%SZ).json"
+	{
+		printf '{"commit":"%s","cpus":%d,' "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$(nproc)"
+		relay_json
 	} >"$out"
 	echo "== figures written to $out"
 }
 
 case "${1:-}" in
 micro) micro ;;
+relay) relay_only ;;
 *) main "$@" ;;
 esac
