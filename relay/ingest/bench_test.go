@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rs/zerolog"
 
@@ -42,13 +43,30 @@ func BenchmarkConsumerIntoBadger(b *testing.B) {
 		return nil
 	})
 	b.StopTimer()
-	reportRates(b, b.N*size, time.Since(begin), cpuTime(b)-cpu)
+	wall := time.Since(begin)
+	reportRates(b, b.N*size, wall, cpuTime(b)-cpu)
+	b.ReportMetric(100*applySeconds(b, r.reg)/wall.Seconds(), "%in-store.Apply")
 	r.stop()
 }
 
 // benchFields is the number of fields of a benchmark record: an incident
 // read with every field, as the agent sends it.
 const benchFields = 92
+
+// applySeconds is the time the consumer spent in Store.Apply so far.
+func applySeconds(b *testing.B, reg *prometheus.Registry) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatalf("gather: %v", err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "sei_relay_ingest_store_apply_seconds" {
+			return mf.GetMetric()[0].GetHistogram().GetSampleSum()
+		}
+	}
+	b.Fatal("no sei_relay_ingest_store_apply_seconds")
+	return 0
+}
 
 // publishBench publishes b.N batches of size records, the messages every
 // benchmark here consumes.
