@@ -46,6 +46,7 @@ func BenchmarkConsumerIntoBadger(b *testing.B) {
 	wall := time.Since(begin)
 	reportRates(b, b.N*size, wall, cpuTime(b)-cpu)
 	b.ReportMetric(100*applySeconds(b, r.reg)/wall.Seconds(), "%in-store.Apply")
+	b.ReportMetric(float64(b.N)/metric(b, r.reg, "sei_relay_ingest_store_apply_seconds"), "batches/Apply")
 	r.stop()
 }
 
