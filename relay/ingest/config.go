@@ -70,8 +70,7 @@ type Config struct {
 	MaxGroupRecords int
 	// MaxGroupBytes caps the inflated bytes of the batches of one store
 	// transaction; default 32 MiB. Together with MaxGroupRecords it bounds
-	// the decoded records the consumer holds at once, whatever Batch is:
-	// two groups at most, one being written and the next one decoded.
+	// the decoded records the consumer holds at once, whatever Batch is.
 	MaxGroupBytes int64
 	// NakDelay is the redelivery delay after the first failed write, doubled
 	// per delivery up to MaxNakDelay; defaults 1s and 1m.
