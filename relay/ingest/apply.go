@@ -17,13 +17,14 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
-// process checks one group of messages and hands the good batches to ap,
-// which applies and acknowledges them while process goes on decoding. It
-// finishes the group's work when ctx ends meanwhile, for at most AckWait
-// more, so a shutdown does not waste a write that is under way.
-func (c *Consumer) process(ctx context.Context, group []jetstream.Msg, ap *applier) {
-	pctx, release := c.finishing(ctx)
-	defer release()
+// process checks, applies and acknowledges one group of messages. It finishes
+// the group's work when ctx ends meanwhile, for at most AckWait more, so a
+// shutdown does not waste a write that is under way.
+func (c *Consumer) process(ctx context.Context, group []jetstream.Msg) {
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(c.cfg.AckWait, cancel) })
+	defer stop()
 	// Messages are decoded one at a time and applied as soon as the group
 	// would pass MaxGroupRecords or MaxGroupBytes, so the decoded records
 	// held at once stay bounded whatever the fetch delivered.
@@ -33,8 +34,7 @@ func (c *Consumer) process(ctx context.Context, group []jetstream.Msg, ap *appli
 	)
 	flush := func() {
 		if len(good) > 0 {
-			actx, done := c.finishing(ctx)
-			ap.submit(applyJob{ctx: actx, ps: good, done: done})
+			c.apply(pctx, good)
 		}
 		good, recs, bytes = nil, 0, 0
 	}
@@ -62,73 +62,6 @@ func (c *Consumer) process(ctx context.Context, group []jetstream.Msg, ap *appli
 		bytes += b.size
 	}
 	flush()
-}
-
-// finishing returns a context for work on fetched messages: it outlives
-// ctx by AckWait, so a shutdown does not waste a write under way. Call
-// release once the work is done.
-func (c *Consumer) finishing(ctx context.Context) (context.Context, func()) {
-	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, func() { time.AfterFunc(c.cfg.AckWait, cancel) })
-	return fctx, func() {
-		stop()
-		cancel()
-	}
-}
-
-// applier applies groups of checked batches one after the other (see
-// Consumer.apply) on its own goroutine, so the consumer decodes the next
-// group while the store writes this one. At most two groups are decoded at
-// once: the one being written and the one waiting in submit.
-type applier struct {
-	c    *Consumer
-	jobs chan applyJob
-	done chan struct{}
-}
-
-// applyJob is a group for the applier; done releases its context.
-type applyJob struct {
-	ctx  context.Context
-	ps   []*pending
-	done func()
-}
-
-// startApplier starts the applier's goroutine; close ends it.
-func (c *Consumer) startApplier() *applier {
-	a := &applier{c: c, jobs: make(chan applyJob), done: make(chan struct{})}
-	go func() {
-		defer close(a.done)
-		for j := range a.jobs {
-			c.apply(j.ctx, j.ps)
-			j.done()
-		}
-	}()
-	return a
-}
-
-// submit waits until the applier takes j, telling the server every
-// AckWait/3 meanwhile that its messages are being worked on: the group
-// before may be a slow write.
-func (a *applier) submit(j applyJob) {
-	t := time.NewTicker(a.c.cfg.AckWait / 3)
-	defer t.Stop()
-	for {
-		select {
-		case a.jobs <- j:
-			return
-		case <-t.C:
-			for _, p := range j.ps {
-				_ = p.msg.InProgress()
-			}
-		}
-	}
-}
-
-// close waits for the groups submitted to be applied and acknowledged, and
-// ends the applier.
-func (a *applier) close() {
-	close(a.jobs)
-	<-a.done
 }
 
 // pending is a fetched message on its way to the store.

@@ -25,11 +25,10 @@
 //   - decodes the messages of a fetch one at a time and applies them in
 //     groups of at most MaxGroupRecords records and MaxGroupBytes inflated
 //     bytes, so the decoded records held at once stay bounded whatever a
-//     fetch delivered: at most two groups, one being written while the
-//     next is decoded (and waits, with InProgress, for the store);
+//     fetch delivered;
 //   - applies the records of several fetched messages in one store.Apply,
 //     sending InProgress while a slow write runs, then acknowledges each
-//     message with a confirmed (double) ack, all of a group at once;
+//     message with a confirmed (double) ack;
 //   - on a store error naks the message with a growing delay; once a message
 //     was delivered MaxDeliver times it is quarantined and terminated instead.
 //     A store.ErrInvalidRecord is quarantined at once.

@@ -14,11 +14,9 @@ const fetchHeartbeat = 5 * time.Second
 
 // runFetch fetches and processes batches until ctx ends.
 func (c *Consumer) runFetch(ctx context.Context, cons jetstream.Consumer) error {
-	ap := c.startApplier()
-	defer ap.close()
 	failures := 0
 	for ctx.Err() == nil {
-		err := c.fetchOnce(ctx, cons, ap)
+		err := c.fetchOnce(ctx, cons)
 		if err == nil || ctx.Err() != nil {
 			if failures > 0 && err == nil {
 				c.log.Info().Msg("fetch recovered")
@@ -47,14 +45,14 @@ func (c *Consumer) runFetch(ctx context.Context, cons jetstream.Consumer) error 
 }
 
 // fetchOnce runs one pull request and processes what it delivers as it
-// arrives, handing the messages that are ready to ap to be applied together
-// in one store transaction. The request ends when Batch messages came, after the library's
+// arrives, applying the messages that are ready together in one store
+// transaction. The request ends when Batch messages came, after the library's
 // default expiry (30s), when two idle heartbeats are missed (a lost
 // connection: the server forgot the request), or when ctx ends. The context
 // carries no deadline on purpose: the client would stop listening at the
 // deadline while the server may still send a message, which would then wait
 // AckWait for its redelivery.
-func (c *Consumer) fetchOnce(ctx context.Context, cons jetstream.Consumer, ap *applier) error {
+func (c *Consumer) fetchOnce(ctx context.Context, cons jetstream.Consumer) error {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	res, err := cons.Fetch(c.cfg.Batch, jetstream.FetchContext(fctx), jetstream.FetchHeartbeat(fetchHeartbeat))
@@ -65,7 +63,7 @@ func (c *Consumer) fetchOnce(ctx context.Context, cons jetstream.Consumer, ap *a
 	for {
 		group, open := collect(ctx, msgs, c.cfg.Batch)
 		if len(group) > 0 {
-			c.process(ctx, group, ap)
+			c.process(ctx, group)
 		}
 		if !open {
 			break
