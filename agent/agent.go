@@ -181,46 +181,61 @@ func (a *Agent) Run(ctx context.Context) error {
 // repaired before it returns: the damaged ranges are polled again and
 // forwarded, up to syncRepairRounds times.
 func (a *Agent) Sync(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	fctx, stopForward := context.WithCancel(ctx)
-	defer stopForward()
-	g, gctx := errgroup.WithContext(fctx)
-	g.Go(func() error { return a.fwd.Run(gctx) })
-
-	// A forwarder that fails (a bad credentials file, a permanent refusal:
-	// Config.StopOnPermanent) cancels gctx: polling and the wait end at
-	// once and its error is the one reported. Repairs found while
-	// forwarding are read again, a few rounds at most.
-	var pollErr, drainErr error
-	for round := 0; round <= syncRepairRounds; round++ {
-		if round > 0 && len(a.buf.Repairs()) == 0 {
-			break
+	// Repairs found while forwarding are read again, a few rounds at most.
+	err := a.whileForwarding(ctx, "sync", timeout, func(ctx context.Context) error {
+		for round := 0; round <= syncRepairRounds; round++ {
+			if round > 0 && len(a.buf.Repairs()) == 0 {
+				break
+			}
+			if err := a.poller.PollOnce(ctx); err != nil {
+				return fmt.Errorf("sync: %w", err)
+			}
+			if err := a.drain(ctx, "sync"); err != nil {
+				return err
+			}
 		}
-		if pollErr = a.poller.PollOnce(gctx); pollErr != nil {
-			break
-		}
-		if drainErr = a.waitEmpty(gctx); drainErr != nil {
-			break
-		}
-	}
-	stopForward()
-	fwdErr := g.Wait()
-	switch {
-	case fwdErr != nil:
-		return fmt.Errorf("sync: %w", fwdErr)
-	case pollErr != nil:
-		return fmt.Errorf("sync: %w", pollErr)
-	case drainErr != nil:
-		st := a.buf.Stats()
-		return fmt.Errorf("sync: %d batches (%d records) not acknowledged by the relay at %s: %w; last relay error: %s",
-			st.PendingBatches, st.PendingRecords, secret.RedactURL(a.cfg.Relay.URL), drainErr, orNone(a.fwd.Stats().LastError))
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if rs := a.buf.RepairStats(); rs.Pending > 0 {
 		return fmt.Errorf("sync: %d damaged range(s) still to read again after %d repair rounds (last: %s)",
 			rs.Pending, syncRepairRounds, rs.Last.Reason)
 	}
 	return nil
+}
+
+// whileForwarding runs work (a one-shot command's: what names it in
+// errors) with the forwarder running, all within timeout. A forwarder that
+// fails (a bad credentials file, a permanent refusal:
+// Config.StopOnPermanent) cancels the ctx work gets, so work ends at once,
+// and its error is the one reported; otherwise work's is.
+func (a *Agent) whileForwarding(ctx context.Context, what string, timeout time.Duration, work func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	fctx, stopForward := context.WithCancel(ctx)
+	defer stopForward()
+	g, gctx := errgroup.WithContext(fctx)
+	g.Go(func() error { return a.fwd.Run(gctx) })
+	workErr := work(gctx)
+	stopForward()
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return workErr
+}
+
+// drain waits until the buffer is empty; when ctx ends first, its error
+// says what is left, where it should have gone and the relay's last error.
+func (a *Agent) drain(ctx context.Context, what string) error {
+	err := a.waitEmpty(ctx)
+	if err == nil {
+		return nil
+	}
+	st := a.buf.Stats()
+	return fmt.Errorf("%s: %d batches (%d records) not acknowledged by the relay at %s: %w; last relay error: %s",
+		what, st.PendingBatches, st.PendingRecords, secret.RedactURL(a.cfg.Relay.URL), err, orNone(a.fwd.Stats().LastError))
 }
 
 // syncRepairRounds bounds the polls Sync makes for damage it finds.

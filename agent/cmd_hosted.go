@@ -30,11 +30,8 @@ const requestTimeout = 20 * time.Second
 // configuration and data folder.
 func cmdHosted(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, path := flags("hosted", stdout)
-	if err := parse(fs, args); err != nil {
+	if err := command.ParseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return command.Usagef("unexpected argument %q", fs.Arg(0))
 	}
 	cfg, err := loadHostedConfig(*path)
 	if err != nil {

@@ -91,6 +91,22 @@ func openFleet(ctx context.Context, cfg *config.Config, log zerolog.Logger, oneS
 	return f, nil
 }
 
+// openOneShotFleet opens the pipelines of a one-shot command over every
+// instance: the fleet for the instances form; for the single-instance
+// form a fleet of one holding the lone Agent, built as without instances
+// (its own heartbeat and confirmations, its folder data_dir).
+func openOneShotFleet(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*fleet, error) {
+	if cfg.Multi() {
+		return openFleet(ctx, cfg, log, true)
+	}
+	a, err := openOneShot(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return &fleet{cfg: cfg, log: log, started: a.started, names: []string{cfg.Relay.Integration},
+		members: []*Agent{a}, stopped: make([]error, 1)}, nil
+}
+
 // openMember opens instance i's pipeline from its configuration sub.
 func openMember(ctx context.Context, f *fleet, i int, sub *config.Config, oneShot bool) (*Agent, error) {
 	if err := os.MkdirAll(sub.Agent.DataDir, 0o700); err != nil {

@@ -6,13 +6,10 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/sei-edge/servicenow-edge/agent/config"
 	"github.com/sei-edge/servicenow-edge/agent/reconcile"
 	"github.com/sei-edge/servicenow-edge/agent/servicenow"
 	"github.com/sei-edge/servicenow-edge/agent/status"
-	"github.com/sei-edge/servicenow-edge/relay/secret"
 )
 
 // reconcileTables are the polled tables with their sweep settings: those
@@ -52,44 +49,21 @@ func (a *Agent) newSweeper() *reconcile.Sweeper {
 // until the buffer is empty: it returns nil only when the relay
 // acknowledged every repair (and anything else pending).
 func (a *Agent) Reconcile(ctx context.Context, table string, timeout time.Duration) ([]reconcile.Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	fctx, stopForward := context.WithCancel(ctx)
-	defer stopForward()
-	// A forwarder that fails (bad credentials, a permanent refusal) cancels
-	// gctx: the sweep and the wait end at once, and its error is reported.
-	g, gctx := errgroup.WithContext(fctx)
-	g.Go(func() error { return a.fwd.Run(gctx) })
-
 	var results []reconcile.Result
-	var sweepErr, drainErr error
-	for _, t := range reconcileTables(a.cfg) {
-		if table != "" && t.Name != table {
-			continue
+	err := a.whileForwarding(ctx, "reconcile", timeout, func(ctx context.Context) error {
+		for _, t := range reconcileTables(a.cfg) {
+			if table != "" && t.Name != table {
+				continue
+			}
+			r, err := a.sweeper.Sweep(ctx, t.Name)
+			if err != nil {
+				return err
+			}
+			results = append(results, *r)
 		}
-		r, err := a.sweeper.Sweep(gctx, t.Name)
-		if err != nil {
-			sweepErr = err
-			break
-		}
-		results = append(results, *r)
-	}
-	if sweepErr == nil {
-		drainErr = a.waitEmpty(gctx)
-	}
-	stopForward()
-	fwdErr := g.Wait()
-	switch {
-	case fwdErr != nil:
-		return results, fmt.Errorf("reconcile: %w", fwdErr)
-	case sweepErr != nil:
-		return results, sweepErr
-	case drainErr != nil:
-		st := a.buf.Stats()
-		return results, fmt.Errorf("reconcile: %d batches (%d records) not acknowledged by the relay at %s: %w; last relay error: %s",
-			st.PendingBatches, st.PendingRecords, secret.RedactURL(a.cfg.Relay.URL), drainErr, orNone(a.fwd.Stats().LastError))
-	}
-	return results, nil
+		return a.drain(ctx, "reconcile")
+	})
+	return results, err
 }
 
 // reconcileSection adds each reconciled table's sweep figures to sn.

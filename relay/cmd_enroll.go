@@ -42,12 +42,9 @@ func cmdEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	credsPath := *out
-	if credsPath == "" {
-		credsPath = filepath.Join(cfg.DataDir, "credentials", *tenant+"."+*agent+".creds")
-	}
-	if credsPath, err = filepath.Abs(credsPath); err != nil {
-		return fmt.Errorf("resolve credentials path: %w", err)
+	credsPath, err := credentialsPath(cfg, *out, *tenant+"."+*agent)
+	if err != nil {
+		return err
 	}
 	reg, err := newRegistry(cfg)
 	if err != nil {
@@ -87,7 +84,8 @@ func cmdEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // the admin subject, so the change is live when the command returns; a
 // relay that is not running finds it in its resolver directory when it
 // starts. In external mode the JWT is written to data_dir/accounts/jwt and
-// the cluster operator pushes it (see relay/doc.go); ri is zero then.
+// pushed to the cluster with nats.system_credentials, or else by the
+// cluster operator (see relay/doc.go); ri is zero then.
 func publishAccount(ctx context.Context, cfg config.Config, reg *enroll.Registry, tok string, w io.Writer) (runInfo, error) {
 	if !cfg.NATS.Embedded() {
 		path, err := reg.WriteResolverJWT(tok)
@@ -98,12 +96,22 @@ func publishAccount(ctx context.Context, cfg config.Config, reg *enroll.Registry
 		if err != nil {
 			return runInfo{}, err
 		}
-		fmt.Fprintf(w, "note: external cluster: push the tenant's account JWT %s to the cluster's account resolver (nats.url), e.g. `nats server request push-account` or `nsc push`.\n"+
-			"  Once per cluster: trust the operator %s, set system_account %s, use a full resolver, push the JWTs in %s, and run the relays as a user of the relay account (nats.credentials, e.g. %s). See relay/doc.go.\n",
-			path, op, sys, filepath.Dir(path), filepath.Join(cfg.DataDir, enroll.AdminCredsFile))
 		if _, err := enroll.AdminCreds(cfg.DataDir, reg.Keys()); err != nil {
 			return runInfo{}, err
 		}
+		syscreds, err := enroll.SystemCreds(cfg.DataDir, reg.Keys())
+		if err != nil {
+			return runInfo{}, err
+		}
+		if cfg.NATS.SystemCredentials != "" {
+			if err := pushAccount(ctx, cfg, tok); err != nil {
+				return runInfo{}, fmt.Errorf("%w (the account JWT is saved in %s: push it by hand)", err, path)
+			}
+			return runInfo{}, nil
+		}
+		fmt.Fprintf(w, "note: external cluster: push the tenant's account JWT %s to the cluster's account resolver (nats.url), e.g. `nats server request push-account` or `nsc push`, or set nats.system_credentials (e.g. %s) and enroll pushes it.\n"+
+			"  Once per cluster: trust the operator %s, set system_account %s, use a full resolver, push the JWTs in %s, and run the relays as a user of the relay account (nats.credentials, e.g. %s). See relay/doc.go.\n",
+			path, syscreds, op, sys, filepath.Dir(path), filepath.Join(cfg.DataDir, enroll.AdminCredsFile))
 		return runInfo{}, nil
 	}
 	ri, err := readRunInfo(cfg.DataDir)
@@ -167,11 +175,7 @@ func cmdRevoke(ctx context.Context, args []string, stdout io.Writer) error {
 	if *tenant == "" || *agent == "" {
 		return command.Usagef("--tenant and --agent are required")
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	reg, err := newRegistry(cfg)
+	cfg, reg, err := loadRegistry(*path)
 	if err != nil {
 		return err
 	}
@@ -196,11 +200,7 @@ func cmdAgents(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	reg, err := newRegistry(cfg)
+	_, reg, err := loadRegistry(*path)
 	if err != nil {
 		return err
 	}
@@ -246,4 +246,42 @@ func checkIntegrations(list []string) error {
 		seen[in] = true
 	}
 	return errors.Join(errs...)
+}
+
+// credentialsPath is the absolute path of the credentials file enroll
+// writes: --out, or data_dir/credentials/NAME.creds.
+func credentialsPath(cfg config.Config, out, name string) (string, error) {
+	if out == "" {
+		out = filepath.Join(cfg.DataDir, "credentials", name+".creds")
+	}
+	p, err := filepath.Abs(out)
+	if err != nil {
+		return "", fmt.Errorf("resolve credentials path: %w", err)
+	}
+	return p, nil
+}
+
+// loadRegistry loads the configuration at path and opens its enrollment
+// registry.
+func loadRegistry(path string) (config.Config, *enroll.Registry, error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return cfg, nil, err
+	}
+	reg, err := newRegistry(cfg)
+	return cfg, reg, err
+}
+
+// pushAccount hands an account JWT to the external cluster as a user of
+// its system account (nats.system_credentials).
+func pushAccount(ctx context.Context, cfg config.Config, tok string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	nc, err := natsbox.Dial(ctx, natsbox.DialConfig{URL: cfg.NATS.URL, Credentials: cfg.NATS.SystemCredentials,
+		CredentialsKey: "nats.system_credentials", CAFile: cfg.NATS.CAFile, Name: "sei-relay-enroll"})
+	if err != nil {
+		return fmt.Errorf("push the tenant's account JWT: %w", err)
+	}
+	defer nc.Close()
+	return natsbox.PushAccount(nc, tok)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 
 	"github.com/goccy/go-yaml"
 
@@ -34,12 +33,9 @@ func cmdHosted(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	credsPath := *out
-	if credsPath == "" {
-		credsPath = filepath.Join(cfg.DataDir, "credentials", "hosted."+*agent+".creds")
-	}
-	if credsPath, err = filepath.Abs(credsPath); err != nil {
-		return fmt.Errorf("resolve credentials path: %w", err)
+	credsPath, err := credentialsPath(cfg, *out, "hosted."+*agent)
+	if err != nil {
+		return err
 	}
 	keys, err := enroll.LoadKeys(cfg.DataDir)
 	if err != nil {

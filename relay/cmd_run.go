@@ -43,11 +43,8 @@ const tokenFile = "http.token"
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, path := newFlags("run", stdout)
-	if err := parse(fs, args); err != nil {
+	if err := command.ParseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return command.Usagef("unexpected argument %q", fs.Arg(0))
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -75,11 +72,13 @@ type relay struct {
 	storeRun func(context.Context) error // nil when the store has no loop
 	srv      *natsbox.Server             // nil in external mode
 	nc       *nats.Conn
+	sysnc    *nats.Conn // external mode with nats.system_credentials, else nil
 	js       jetstream.JetStream
 	consumer *ingest.Consumer
 	feedpub  *feedpub.Publisher // nil unless feed.nats
 	quota    *quota.Enforcer    // nil without quota.max_messages or in external mode
-	conns    *natsbox.ConnLimit // nil in external mode
+	shared   *quota.Shared      // external mode's quota, nil without quota.max_bytes or max_messages
+	conns    *natsbox.ConnLimit // nil in external mode without nats.system_credentials
 	tokens   *relaytoken.KV     // the tenant tokens, shared by every replica
 	api      *api.Server
 	hosted   *hosted.Hosted // nil unless hosted.secret_key_file
@@ -131,7 +130,7 @@ func (r *relay) open(ctx context.Context, stderr io.Writer) error {
 	if err := r.openHosted(ctx); err != nil {
 		return err
 	}
-	if err := r.build(token); err != nil {
+	if err := r.build(ctx, token); err != nil {
 		return err
 	}
 	if r.ln, err = listenHTTP(r.cfg.HTTP, r.log); err != nil {
@@ -156,6 +155,11 @@ func (r *relay) connectNATS(ctx context.Context) error {
 	} else {
 		r.nc, err = natsbox.Dial(ctx, natsbox.DialConfig{URL: r.cfg.NATS.URL, Credentials: r.cfg.NATS.Credentials,
 			CAFile: r.cfg.NATS.CAFile, Name: "sei-relay", Log: r.log.With().Str("component", "nats").Logger()})
+		if err == nil && r.cfg.NATS.SystemCredentials != "" {
+			r.sysnc, err = natsbox.Dial(ctx, natsbox.DialConfig{URL: r.cfg.NATS.URL, Credentials: r.cfg.NATS.SystemCredentials,
+				CredentialsKey: "nats.system_credentials", CAFile: r.cfg.NATS.CAFile, Name: "sei-relay-events",
+				Log: r.log.With().Str("component", "nats-system").Logger()})
+		}
 	}
 	if err != nil {
 		return err
@@ -167,11 +171,14 @@ func (r *relay) connectNATS(ctx context.Context) error {
 }
 
 // build creates the consumer and the HTTP API with a shared metrics registry.
-func (r *relay) build(token string) error {
+func (r *relay) build(ctx context.Context, token string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ledger, err := r.newLedger(reg)
 	if err != nil {
+		return err
+	}
+	if err := r.openShared(ctx, reg); err != nil {
 		return err
 	}
 	r.consumer, err = ingest.New(ingest.Config{
@@ -182,14 +189,15 @@ func (r *relay) build(token string) error {
 			MaxAge:     r.cfg.Stream.MaxAge.D(),
 			Duplicates: r.cfg.Stream.DuplicateWindow.D(),
 		},
-		MaxDeliver: r.cfg.Consumer.MaxDeliver,
-		AckWait:    r.cfg.Consumer.AckWait.D(),
+		MaxDeliver:   r.cfg.Consumer.MaxDeliver,
+		AckWait:      r.cfg.Consumer.AckWait.D(),
+		DecodeBudget: int64(r.cfg.Consumer.DecodeBudgetBytes),
 		Quarantine: store.QuarantineLimits{
 			MaxBatches: r.cfg.Consumer.QuarantineMaxBatches,
 			MaxBytes:   int64(r.cfg.Consumer.QuarantineMaxBytes),
 		},
 		Metrics: reg,
-		Ledger:  ledgerOrNil(ledger),
+		Ledger:  r.ingestLedger(ledger),
 	})
 	if err != nil {
 		return fmt.Errorf("configure ingest: %w", err)
@@ -199,7 +207,7 @@ func (r *relay) build(token string) error {
 			return err
 		}
 	}
-	if r.srv != nil {
+	if r.srv != nil || r.sysnc != nil {
 		if r.conns, err = r.newConnLimit(reg); err != nil {
 			return err
 		}
@@ -241,6 +249,9 @@ func (r *relay) run(ctx context.Context) error {
 	if r.quota != nil {
 		g.Go(func() error { return r.quota.Run(gctx) })
 	}
+	if r.shared != nil {
+		g.Go(func() error { return r.shared.Run(gctx) })
+	}
 	if r.hosted != nil {
 		g.Go(func() error { return r.hosted.Run(gctx) })
 	}
@@ -274,6 +285,9 @@ func (r *relay) close() {
 	}
 	if r.nc != nil {
 		r.nc.Close()
+	}
+	if r.sysnc != nil {
+		r.sysnc.Close()
 	}
 	if r.srv != nil {
 		r.srv.Shutdown()

@@ -12,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sei-edge/servicenow-edge/relay/command"
-	"github.com/sei-edge/servicenow-edge/relay/config"
 	relaytoken "github.com/sei-edge/servicenow-edge/relay/token"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
@@ -44,11 +43,8 @@ func cmdTokenCreate(ctx context.Context, args []string, stdout io.Writer) error 
 	fs, path := newFlags("token create", stdout)
 	tenant := fs.String("tenant", "", "tenant the token reads")
 	name := fs.String("name", "", "what the token is for (shown by token list)")
-	if err := parse(fs, args); err != nil {
+	if err := command.ParseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return command.Usagef("unexpected argument %q", fs.Arg(0))
 	}
 	if err := wire.CheckName("--tenant", *tenant); err != nil {
 		return command.Usage(err)
@@ -56,11 +52,7 @@ func cmdTokenCreate(ctx context.Context, args []string, stdout io.Writer) error 
 	if len(*name) > 128 {
 		return command.Usagef("--name: at most 128 bytes")
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	ts, closeTokens, err := openTokens(ctx, cfg)
+	ts, closeTokens, err := openTokens(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -76,17 +68,10 @@ func cmdTokenCreate(ctx context.Context, args []string, stdout io.Writer) error 
 func cmdTokenList(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, path := newFlags("token list", stdout)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
+	if err := command.ParseFlagsOnly(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return command.Usagef("unexpected argument %q", fs.Arg(0))
-	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	store, closeTokens, err := openTokens(ctx, cfg)
+	store, closeTokens, err := openTokens(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -133,11 +118,7 @@ func cmdTokenRevoke(ctx context.Context, args []string, stdout io.Writer) error 
 	if len(rest) != 1 {
 		return command.Usagef("want: token revoke [-c FILE] ID (see token list)")
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	store, closeTokens, err := openTokens(ctx, cfg)
+	store, closeTokens, err := openTokens(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -161,14 +142,17 @@ type tokenStore interface {
 	Revoke(ctx context.Context, id string) (relaytoken.Token, error)
 }
 
-// openTokens opens the token bucket through the running relay's embedded
-// server or the external cluster (as quarantine does), or, with the
-// embedded server and no relay running, data_dir's token file. The
-// returned func closes the connection.
-func openTokens(ctx context.Context, cfg config.Config) (tokenStore, func(), error) {
+// openTokens loads the configuration at path and opens the token bucket
+// through the running relay's embedded server or the external cluster (as
+// quarantine does), or, with the embedded server and no relay running,
+// data_dir's token file. The returned func closes the connection.
+func openTokens(ctx context.Context, path string) (tokenStore, func(), error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return nil, nil, err
+	}
 	var ri runInfo
 	if cfg.NATS.Embedded() {
-		var err error
 		if ri, err = readRunInfo(cfg.DataDir); err != nil {
 			return fileTokens{relaytoken.Open(cfg.DataDir)}, func() {}, nil
 		}

@@ -94,6 +94,13 @@
 // or `nsc push`). The relays connect as a user of the relay account
 // (nats.credentials: relay-admin.creds, copied to each relay). A cluster without
 // accounts still works as before, with Sei-Agent believed as sent.
+// Optionally the operator lets the relay push JWTs itself: enroll also
+// writes data_dir/relay-system.creds, a user of the system account (the
+// one system_account names); with nats.system_credentials set to it,
+// enroll and revoke push the tenant's JWT ($SYS.REQ.CLAIMS.UPDATE, as
+// `nsc push` does; the cluster needs a full resolver) and the change is
+// live when they return, and every relay replica limits each agent's
+// connections as on the embedded server (see Quotas).
 //
 // Migration: a data_dir from the single-account layout keeps its stream and
 // store, but its agents held bare NKEY seeds, which the operator-mode
@@ -128,8 +135,30 @@
 // connections are closed within milliseconds (a burst may fill the
 // ceiling that briefly, and an agent refused then connects on its next
 // attempt). Counted in sei_relay_agent_connections_refused_total, logged
-// once a minute per agent. Embedded server only: on an external cluster
-// the relay has no system account, and the account ceiling is the bound.
+// once a minute per agent. On an external cluster the tenant account's
+// JWT carries the same ceiling (Limits.Conn, agents × integrations ×
+// quota.connections_per_agent), which the servers enforce once the
+// operator pushed the JWT of the tenant's last enroll or revoke. With
+// nats.system_credentials each replica also runs the per-agent limit,
+// through the system account: the connect and disconnect events, the
+// servers' CONNZ (the connections open at start) and KICK requests. Only
+// users whose JWT has an integration tag (agents) are limited. Without
+// it, one agent's credentials may take its tenant's whole ceiling.
+//
+// On an external cluster (nats.url) several replicas share the stream and
+// each sees only its share of the batches, so quota.max_bytes and
+// quota.max_messages are kept in one count per tenant in the KV bucket
+// SEI_QUOTA (quota.Shared): each replica's gateway adds a stored batch, its
+// consumer subtracts a batch that left, one revision-checked update per
+// tenant per write round; the pause (at the limit, lifted at 90%) is part
+// of that count, so every replica refuses the tenant alike. Its agents'
+// batches get a 503 naming the quota key, the same refusal as
+// quota.max_bytes on the embedded server, which they treat as an outage.
+// A gateway reads a publishing tenant's count at most once a second; every
+// quota.check_interval each replica sets to zero the tenants it saw whose
+// subjects hold no batch (repairing what a crash or stream.max_age left),
+// so a restarted replica starts from the bucket. The limit may be passed
+// by the batches in flight when a replica first reads a tenant.
 //
 // Figures of scripts/bench-accounts.sh are in the README.
 package main

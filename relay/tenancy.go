@@ -38,21 +38,50 @@ func (r *relay) newLedger(metrics prometheus.Registerer) (*quota.Ledger, error) 
 	return l, nil
 }
 
-// ledgerOrNil keeps a nil *quota.Ledger from becoming a non-nil interface.
-func ledgerOrNil(l *quota.Ledger) ingest.Ledger {
+// openShared opens the quota every relay replica of an external cluster
+// shares (quota.max_bytes and quota.max_messages, counted in the bucket
+// quota.SharedBucket), when either is set.
+func (r *relay) openShared(ctx context.Context, metrics prometheus.Registerer) error {
+	if r.srv != nil || r.cfg.Quota.MaxBytes == 0 && r.cfg.Quota.MaxMessages == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var err error
+	r.shared, err = quota.OpenShared(ctx, quota.SharedConfig{JS: r.js, Replicas: r.cfg.StreamReplicas(),
+		MaxBytes: int64(r.cfg.Quota.MaxBytes), MaxBatches: r.cfg.Quota.MaxMessages, Interval: r.cfg.Quota.CheckInterval.D(),
+		Log: r.log.With().Str("component", "quota").Logger(), Metrics: metrics})
+	if err != nil {
+		return fmt.Errorf("quota.max_bytes, quota.max_messages on the external cluster (nats.url): %w", err)
+	}
+	return nil
+}
+
+// ingestLedger is the gateway's and consumer's ledger: the embedded
+// server's l, or the external cluster's shared quota; nil for none (a nil
+// pointer must not become a non-nil interface).
+func (r *relay) ingestLedger(l *quota.Ledger) ingest.Ledger {
+	if r.shared != nil {
+		return r.shared
+	}
 	if l == nil {
 		return nil
 	}
 	return l
 }
 
-// quotaFunc serves GET /v1/quota from the enforcer, nil without quotas.
+// quotaFunc serves GET /v1/quota from the enforcer or the shared quota,
+// nil without quotas.
 func (r *relay) quotaFunc() api.QuotaFunc {
-	if r.quota == nil {
+	usage := func(ctx context.Context, tenant string) (quota.Usage, error) { return r.shared.Usage(ctx, tenant) }
+	switch {
+	case r.quota != nil:
+		usage = r.quota.Usage
+	case r.shared == nil:
 		return nil
 	}
 	return func(ctx context.Context, tenant string) (api.QuotaUsage, error) {
-		u, err := r.quota.Usage(ctx, tenant)
+		u, err := usage(ctx, tenant)
 		return api.QuotaUsage{Tenant: u.Tenant, Batches: u.Batches, Bytes: u.Bytes,
 			MaxBatches: u.MaxBatches, MaxBytes: u.MaxBytes, Paused: u.Paused}, err
 	}
@@ -60,7 +89,8 @@ func (r *relay) quotaFunc() api.QuotaFunc {
 
 // newConnLimit bounds each agent's connections to
 // quota.connections_per_agent (the server bounds only the tenant account's
-// total), counting and logging every connection it closes.
+// total), counting and logging every connection it closes: on the embedded
+// server, or on the external cluster through nats.system_credentials.
 func (r *relay) newConnLimit(metrics prometheus.Registerer) (*natsbox.ConnLimit, error) {
 	kicks := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "sei_relay", Name: "agent_connections_refused_total",
 		Help: "Connections closed because their agent already held quota.connections_per_agent connections."})
@@ -69,14 +99,18 @@ func (r *relay) newConnLimit(metrics prometheus.Registerer) (*natsbox.ConnLimit,
 	}
 	log := r.log.With().Str("component", "connlimit").Logger()
 	warned := map[string]time.Time{} // user → last warning; only Run's goroutine calls kicked
-	return r.srv.NewConnLimit(r.cfg.Quota.ConnectionsPerAgent, func(account, user, name string) {
+	kicked := func(account, user, name string) {
 		kicks.Inc()
 		if now := time.Now(); now.Sub(warned[user]) > time.Minute {
 			warned[user] = now
 			log.Warn().Str("account", account).Str("user", user).Str("name", name).Int("limit", r.cfg.Quota.ConnectionsPerAgent).
 				Msg("agent holds quota.connections_per_agent connections already: closed its newest (logged once a minute per agent)")
 		}
-	})
+	}
+	if r.srv == nil {
+		return natsbox.NewRemoteConnLimit(r.sysnc, r.cfg.Quota.ConnectionsPerAgent, kicked)
+	}
+	return r.srv.NewConnLimit(r.cfg.Quota.ConnectionsPerAgent, kicked)
 }
 
 // openTokens opens the tenant tokens' bucket, retrying while the cluster

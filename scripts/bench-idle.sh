@@ -49,23 +49,7 @@ main() {
 	local relay_pid=${pids[-1]}
 	start_snowsim -incidents "$records" -changes 1 -users 100 -groups 10 -audit 0 -journal 0
 	sei-relay enroll -c "$work/relay.yaml" --tenant idle --integration sn --agent idle >"$work/idle.block" 2>"$work/enroll.err"
-	cat >"$work/agent.yaml" <<YAML
-agent: {id: idle, data_dir: $work/agent}
-log: {level: info, file: $work/agent.log}
-servicenow:
-  url: $sn_url
-  auth: {method: basic, username: admin, password: admin}
-  lookback: 3650d
-  interval: 1h
-  tables:
-    change_request: {enabled: false}
-    sys_user: {enabled: false}
-    sys_user_group: {enabled: false}
-    sysapproval_approver: {enabled: false}
-    sys_audit: {enabled: false}
-    sys_journal_field: {enabled: false}
-    sys_audit_delete: {enabled: false}
-YAML
+	bench_agent_yaml idle agent "interval: 1h" >"$work/agent.yaml"
 	cat "$work/idle.block" >>"$work/agent.yaml"
 	sei-agent run -c "$work/agent.yaml" >"$work/agent.out" 2>&1 &
 	local agent_pid=$!

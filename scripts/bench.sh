@@ -63,23 +63,7 @@ agent_yaml() {
 	local block="$work/$1.block"
 	[ -s "$block" ] || sei-relay enroll -c "$work/relay.yaml" --tenant bench --integration sn --agent "$1" >"$block" 2>>"$work/enroll.err"
 	{
-		cat <<YAML
-agent: {id: $1, data_dir: $work/$1}
-log: {level: info, file: $work/$1.log}
-servicenow:
-  url: $sn_url
-  auth: {method: basic, username: admin, password: admin}
-  lookback: 3650d
-  page_size: 1000
-  tables:
-    change_request: {enabled: false}
-    sys_user: {enabled: false}
-    sys_user_group: {enabled: false}
-    sysapproval_approver: {enabled: false}
-    sys_audit: {enabled: false}
-    sys_journal_field: {enabled: false}
-    sys_audit_delete: {enabled: false}
-YAML
+		bench_agent_yaml "$1" "$1" "page_size: 1000"
 		if [ -n "${2:-}" ]; then
 			sed "s|^\(  *url: *\).*|\1$2|" "$block"
 		else

@@ -53,3 +53,27 @@ start_snowsim() {
 	wait_for "$work/snowsim.out" 900 # a million rows take a while to generate
 	sn_url=$(grep -o 'http://[0-9.:]*' "$work/snowsim.out" | head -1)
 }
+
+# bench_agent_yaml ID NAME SETTING prints the benchmarks' agent
+# configuration, relay block aside: agent ID with its data in $work/NAME and
+# its log in $work/NAME.log, the simulator at $sn_url, incident the only
+# table, and SETTING (one "key: value" line) added to servicenow.
+bench_agent_yaml() {
+	cat <<YAML
+agent: {id: $1, data_dir: $work/$2}
+log: {level: info, file: $work/$2.log}
+servicenow:
+  url: $sn_url
+  auth: {method: basic, username: admin, password: admin}
+  lookback: 3650d
+  $3
+  tables:
+    change_request: {enabled: false}
+    sys_user: {enabled: false}
+    sys_user_group: {enabled: false}
+    sysapproval_approver: {enabled: false}
+    sys_audit: {enabled: false}
+    sys_journal_field: {enabled: false}
+    sys_audit_delete: {enabled: false}
+YAML
+}

@@ -83,6 +83,8 @@ type Forwarder struct {
 	// permanent receives the first permanent connection error when
 	// StopOnPermanent is set.
 	permanent chan error
+	// jitter draws the retry jitter, in [0, 1).
+	jitter func() float64
 
 	mu sync.Mutex // guards the fields below
 	st Stats
@@ -110,7 +112,7 @@ func New(cfg Config, buf Buffer) (*Forwarder, error) {
 			return nil, err
 		}
 	}
-	f := &Forwarder{cfg: cfg, buf: buf, log: cfg.Logger, connected: make(chan struct{}, 1), permanent: make(chan error, 1)}
+	f := &Forwarder{cfg: cfg, buf: buf, log: cfg.Logger, connected: make(chan struct{}, 1), permanent: make(chan error, 1), jitter: jitter}
 	f.st.URL = secret.RedactURL(cfg.URL)
 	f.st.Confirmed = map[string]wire.Version{}
 	return f, nil
@@ -184,6 +186,15 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// relayConn is what forward and heartbeats use of the relay connection
+// (a *nats.Conn); the timer tests run them on an in-memory one.
+type relayConn interface {
+	IsConnected() bool
+	IsClosed() bool
+	RTT() (time.Duration, error)
+	Publish(subject string, data []byte) error
 }
 
 // connect dials the relay; with RetryOnFailedConnect the first attempt may
@@ -267,9 +278,15 @@ func CredentialOption(file string) (nats.Option, error) {
 // failed window it waits with capped exponential backoff and jitter
 // (retryWait); its warnings are rate-limited, and the first delivery after
 // failures is logged once (outage).
-func (f *Forwarder) forward(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
+func (f *Forwarder) forward(ctx context.Context, nc relayConn, js jetstream.JetStream) error {
 	var out outage
 	for {
+		// The buffer leases what is pending even after ctx ended: stop
+		// here, or a shutdown would go on publishing (and wait up to
+		// PublishTimeout for each window that is not acknowledged).
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := f.waitConnected(ctx, nc); err != nil {
 			return err
 		}
@@ -286,7 +303,7 @@ func (f *Forwarder) forward(ctx context.Context, nc *nats.Conn, js jetstream.Jet
 		cancel()
 		if failed > 0 {
 			out.failures++
-			f.wait(ctx, retryWait(f.cfg.RetryWait, out.failures, jitter()))
+			f.wait(ctx, retryWait(f.cfg.RetryWait, out.failures, f.jitter()))
 		}
 	}
 }
@@ -389,7 +406,7 @@ func (f *Forwarder) publishFailed(b buffer.Batch, err error, out *outage) {
 }
 
 // waitConnected returns when nc is connected or ctx ends.
-func (f *Forwarder) waitConnected(ctx context.Context, nc *nats.Conn) error {
+func (f *Forwarder) waitConnected(ctx context.Context, nc relayConn) error {
 	for !nc.IsConnected() {
 		if nc.IsClosed() {
 			return errors.New("relay connection closed")
@@ -415,7 +432,7 @@ func (f *Forwarder) wait(ctx context.Context, d time.Duration) error {
 
 // heartbeats publishes the status snapshot every HeartbeatInterval and
 // at each (re)connection, and measures the round-trip time to the relay.
-func (f *Forwarder) heartbeats(ctx context.Context, nc *nats.Conn) error {
+func (f *Forwarder) heartbeats(ctx context.Context, nc relayConn) error {
 	tick := time.NewTicker(f.cfg.HeartbeatInterval)
 	defer tick.Stop()
 	for {
@@ -436,7 +453,7 @@ func (f *Forwarder) heartbeats(ctx context.Context, nc *nats.Conn) error {
 
 // publishHeartbeat publishes Config.Heartbeat's snapshot, unless it has no
 // Agent (another forwarder of the agent sends it).
-func (f *Forwarder) publishHeartbeat(nc *nats.Conn) {
+func (f *Forwarder) publishHeartbeat(nc relayConn) {
 	if f.cfg.Heartbeat == nil {
 		return
 	}

@@ -368,5 +368,5 @@ func statsKey(table string) string  { return "poll/" + table }
 // will not help until an admin acts.
 func authFailed(err error) bool {
 	var e *servicenow.Error
-	return errors.As(err, &e) && e.Permanent && e.Status == http.StatusUnauthorized
+	return errors.As(err, &e) && e.Permanent && (e.Refused || e.Status == http.StatusUnauthorized)
 }

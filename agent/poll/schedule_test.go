@@ -90,9 +90,9 @@ func (c *clockSource) fail(err error) {
 // schedule's rhythm; refused credentials back off (1h, 2h, 4h, 6h at
 // most) and the first success returns to the interval.
 //
-// (Run's other timers: the forwarder's retry delay is a pure function,
-// tested in agent/forward; the buffer-full retry in
-// TestBufferFullPausesAndResumes.)
+// (Run's other timers: the forwarder's retry backoff and heartbeats are
+// TestForwardBackoff and TestHeartbeatSchedule in agent/forward; the
+// buffer-full retry is TestBufferFullPausesAndResumes.)
 func TestRunSchedule(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		src := &clockSource{start: time.Now()}

@@ -206,11 +206,7 @@ func (s *Sweeper) repair(ctx context.Context, t Table, r *Result, w *Window, fet
 		}
 	}
 	repaired := int64(len(recs))
-	at := s.cfg.Now().UTC().Format(wire.TimeLayout)
-	for _, id := range gone {
-		recs = append(recs, wire.Record{Op: wire.OpDelete, Table: t.Name, SysID: id, SysUpdatedOn: at,
-			SysModCount: servicenow.DeleteModCount, Reason: wire.DeleteReconciliation})
-	}
+	recs = s.withDeletes(t.Name, recs, gone)
 	if len(recs) == 0 {
 		return nil
 	}
@@ -223,6 +219,17 @@ func (s *Sweeper) repair(ctx context.Context, t Table, r *Result, w *Window, fet
 	r.Deleted += int64(len(gone))
 	s.log.Info().Str("table", t.Name).Str("window", w.name()).Int64("records", repaired).Int("deleted", len(gone)).Msg("reconcile repaired rows")
 	return nil
+}
+
+// withDeletes returns recs followed by a reconciliation delete, stamped
+// now, for each sys_id of table in gone.
+func (s *Sweeper) withDeletes(table string, recs []wire.Record, gone []string) []wire.Record {
+	at := s.cfg.Now().UTC().Format(wire.TimeLayout)
+	for _, id := range gone {
+		recs = append(recs, wire.Record{Op: wire.OpDelete, Table: table, SysID: id, SysUpdatedOn: at,
+			SysModCount: servicenow.DeleteModCount, Reason: wire.DeleteReconciliation})
+	}
+	return recs
 }
 
 // isHex reports whether id is stored under the index's compact key form.

@@ -73,12 +73,7 @@ func (s *Sweeper) verifySlice(ctx context.Context, t Table, r *Result) (bool, er
 // forwardVerified forwards the rows the hash check found different and the
 // deletes of rows gone.
 func (s *Sweeper) forwardVerified(ctx context.Context, t Table, r *Result, w *Window, recs []wire.Record, gone []string) error {
-	at := s.cfg.Now().UTC().Format(wire.TimeLayout)
-	out := recs
-	for _, id := range gone {
-		out = append(out, wire.Record{Op: wire.OpDelete, Table: t.Name, SysID: id, SysUpdatedOn: at,
-			SysModCount: servicenow.DeleteModCount, Reason: wire.DeleteReconciliation})
-	}
+	out := s.withDeletes(t.Name, recs, gone)
 	if len(out) == 0 {
 		return nil
 	}

@@ -149,7 +149,7 @@ func (a *authenticator) renewLocked(ctx context.Context) (*oauth2.Token, error) 
 		}
 		return t, nil
 	}
-	e := &Error{Op: "get OAuth token", URL: a.url + "/oauth_token.do", Permanent: true,
+	e := &Error{Op: "get OAuth token", URL: a.url + "/oauth_token.do", Permanent: true, Refused: true,
 		Message: "no valid OAuth token for the authorization_code grant",
 		Hint:    "run `sei-agent login -c FILE` to authorize the agent again", Err: refreshErr}
 	if refreshErr != nil {
@@ -173,6 +173,9 @@ func tokenError(grant, base string, err error) error {
 		if transientStatus(e.Status) {
 			e.Permanent = false
 		}
+		// RFC 6749 5.2: a refused grant, client or refresh token is a 400
+		// or 401 with an error code.
+		e.Refused = e.Permanent && re.ErrorCode != "" && (e.Status == http.StatusBadRequest || e.Status == http.StatusUnauthorized)
 		return e
 	}
 	e.Permanent = false

@@ -2,6 +2,7 @@ package servicenow
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -232,6 +233,11 @@ func TestLoginThenRevoked(t *testing.T) {
 	_, err := c.CheckTable(ctx, incidentTable)
 	if !isPermanent(err) || !strings.Contains(err.Error(), "sei-agent login") {
 		t.Fatalf("err = %v, want a permanent error saying to run login", err)
+	}
+	// The poller counts it as ServiceNow refusing the credentials (the
+	// credential back-off and the auth verdict), not as a table error.
+	if e := (*Error)(nil); !errors.As(err, &e) || !e.Refused {
+		t.Fatalf("err = %#v, want Refused", err)
 	}
 	if n := grants(s)["refresh_token"] - before; n != 1 {
 		t.Fatalf("%d refresh attempts, want exactly 1", n)

@@ -119,6 +119,16 @@ type request struct {
 	cutOff func() bool
 }
 
+// decodeInto is a request's check that decodes a 2xx answer with decode
+// into *out.
+func decodeInto[T any](out *T, decode func(contentType string, body []byte) (T, error)) func(*response) error {
+	return func(r *response) error {
+		var err error
+		*out, err = decode(r.header.Get("Content-Type"), r.body)
+		return err
+	}
+}
+
 // do runs req with rate limiting, authentication and retries: transient
 // errors up to MaxAttempts with capped exponential backoff and jitter
 // (Retry-After honoured), one token renewal after a 401, permanent errors

@@ -19,7 +19,11 @@ type Error struct {
 	Message   string // ServiceNow's error message, or a description of the fault
 	Hint      string // what to check
 	Permanent bool
-	Err       error // underlying error, if any
+	// Refused is true when ServiceNow refused the credentials: a 401, or
+	// its OAuth endpoint refusing a grant or refresh token. Retrying will
+	// not help until an admin fixes them.
+	Refused bool
+	Err     error // underlying error, if any
 }
 
 // Error formats e as "OP from URL: STATUS MESSAGE: HINT".

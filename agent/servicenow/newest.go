@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strconv"
 )
 
 // Newest returns the incremental field of t's newest row the API user can
@@ -18,7 +19,7 @@ func (c *Client) Newest(ctx context.Context, t Table) (string, error) {
 	if t.Filter != "" {
 		query = t.Filter + "^" + query
 	}
-	rows, err := c.firstRow(ctx, "fetch newest "+t.Name+" row", t, query, t.Field)
+	rows, err := c.listRows(ctx, "fetch newest "+t.Name+" row", t, query, t.Field, 1)
 	if err != nil {
 		return "", fmt.Errorf("newest row of %s: %w", t.Name, err)
 	}
@@ -28,12 +29,12 @@ func (c *Client) Newest(ctx context.Context, t Table) (string, error) {
 	return rows[0].String(t.Field), nil
 }
 
-// firstRow reads the first row of t under the encoded query (ordered by
+// listRows reads up to limit rows of t under the encoded query (ordered by
 // sys_id unless it says otherwise) with only fields ("" reads every
-// field): a list of at most one row, values as stored.
-func (c *Client) firstRow(ctx context.Context, op string, t Table, query, fields string) ([]Row, error) {
+// field), values as stored.
+func (c *Client) listRows(ctx context.Context, op string, t Table, query, fields string, limit int) ([]Row, error) {
 	q := url.Values{}
-	q.Set("sysparm_limit", "1")
+	q.Set("sysparm_limit", strconv.Itoa(limit))
 	q.Set("sysparm_display_value", "false")
 	q.Set("sysparm_exclude_reference_link", "true")
 	q.Set("sysparm_no_count", "true")
@@ -46,10 +47,6 @@ func (c *Client) firstRow(ctx context.Context, op string, t Table, query, fields
 	var rows []Row
 	err := c.do(ctx, request{op: op, table: t.Name, path: tablePath(t.Name),
 		query: func() url.Values { return q },
-		check: func(r *response) error {
-			var err error
-			rows, err = decodeList(r.header.Get("Content-Type"), r.body)
-			return err
-		}})
+		check: decodeInto(&rows, decodeList)})
 	return rows, err
 }

@@ -21,7 +21,7 @@ func (c *Client) CheckTable(ctx context.Context, t Table) ([]string, error) {
 	if err := t.Check(); err != nil {
 		return nil, err
 	}
-	rows, err := c.firstRow(ctx, "fetch one "+t.Name+" row", t, t.Filter, t.sysparmFields(c.cfg.Exclude))
+	rows, err := c.listRows(ctx, "fetch one "+t.Name+" row", t, t.Filter, t.sysparmFields(c.cfg.Exclude), 1)
 	if err != nil {
 		return nil, err
 	}

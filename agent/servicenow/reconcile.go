@@ -76,11 +76,7 @@ func (c *Client) Count(ctx context.Context, t Table, cond string) (Counts, error
 	var n Counts
 	err := c.do(ctx, request{op: "count " + t.Name, table: t.Name, path: statsPath(t.Name),
 		query: func() url.Values { return q },
-		check: func(r *response) error {
-			var err error
-			n, err = decodeCount(r.header.Get("Content-Type"), r.body)
-			return err
-		}})
+		check: decodeInto(&n, decodeCount)})
 	return n, err
 }
 
@@ -215,7 +211,8 @@ func (c *Client) Fetch(ctx context.Context, t Table, ids []string) ([]wire.Recor
 	var out []wire.Record
 	for start := 0; start < len(ids); start += FetchSlice {
 		slice := ids[start:min(start+FetchSlice, len(ids))]
-		l, err := c.fetchRows(ctx, t, withFilter(t, "sys_idIN"+strings.Join(slice, ",")), fields, len(slice))
+		eq := withFilter(t, "sys_idIN"+strings.Join(slice, ",")) + "^ORDERBYsys_id"
+		l, err := c.listRows(ctx, "fetch "+t.Name+" rows by id", t, eq, fields, len(slice))
 		if err != nil {
 			return nil, err
 		}
@@ -231,26 +228,4 @@ func (c *Client) Fetch(ctx context.Context, t Table, ids []string) ([]wire.Recor
 		out = append(out, recs...)
 	}
 	return out, nil
-}
-
-// fetchRows reads the rows of one Fetch slice.
-func (c *Client) fetchRows(ctx context.Context, t Table, eq, fields string, n int) ([]Row, error) {
-	q := url.Values{}
-	q.Set("sysparm_query", eq+"^ORDERBYsys_id")
-	q.Set("sysparm_limit", strconv.Itoa(n))
-	q.Set("sysparm_display_value", "false")
-	q.Set("sysparm_exclude_reference_link", "true")
-	q.Set("sysparm_no_count", "true")
-	if fields != "" {
-		q.Set("sysparm_fields", fields)
-	}
-	var rows []Row
-	err := c.do(ctx, request{op: "fetch " + t.Name + " rows by id", table: t.Name, path: tablePath(t.Name),
-		query: func() url.Values { return q },
-		check: func(r *response) error {
-			var err error
-			rows, err = decodeList(r.header.Get("Content-Type"), r.body)
-			return err
-		}})
-	return rows, err
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/sei-edge/servicenow-edge/relay/httpjson"
 	"github.com/sei-edge/servicenow-edge/relay/store"
 	"github.com/sei-edge/servicenow-edge/relay/store/badgerstore"
 	"github.com/sei-edge/servicenow-edge/relay/token"
@@ -327,7 +328,7 @@ func TestRecordsBadRequests(t *testing.T) {
 			if resp.StatusCode != http.StatusBadRequest {
 				t.Fatalf("status %s, want 400", resp.Status)
 			}
-			var e apiError
+			var e httpjson.Error
 			if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
 				t.Fatal(err)
 			}
@@ -477,7 +478,7 @@ func TestAgents(t *testing.T) {
 			t.Errorf("?%s: %s, want 400", tc.query, resp.Status)
 			continue
 		}
-		var e apiError
+		var e httpjson.Error
 		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
 			t.Fatal(err)
 		}

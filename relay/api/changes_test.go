@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
 
+	"github.com/sei-edge/servicenow-edge/relay/httpjson"
 	"github.com/sei-edge/servicenow-edge/relay/natstest"
 	"github.com/sei-edge/servicenow-edge/relay/store"
 )
@@ -210,7 +211,7 @@ func TestChangesBadRequests(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := f.get(t, "/v1/changes?"+tc.query, adminToken)
 			defer resp.Body.Close()
-			var e apiError
+			var e httpjson.Error
 			if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
 				t.Fatalf("decode error body: %v", err)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/sei-edge/servicenow-edge/relay/httpjson"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -73,8 +74,10 @@ func (s *Server) auth(h http.Handler) http.Handler {
 		p, err := s.principal(r)
 		switch {
 		case err != nil:
+			// The token may be good: the client should retry, not drop it.
 			s.log.Error().Err(err).Msg("look up token")
-			writeError(w, http.StatusInternalServerError, "", "check token: token store unavailable")
+			w.Header().Set("Retry-After", "5")
+			writeError(w, http.StatusServiceUnavailable, "", "check token: "+err.Error())
 		case p == nil:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sei-relay", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "", "invalid token")
@@ -139,7 +142,7 @@ func (s *Server) principal(r *http.Request) (*principal, error) {
 	if s.cfg.Tenants == nil {
 		return nil, nil
 	}
-	tenant, ok, err := s.cfg.Tenants.TenantOf(got)
+	tenant, ok, err := s.cfg.Tenants.TenantOf(r.Context(), got)
 	if err != nil || !ok || !wire.ValidName(tenant) {
 		return nil, err
 	}
@@ -155,23 +158,12 @@ func bearer(r *http.Request) string {
 	return strings.TrimSpace(token)
 }
 
-// apiError is the body of every error response.
-type apiError struct {
-	Error string `json:"error"`
-	Param string `json:"param,omitempty"` // the query parameter at fault
-}
-
-func writeError(w http.ResponseWriter, code int, param, msg string) {
-	writeJSON(w, code, apiError{Error: msg, Param: param})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	e := json.NewEncoder(w)
-	e.SetEscapeHTML(false)
-	_ = e.Encode(v)
-}
+// writeError and writeJSON answer in the body shape every relay HTTP
+// endpoint shares.
+var (
+	writeError = httpjson.WriteError
+	writeJSON  = httpjson.Write
+)
 
 // writeNDJSON answers 200 with items as NDJSON, one JSON line each, after
 // the headers the caller set; Sei-Records says how many lines follow. A

@@ -33,10 +33,13 @@ type Check struct {
 
 // Tenants resolves tenant tokens: TenantOf returns the one tenant a token
 // may read, ok false for a token it does not know. It is called on every
-// request, so a token created or revoked meanwhile counts at once. It must
-// be safe for concurrent use.
+// request, with the request's context, so a token created or revoked
+// meanwhile counts at once. An error means the tokens cannot be read now
+// (the request is answered 503 with the error's text, which must name the
+// cause and hold no secret); TenantOf should return it promptly. It must be
+// safe for concurrent use.
 type Tenants interface {
-	TenantOf(token string) (tenant string, ok bool, err error)
+	TenantOf(ctx context.Context, token string) (tenant string, ok bool, err error)
 }
 
 // Config configures a Server. Token and Store are required.

@@ -91,6 +91,18 @@ func Parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// ParseFlagsOnly is Parse for a command that takes no arguments besides
+// its flags: one left over is a usage error.
+func ParseFlagsOnly(fs *flag.FlagSet, args []string) error {
+	if err := Parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return Usagef("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
 // Main runs a program's command line under the interrupt rules shared by
 // both programs (the first SIGINT or SIGTERM cancels ctx; a second aborts
 // with ExitFailure) and exits with run's code.

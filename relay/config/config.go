@@ -5,6 +5,7 @@ import (
 
 	"github.com/sei-edge/servicenow-edge/relay/confload"
 	"github.com/sei-edge/servicenow-edge/relay/secret"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
 // Config is sei-relay's whole configuration. The zero value is not useful:
@@ -75,6 +76,12 @@ type NATS struct {
 	// user of the relay account (data_dir/relay-admin.creds, which enroll
 	// writes; see relay/doc.go).
 	Credentials string `yaml:"credentials"`
+	// SystemCredentials, optional, is a .creds file of a user of the
+	// cluster's system account (data_dir/relay-system.creds, which enroll
+	// writes). With it enroll and revoke push the tenant's account JWT
+	// themselves, and the relay limits each agent's connections
+	// (quota.connections_per_agent) as it does on the embedded server.
+	SystemCredentials string `yaml:"system_credentials"`
 	// CAFile is the CA that signed the external cluster's certificate.
 	CAFile string `yaml:"ca_file"`
 }
@@ -122,10 +129,16 @@ type Consumer struct {
 	// quarantine; a batch past them is refused and counted.
 	QuarantineMaxBatches int               `yaml:"quarantine_max_batches"`
 	QuarantineMaxBytes   confload.ByteSize `yaml:"quarantine_max_bytes"`
+	// DecodeBudgetBytes bounds the inflated bytes of the decoded batches
+	// the consumer holds at once (ingest.Config.DecodeBudget); at least
+	// wire.MaxDecoded.
+	DecodeBudgetBytes confload.ByteSize `yaml:"decode_budget_bytes"`
 }
 
-// Quota bounds what one tenant may take of the embedded server (see the
-// accounts notes in relay/doc.go).
+// Quota bounds what one tenant may take of the relay (see the accounts
+// notes in relay/doc.go; on an external cluster max_bytes and max_messages
+// refuse a paused tenant's batches at the gateway, counted across the
+// replicas).
 type Quota struct {
 	// MaxMessages is how many batches one tenant may hold in the ingest
 	// stream; at the limit the tenant's ingest import is withdrawn until
@@ -174,7 +187,8 @@ func Default() Config {
 			MaxBytes:        8 << 30,
 			DuplicateWindow: confload.Duration(10 * time.Minute),
 		},
-		Consumer:  Consumer{MaxDeliver: 10, AckWait: confload.Duration(30 * time.Second), QuarantineMaxBatches: 1000, QuarantineMaxBytes: 256 << 20},
+		Consumer: Consumer{MaxDeliver: 10, AckWait: confload.Duration(30 * time.Second), QuarantineMaxBatches: 1000, QuarantineMaxBytes: 256 << 20,
+			DecodeBudgetBytes: 2 * wire.MaxDecoded},
 		Heartbeat: Heartbeat{StaleAfter: confload.Duration(5 * time.Minute)},
 		Quota:     Quota{ConnectionsPerAgent: 4, CheckInterval: confload.Duration(5 * time.Second)},
 		Log:       Log{Level: "info"},

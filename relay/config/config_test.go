@@ -73,8 +73,8 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 	}
 	for _, key := range []string{"data_dir", "listen", "token", "token_file", "public_url", "cert_file",
 		"key_file", "disable", "allow_plaintext", "sync_always", "max_store", "max_memory", "url",
-		"credentials", "ca_file", "kind", "dsn", "dsn_file", "max_bytes", "max_age", "replicas",
-		"duplicate_window", "max_deliver", "ack_wait", "quarantine_max_batches", "quarantine_max_bytes", "stale_after", "level", "file"} {
+		"credentials", "system_credentials", "ca_file", "kind", "dsn", "dsn_file", "max_bytes", "max_age", "replicas",
+		"duplicate_window", "max_deliver", "ack_wait", "quarantine_max_batches", "quarantine_max_bytes", "decode_budget_bytes", "stale_after", "level", "file"} {
 		if !strings.Contains(string(raw), key+":") {
 			t.Errorf("relay.example.yaml does not mention %s", key)
 		}
@@ -98,6 +98,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	c.NATS.TLS.Disable = true
 	c.NATS.TLS.CertFile = "cert.pem"
 	c.NATS.CAFile = "ca.pem"
+	c.NATS.SystemCredentials = "sys.creds"
 	c.NATS.PublicURL = "http://x"
 	c.Store.Kind = StorePostgres
 	c.Stream.MaxBytes = 0
@@ -105,6 +106,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	c.Stream.Replicas = 3
 	c.Consumer.MaxDeliver = 0
 	c.Consumer.AckWait = 0
+	c.Consumer.DecodeBudgetBytes = 1 << 20
 	c.Heartbeat.StaleAfter = 0
 	c.Log.Level = "loud"
 	err := c.Validate()
@@ -115,6 +117,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	want := []string{
 		`data_dir: required`,
 		`http.listen: must be host:port (got "8080")`,
+		`nats.system_credentials: applies only with nats.url (external cluster); the embedded server's system account is the relay's own`,
 		`nats.ca_file: applies only with nats.url (external cluster); the embedded server uses nats.tls`,
 		`nats.tls: set both cert_file and key_file, or neither (a development certificate is generated)`,
 		`nats.tls.disable: conflicts with nats.tls.cert_file/key_file`,
@@ -124,6 +127,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		`stream.max_bytes: must be > 0 (got 0)`,
 		`stream.replicas: must be 1 with the embedded single-node server (got 3)`,
 		`stream.duplicate_window: must be > 0 (got 0s)`,
+		`consumer.decode_budget_bytes: must be at least 16MiB, the largest batch (got 1048576)`,
 		`consumer.max_deliver: must be >= 1 (got 0)`,
 		`consumer.ack_wait: must be >= 1s (got 0s)`,
 		`heartbeat.stale_after: must be > 0 (got 0s)`,

@@ -54,24 +54,7 @@ func (c *Config) validateFeed(v *validator) {
 		v.add("feed.poll", "must be 10ms..1m (got %s)", f.Poll)
 	}
 	s := f.Stream
-	if s.MaxBytes <= 0 {
-		v.add("feed.stream.max_bytes", "must be > 0 (got %d)", s.MaxBytes)
-	}
-	if s.MaxAge < 0 {
-		v.add("feed.stream.max_age", "must be >= 0, 0 for no limit (got %s)", s.MaxAge)
-	}
-	if s.Replicas < 0 || s.Replicas > 5 {
-		v.add("feed.stream.replicas", "must be 0..5, 0 for 1 embedded and 3 external (got %d)", s.Replicas)
-	}
-	if c.NATS.Embedded() && s.Replicas > 1 {
-		v.add("feed.stream.replicas", "must be 1 with the embedded single-node server (got %d)", s.Replicas)
-	}
-	switch {
-	case s.DuplicateWindow <= 0:
-		v.add("feed.stream.duplicate_window", "must be > 0 (got %s)", s.DuplicateWindow)
-	case s.MaxAge > 0 && s.DuplicateWindow > s.MaxAge:
-		v.add("feed.stream.duplicate_window", "must not exceed feed.stream.max_age %s (got %s)", s.MaxAge, s.DuplicateWindow)
-	}
+	c.validateStream(v, "feed.stream", Stream(s))
 	if f.NATS && c.NATS.Embedded() && c.NATS.MaxStore < c.Stream.MaxBytes+s.MaxBytes {
 		v.add("feed.stream.max_bytes", "with stream.max_bytes (%s) must fit in nats.max_store (%s) (got %s)", c.Stream.MaxBytes, c.NATS.MaxStore, s.MaxBytes)
 	}

@@ -50,7 +50,7 @@ func Parse(raw []byte, cfg *Config) error {
 
 // resolvePaths makes relative paths relative to dir.
 func (c *Config) resolvePaths(dir string) {
-	confload.ResolvePaths(dir, &c.DataDir, &c.HTTP.TokenFile, &c.Store.DSNFile, &c.NATS.Credentials,
+	confload.ResolvePaths(dir, &c.DataDir, &c.HTTP.TokenFile, &c.Store.DSNFile, &c.NATS.Credentials, &c.NATS.SystemCredentials,
 		&c.NATS.CAFile, &c.NATS.TLS.CertFile, &c.NATS.TLS.KeyFile, &c.Log.File,
 		&c.HTTP.TLS.CertFile, &c.HTTP.TLS.KeyFile, &c.Hosted.SecretKeyFile, &c.Hosted.CAFile)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/sei-edge/servicenow-edge/relay/confload"
 	"github.com/sei-edge/servicenow-edge/relay/logsetup"
 	"github.com/sei-edge/servicenow-edge/relay/secret"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
 // Error lists every problem of a configuration, one per line, each
@@ -62,6 +63,9 @@ func (c *Config) validateNATS(v *validator) {
 	if n.Credentials != "" {
 		v.add("nats.credentials", "applies only with nats.url (external cluster)")
 	}
+	if n.SystemCredentials != "" {
+		v.add("nats.system_credentials", "applies only with nats.url (external cluster); the embedded server's system account is the relay's own")
+	}
 	if n.CAFile != "" {
 		v.add("nats.ca_file", "applies only with nats.url (external cluster); the embedded server uses nats.tls")
 	}
@@ -107,30 +111,38 @@ func (c *Config) validateStore(v *validator) {
 	}
 }
 
-func (c *Config) validateLimits(v *validator) {
-	s := c.Stream
+// validateStream checks the limits of a stream (SEI_INGEST's or
+// SEI_CHANGES'), whose keys are under prefix.
+func (c *Config) validateStream(v *validator, prefix string, s Stream) {
 	if s.MaxBytes <= 0 {
-		v.add("stream.max_bytes", "must be > 0 (got %d)", s.MaxBytes)
+		v.add(prefix+".max_bytes", "must be > 0 (got %d)", s.MaxBytes)
 	}
 	if s.MaxAge < 0 {
-		v.add("stream.max_age", "must be >= 0, 0 for no limit (got %s)", s.MaxAge)
+		v.add(prefix+".max_age", "must be >= 0, 0 for no limit (got %s)", s.MaxAge)
 	}
 	if s.Replicas < 0 || s.Replicas > 5 {
-		v.add("stream.replicas", "must be 0..5, 0 for 1 embedded and 3 external (got %d)", s.Replicas)
+		v.add(prefix+".replicas", "must be 0..5, 0 for 1 embedded and 3 external (got %d)", s.Replicas)
 	}
 	if c.NATS.Embedded() && s.Replicas > 1 {
-		v.add("stream.replicas", "must be 1 with the embedded single-node server (got %d)", s.Replicas)
+		v.add(prefix+".replicas", "must be 1 with the embedded single-node server (got %d)", s.Replicas)
 	}
 	if s.DuplicateWindow <= 0 {
-		v.add("stream.duplicate_window", "must be > 0 (got %s)", s.DuplicateWindow)
+		v.add(prefix+".duplicate_window", "must be > 0 (got %s)", s.DuplicateWindow)
 	} else if s.MaxAge > 0 && s.DuplicateWindow > s.MaxAge {
-		v.add("stream.duplicate_window", "must not exceed stream.max_age %s (got %s)", s.MaxAge, s.DuplicateWindow)
+		v.add(prefix+".duplicate_window", "must not exceed "+prefix+".max_age %s (got %s)", s.MaxAge, s.DuplicateWindow)
 	}
+}
+
+func (c *Config) validateLimits(v *validator) {
+	c.validateStream(v, "stream", c.Stream)
 	if c.Consumer.QuarantineMaxBatches < 1 {
 		v.add("consumer.quarantine_max_batches", "must be >= 1 (got %d)", c.Consumer.QuarantineMaxBatches)
 	}
 	if c.Consumer.QuarantineMaxBytes < 1<<20 {
 		v.add("consumer.quarantine_max_bytes", "must be at least 1MiB (got %d)", c.Consumer.QuarantineMaxBytes)
+	}
+	if c.Consumer.DecodeBudgetBytes < wire.MaxDecoded {
+		v.add("consumer.decode_budget_bytes", "must be at least %dMiB, the largest batch (got %d)", wire.MaxDecoded>>20, c.Consumer.DecodeBudgetBytes)
 	}
 	if c.Consumer.MaxDeliver < 1 {
 		v.add("consumer.max_deliver", "must be >= 1 (got %d)", c.Consumer.MaxDeliver)

@@ -23,6 +23,9 @@ const (
 	// AdminCredsFile is the operator's full-access user of the relay
 	// account, a .creds file (user JWT and seed).
 	AdminCredsFile = "relay-admin.creds"
+	// SystemCredsFile is a user of the system account, a .creds file: on
+	// an external cluster, the relay's optional nats.system_credentials.
+	SystemCredsFile = "relay-system.creds"
 	// AdminKeyFile is the admin NKEY of the single-account layout before
 	// tenant accounts; it no longer authenticates anyone.
 	AdminKeyFile = "relay-admin.nk"
@@ -194,16 +197,27 @@ func userCredsFor(account, user nkeys.KeyPair, name string, perms *jwt.Permissio
 // AdminCreds returns the path of data_dir's admin .creds file, writing it
 // (a fresh relay-account user) when missing.
 func AdminCreds(dataDir string, k *Keys) (string, error) {
-	path := filepath.Join(dataDir, AdminCredsFile)
+	return credsFile(filepath.Join(dataDir, AdminCredsFile), k.Relay, "sei-relay-admin")
+}
+
+// SystemCreds returns the path of data_dir's system-account .creds file,
+// writing it (a fresh system-account user) when missing.
+func SystemCreds(dataDir string, k *Keys) (string, error) {
+	return credsFile(filepath.Join(dataDir, SystemCredsFile), k.System, "sei-relay-system")
+}
+
+// credsFile writes a fresh user of account named name to path (0600)
+// unless path exists.
+func credsFile(path string, account nkeys.KeyPair, name string) (string, error) {
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
-	creds, err := k.RelayUserCreds("sei-relay-admin")
+	creds, err := userCreds(account, name, nil)
 	if err != nil {
 		return "", err
 	}
 	if err := WriteFileAtomic(path, creds, 0o600); err != nil {
-		return "", fmt.Errorf("write admin credentials: %w", err)
+		return "", fmt.Errorf("write credentials %s: %w", path, err)
 	}
 	return path, nil
 }

@@ -29,6 +29,12 @@ const DefaultDuplicates = 10 * time.Minute
 
 // JetStreamConfig is the stream EnsureStream applies: file storage, limits
 // retention (consumers keep their own durable positions), discard old.
+//
+// It looks like ingest.StreamConfig's and differs on purpose, so the two
+// are kept apart: SEI_CHANGES keeps changes for many readers and drops the
+// oldest when full, where SEI_INGEST is a work queue that refuses new
+// batches (agents keep them buffered). The limits are checked once for
+// both, in relay/config.
 func (sc StreamConfig) JetStreamConfig() jetstream.StreamConfig {
 	cfg := jetstream.StreamConfig{
 		Name:        wire.ChangesStreamName,

@@ -31,7 +31,7 @@ const adminToken = "admin-token"
 // tenantTokens is the API's tenant token lookup for the tests.
 type tenantTokens map[string]string
 
-func (m tenantTokens) TenantOf(tok string) (string, bool, error) {
+func (m tenantTokens) TenantOf(_ context.Context, tok string) (string, bool, error) {
 	t, ok := m[tok]
 	return t, ok, nil
 }

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/sei-edge/servicenow-edge/relay/httpjson"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
@@ -264,22 +265,12 @@ func methodNotAllowed(w http.ResponseWriter, allow string) {
 	writeError(w, http.StatusMethodNotAllowed, "", "method not allowed")
 }
 
-type apiError struct {
-	Error string `json:"error"`
-	Param string `json:"param,omitempty"`
-}
-
-func writeError(w http.ResponseWriter, code int, param, msg string) {
-	writeJSON(w, code, apiError{Error: msg, Param: param})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	e := json.NewEncoder(w)
-	e.SetEscapeHTML(false)
-	_ = e.Encode(v)
-}
+// writeError and writeJSON answer in the body shape every relay HTTP
+// endpoint shares.
+var (
+	writeError = httpjson.WriteError
+	writeJSON  = httpjson.Write
+)
 
 // oauthStart redirects to the instance's oauth_auth.do with a fresh state.
 func (h *Hosted) oauthStart(w http.ResponseWriter, r *http.Request, in *Integration) {

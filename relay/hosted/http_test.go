@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/sei-edge/servicenow-edge/relay/httpjson"
 	"github.com/sei-edge/servicenow-edge/relay/secret"
 	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
@@ -48,7 +49,7 @@ func TestCreateRefusesBadInput(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := e.do("POST", "/v1/integrations", adminToken, tc.body)
-			var ae apiError
+			var ae httpjson.Error
 			_ = json.Unmarshal([]byte(body), &ae)
 			if code != http.StatusBadRequest || ae.Param != tc.param {
 				t.Fatalf("got %d %s, want 400 naming %q", code, body, tc.param)

@@ -25,9 +25,12 @@ func (c *Consumer) process(ctx context.Context, group []jetstream.Msg) {
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(c.cfg.AckWait, cancel) })
 	defer stop()
-	// Messages are decoded one at a time and applied as soon as the group
-	// would pass MaxGroupRecords or MaxGroupBytes, so the decoded records
-	// held at once stay bounded whatever the fetch delivered.
+	// Messages are decoded one at a time. Each is measured before its
+	// records are parsed, and the group is applied first when the message
+	// would not fit in DecodeBudget beside it (or the group would pass
+	// MaxGroupRecords), so the decoded records held at once stay within
+	// the budget whatever the fetch delivered. Batches are still applied
+	// in the order fetched.
 	var (
 		good        []*pending
 		recs, bytes int64
@@ -36,6 +39,7 @@ func (c *Consumer) process(ctx context.Context, group []jetstream.Msg) {
 		if len(good) > 0 {
 			c.apply(pctx, good)
 		}
+		c.decoded.release(bytes)
 		good, recs, bytes = nil, 0, 0
 	}
 	for _, m := range group {
@@ -43,7 +47,7 @@ func (c *Consumer) process(ctx context.Context, group []jetstream.Msg) {
 		if md, err := m.Metadata(); err == nil {
 			p.meta = md
 		}
-		b, err := checkBatch(m.Subject(), m.Headers(), m.Data())
+		b, err := checkMessage(m.Subject(), m.Headers(), m.Data())
 		if err != nil {
 			c.quarantine(pctx, p, rejectReason(err), err)
 			continue
@@ -54,8 +58,17 @@ func (c *Consumer) process(ctx context.Context, group []jetstream.Msg) {
 			c.processPart(pctx, p)
 			continue
 		}
-		if recs+int64(len(b.records)) > int64(c.cfg.MaxGroupRecords) || bytes+b.size > c.cfg.MaxGroupBytes {
+		if bytes+b.size > c.cfg.DecodeBudget {
 			flush()
+		}
+		c.decoded.hold(b.size)
+		if err := b.parse(m.Headers()); err != nil {
+			c.decoded.release(b.size)
+			c.quarantine(pctx, p, rejectReason(err), err)
+			continue
+		}
+		if recs+int64(len(b.records)) > int64(c.cfg.MaxGroupRecords) {
+			flush() // the group's bytes, not yet this batch's
 		}
 		good = append(good, p)
 		recs += int64(len(b.records))

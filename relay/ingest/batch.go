@@ -44,19 +44,31 @@ type batch struct {
 	tenant, integration, table string
 	agent                      string // the sender (see sender); "" when unknown
 	records                    []store.Record
-	size                       int64        // inflated bytes of the body
-	newest                     wire.Version // the newest version among records
-	part                       *wire.Part   // set for a part message: records are empty until its set is complete
-	order                      []string     // the sorted field names of the record converted last (encodeFields)
+	size                       int64         // inflated bytes of the body
+	body                       wire.Measured // the measured body, until parse
+	newest                     wire.Version  // the newest version among records
+	part                       *wire.Part    // set for a part message: records are empty until its set is complete
+	order                      []string      // the sorted field names of the record converted last (encodeFields)
 }
 
 // checkBatch checks a message's subject, headers and body and converts its
-// records. Every error it returns is a *rejectError. Tenant and integration
+// records: checkMessage then parse. Every error it returns is a *rejectError. Tenant and integration
 // come from the subject, which only the tenant's own account can import
 // (and its agents' permissions restrict further); the agent comes from the
 // connection (see sender). The payload cannot move records into another
 // tenant.
 func checkBatch(subject string, h nats.Header, data []byte) (*batch, error) {
+	b, err := checkMessage(subject, h, data)
+	if err != nil || b.part != nil {
+		return b, err
+	}
+	return b, b.parse(h)
+}
+
+// checkMessage checks a message's subject and headers and measures its
+// body (wire.Measure): a batch it returns knows its inflated size and holds
+// no record yet (see parse). Every error it returns is a *rejectError.
+func checkMessage(subject string, h nats.Header, data []byte) (*batch, error) {
 	tenant, integration, table, err := wire.ParseIngestSubject(subject)
 	if err != nil {
 		return nil, &rejectError{reason: ReasonSubject, err: err}
@@ -88,22 +100,45 @@ func checkBatch(subject string, h nats.Header, data []byte) (*batch, error) {
 		b.part = &part
 		return b, nil
 	}
-	if err := b.decode(data); err != nil {
+	if err := b.measure(data); err != nil {
 		return nil, err
-	}
-	if n := h.Get(wire.HeaderRecords); n != "" && n != strconv.Itoa(len(b.records)) {
-		return nil, reject(ReasonRecordCount, "header %s says %s records, body holds %d", wire.HeaderRecords, n, len(b.records))
 	}
 	return b, nil
 }
 
-// decode decodes a batch body (a whole message's, or a part set's) into b.
-func (b *batch) decode(data []byte) error {
-	var err error
-	// Each record is converted as it is decoded: the inflated body is never
-	// held whole, and a bad record stops the work at once.
-	b.size, err = wire.DecodeEach(data, func(r *wire.Record) error { return b.add(r) })
+// parse decodes the measured body into b.records and checks the record
+// count the headers h announce.
+func (b *batch) parse(h nats.Header) error {
+	if err := b.decode(); err != nil {
+		return err
+	}
+	if n := h.Get(wire.HeaderRecords); n != "" && n != strconv.Itoa(len(b.records)) {
+		err := reject(ReasonRecordCount, "header %s says %s records, body holds %d", wire.HeaderRecords, n, len(b.records))
+		b.records = nil
+		return err
+	}
+	return nil
+}
+
+// measure checks a batch body (a whole message's, or a part set's) against
+// the wire's limits and sets b.size, parsing nothing (wire.Measure).
+func (b *batch) measure(data []byte) error {
+	m, err := wire.Measure(data)
 	if err != nil {
+		return &rejectError{reason: ReasonDecode, err: err}
+	}
+	b.body, b.size = m, m.Inflated()
+	return nil
+}
+
+// decode parses the measured body into b.records. Each record is converted
+// as it is decoded: the inflated body is never held whole, and a bad record
+// stops the work at once (and drops what was converted).
+func (b *batch) decode() error {
+	err := b.body.Each(func(r *wire.Record) error { return b.add(r) })
+	b.body = wire.Measured{}
+	if err != nil {
+		b.records = nil
 		if rejectReason(err) != "" {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sei-edge/servicenow-edge/relay/store"
+	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
 // Defaults of Config.
@@ -21,7 +22,7 @@ const (
 	DefaultAckWait         = 30 * time.Second
 	DefaultBatch           = 32
 	DefaultMaxGroupRecords = 10000
-	DefaultMaxGroupBytes   = 32 << 20
+	DefaultDecodeBudget    = 2 * wire.MaxDecoded
 	DefaultNakDelay        = time.Second
 	DefaultMaxNakDelay     = time.Minute
 	DefaultConfirmInterval = time.Second
@@ -68,10 +69,14 @@ type Config struct {
 	// MaxGroupRecords caps the records of one store transaction; default
 	// 10000. A single batch larger than it is still applied whole.
 	MaxGroupRecords int
-	// MaxGroupBytes caps the inflated bytes of the batches of one store
-	// transaction; default 32 MiB. Together with MaxGroupRecords it bounds
-	// the decoded records the consumer holds at once, whatever Batch is.
-	MaxGroupBytes int64
+	// DecodeBudget bounds the inflated bytes of the decoded batches the
+	// consumer holds at once, whatever a fetch delivered (Batch messages
+	// of up to wire.MaxDecoded each): each message's size is measured
+	// before its records are parsed, and the batches held are applied
+	// first when it would not fit. It is at least wire.MaxDecoded, so any
+	// batch the wire allows fits alone; default DefaultDecodeBudget (two
+	// of the largest batches). It also caps one store transaction.
+	DecodeBudget int64
 	// NakDelay is the redelivery delay after the first failed write, doubled
 	// per delivery up to MaxNakDelay; defaults 1s and 1m.
 	NakDelay    time.Duration
@@ -107,7 +112,9 @@ type Config struct {
 }
 
 // Ledger tracks the bytes each tenant holds in the stream (relay/quota's
-// Ledger). Its methods must be safe for concurrent use and must not block.
+// Ledger, or its Shared on an external cluster). Its methods must be safe
+// for concurrent use; Added and Removed must not block, Admit may wait for
+// one short request.
 type Ledger interface {
 	// Admit returns an error, for the agent to read, when tenant may not
 	// send another batch now.
@@ -148,7 +155,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDefault(&cfg.AckWait, DefaultAckWait)
 	setDefault(&cfg.Batch, DefaultBatch)
 	setDefault(&cfg.MaxGroupRecords, DefaultMaxGroupRecords)
-	setDefault(&cfg.MaxGroupBytes, DefaultMaxGroupBytes)
+	setDefault(&cfg.DecodeBudget, DefaultDecodeBudget)
 	setDefault(&cfg.NakDelay, DefaultNakDelay)
 	setDefault(&cfg.MaxNakDelay, DefaultMaxNakDelay)
 	setDefault(&cfg.ConfirmInterval, DefaultConfirmInterval)
@@ -162,6 +169,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Batch < 1 {
 		errs = append(errs, fmt.Errorf("ingest: Batch must be at least 1 (got %d)", cfg.Batch))
+	}
+	if cfg.DecodeBudget < wire.MaxDecoded {
+		errs = append(errs, fmt.Errorf("ingest: DecodeBudget must be at least wire.MaxDecoded, %d bytes, so the largest batch fits (got %d)", wire.MaxDecoded, cfg.DecodeBudget))
 	}
 	if cfg.PartTTL < 0 || cfg.ExpireInterval < 0 {
 		errs = append(errs, fmt.Errorf("ingest: PartTTL and ExpireInterval must be positive (got %v and %v)", cfg.PartTTL, cfg.ExpireInterval))

@@ -28,6 +28,7 @@ type Consumer struct {
 	m        *metrics
 	confirms *confirmer
 	hb       *heartbeatBatch
+	decoded  *decoded
 }
 
 // New checks cfg, fills in defaults and registers the metrics. It does no I/O.
@@ -43,7 +44,7 @@ func New(cfg Config) (*Consumer, error) {
 	log := cfg.Logger.With().Str("component", "ingest").Logger()
 	dropLog := log.Sample(&zerolog.BurstSampler{Burst: dropLogBurst, Period: time.Minute})
 	return &Consumer{cfg: cfg, log: log, dropLog: dropLog, m: m, confirms: newConfirmer(cfg.Conn, cfg.Now, cfg.ConfirmInterval, log, m),
-		hb: newHeartbeatBatch()}, nil
+		hb: newHeartbeatBatch(), decoded: newDecoded(m)}, nil
 }
 
 // Run ensures the stream (when Config.Stream is set) and the durable

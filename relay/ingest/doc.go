@@ -22,10 +22,14 @@
 //     the subject (what the agent's credentials allowed it to publish on),
 //     never from the payload, and checks each with store.CheckRecord (stricter
 //     than the wire: a real date, UTF-8 fields), quarantining like above;
-//   - decodes the messages of a fetch one at a time and applies them in
-//     groups of at most MaxGroupRecords records and MaxGroupBytes inflated
-//     bytes, so the decoded records held at once stay bounded whatever a
-//     fetch delivered;
+//   - decodes the messages of a fetch one at a time: each body is measured
+//     by a first pass of inflating (wire.Measure) before its records are
+//     parsed, and the group of batches held is applied first when the next
+//     would not fit in DecodeBudget (consumer.decode_budget_bytes, default
+//     32 MiB) beside it, or would pass MaxGroupRecords records. So the
+//     decoded records held at once stay within the budget whatever a fetch
+//     delivered (sei_relay_ingest_decoded_bytes_held, _held_max), in the
+//     order they were fetched;
 //   - applies the records of several fetched messages in one store.Apply,
 //     sending InProgress while a slow write runs, then acknowledges each
 //     message with a confirmed (double) ack;

@@ -29,6 +29,11 @@ type metrics struct {
 	partsStored     prometheus.Counter
 	partSetsApplied prometheus.Counter
 	partSetsExpired prometheus.Counter
+	// decodedHeld is the inflated bytes of the decoded batches the
+	// consumer holds now, decodedHeldMax the most it held at once since
+	// it started: both stay within Config.DecodeBudget.
+	decodedHeld    prometheus.Gauge
+	decodedHeldMax prometheus.Gauge
 }
 
 const ns = "sei_relay_ingest"
@@ -70,6 +75,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Part sets reassembled, applied and deleted."}),
 		partSetsExpired: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "part_sets_expired_total",
 			Help: "Incomplete part sets deleted after Config.PartTTL (their record is read again only if its agent re-reads it)."}),
+		decodedHeld: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "decoded_bytes_held",
+			Help: "Inflated bytes of the decoded batches the consumer holds now (bounded by consumer.decode_budget_bytes)."}),
+		decodedHeldMax: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "decoded_bytes_held_max",
+			Help: "The most inflated bytes of decoded batches the consumer held at once since it started (bounded by consumer.decode_budget_bytes)."}),
 	}
 	for _, r := range []string{ReasonSubject, ReasonSchema, ReasonEncoding, ReasonDecode, ReasonTableMismatch, ReasonRecordCount, ReasonAgent, ReasonMsgID} {
 		m.rejected.WithLabelValues(r)
@@ -83,7 +92,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{m.batchesApplied, m.recordsApplied, m.recordsIgnored, m.rejected,
 		m.quarantined, m.qRefused, m.retried, m.heartbeats, m.heartbeatsRejected, m.confirmations, m.rejections, m.pending, m.ackPending, m.applySeconds,
-		m.partsStored, m.partSetsApplied, m.partSetsExpired} {
+		m.partsStored, m.partSetsApplied, m.partSetsExpired, m.decodedHeld, m.decodedHeldMax} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register ingest metrics: %w", err)
 		}

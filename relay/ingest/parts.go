@@ -49,7 +49,14 @@ func (c *Consumer) processPart(ctx context.Context, p *pending) {
 	}
 	body, err := wire.Join(sp.Set, data)
 	if err == nil {
-		err = b.decode(body)
+		err = b.measure(body)
+	}
+	if err == nil {
+		// process applied what it held before calling: the set's records
+		// are all the consumer holds decoded now.
+		c.decoded.hold(b.size)
+		defer c.decoded.release(b.size)
+		err = b.decode()
 	}
 	if err != nil {
 		// The set can never apply: drop it, so the agent's re-read (it is

@@ -35,6 +35,12 @@ const DefaultDuplicates = 10 * time.Minute
 // acknowledged or quarantined it) and "discard new" (a full stream refuses
 // new batches rather than dropping unconsumed ones), plus sc's settings with
 // their defaults.
+//
+// It looks like feedpub.StreamConfig's and differs on purpose, so the two
+// are kept apart: SEI_INGEST is a work queue that refuses new batches when
+// full (agents keep them buffered, nothing is lost) and bounds a message's
+// size, where SEI_CHANGES keeps changes for many readers and drops the
+// oldest. The limits are checked once for both, in relay/config.
 func (sc StreamConfig) JetStreamConfig() jetstream.StreamConfig {
 	cfg := jetstream.StreamConfig{
 		Name:        wire.StreamName,

@@ -32,36 +32,68 @@ import (
 // reconnection is refused the same way for as long as its other
 // connections stay. The relay's and system accounts are not limited.
 type ConnLimit struct {
-	srv     *Server
 	perUser int
 	kicked  func(account, user, name string) // called for every closed connection
+	b       connBackend
 
 	mu sync.Mutex
-	// mu guards users: account/user → open connection ids.
-	users map[string]map[uint64]struct{}
+	// mu guards users: account/user → open connections.
+	users map[string]map[connID]struct{}
+}
+
+// connID names one client connection: its server (the server's id on an
+// external cluster, "" on the embedded server) and its id there.
+type connID struct {
+	server string
+	cid    uint64
+}
+
+// connBackend is where a ConnLimit reads and closes connections: the
+// embedded server in process, or an external cluster through its system
+// account's requests.
+type connBackend interface {
+	// events returns a system-account connection to receive the events on,
+	// and whether Run closes it.
+	events() (*nats.Conn, bool, error)
+	// limited reports whether a user of account with tags is limited.
+	limited(account string, tags jwt.TagList) bool
+	// kick closes connection c.
+	kick(c connID) error
+	// gone reports whether connection c is closed.
+	gone(c connID) bool
+	// seed calls open for every client connection open now.
+	seed(open func(c connID, account, user, name string, tags jwt.TagList)) error
+	// server is the connID server of an event's server id.
+	server(id string) string
 }
 
 // NewConnLimit returns a limiter of perUser (>= 1) connections for every
 // tenant user of srv; kicked, if not nil, is called for each connection it
 // closes.
 func (s *Server) NewConnLimit(perUser int, kicked func(account, user, name string)) (*ConnLimit, error) {
+	return newConnLimit(perUser, kicked, embeddedConns{s})
+}
+
+func newConnLimit(perUser int, kicked func(account, user, name string), b connBackend) (*ConnLimit, error) {
 	if perUser < 1 {
 		return nil, fmt.Errorf("connection limit per agent must be >= 1 (got %d)", perUser)
 	}
 	if kicked == nil {
 		kicked = func(string, string, string) {}
 	}
-	return &ConnLimit{srv: s, perUser: perUser, kicked: kicked, users: map[string]map[uint64]struct{}{}}, nil
+	return &ConnLimit{perUser: perUser, kicked: kicked, b: b, users: map[string]map[connID]struct{}{}}, nil
 }
 
 // Run enforces the limit until ctx ends. It subscribes to the events
 // first, then counts the connections already open, so none is missed.
 func (l *ConnLimit) Run(ctx context.Context) error {
-	nc, err := l.srv.connectSystem()
+	nc, owned, err := l.b.events()
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
+	if owned {
+		defer nc.Close()
+	}
 	// One subscription, so connects and disconnects arrive in order. A
 	// burst beyond the buffer is dropped by nats.go (slow consumer): open
 	// then checks the connections it counts before it refuses one.
@@ -74,7 +106,7 @@ func (l *ConnLimit) Run(ctx context.Context) error {
 	if err := nc.Flush(); err != nil {
 		return fmt.Errorf("subscribe to connection events: %w", err)
 	}
-	if err := l.seed(); err != nil {
+	if err := l.b.seed(l.admit); err != nil {
 		return err
 	}
 	for {
@@ -91,41 +123,31 @@ func (l *ConnLimit) Run(ctx context.Context) error {
 func (l *ConnLimit) event(m *nats.Msg) {
 	var ev struct {
 		Type   string            `json:"type"`
+		Server server.ServerInfo `json:"server"`
 		Client server.ClientInfo `json:"client"`
 	}
 	if err := json.Unmarshal(m.Data, &ev); err != nil || ev.Client.Kind != "Client" && ev.Client.Kind != "" {
 		return
 	}
+	c := connID{server: l.b.server(ev.Server.ID), cid: ev.Client.ID}
 	switch ev.Type {
 	case server.ConnectEventMsgType:
-		if !l.open(ev.Client.Account, ev.Client.User, ev.Client.ID, l.limitFor(ev.Client.Tags)) {
-			if err := l.srv.ns.DisconnectClientByID(ev.Client.ID); err == nil {
-				l.kicked(ev.Client.Account, ev.Client.User, ev.Client.Name)
-			}
-		}
+		l.admit(c, ev.Client.Account, ev.Client.User, ev.Client.Name, ev.Client.Tags)
 	case server.DisconnectEventMsgType:
-		l.closed(ev.Client.Account, ev.Client.User, ev.Client.ID)
+		l.closed(ev.Client.Account, ev.Client.User, c)
 	}
 }
 
-// seed counts the tenant connections open now.
-func (l *ConnLimit) seed() error {
-	for offset := 0; ; {
-		cz, err := l.srv.ns.Connz(&server.ConnzOptions{Offset: offset, Limit: 1024, Username: true})
-		if err != nil {
-			return fmt.Errorf("list connections: %w", err)
-		}
-		for _, c := range cz.Conns {
-			if !l.open(c.Account, c.AuthorizedUser, c.Cid, l.limitFor(c.Tags)) {
-				if err := l.srv.ns.DisconnectClientByID(c.Cid); err == nil {
-					l.kicked(c.Account, c.AuthorizedUser, c.Name)
-				}
-			}
-		}
-		offset += len(cz.Conns)
-		if len(cz.Conns) == 0 || offset >= cz.Total {
-			return nil
-		}
+// admit counts connection c, or closes it when its user holds its limit.
+func (l *ConnLimit) admit(c connID, account, user, name string, tags jwt.TagList) {
+	if !l.b.limited(account, tags) || user == "" {
+		return
+	}
+	if l.open(account, user, c, l.limitFor(tags)) {
+		return
+	}
+	if err := l.b.kick(c); err == nil {
+		l.kicked(account, user, name)
 	}
 }
 
@@ -143,17 +165,14 @@ func (l *ConnLimit) limitFor(tags jwt.TagList) int {
 	return l.perUser * max(1, n)
 }
 
-// open counts connection id of user in account, and reports false (not
+// open counts connection c of user in account, and reports false (not
 // counted) when user holds limit connections already.
-func (l *ConnLimit) open(account, user string, id uint64, limit int) bool {
-	if !l.limited(account) || user == "" {
-		return true
-	}
+func (l *ConnLimit) open(account, user string, c connID, limit int) bool {
 	k := account + "/" + user
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ids := l.users[k]
-	if _, ok := ids[id]; ok {
+	if _, ok := ids[c]; ok {
 		return true
 	}
 	if len(ids) >= limit {
@@ -163,30 +182,29 @@ func (l *ConnLimit) open(account, user string, id uint64, limit int) bool {
 		return false
 	}
 	if ids == nil {
-		ids = map[uint64]struct{}{}
+		ids = map[connID]struct{}{}
 		l.users[k] = ids
 	}
-	ids[id] = struct{}{}
+	ids[c] = struct{}{}
 	return true
 }
 
 // forgetGoneLocked drops from ids the connections that are closed (their
 // disconnect event was lost).
-func (l *ConnLimit) forgetGoneLocked(ids map[uint64]struct{}) {
-	for id := range ids {
-		cz, err := l.srv.ns.Connz(&server.ConnzOptions{CID: id})
-		if err == nil && (len(cz.Conns) == 0 || cz.Conns[0].Cid != id) {
-			delete(ids, id)
+func (l *ConnLimit) forgetGoneLocked(ids map[connID]struct{}) {
+	for c := range ids {
+		if l.b.gone(c) {
+			delete(ids, c)
 		}
 	}
 }
 
-// closed forgets connection id.
-func (l *ConnLimit) closed(account, user string, id uint64) {
+// closed forgets connection c.
+func (l *ConnLimit) closed(account, user string, c connID) {
 	k := account + "/" + user
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.users[k], id)
+	delete(l.users[k], c)
 	if len(l.users[k]) == 0 {
 		delete(l.users, k)
 	}
@@ -200,10 +218,42 @@ func (l *ConnLimit) Open(account, user string) int {
 	return len(l.users[account+"/"+user])
 }
 
-// limited reports whether account's users are limited: every account but
-// the relay's and the system account.
-func (l *ConnLimit) limited(account string) bool {
-	return account != "" && account != enroll.Public(l.srv.keys.Relay) && account != enroll.Public(l.srv.keys.System)
+// embeddedConns is the embedded server, in process.
+type embeddedConns struct{ s *Server }
+
+func (e embeddedConns) events() (*nats.Conn, bool, error) {
+	nc, err := e.s.connectSystem()
+	return nc, true, err
+}
+
+// limited: every account but the relay's and the system account.
+func (e embeddedConns) limited(account string, _ jwt.TagList) bool {
+	return account != "" && account != enroll.Public(e.s.keys.Relay) && account != enroll.Public(e.s.keys.System)
+}
+
+func (e embeddedConns) kick(c connID) error { return e.s.ns.DisconnectClientByID(c.cid) }
+
+func (e embeddedConns) gone(c connID) bool {
+	cz, err := e.s.ns.Connz(&server.ConnzOptions{CID: c.cid})
+	return err == nil && (len(cz.Conns) == 0 || cz.Conns[0].Cid != c.cid)
+}
+
+func (embeddedConns) server(string) string { return "" }
+
+func (e embeddedConns) seed(open func(c connID, account, user, name string, tags jwt.TagList)) error {
+	for offset := 0; ; {
+		cz, err := e.s.ns.Connz(&server.ConnzOptions{Offset: offset, Limit: 1024, Username: true})
+		if err != nil {
+			return fmt.Errorf("list connections: %w", err)
+		}
+		for _, c := range cz.Conns {
+			open(connID{cid: c.Cid}, c.Account, c.AuthorizedUser, c.Name, c.Tags)
+		}
+		offset += len(cz.Conns)
+		if len(cz.Conns) == 0 || offset >= cz.Total {
+			return nil
+		}
+	}
 }
 
 // connectSystem opens an in-process connection as a fresh user of the

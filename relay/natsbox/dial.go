@@ -15,9 +15,12 @@ import (
 type DialConfig struct {
 	URL         string // comma-separated nats:// or tls:// URLs
 	Credentials string // .creds file (user JWT) or NKEY seed file; "" for none
-	CAFile      string // CA for tls:// URLs; "" for the system roots
-	Name        string // connection name shown by the server
-	Log         zerolog.Logger
+	// CredentialsKey is the config key that names Credentials, for errors;
+	// default nats.credentials.
+	CredentialsKey string
+	CAFile         string // CA for tls:// URLs; "" for the system roots
+	Name           string // connection name shown by the server
+	Log            zerolog.Logger
 }
 
 // Dial connects to an external cluster and keeps reconnecting for as long
@@ -36,17 +39,20 @@ func Dial(ctx context.Context, cfg DialConfig) (*nats.Conn, error) {
 			cfg.Log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("nats reconnected")
 		}),
 	}
+	if cfg.CredentialsKey == "" {
+		cfg.CredentialsKey = "nats.credentials"
+	}
 	if cfg.Credentials != "" {
 		raw, err := os.ReadFile(cfg.Credentials)
 		if err != nil {
-			return nil, fmt.Errorf("read nats.credentials: %w", err)
+			return nil, fmt.Errorf("read %s: %w", cfg.CredentialsKey, err)
 		}
 		if strings.Contains(string(raw), "BEGIN NATS USER JWT") {
 			opts = append(opts, nats.UserCredentials(cfg.Credentials))
 		} else {
 			o, err := nats.NkeyOptionFromSeed(cfg.Credentials)
 			if err != nil {
-				return nil, fmt.Errorf("load nats.credentials %s: %w", cfg.Credentials, err)
+				return nil, fmt.Errorf("load %s %s: %w", cfg.CredentialsKey, cfg.Credentials, err)
 			}
 			opts = append(opts, o)
 		}

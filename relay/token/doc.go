@@ -14,7 +14,13 @@
 //     `token revoke ID` removes one.
 //   - Every request's token is one read of the bucket by its hash, so a new
 //     or revoked token counts on every relay from the next request, without
-//     a restart or a signal.
+//     a restart or a signal. Nothing is cached: while the relay is not
+//     connected to NATS a tenant-token request is answered 503 ("check
+//     token: read token bucket SEI_TOKENS: token store unavailable: not
+//     connected to NATS (RECONNECTING)", with Retry-After) at once, and a
+//     read that gets no answer is given up after 2 s (lookupTimeout) with
+//     the same 503; the admin token does not need the bucket and still
+//     reads.
 //   - A presented token is hashed and looked up by hash; the hash found is
 //     compared in constant time, and the admin token is compared in constant
 //     time through its hash, so neither the timing nor the length of a

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -218,7 +219,7 @@ func Hash(token string) string {
 
 // TenantOf returns the tenant a tenant token reads (the api package's
 // Tenants interface).
-func (f *File) TenantOf(token string) (string, bool, error) {
+func (f *File) TenantOf(_ context.Context, token string) (string, bool, error) {
 	t, ok, err := f.Lookup(token)
 	return t.Tenant, ok, err
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -18,8 +19,17 @@ import (
 // cluster sees the same tokens.
 const Bucket = "SEI_TOKENS"
 
-// lookupTimeout bounds TenantOf's read of the bucket (one per request).
-const lookupTimeout = 5 * time.Second
+// lookupTimeout bounds TenantOf's read of the bucket (one per request): a
+// read takes a millisecond or so; one that takes seconds is NATS or its
+// JetStream in trouble, and the request is better answered 503 at once than
+// left waiting.
+const lookupTimeout = 2 * time.Second
+
+// ErrUnavailable is wrapped by the error of a read of the bucket that did
+// not get an answer: the relay is not connected to NATS (TenantOf says so
+// without waiting), or the read timed out. Nothing is known of the token
+// then; the HTTP API answers 503.
+var ErrUnavailable = errors.New("token store unavailable")
 
 // KV is the token store in the Bucket: one key per token, the token's
 // SHA-256 (hex), holding the Token as JSON. A request's token is one Get by
@@ -27,6 +37,7 @@ const lookupTimeout = 5 * time.Second
 // relay from the next request. Safe for concurrent use.
 type KV struct {
 	kv jetstream.KeyValue
+	nc *nats.Conn // the bucket's connection, to see it is down without waiting
 }
 
 // OpenKV creates the bucket (replicas copies; at least 1) or binds to it
@@ -44,7 +55,7 @@ func OpenKV(ctx context.Context, js jetstream.JetStream, replicas int) (*KV, err
 	if err != nil {
 		return nil, fmt.Errorf("open token bucket %s: %w", Bucket, err)
 	}
-	return &KV{kv: kv}, nil
+	return &KV{kv: kv, nc: js.Conn()}, nil
 }
 
 // Create makes a token for tenant, stores its hash and returns the token,
@@ -129,7 +140,7 @@ func (k *KV) get(ctx context.Context, key string) (Token, bool, error) {
 		return Token{}, false, nil
 	}
 	if err != nil {
-		return Token{}, false, fmt.Errorf("read token bucket %s: %w", Bucket, err)
+		return Token{}, false, fmt.Errorf("read token bucket %s: %w: %w", Bucket, ErrUnavailable, err)
 	}
 	var t Token
 	if err := json.Unmarshal(e.Value(), &t); err != nil {
@@ -139,9 +150,15 @@ func (k *KV) get(ctx context.Context, key string) (Token, bool, error) {
 }
 
 // TenantOf returns the tenant a tenant token reads (the api package's
-// Tenants interface).
-func (k *KV) TenantOf(token string) (string, bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+// Tenants interface). It reads the bucket within ctx and lookupTimeout;
+// while the relay is not connected to NATS it returns ErrUnavailable at
+// once, rather than wait for a read the client would hold until the
+// timeout.
+func (k *KV) TenantOf(ctx context.Context, token string) (string, bool, error) {
+	if k.nc != nil && !k.nc.IsConnected() {
+		return "", false, fmt.Errorf("read token bucket %s: %w: not connected to NATS (%s)", Bucket, ErrUnavailable, k.nc.Status())
+	}
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
 	t, ok, err := k.Lookup(ctx, token)
 	return t.Tenant, ok, err

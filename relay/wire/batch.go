@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"weak"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -61,10 +62,15 @@ var (
 	// large is the one decoder for frames with a window past EncoderWindow
 	// (agents before EncoderWindow used 8 MiB; anything else is hostile):
 	// its ring is as large as MaxWindow, so the relay keeps one, not one per
-	// pooled decoder, and such frames are decoded one at a time.
+	// pooled decoder, and such frames are decoded one at a time. It is held
+	// weakly: a garbage collection while no frame is decoded frees it, so
+	// its 8 MiB history is not part of the live heap, which Go lets the
+	// heap grow to twice of (one large frame, or a run of bombs, would
+	// otherwise raise the relay's RSS by twice that for good). A decoder
+	// with concurrency 1 runs no goroutine: dropping it needs no Close.
 	large struct {
 		sync.Mutex
-		d *zstd.Decoder // made on first use
+		d weak.Pointer[zstd.Decoder] // made on first use, and after a GC freed it
 	}
 )
 
@@ -156,27 +162,65 @@ func Decode(body []byte) ([]Record, error) {
 // read. Memory is bounded by one line, not by the batch: a body that would
 // inflate past MaxDecoded or hold more than MaxRecords records is refused as
 // soon as the limit is passed, so a small "bomb" costs at most that much
-// work. It never panics on bad input.
+// work. It never panics on bad input. It is Measure followed by Each.
 func DecodeEach(body []byte, fn func(r *Record) error) (inflated int64, err error) {
-	// A frame that declares its size is refused before any work.
-	var fh zstd.Header
-	if fh.Decode(body) == nil && fh.HasFCS && fh.FrameContentSize > MaxDecoded {
-		return 0, fmt.Errorf("decompress batch: %w: frame declares %d bytes, at most %d", ErrTooLarge, fh.FrameContentSize, MaxDecoded)
+	m, err := Measure(body)
+	if err != nil {
+		return m.inflated, err
 	}
-	// First pass: inflate and count lines, allocating nothing per record,
-	// so a bomb is refused at the cost of inflating MaxDecoded bytes at
-	// most. Only a body within the limits is parsed, in the second pass.
-	inflated, err = inflate(body, func(r io.Reader) error {
+	return m.inflated, m.Each(fn)
+}
+
+// Measured is a batch body that passed Measure: within MaxDecoded and
+// MaxRecords, its inflated size known, no record parsed yet.
+type Measured struct {
+	body     []byte
+	inflated int64
+}
+
+// Inflated is the body's inflated size in bytes: what its records take to
+// parse, and roughly what they take in memory once parsed.
+func (m Measured) Inflated() int64 { return m.inflated }
+
+// Measure is the first pass of DecodeEach: it checks the frame header, then
+// inflates body as a stream counting its lines, allocating nothing per
+// record, so a bomb is refused at the cost of inflating MaxDecoded bytes at
+// most. A caller that must bound what it holds decoded (the relay's decode
+// budget) learns the size here, before Each parses anything. On error the
+// returned Measured holds the bytes inflated before the refusal.
+func Measure(body []byte) (Measured, error) {
+	var fh zstd.Header
+	if fh.Decode(body) == nil {
+		// A frame that declares its size is refused before any work.
+		if fh.HasFCS && fh.FrameContentSize > MaxDecoded {
+			return Measured{}, fmt.Errorf("decompress batch: %w: frame declares %d bytes, at most %d", ErrTooLarge, fh.FrameContentSize, MaxDecoded)
+		}
+		// So is a window past EncoderWindow without a declared size, which
+		// would take the large decoder's history: an agent's frame
+		// (EncodeAll) declares its size from 256 bytes on, and only a frame
+		// larger than EncoderWindow gets a larger window, so only a hostile
+		// stream encoder writes this.
+		if fh.WindowSize > EncoderWindow && !fh.HasFCS {
+			return Measured{}, fmt.Errorf("decompress batch: %w: a window of %d bytes without a declared content size, at most %d",
+				ErrTooLarge, fh.WindowSize, EncoderWindow)
+		}
+	}
+	inflated, err := inflate(body, func(r io.Reader) error {
 		lines, err := countLines(r)
 		if err == nil && lines > MaxRecords {
 			err = fmt.Errorf("decode batch: %w: more than %d records", ErrTooManyRecords, MaxRecords)
 		}
 		return err
 	})
-	if err != nil {
-		return inflated, err
-	}
-	return inflate(body, func(r io.Reader) error { return decodeLines(r, fn) })
+	return Measured{body: body, inflated: inflated}, err
+}
+
+// Each is the second pass of DecodeEach: it inflates the body again and
+// calls fn with each validated record, in order; r is valid only during the
+// call. It stops at the first error, fn's included.
+func (m Measured) Each(fn func(r *Record) error) error {
+	_, err := inflate(m.body, func(r io.Reader) error { return decodeLines(r, fn) })
+	return err
 }
 
 // inflate calls read with body's inflated stream, limited to MaxDecoded+1
@@ -187,10 +231,10 @@ func inflate(body []byte, read func(io.Reader) error) (int64, error) {
 	if fh.Decode(body) == nil && (fh.WindowSize > EncoderWindow || fh.SingleSegment && fh.FrameContentSize > EncoderWindow) {
 		large.Lock()
 		defer large.Unlock()
-		if large.d == nil {
-			large.d = newDecoder(MaxWindow)
+		if d = large.d.Value(); d == nil {
+			d = newDecoder(MaxWindow)
+			large.d = weak.Make(d)
 		}
-		d = large.d
 		defer func() { _ = d.Reset(nil) }() // drop the reference to body
 	} else {
 		d = decoders.Get().(*zstd.Decoder)

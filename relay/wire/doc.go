@@ -4,9 +4,12 @@
 //
 // Limits a reader enforces and a writer respects (Encode refuses what Decode
 // would): a batch inflates to at most MaxDecoded bytes and holds at most
-// MaxRecords records; its compressed body is at most MaxPayload. Decode and
-// DecodeEach inflate as a stream and refuse a body past either limit before
-// parsing any record, so a zstd bomb costs one pass of inflating.
+// MaxRecords records; its compressed body is at most MaxPayload; a frame
+// with a window past EncoderWindow (at most MaxWindow) declares its content
+// size, as every Encode (EncodeAll) frame does. Decode and DecodeEach
+// inflate as a stream and refuse a body past either limit before parsing
+// any record (Measure is that first pass alone, for a reader that must know
+// the size first), so a zstd bomb costs one pass of inflating.
 //
 // Nats-Msg-Id: JetStream deduplicates on it across the whole stream, so an
 // agent publishes ScopedMsgID(tenant, batch id) = "<tenant>:<batch id>", and

@@ -226,7 +226,9 @@ func TestValidSysIDAndTime(t *testing.T) {
 	}
 }
 
-// bomb is a small body that inflates to n copies of one valid record line.
+// bomb is a small body that inflates to n copies of one valid record line:
+// one stream frame that declares no size and an 8 MiB window (see
+// declaredBomb for the worst one the frame checks let through).
 func bomb(t testing.TB, n int) []byte {
 	t.Helper()
 	line, err := EncodeNDJSON(sample()[:1])
@@ -249,6 +251,28 @@ func bomb(t testing.TB, n int) []byte {
 	return buf.Bytes()
 }
 
+// declaredBomb is the worst bomb the frame checks let through: a frame of
+// an agent's shape (EncodeAll, declaring its size) with the library's
+// default 8 MiB window, inflating to MaxDecoded bytes of one valid record
+// line repeated, far more than MaxRecords records.
+func declaredBomb(t testing.TB) []byte {
+	t.Helper()
+	line, err := EncodeNDJSON(sample()[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := e.EncodeAll(bytes.Repeat(line, MaxDecoded/len(line)), nil)
+	var fh zstd.Header
+	if err := fh.Decode(body); err != nil || !fh.HasFCS || fh.WindowSize != MaxWindow {
+		t.Fatalf("declaredBomb: header %+v, %v; want a declared size and a %d-byte window", fh, err, MaxWindow)
+	}
+	return body
+}
+
 // allocated returns the bytes f allocated: the least of three runs, since
 // a garbage collection in between may empty the decoder pool and make one
 // run pay for a new decoder.
@@ -264,13 +288,18 @@ func allocated(f func()) uint64 {
 	return least
 }
 
-// TestDecodeBombIsCheap: a few KB that inflate to ~500k records are refused
-// after MaxRecords records, having allocated a few MB rather than the
-// hundreds the inflated body would take.
+// TestDecodeBombIsCheap: a few KB that inflate to MaxDecoded bytes are
+// refused after MaxRecords records, having allocated a few MB rather than
+// the hundreds the inflated body would take. A stream bomb with a large
+// window and no declared size is refused from its header alone.
 func TestDecodeBombIsCheap(t *testing.T) {
-	body := bomb(t, 536_870)
-	t.Logf("bomb: %d bytes compressed", len(body))
+	stream := bomb(t, 536_870)
 	var err error
+	if n := allocated(func() { _, err = Decode(stream) }); !errors.Is(err, ErrTooLarge) || n > 64<<10 {
+		t.Errorf("Decode(stream bomb) = %v having allocated %d bytes, want ErrTooLarge from the header", err, n)
+	}
+	body := declaredBomb(t)
+	t.Logf("bomb: %d bytes compressed", len(body))
 	n := allocated(func() { _, err = Decode(body) })
 	if !errors.Is(err, ErrTooManyRecords) {
 		t.Fatalf("Decode(bomb) = %v, want ErrTooManyRecords", err)

@@ -19,13 +19,9 @@ import (
 func (s *Server) UpdateSilently(table, sysID string, fields map[string]string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.tables[table]
-	if t == nil {
-		return fmt.Errorf("update %s/%s: unknown table", table, sysID)
-	}
-	row, ok := t.rows[sysID]
-	if !ok {
-		return fmt.Errorf("update %s/%s: no such record", table, sysID)
+	t, row, err := s.rowLocked("update", table, sysID)
+	if err != nil {
+		return err
 	}
 	for k := range fields {
 		if !slices.Contains(t.def.fields, k) || k == "sys_id" || k == "sys_updated_on" || k == "sys_mod_count" || k == "sys_created_on" {
@@ -44,12 +40,9 @@ func (s *Server) UpdateSilently(table, sysID string, fields map[string]string) e
 func (s *Server) HardDelete(table, sysID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.tables[table]
-	if t == nil {
-		return fmt.Errorf("delete %s/%s: unknown table", table, sysID)
-	}
-	if _, ok := t.rows[sysID]; !ok {
-		return fmt.Errorf("delete %s/%s: no such record", table, sysID)
+	t, _, err := s.rowLocked("delete", table, sysID)
+	if err != nil {
+		return err
 	}
 	t.remove(sysID)
 	return nil

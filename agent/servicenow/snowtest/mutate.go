@@ -17,16 +17,12 @@ import (
 func (s *Server) Update(table, sysID string, fields map[string]string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.tables[table]
-	switch {
-	case t == nil:
-		return fmt.Errorf("update %s/%s: unknown table", table, sysID)
-	case t.def.insertOnly:
+	if t := s.tables[table]; t != nil && t.def.insertOnly {
 		return fmt.Errorf("update %s/%s: table is insert-only", table, sysID)
 	}
-	row, ok := t.rows[sysID]
-	if !ok {
-		return fmt.Errorf("update %s/%s: no such record", table, sysID)
+	t, row, err := s.rowLocked("update", table, sysID)
+	if err != nil {
+		return err
 	}
 	for k := range fields {
 		if !slices.Contains(t.def.fields, k) || k == "sys_id" {
@@ -85,15 +81,26 @@ func (s *Server) Insert(table string, fields map[string]string) string {
 func (s *Server) Delete(table, sysID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.tables[table]
-	if t == nil {
-		return fmt.Errorf("delete %s/%s: unknown table", table, sysID)
-	}
-	if _, ok := t.rows[sysID]; !ok {
-		return fmt.Errorf("delete %s/%s: no such record", table, sysID)
+	t, _, err := s.rowLocked("delete", table, sysID)
+	if err != nil {
+		return err
 	}
 	s.deleteLocked(t, sysID, s.stamp(), s.apiUser())
 	return nil
+}
+
+// rowLocked returns the table named table and its row sysID, or an error
+// for op ("update", "delete") saying which of the two is missing.
+func (s *Server) rowLocked(op, table, sysID string) (*table, map[string]string, error) {
+	t := s.tables[table]
+	if t == nil {
+		return nil, nil, fmt.Errorf("%s %s/%s: unknown table", op, table, sysID)
+	}
+	row, ok := t.rows[sysID]
+	if !ok {
+		return nil, nil, fmt.Errorf("%s %s/%s: no such record", op, table, sysID)
+	}
+	return t, row, nil
 }
 
 // stamp is the instance's current time as ServiceNow stores it.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -74,22 +73,13 @@ func (s *Store) Changes(ctx context.Context, q store.ChangeQuery) ([]store.Chang
 // changesSQL builds the page query, bounded by head; it asks for one row
 // more than the limit to learn whether the page is full.
 func changesSQL(p store.ChangePlan, head uint64) (string, []any) {
-	where := []string{"tenant = $1", "position > $2", "position <= $3"}
-	args := []any{p.Tenant, int64(p.SinceSeq()), int64(head)}
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
-	}
-	if p.Integration != "" {
-		where = append(where, "integration = "+arg(p.Integration))
-	}
-	if p.Table != "" {
-		where = append(where, "table_name = "+arg(p.Table))
-	}
+	w := where{conds: []string{"tenant = $1", "position > $2", "position <= $3"},
+		args: []any{p.Tenant, int64(p.SinceSeq()), int64(head)}}
+	w.scope(p.Integration, p.Table)
 	sql := `SELECT integration, table_name, sys_id, sys_updated_on, sys_mod_count, deleted, fields, delete_reason, position
-FROM records WHERE ` + strings.Join(where, " AND ") + `
-ORDER BY position LIMIT ` + arg(p.Limit+1)
-	return sql, args
+FROM records WHERE ` + w.String() + `
+ORDER BY position LIMIT ` + w.arg(p.Limit+1)
+	return sql, w.args
 }
 
 // FeedHead returns the tenant's highest visible position.

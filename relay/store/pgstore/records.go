@@ -176,23 +176,38 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]store.Record, string
 // listSQL builds the page query; it asks for one record more than the limit
 // to learn whether another page follows.
 func listSQL(p store.Plan) (string, []any) {
-	where := []string{"tenant = $1"}
-	args := []any{p.Tenant}
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
-	}
-	if p.Integration != "" {
-		where = append(where, "integration = "+arg(p.Integration))
-	}
-	if p.Table != "" {
-		where = append(where, "table_name = "+arg(p.Table))
-	}
+	w := where{conds: []string{"tenant = $1"}, args: []any{p.Tenant}}
+	w.scope(p.Integration, p.Table)
 	if a := p.After; a != nil {
-		where = append(where, fmt.Sprintf("(integration, table_name, sys_id) > (%s, %s, %s)", arg(a.Integration), arg(a.Table), arg(a.SysID)))
+		w.conds = append(w.conds, fmt.Sprintf("(integration, table_name, sys_id) > (%s, %s, %s)", w.arg(a.Integration), w.arg(a.Table), w.arg(a.SysID)))
 	}
 	sql := `SELECT integration, table_name, sys_id, sys_updated_on, sys_mod_count, deleted, fields, delete_reason
-FROM records WHERE ` + strings.Join(where, " AND ") + `
-ORDER BY integration, table_name, sys_id LIMIT ` + arg(p.Limit+1)
-	return sql, args
+FROM records WHERE ` + w.String() + `
+ORDER BY integration, table_name, sys_id LIMIT ` + w.arg(p.Limit+1)
+	return sql, w.args
 }
+
+// where collects a records query's conditions and their arguments
+// ($1, $2, ... in order).
+type where struct {
+	conds []string
+	args  []any
+}
+
+// arg adds v to the arguments and returns its placeholder.
+func (w *where) arg(v any) string {
+	w.args = append(w.args, v)
+	return fmt.Sprintf("$%d", len(w.args))
+}
+
+// scope adds the conditions on integration and table, when set.
+func (w *where) scope(integration, table string) {
+	if integration != "" {
+		w.conds = append(w.conds, "integration = "+w.arg(integration))
+	}
+	if table != "" {
+		w.conds = append(w.conds, "table_name = "+w.arg(table))
+	}
+}
+
+func (w *where) String() string { return strings.Join(w.conds, " AND ") }
