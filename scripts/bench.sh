@@ -154,13 +154,46 @@ drain() {
 		KEEP=1
 		exit 1
 	fi
+	# The buffer empties on JetStream's acks; the relay stores the records
+	# after that. Time both from the start of the sync.
+	local stored0 t0 stored
+	stored0=$(relay_stored_idle)
+	t0=$(date +%s.%N)
 	timed drain sei-agent sync -c "$work/drain.yaml"
 	stop_sim
 	drain_s=$(field "$work/drain.time" 1)
-	awk -v r="$pending_records" -v b="$pending_bytes" -v s="$drain_s" -v raw="$raw_per_record" 'BEGIN {
-		printf "  %d records (%.1f MiB in the buffer) drained in %.1f s = %.0f records/s\n", r, b / 1048576, s, r / s
+	for _ in $(seq 1 3000); do
+		stored=$(relay_stored)
+		[ $((stored - stored0)) -ge "$pending_records" ] && break
+		sleep 0.1
+	done
+	stored_s=$(echo "$(date +%s.%N) - $t0" | bc)
+	awk -v r="$pending_records" -v b="$pending_bytes" -v s="$drain_s" -v raw="$raw_per_record" -v st="$stored_s" -v n="$((stored - stored0))" 'BEGIN {
+		printf "  %d records (%.1f MiB in the buffer) drained in %.1f s = %.0f records/s (buffer empty: JetStream acknowledged them)\n", r, b / 1048576, s, r / s
+		printf "  %d of them stored by the relay (applied or ignored) %.1f s after the sync began = %.0f records/s\n", n, st, n / st
 		printf "== wire: %.0f bytes per record in the agent'"'"'s batches vs %d bytes of raw JSON (%.1f%%)\n", b / r, raw, 100 * b / r / raw
 	}'
+}
+
+# relay_stored prints how many records the relay's consumer applied or
+# ignored so far (its counters on /metrics, read with the admin token).
+relay_stored() {
+	{ curl -fsS -H "Authorization: Bearer $token" "$http_url/metrics" || true; } |
+		awk '/^sei_relay_ingest_records_(applied|ignored)_total / { n += $2 } END { printf "%.0f\n", n }'
+}
+
+# relay_stored_idle prints relay_stored once two readings a second apart
+# agree (at most a minute): the records of an earlier sync are in.
+relay_stored_idle() {
+	local a b
+	a=$(relay_stored)
+	for _ in $(seq 1 60); do
+		sleep 1
+		b=$(relay_stored)
+		[ "$a" = "$b" ] && break
+		a=$b
+	done
+	echo "$b"
 }
 
 # bench_metric FILE BENCH UNIT prints the figure UNIT of benchmark BENCH
@@ -244,7 +277,7 @@ main() {
 		paste -sd, "$work/scale.jsonl" | tr -d '\n'
 		printf '],"wire":{"bytes_per_record":%s,"raw_json_bytes_per_record":%s},' \
 			"$((pending_bytes / pending_records))" "$raw_per_record"
-		printf '"drain":{"records":%s,"seconds":%s},' "$pending_records" "$drain_s"
+		printf '"drain":{"records":%s,"seconds":%s,"stored_seconds":%s},' "$pending_records" "$drain_s" "$stored_s"
 		relay_json
 	} >"$out"
 	echo "== figures written to $out"
