@@ -93,6 +93,9 @@ func TestStatusEndToEnd(t *testing.T) {
 			if tb.LastResult != status.ResultOK {
 				return fmt.Errorf("table %s: %s %s", tb.Name, tb.LastResult, tb.LastError)
 			}
+			if tb.NextPoll.IsZero() { // set once the whole cycle ended, just after the last table
+				return fmt.Errorf("table %s: no next poll yet", tb.Name)
+			}
 		}
 		return nil
 	})
