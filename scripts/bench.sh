@@ -6,6 +6,8 @@
 #   scripts/bench.sh [SCALE...]   SCALE: small (20,000 incidents, the CI run),
 #                                 100k, 300k, 1m; default small
 #   scripts/bench.sh micro        only the go test micro-benchmarks
+#   scripts/bench.sh relay        only the relay and pg figures below (500
+#                                 batches; RELAY_BATCHES=N sets them)
 #   KEEP=1 keeps the work folder; DRAIN=N sets the outage backlog (default
 #   200000, 20000 when only small runs).
 #
@@ -20,8 +22,13 @@
 #          bytes per record the floor read
 #   drain  DRAIN records polled while the relay is unreachable, then the
 #          time until a sync has them all acknowledged
-#   relay  ingest into Badger against a bare JetStream consume of the same
-#          messages (go test benchmarks in relay/ingest)
+#   relay  ingest into Badger of batches of 200 incident-like records (92
+#          fields) against two floors reading the same messages (go test
+#          benchmarks in relay/ingest): the raw JetStream consume the target
+#          names (fetch and ack, no inflate, no decode) and a consume that
+#          also inflates and decodes every record, work the relay cannot
+#          skip. Each with records/s and the test process's CPU per 1,000
+#          records, steadier than records/s on a shared machine.
 #   pg     PostgreSQL upsert against a plain COPY of the same rows into an
 #          unindexed table (when SEI_TEST_POSTGRES_URL is set or
 #          scripts/ci-postgres.sh can start PostgreSQL)
@@ -147,23 +154,70 @@ drain() {
 		KEEP=1
 		exit 1
 	fi
+	# The buffer empties on JetStream's acks; the relay stores the records
+	# after that. Time both from the start of the sync.
+	local stored0 t0 stored
+	stored0=$(relay_stored_idle)
+	t0=$(date +%s.%N)
 	timed drain sei-agent sync -c "$work/drain.yaml"
 	stop_sim
 	drain_s=$(field "$work/drain.time" 1)
-	awk -v r="$pending_records" -v b="$pending_bytes" -v s="$drain_s" -v raw="$raw_per_record" 'BEGIN {
-		printf "  %d records (%.1f MiB in the buffer) drained in %.1f s = %.0f records/s\n", r, b / 1048576, s, r / s
+	for _ in $(seq 1 3000); do
+		stored=$(relay_stored)
+		[ $((stored - stored0)) -ge "$pending_records" ] && break
+		sleep 0.1
+	done
+	stored_s=$(echo "$(date +%s.%N) - $t0" | bc)
+	awk -v r="$pending_records" -v b="$pending_bytes" -v s="$drain_s" -v raw="$raw_per_record" -v st="$stored_s" -v n="$((stored - stored0))" 'BEGIN {
+		printf "  %d records (%.1f MiB in the buffer) drained in %.1f s = %.0f records/s (buffer empty: JetStream acknowledged them)\n", r, b / 1048576, s, r / s
+		printf "  %d of them stored by the relay (applied or ignored) %.1f s after the sync began = %.0f records/s\n", n, st, n / st
 		printf "== wire: %.0f bytes per record in the agent'"'"'s batches vs %d bytes of raw JSON (%.1f%%)\n", b / r, raw, 100 * b / r / raw
 	}'
 }
 
+# relay_stored prints how many records the relay's consumer applied or
+# ignored so far (its counters on /metrics, read with the admin token).
+relay_stored() {
+	{ curl -fsS -H "Authorization: Bearer $token" "$http_url/metrics" || true; } |
+		awk '/^sei_relay_ingest_records_(applied|ignored)_total / { n += $2 } END { printf "%.0f\n", n }'
+}
+
+# relay_stored_idle prints relay_stored once two readings a second apart
+# agree (at most a minute): the records of an earlier sync are in.
+relay_stored_idle() {
+	local a b
+	a=$(relay_stored)
+	for _ in $(seq 1 60); do
+		sleep 1
+		b=$(relay_stored)
+		[ "$a" = "$b" ] && break
+		a=$b
+	done
+	echo "$b"
+}
+
+# bench_metric FILE BENCH UNIT prints the figure UNIT of benchmark BENCH
+# in go test output FILE.
+bench_metric() {
+	awk -v b="$2" -v u="$3" '$1 ~ "^Benchmark" b "(-[0-9]+)?$" { for (i = 1; i < NF; i++) if ($(i+1) == u) print $i }' "$1"
+}
+
 # relay_floor BATCHES prints relay ingest into Badger against a raw
-# JetStream consume of the same BATCHES batches of 200 records.
+# JetStream consume of the same BATCHES batches of 200 records, and
+# against a consume that also decodes them.
 relay_floor() {
-	echo "== relay: ingest into Badger vs a raw JetStream consume ($(($1 * 200)) records)"
-	go test -run '^$' -bench 'ConsumerIntoBadger|RawConsume' -benchtime "${1}x" ./relay/ingest/ >"$work/relay-bench.out"
-	relay_rps=$(awk '/^BenchmarkConsumerIntoBadger/ { for (i = 1; i < NF; i++) if ($(i+1) == "records/s") print $i }' "$work/relay-bench.out")
-	raw_rps=$(awk '/^BenchmarkRawConsume/ { for (i = 1; i < NF; i++) if ($(i+1) == "records/s") print $i }' "$work/relay-bench.out")
-	awk -v a="$relay_rps" -v b="$raw_rps" 'BEGIN { printf "  relay %.0f records/s, raw consume %.0f records/s (%.1f%%)\n", a, b, 100 * a / b }'
+	echo "== relay: ingest into Badger vs two floors on the same messages ($(($1 * 200)) records, 92 fields each)"
+	go test -run '^$' -bench 'ConsumerIntoBadger|RawConsume|DecodeConsume' -benchtime "${1}x" ./relay/ingest/ >"$work/relay-bench.out"
+	local f="$work/relay-bench.out"
+	relay_rps=$(bench_metric "$f" ConsumerIntoBadger records/s) relay_cpu=$(bench_metric "$f" ConsumerIntoBadger cpu-ms/1000rec)
+	raw_rps=$(bench_metric "$f" RawConsume records/s) raw_cpu=$(bench_metric "$f" RawConsume cpu-ms/1000rec)
+	dec_rps=$(bench_metric "$f" DecodeConsume records/s) dec_cpu=$(bench_metric "$f" DecodeConsume cpu-ms/1000rec)
+	awk -v a="$relay_rps" -v ac="$relay_cpu" -v r="$raw_rps" -v rc="$raw_cpu" -v d="$dec_rps" -v dc="$dec_cpu" 'BEGIN {
+		printf "  %-34s %10s %12s %24s\n", "", "records/s", "CPU ms/1000", "relay vs it (rate, CPU)"
+		printf "  %-34s %10.0f %12.1f\n", "relay: consume, decode, Badger, ack", a, ac
+		printf "  %-34s %10.0f %12.1f %11.1f%% %11.1f%%\n", "floor: raw consume (fetch, ack)", r, rc, 100 * a / r, 100 * rc / ac
+		printf "  %-34s %10.0f %12.1f %11.1f%% %11.1f%%\n", "floor: consume and decode", d, dc, 100 * a / d, 100 * dc / ac
+	}'
 }
 
 # pg_floor BATCHES prints PostgreSQL upserts against a plain COPY of the
@@ -199,10 +253,10 @@ main() {
 		100k) scales+=("100k:100000") only_small= ;;
 		300k) scales+=("300k:300000") only_small= ;;
 		1m | 1M) scales+=("1m:1000000") only_small= ;;
-		*) echo "usage: scripts/bench.sh [small|100k|300k|1m]... | micro" >&2; exit 2 ;;
+		*) echo "usage: scripts/bench.sh [small|100k|300k|1m]... | micro | relay" >&2; exit 2 ;;
 		esac
 	done
-	local d="${DRAIN:-200000}" batches=1000 pgbatches=100
+	local d="${DRAIN:-200000}" batches=500 pgbatches=100
 	if [ -n "$only_small" ]; then d="${DRAIN:-20000}" batches=100 pgbatches=20; fi
 	need_time
 	new_work sei-bench
@@ -223,14 +277,39 @@ main() {
 		paste -sd, "$work/scale.jsonl" | tr -d '\n'
 		printf '],"wire":{"bytes_per_record":%s,"raw_json_bytes_per_record":%s},' \
 			"$((pending_bytes / pending_records))" "$raw_per_record"
-		printf '"drain":{"records":%s,"seconds":%s},' "$pending_records" "$drain_s"
-		printf '"relay_badger":{"records_per_s":%s,"raw_consume_records_per_s":%s},' "$relay_rps" "$raw_rps"
-		printf '"postgres":{"records_per_s":%s,"copy_records_per_s":%s}}\n' "$pg_rps" "$copy_rps"
+		printf '"drain":{"records":%s,"seconds":%s,"stored_seconds":%s},' "$pending_records" "$drain_s" "$stored_s"
+		relay_json
+	} >"$out"
+	echo "== figures written to $out"
+}
+
+# relay_json prints the relay and pg figures as the JSON object's last
+# members.
+relay_json() {
+	printf '"relay_badger":{"records_per_s":%s,"cpu_ms_per_1000":%s,"raw_consume_records_per_s":%s,"raw_consume_cpu_ms_per_1000":%s,' \
+		"$relay_rps" "$relay_cpu" "$raw_rps" "$raw_cpu"
+	printf '"decode_consume_records_per_s":%s,"decode_consume_cpu_ms_per_1000":%s},' "$dec_rps" "$dec_cpu"
+	printf '"postgres":{"records_per_s":%s,"copy_records_per_s":%s}}\n' "$pg_rps" "$copy_rps"
+}
+
+# relay_only runs only the relay and pg figures.
+relay_only() {
+	local batches="${RELAY_BATCHES:-500}"
+	new_work sei-bench
+	relay_floor "$batches"
+	pg_floor 100
+	mkdir -p bench/out
+	local out
+	out="bench/out/bench-relay-$(date -u +%Y%m%dT%H%M%SZ).json"
+	{
+		printf '{"commit":"%s","cpus":%d,' "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$(nproc)"
+		relay_json
 	} >"$out"
 	echo "== figures written to $out"
 }
 
 case "${1:-}" in
 micro) micro ;;
+relay) relay_only ;;
 *) main "$@" ;;
 esac

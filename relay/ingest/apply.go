@@ -115,14 +115,29 @@ func (c *Consumer) apply(ctx context.Context, ps []*pending) {
 	c.m.batchesApplied.Add(float64(len(ps)))
 	c.m.recordsApplied.Add(float64(res.Applied))
 	c.m.recordsIgnored.Add(float64(res.Ignored))
+	c.ackAll(ctx, ps)
 	for _, p := range ps {
-		c.ack(ctx, p)
 		b := p.batch
 		if len(b.records) > 0 {
 			c.confirms.add(b.tenant, b.agent, b.integration, b.table, b.newest)
 		}
 	}
 	c.confirms.flush()
+}
+
+// ackAll acknowledges ps (see ack), all at once: each confirmed ack waits a
+// round trip to the server, and one after the other they cost a group of
+// Batch messages Batch round trips.
+func (c *Consumer) ackAll(ctx context.Context, ps []*pending) {
+	if len(ps) == 1 {
+		c.ack(ctx, ps[0])
+		return
+	}
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Go(func() { c.ack(ctx, p) })
+	}
+	wg.Wait()
 }
 
 // applyWithProgress calls Store.Apply, telling the server every AckWait/3

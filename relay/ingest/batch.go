@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 
@@ -47,6 +48,7 @@ type batch struct {
 	body                       wire.Measured // the measured body, until parse
 	newest                     wire.Version  // the newest version among records
 	part                       *wire.Part    // set for a part message: records are empty until its set is complete
+	order                      []string      // the sorted field names of the record converted last (encodeFields)
 }
 
 // checkBatch checks a message's subject, headers and body and converts its
@@ -150,12 +152,19 @@ func (b *batch) add(r *wire.Record) error {
 	if r.Table != b.table {
 		return reject(ReasonTableMismatch, "record %s: table %q on subject of table %q", r.SysID, r.Table, b.table)
 	}
-	sr, err := toStore(b.tenant, b.integration, r)
+	sr, err := toStore(b.tenant, b.integration, r, &b.order)
 	if err == nil {
 		// The store's checks are stricter than the wire's (a real date,
 		// UTF-8 fields); a record it refuses must be rejected here, not
-		// retried.
-		err = store.CheckRecord(&sr)
+		// retried. The fields are JSON by construction (encodeFields), so
+		// of their check only UTF-8 is left to do; the store repeats the
+		// whole check anyway.
+		head := sr
+		head.Fields = nil
+		err = store.CheckRecord(&head)
+		if err == nil && !utf8.Valid(sr.Fields) {
+			err = fmt.Errorf("check record %s/%s: fields are not UTF-8 JSON: %w", sr.Table, sr.SysID, store.ErrInvalidRecord)
+		}
 	}
 	if err != nil {
 		return &rejectError{reason: ReasonDecode, err: err}
@@ -167,8 +176,9 @@ func (b *batch) add(r *wire.Record) error {
 	return nil
 }
 
-// toStore converts a wire record; a delete becomes a tombstone.
-func toStore(tenant, integration string, r *wire.Record) (store.Record, error) {
+// toStore converts a wire record; a delete becomes a tombstone. order is
+// encodeFields' cache of sorted field names, or nil.
+func toStore(tenant, integration string, r *wire.Record, order *[]string) (store.Record, error) {
 	sr := store.Record{
 		Tenant:       tenant,
 		Integration:  integration,
@@ -187,7 +197,7 @@ func toStore(tenant, integration string, r *wire.Record) (store.Record, error) {
 		sr.Fields = json.RawMessage(`{}`)
 		return sr, nil
 	}
-	f, err := json.Marshal(r.Fields)
+	f, err := encodeFields(r.Fields, order)
 	if err != nil {
 		return store.Record{}, fmt.Errorf("encode fields of %s/%s: %w", r.Table, r.SysID, err)
 	}

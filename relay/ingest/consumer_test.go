@@ -28,7 +28,7 @@ func expected(t *testing.T, tenant, integration string, recs []wire.Record) map[
 	t.Helper()
 	out := map[string]store.Record{}
 	for i := range recs {
-		r, err := toStore(tenant, integration, &recs[i])
+		r, err := toStore(tenant, integration, &recs[i], nil)
 		if err != nil {
 			t.Fatal(err)
 		}
