@@ -3,7 +3,8 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
-	"slices"
+
+	"github.com/sei-edge/servicenow-edge/relay/wire"
 )
 
 // encodeFields returns exactly what json.Marshal returns for fields (keys
@@ -22,17 +23,11 @@ import (
 // and those need no sort.
 func encodeFields(fields map[string]json.RawMessage, order *[]string) ([]byte, error) {
 	var keys []string
-	if order != nil && sameKeys(*order, fields) {
+	if order != nil {
+		*order = wire.SortedNames(fields, *order)
 		keys = *order
 	} else {
-		keys = make([]string, 0, len(fields))
-		for k := range fields {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		if order != nil {
-			*order = keys
-		}
+		keys = wire.SortedNames(fields, nil)
 	}
 	size := 2
 	for k, v := range fields {
@@ -77,20 +72,6 @@ func encodeFields(fields map[string]json.RawMessage, order *[]string) ([]byte, e
 	return append(out, '}'), nil
 }
 
-// sameKeys reports whether keys are exactly the keys of fields: as many,
-// and each one there (keys holds no duplicates).
-func sameKeys(keys []string, fields map[string]json.RawMessage) bool {
-	if len(keys) != len(fields) {
-		return false
-	}
-	for _, k := range keys {
-		if _, ok := fields[k]; !ok {
-			return false
-		}
-	}
-	return true
-}
-
 // plainKey reports whether json.Marshal writes k as '"' + k + '"': printable
 // ASCII other than the characters it escapes.
 func plainKey(k string) bool {
@@ -103,45 +84,20 @@ func plainKey(k string) bool {
 }
 
 // plainString reports whether v is one valid JSON string token that
-// json.Marshal copies unchanged: quoted, with no raw control character,
-// only valid escape sequences, and nothing HTML-escaped ('<', '>', '&',
+// json.Marshal copies unchanged: nothing in it HTML-escaped ('<', '>', '&',
 // U+2028, U+2029). Bytes of invalid UTF-8 are copied, as json.Marshal copies
 // them from a json.RawMessage; the UTF-8 check comes afterwards.
 func plainString(v []byte) bool {
-	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+	if !wire.JSONString(v) {
 		return false
 	}
 	for i := 1; i < len(v)-1; i++ {
 		switch c := v[i]; {
-		case c == '\\':
-			i++
-			if i == len(v)-1 {
-				return false // it escapes the closing quote
-			}
-			switch v[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if i+4 >= len(v)-1 {
-					return false
-				}
-				for _, h := range v[i+1 : i+5] {
-					if !isHex(h) {
-						return false
-					}
-				}
-				i += 4
-			default:
-				return false
-			}
-		case c == '"', c < 0x20, c == '<', c == '>', c == '&':
+		case c == '<', c == '>', c == '&':
 			return false
 		case c == 0xE2 && i+2 < len(v) && v[i+1] == 0x80 && v[i+2]&^1 == 0xA8:
 			return false
 		}
 	}
 	return true
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }

@@ -78,7 +78,7 @@ func (w *recordWriter) fast(r *Record) bool {
 			switch {
 			case v == nil:
 				b.WriteString("null")
-			case validString(v):
+			case JSONString(v):
 				b.Write(v) // a string is its own compact form
 			default:
 				if json.Compact(b, v) != nil {
@@ -115,8 +115,10 @@ func plainString(b *bytes.Buffer, s string) bool {
 	return true
 }
 
-// validString reports whether v is exactly one valid JSON string.
-func validString(v []byte) bool {
+// JSONString reports whether v is exactly one valid JSON string token:
+// quoted, no raw control character, only valid escapes (the relay's
+// ingest uses it too).
+func JSONString(v []byte) bool {
 	if len(v) < 2 || v[0] != '"' {
 		return false
 	}
