@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/sei-edge/servicenow-edge/relay/pageout"
 	"github.com/sei-edge/servicenow-edge/relay/store"
@@ -183,68 +182,4 @@ func TestPageOutFindsTheStoreMappings(t *testing.T) {
 	if err != nil || len(got) != 1 || string(got[0].Fields) != `{"a":1}` {
 		t.Fatalf("after page-out: List = %+v, %v; want the record back", got, err)
 	}
-}
-
-// TestReadsTablesWrittenCompressed: a store written by an earlier relay,
-// whose tables are Snappy-compressed and read through a block cache, opens
-// with today's options (no compression, no caches), and its records read
-// back, before and after a compaction rewrites the tables.
-func TestReadsTablesWrittenCompressed(t *testing.T) {
-	dir := t.TempDir()
-	old, err := openWith(dir, testLogger(t), func(o badger.Options) badger.Options {
-		return o.WithCompression(options.Snappy).WithBlockCacheSize(16 << 20).WithIndexCacheSize(16 << 20).
-			WithMemTableSize(1 << 20).WithBaseTableSize(256 << 10)
-	})
-	if err != nil {
-		t.Fatalf("open as before: %v", err)
-	}
-	const n = 3000
-	fields := []byte(fmt.Sprintf(`{"short_description":%q}`, strings.Repeat("y", 300)))
-	for b := range n / 500 {
-		recs := make([]store.Record, 500)
-		for i := range recs {
-			recs[i] = store.Record{Tenant: "acme", Integration: "sn", Table: "incident",
-				SysID: fmt.Sprintf("%08d", b*500+i), SysUpdatedOn: "2026-01-01 00:00:00", Fields: fields}
-		}
-		if _, err := old.Apply(t.Context(), recs); err != nil {
-			t.Fatalf("Apply: %v", err)
-		}
-	}
-	if err := old.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err := openWith(dir, testLogger(t), func(o badger.Options) badger.Options { return o.WithMemTableSize(1 << 20) })
-	if err != nil {
-		t.Fatalf("open with today's options: %v", err)
-	}
-	defer s.Close()
-	count := func(when string) {
-		t.Helper()
-		got, seen := 0, map[string]bool{}
-		q := store.Query{Tenant: "acme", Limit: 1000}
-		for {
-			recs, next, err := s.List(t.Context(), q)
-			if err != nil {
-				t.Fatalf("%s: List: %v", when, err)
-			}
-			for _, r := range recs {
-				if !seen[r.SysID] && string(r.Fields) == string(fields) {
-					got++
-				}
-				seen[r.SysID] = true
-			}
-			if next == "" {
-				break
-			}
-			q.After = next
-		}
-		if got != n {
-			t.Fatalf("%s: read %d records intact, want %d", when, got, n)
-		}
-	}
-	count("opened")
-	if err := s.db.Flatten(1); err != nil {
-		t.Fatalf("Flatten: %v", err)
-	}
-	count("after a compaction")
 }

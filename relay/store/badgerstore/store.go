@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/dgraph-io/badger/v4/options"
 	"github.com/dgraph-io/ristretto/v2/z"
 	"github.com/rs/zerolog"
 
@@ -76,18 +75,8 @@ func openWith(dir string, log zerolog.Logger, tune func(badger.Options) badger.O
 		WithSyncWrites(true).
 		WithMemTableSize(16 << 20).
 		WithNumMemtables(2).
-		// Tables hold keys and value pointers only (below), so they
-		// are stored uncompressed and read straight from their
-		// mappings: no block cache (Badger needs one only to keep
-		// decompressed blocks) and no index cache (used only with
-		// encryption). Each cache was up to 16 MiB of heap and a
-		// ristretto goroutine waking every 500 ms, idle or not. Tables
-		// written compressed before keep their own setting (the
-		// MANIFEST records it) and are decompressed per read until a
-		// compaction rewrites them.
-		WithCompression(options.None).
-		WithBlockCacheSize(0).
-		WithIndexCacheSize(0).
+		WithBlockCacheSize(16 << 20).
+		WithIndexCacheSize(16 << 20).
 		WithValueLogFileSize(64 << 20).
 		// Record values (a few KiB each) go to the value log, so the
 		// LSM tree holds keys and pointers only: memtables fill 10x
