@@ -123,27 +123,11 @@ func appliedRecords(ctx context.Context, httpURL, token string) (int64, error) {
 }
 
 func runIngest(ctx context.Context, o options, io ingestOptions) error {
-	raw, err := os.ReadFile(filepath.Join(o.dataDir, "relay.json"))
-	if err != nil {
-		return fmt.Errorf("read relay.json (is the relay running?): %w", err)
-	}
-	var ri runInfo
-	if err := json.Unmarshal(raw, &ri); err != nil {
-		return fmt.Errorf("decode relay.json: %w", err)
-	}
-	creds, err := enrollAll(ctx, o, ri)
+	ri, creds, conns, err := startAgents(ctx, o)
 	if err != nil {
 		return err
 	}
-	conns, err := connectAll(ri, creds)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		for _, nc := range conns {
-			nc.Close()
-		}
-	}()
+	defer closeAll(conns)
 	fmt.Printf("ingest: %d records from %d agents at once, batches of %d, %d fields a record\n",
 		io.records, len(conns), io.batch, io.fields)
 	fmt.Printf("  %10s %8s %9s %9s %9s %10s %10s %9s %9s\n", "records", "secs", "rec/s", "RSS MiB", "anon MiB", "file MiB",

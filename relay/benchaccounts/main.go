@@ -101,30 +101,42 @@ type agentCreds struct {
 	tenant, agent, jwt, seed string
 }
 
-func run(ctx context.Context, o options) error {
+// startAgents reads the running relay's relay.json, enrolls o's agents and
+// connects each one; the caller closes the connections (closeAll).
+func startAgents(ctx context.Context, o options) (runInfo, []agentCreds, []*nats.Conn, error) {
 	raw, err := os.ReadFile(filepath.Join(o.dataDir, "relay.json"))
 	if err != nil {
-		return fmt.Errorf("read relay.json (is the relay running?): %w", err)
+		return runInfo{}, nil, nil, fmt.Errorf("read relay.json (is the relay running?): %w", err)
 	}
 	var ri runInfo
 	if err := json.Unmarshal(raw, &ri); err != nil {
-		return fmt.Errorf("decode relay.json: %w", err)
+		return runInfo{}, nil, nil, fmt.Errorf("decode relay.json: %w", err)
 	}
-	rss0, _ := rss(o.pid)
-	fmt.Printf("relay RSS before load: %.1f MiB\n", rss0)
 	creds, err := enrollAll(ctx, o, ri)
 	if err != nil {
-		return err
+		return runInfo{}, nil, nil, err
 	}
 	conns, err := connectAll(ri, creds)
 	if err != nil {
+		return runInfo{}, nil, nil, err
+	}
+	return ri, creds, conns, nil
+}
+
+func closeAll(conns []*nats.Conn) {
+	for _, nc := range conns {
+		nc.Close()
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	rss0, _ := rss(o.pid)
+	fmt.Printf("relay RSS before load: %.1f MiB\n", rss0)
+	ri, creds, conns, err := startAgents(ctx, o)
+	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, nc := range conns {
-			nc.Close()
-		}
-	}()
+	defer closeAll(conns)
 	lctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var beats, batches, failed atomic.Int64
@@ -356,17 +368,11 @@ func get(ctx context.Context, url, token string) (string, error) {
 
 // rss returns a process's resident set in MiB, from /proc.
 func rss(pid int) (float64, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
+	m, err := readMem(pid)
+	if err == nil && m.rss == 0 {
+		err = fmt.Errorf("no VmRSS for pid %d", pid)
 	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024, nil
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+	return float64(m.rss) / 1024, err
 }
 
 // cpuSeconds returns a process's user+system CPU time, from /proc (clock
