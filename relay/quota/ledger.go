@@ -67,8 +67,14 @@ func (l *Ledger) Admit(tenant string) error {
 		return nil
 	}
 	l.refused.Inc()
+	return bytesRefusal(tenant, held, l.max)
+}
+
+// bytesRefusal is the error for tenant paused at quota.max_bytes holding
+// held bytes, on the embedded server and on an external cluster alike.
+func bytesRefusal(tenant string, held, maxBytes int64) error {
 	return fmt.Errorf("tenant %s %w: it holds %d bytes of batches in the stream (quota.max_bytes %d); ingest is paused until the relay drained it below 90%%, keep the batch and retry later",
-		tenant, ErrOverQuota, held, l.max)
+		tenant, ErrOverQuota, held, maxBytes)
 }
 
 // Added counts n bytes the stream stored for tenant.

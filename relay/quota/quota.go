@@ -167,12 +167,8 @@ func (e *Enforcer) Usage(ctx context.Context, tenant string) (Usage, error) {
 	if err != nil {
 		return Usage{}, fmt.Errorf("open stream %s: %w", wire.StreamName, err)
 	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(wire.IngestPrefix+"."+tenant+".>"))
-	if err != nil {
-		return Usage{}, fmt.Errorf("read stream %s subjects: %w", wire.StreamName, err)
-	}
-	for _, n := range info.State.Subjects {
-		u.Batches += int64(n)
+	if u.Batches, err = tenantBatches(ctx, st, tenant); err != nil {
+		return Usage{}, err
 	}
 	if l := e.cfg.Ledger; l != nil {
 		u.MaxBytes = l.MaxBytes()

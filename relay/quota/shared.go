@@ -191,8 +191,7 @@ func (s *Shared) Admit(tenant string) error {
 // refusal is the error for a paused tenant holding h.
 func (s *Shared) refusal(tenant string, h Count) error {
 	if s.cfg.MaxBytes > 0 && h.Bytes >= s.cfg.MaxBytes*9/10 {
-		return fmt.Errorf("tenant %s %w: it holds %d bytes of batches in the stream (quota.max_bytes %d); ingest is paused until the relay drained it below 90%%, keep the batch and retry later",
-			tenant, ErrOverQuota, max(h.Bytes, 0), s.cfg.MaxBytes)
+		return bytesRefusal(tenant, max(h.Bytes, 0), s.cfg.MaxBytes)
 	}
 	return fmt.Errorf("tenant %s %w: it holds %d batches in the stream (quota.max_messages %d); ingest is paused until the relay drained it below 90%%, keep the batch and retry later",
 		tenant, ErrOverQuota, max(h.Batches, 0), s.cfg.MaxBatches)
